@@ -1,0 +1,111 @@
+"""Augmentation: one settings object, turned into Keras preprocessing layers.
+
+The augmentation page and the training page share the same settings, so what a
+student previews is what the model trains on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, replace
+
+import numpy as np
+
+from .errors import InvalidSettings
+
+FLIP_MODES = {
+    "none": None,
+    "horizontal": "horizontal",
+    "vertical": "vertical",
+    "both": "horizontal_and_vertical",
+}
+_RANGES = {"rotation": 0.5, "zoom": 0.5, "translation": 0.5, "contrast": 0.9, "brightness": 0.9}
+
+
+@dataclass(frozen=True)
+class AugmentSettings:
+    """Defaults are the post's: RandomFlip() (both ways) and RandomRotation(0.2)."""
+
+    flip: str = "both"
+    rotation: float = 0.2  # fraction of a full turn: 0.2 means up to +-72 degrees
+    zoom: float = 0.0
+    translation: float = 0.0
+    contrast: float = 0.0
+    brightness: float = 0.0
+    seed: int = 42
+
+    def __post_init__(self):
+        if self.flip not in FLIP_MODES:
+            raise InvalidSettings(f"Flip must be one of {', '.join(FLIP_MODES)}, not {self.flip!r}.")
+        for name, top in _RANGES.items():
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not 0 <= value <= top:
+                raise InvalidSettings(f"{name.capitalize()} must be a number from 0 to {top}, not {value!r}.")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**31:
+            raise InvalidSettings(f"Seed must be a whole number from 0 to {2**31 - 1}, not {self.seed!r}.")
+
+    @property
+    def is_identity(self) -> bool:
+        """True when no layer changes the image: training can then cache features."""
+        return self.flip == "none" and all(getattr(self, n) == 0 for n in _RANGES)
+
+    @property
+    def rotation_degrees(self) -> float:
+        return self.rotation * 360.0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "AugmentSettings":
+        known = {k: v for k, v in values.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def replace(self, **changes) -> "AugmentSettings":
+        return replace(self, **changes)
+
+
+NO_AUGMENTATION = AugmentSettings(flip="none", rotation=0.0)
+
+
+def describe(settings: AugmentSettings) -> str:
+    """One line for captions and run tables."""
+    parts = []
+    if settings.flip != "none":
+        parts.append(f"flip {settings.flip}")
+    if settings.rotation:
+        parts.append(f"rotate ±{settings.rotation_degrees:.0f}°")
+    for name in ("zoom", "translation", "contrast", "brightness"):
+        if getattr(settings, name):
+            parts.append(f"{name} ±{getattr(settings, name):.0%}")
+    return ", ".join(parts) if parts else "no augmentation"
+
+
+def build_layers(settings: AugmentSettings, name: str = "augmentation"):
+    """A keras.Sequential of random layers working on raw 0..255 pixels."""
+    import keras
+    from keras import layers
+
+    seed = settings.seed
+    stack = []
+    if FLIP_MODES[settings.flip]:
+        stack.append(layers.RandomFlip(FLIP_MODES[settings.flip], seed=seed))
+    if settings.rotation:
+        stack.append(layers.RandomRotation(settings.rotation, seed=seed + 1))
+    if settings.zoom:
+        stack.append(layers.RandomZoom(settings.zoom, seed=seed + 2))
+    if settings.translation:
+        stack.append(layers.RandomTranslation(settings.translation, settings.translation, seed=seed + 3))
+    if settings.contrast:
+        stack.append(layers.RandomContrast(settings.contrast, value_range=(0, 255), seed=seed + 4))
+    if settings.brightness:
+        stack.append(layers.RandomBrightness(settings.brightness, value_range=(0, 255), seed=seed + 5))
+    return keras.Sequential(stack, name=name)
+
+
+def preview(image: np.ndarray, settings: AugmentSettings, n: int = 9) -> np.ndarray:
+    """n augmented copies of one uint8 image; the same settings give the same images."""
+    if settings.is_identity:
+        return np.repeat(image[None], n, axis=0)
+    batch = np.repeat(image[None].astype("float32"), n, axis=0)
+    out = build_layers(settings)(batch, training=True)
+    return np.clip(np.round(np.asarray(out)), 0, 255).astype(np.uint8)

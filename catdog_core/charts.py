@@ -1,0 +1,76 @@
+"""Plotly figures: learning curves, label counts, image grids, probabilities."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+_PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
+
+
+def learning_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accuracy",
+                    title: str | None = None, markers: Mapping[str, int] | None = None) -> go.Figure:
+    """Training (dashed) vs validation (solid) per epoch, one colour per run.
+
+    `markers` maps a run name to the epoch after which a vertical line is drawn
+    (for example where fine-tuning starts).
+    """
+    fig = go.Figure()
+    for i, (name, history) in enumerate(histories.items()):
+        colour = _PALETTE[i % len(_PALETTE)]
+        epochs = [h["epoch"] for h in history]
+        fig.add_scatter(x=epochs, y=[h[metric] for h in history], mode="lines+markers",
+                        name=f"{name} · training", line=dict(color=colour, dash="dash"))
+        fig.add_scatter(x=epochs, y=[h[f"val_{metric}"] for h in history], mode="lines+markers",
+                        name=f"{name} · validation", line=dict(color=colour))
+        if markers and name in markers:
+            fig.add_vline(x=markers[name] + 0.5, line_dash="dot", line_color=colour,
+                          annotation_text="fine-tuning starts")
+    fig.update_layout(title=title or f"Training vs validation {metric}", xaxis_title="epoch",
+                      yaxis_title=metric, legend_title_text="run", margin=dict(t=50, b=40, l=50, r=10),
+                      height=360)
+    if metric == "accuracy":
+        fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    fig.update_xaxes(dtick=1 if max((len(h) for h in histories.values()), default=0) <= 20 else None)
+    return fig
+
+
+def label_counts(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
+    """Grouped bars: images per class in each split."""
+    fig = go.Figure()
+    for i, (split, per_class) in enumerate(counts.items()):
+        fig.add_bar(x=list(per_class), y=list(per_class.values()), name=split,
+                    marker_color=_PALETTE[i % len(_PALETTE)], text=list(per_class.values()),
+                    textposition="outside")
+    fig.update_layout(barmode="group", title="Images per class and split", xaxis_title="class",
+                      yaxis_title="images", height=360, margin=dict(t=50, b=40, l=50, r=10))
+    return fig
+
+
+def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, cols: int = 3,
+               height_per_row: int = 220) -> go.Figure:
+    """Images in a grid with a title over each, axes hidden."""
+    n = len(images)
+    rows = max(1, -(-n // cols))
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles or [""] * n),
+                        horizontal_spacing=0.02, vertical_spacing=0.08 if titles else 0.02)
+    for i, image in enumerate(images):
+        fig.add_trace(go.Image(z=np.asarray(image)), row=i // cols + 1, col=i % cols + 1)
+    fig.update_xaxes(visible=False)
+    fig.update_yaxes(visible=False)
+    fig.update_layout(height=height_per_row * rows, margin=dict(t=30, b=0, l=0, r=0))
+    return fig
+
+
+def probabilities(probs: Mapping[str, float]) -> go.Figure:
+    """Horizontal bars, one per class, highest first."""
+    items = sorted(probs.items(), key=lambda kv: kv[1])
+    fig = go.Figure(go.Bar(x=[p for _, p in items], y=[n for n, _ in items], orientation="h",
+                           text=[f"{p:.1%}" for _, p in items], textposition="auto",
+                           marker_color=[_PALETTE[0] if p == max(probs.values()) else "#BBBBBB" for _, p in items]))
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), height=60 + 30 * len(items),
+                      margin=dict(t=10, b=10, l=10, r=10))
+    return fig

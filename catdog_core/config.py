@@ -1,0 +1,46 @@
+"""Constants from the blog post and the settings read from the environment."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+IMG_SIZE = (160, 160)
+BATCH_SIZE = 32
+SEED = 123
+
+DATA_URL = "https://storage.googleapis.com/mledu-datasets/cats_and_dogs_filtered.zip"
+DATA_FNAME = "cats_and_dogs.zip"
+DATA_DESCRIPTION = "cats_and_dogs_filtered: 1000 cats + 1000 dogs to train, 500 + 500 to validate"
+
+# Environment variables that let the project run offline on local copies.
+ENV_DATA_DIR = "CATDOG_DATA_DIR"
+ENV_BASE_WEIGHTS = "CATDOG_BASE_WEIGHTS"
+ENV_HOME = "CATDOG_HOME"
+
+# Image formats Keras' image_dataset_from_directory reads.
+IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
+
+EXPECTED_LAYOUT = (
+    "a folder (or .zip) with train/ and validation/, each holding one subfolder "
+    "of images per class (e.g. train/cats/*.jpg, train/dogs/*.jpg)"
+)
+
+
+def catdog_home() -> Path:
+    """Where runs and extracted datasets live: $CATDOG_HOME or ~/.catdog."""
+    return Path(os.environ.get(ENV_HOME) or Path.home() / ".catdog").expanduser()
+
+
+def keras_home() -> Path:
+    """Keras' own cache folder, where get_file keeps downloads."""
+    return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
+
+
+def data_dir_setting() -> str | None:
+    return os.environ.get(ENV_DATA_DIR) or None
+
+
+def base_weights_setting() -> str:
+    """'imagenet' (download on first use) or the path named by $CATDOG_BASE_WEIGHTS."""
+    return os.environ.get(ENV_BASE_WEIGHTS) or "imagenet"

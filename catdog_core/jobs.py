@@ -1,0 +1,221 @@
+"""The training queue: one job at a time in a background worker thread.
+
+Pages only submit jobs and read their state, so a rerun, a click, a page switch
+or a closed tab never stops or restarts training. State is copied out under a
+lock; the worker is the only writer.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field, replace
+
+from .augment import AugmentSettings
+from .errors import CatdogError
+
+QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
+FINISHED = (DONE, STOPPED, FAILED)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    recipe: str
+    epochs: int
+    settings: AugmentSettings = field(default_factory=AugmentSettings)
+    data: str | None = None  # dataset path; None: the configured default
+    use_cache: bool = True
+    learning_rate: float | None = None  # None: the recipe's own
+    label: str = ""  # what the page shows, e.g. "quick transfer"
+
+
+@dataclass
+class JobState:
+    job_id: int
+    spec: JobSpec
+    state: str = QUEUED
+    phase: str = "Waiting in the queue"
+    phase_done: int = 0
+    phase_total: int = 0
+    epoch: int = 0
+    step: int = 0
+    steps: int = 0
+    batch_loss: float | None = None
+    batch_accuracy: float | None = None
+    history: list[dict] = field(default_factory=list)
+    run_id: str | None = None
+    test_accuracy: float | None = None
+    error: str | None = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    queue_position: int = 0  # 0 when running or finished
+
+    @property
+    def active(self) -> bool:
+        return self.state in (QUEUED, RUNNING)
+
+    def eta_seconds(self) -> float | None:
+        """Seconds left, from the mean time of finished epochs and the current batch."""
+        if self.state != RUNNING or not self.history:
+            return None
+        per_epoch = sum(h["seconds"] for h in self.history) / len(self.history)
+        partial = self.step / self.steps if self.steps else 0.0
+        return max(0.0, per_epoch * (self.spec.epochs - len(self.history) - partial))
+
+
+class _JobObserver:
+    def __init__(self, queue: "TrainingQueue", job_id: int):
+        self.queue, self.job_id = queue, job_id
+
+    def on_phase(self, message, done=0, total=0):
+        self.queue._update(self.job_id, phase=message, phase_done=done, phase_total=total)
+
+    def on_batch(self, r):
+        self.queue._update(self.job_id, phase="Training", epoch=r.epoch, step=r.step, steps=r.steps,
+                           batch_loss=r.loss, batch_accuracy=r.accuracy)
+
+    def on_epoch(self, r):
+        self.queue._append_epoch(self.job_id, r.to_dict())
+
+
+class TrainingQueue:
+    """Jobs run one after another on a daemon thread started on first use."""
+
+    def __init__(self, keep_finished: int = 50):
+        self._lock = threading.Lock()
+        self._jobs: dict[int, JobState] = {}
+        self._stops: dict[int, threading.Event] = {}
+        self._pending: deque[int] = deque()
+        self._ids = itertools.count(1)
+        self._wake = threading.Condition(self._lock)
+        self._worker: threading.Thread | None = None
+        self._keep = keep_finished
+
+    # ---- what pages call
+    def submit(self, spec: JobSpec) -> int:
+        with self._lock:
+            job_id = next(self._ids)
+            self._jobs[job_id] = JobState(job_id, spec)
+            self._stops[job_id] = threading.Event()
+            self._pending.append(job_id)
+            self._renumber()
+            if self._worker is None or not self._worker.is_alive():
+                self._worker = threading.Thread(target=self._run_forever, name="catdog-training", daemon=True)
+                self._worker.start()
+            self._wake.notify()
+            return job_id
+
+    def get(self, job_id: int) -> JobState | None:
+        with self._lock:
+            job = self._jobs.get(job_id)
+            return replace(job, history=list(job.history)) if job else None
+
+    def jobs(self) -> list[JobState]:
+        with self._lock:
+            return [replace(j, history=list(j.history)) for j in self._jobs.values()]
+
+    def current(self) -> JobState | None:
+        return next((j for j in self.jobs() if j.state == RUNNING), None)
+
+    def stop(self, job_id: int) -> None:
+        """A queued job is cancelled; a running one stops after its current batch."""
+        with self._lock:
+            job = self._jobs.get(job_id)
+            if job is None or job.state in FINISHED:
+                return
+            self._stops[job_id].set()
+            if job.state == QUEUED:
+                self._pending.remove(job_id)
+                job.state, job.phase, job.finished = STOPPED, "Cancelled before it started", time.time()
+                self._renumber()
+
+    def wait(self, job_id: int, timeout: float | None = None) -> JobState | None:
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            job = self.get(job_id)
+            if job is None or job.state in FINISHED or (deadline and time.time() > deadline):
+                return job
+            time.sleep(0.05)
+
+    # ---- the worker
+    def _update(self, job_id: int, **changes) -> None:
+        with self._lock:
+            job = self._jobs[job_id]
+            for k, v in changes.items():
+                setattr(job, k, v)
+
+    def _append_epoch(self, job_id: int, epoch: dict) -> None:
+        with self._lock:
+            self._jobs[job_id].history.append(epoch)
+
+    def _renumber(self) -> None:
+        for position, job_id in enumerate(self._pending, start=1):
+            self._jobs[job_id].queue_position = position
+
+    def _run_forever(self) -> None:
+        while True:
+            with self._lock:
+                while not self._pending:
+                    self._wake.wait()
+                job_id = self._pending.popleft()
+                job = self._jobs[job_id]
+                job.state, job.started, job.queue_position = RUNNING, time.time(), 0
+                job.phase = "Loading the dataset"
+                self._renumber()
+            self._run_one(job_id, job.spec, self._stops[job_id])
+            self._forget_old()
+
+    def _run_one(self, job_id: int, spec: JobSpec, stop: threading.Event) -> None:
+        from . import dataset, runs, training
+
+        observer = _JobObserver(self, job_id)
+        try:
+            data = dataset.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+            result = training.train(spec.recipe, data, spec.epochs, spec.settings, observer=observer,
+                                    stop=stop, use_cache=spec.use_cache,
+                                    learning_rate=spec.learning_rate)
+            run_id = None
+            if result.epochs_done:
+                observer.on_phase("Saving the run")
+                run_id = runs.save_run(result, data.describe(), {"label": spec.label}).run_id
+            final = STOPPED if result.stopped else DONE
+            phase = ("Stopped before the first epoch finished: nothing was saved"
+                     if result.stopped and not result.epochs_done else
+                     f"Stopped after {result.epochs_done} epochs" if result.stopped else "Finished")
+            self._update(job_id, state=final, phase=phase, run_id=run_id, test_accuracy=result.test_accuracy,
+                         finished=time.time())
+        except CatdogError as exc:
+            self._update(job_id, state=FAILED, error=str(exc), phase="Failed", finished=time.time())
+        except Exception as exc:  # never let one job kill the worker
+            self._update(job_id, state=FAILED, phase="Failed", finished=time.time(),
+                         error=f"Training failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).")
+
+    def _forget_old(self) -> None:
+        with self._lock:
+            done = [j for j in self._jobs.values() if j.state in FINISHED]
+            for job in sorted(done, key=lambda j: j.finished or 0)[:-self._keep]:
+                self._jobs.pop(job.job_id, None)
+                self._stops.pop(job.job_id, None)
+
+
+def quick_spec(data: str | None = None) -> JobSpec:
+    """The transfer quick preset as a job (the Classify page's "train one now")."""
+    from .training import QUICK
+
+    return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, True, QUICK.learning_rate, "quick transfer")
+
+
+_queue: TrainingQueue | None = None
+_queue_lock = threading.Lock()
+
+
+def get_queue() -> TrainingQueue:
+    """The process-wide queue every session shares."""
+    global _queue
+    with _queue_lock:
+        if _queue is None:
+            _queue = TrainingQueue()
+        return _queue

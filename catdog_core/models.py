@@ -1,0 +1,182 @@
+"""The named recipes: the blog post's four models, built as the post builds them.
+
+Every model takes raw 0..255 RGB pixels, so a saved ``.keras`` file classifies
+an image with no extra code. Augmentation layers come from an
+``AugmentSettings`` and sit on the raw pixels, before the post's
+``mobilenet_v2.preprocess_input`` normalisation (x / 127.5 - 1): flips and
+rotations commute with that linear map, so this is the post's model, and it
+keeps brightness and contrast working on the 0..255 range they are defined for.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from . import config
+from .augment import AugmentSettings, build_layers
+from .errors import InvalidSettings, WeightsUnavailable
+
+BASE_NAME = "mobilenet_v2"
+
+
+@dataclass(frozen=True)
+class Recipe:
+    name: str
+    title: str
+    description: str
+    post_val_accuracy: str  # what the blog post reports, for comparison tables
+    uses_augmentation: bool
+    frozen_base: bool
+    learning_rate: float = 1e-3
+
+
+RECIPES = {
+    r.name: r
+    for r in (
+        Recipe("baseline", "Model 1: small CNN",
+               "Three convolutions on raw pixels, Flatten, Dropout(0.2), Dense: the post's first try.",
+               "55-60 %", False, False),
+        Recipe("augmented", "Model 2: + augmentation",
+               "Model 1 with random flips and rotations in front, so it sees new variants every epoch.",
+               "about 60 %", True, False),
+        Recipe("normalized", "Model 3: + normalisation",
+               "Model 2 with pixels scaled to -1..1 (MobileNetV2's preprocess_input) before the convolutions.",
+               "about 74 %", True, False),
+        Recipe("transfer", "Model 4: transfer learning",
+               "Frozen ImageNet MobileNetV2 as a feature extractor, GlobalMaxPooling, Dropout(0.2), Dense: only the head learns.",
+               "about 97 % (97.4 % test)", True, True),
+    )
+}
+
+
+@dataclass
+class BuiltModel:
+    """The saved model plus, for a frozen base, the parts training can cache around."""
+
+    recipe: Recipe
+    model: object  # keras.Model: raw pixels -> logits
+    augmentation: object | None = None  # keras.Sequential or None
+    features: object | None = None  # raw pixels -> pooled base features (frozen)
+    head: object | None = None  # pooled features -> logits (the trainable part)
+
+
+def get_recipe(name: str) -> Recipe:
+    if name not in RECIPES:
+        raise InvalidSettings(f"Unknown recipe {name!r}; choose one of {', '.join(RECIPES)}.")
+    return RECIPES[name]
+
+
+def preprocess_layer(name: str = "preprocess"):
+    """mobilenet_v2.preprocess_input as a saveable layer: x / 127.5 - 1."""
+    from keras import layers
+
+    return layers.Rescaling(1 / 127.5, offset=-1.0, name=name)
+
+
+def _small_cnn(x, num_classes: int):
+    from keras import layers
+
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(32, 3, activation="relu")(x)
+    x = layers.MaxPooling2D()(x)
+    x = layers.Conv2D(64, 3, activation="relu")(x)
+    x = layers.Flatten()(x)
+    x = layers.Dropout(0.2)(x)
+    return layers.Dense(num_classes, name="logits")(x)
+
+
+def load_base(weights: str | None = None, pretrained: bool = True):
+    """Frozen MobileNetV2 without its top, from ImageNet or the local h5 file."""
+    import keras
+
+    if not pretrained:  # only for showing the architecture: no file, no download
+        base = keras.applications.MobileNetV2(input_shape=config.IMG_SIZE + (3,), include_top=False,
+                                              weights=None, name=BASE_NAME)
+        base.trainable = False
+        return base
+    weights = weights or config.base_weights_setting()
+    if weights != "imagenet" and not os.path.isfile(weights):
+        raise WeightsUnavailable(
+            f"The MobileNetV2 weights file {weights} does not exist; fix {config.ENV_BASE_WEIGHTS} "
+            "or unset it to download the ImageNet weights."
+        )
+    try:
+        base = keras.applications.MobileNetV2(input_shape=config.IMG_SIZE + (3,), include_top=False,
+                                              weights=weights, name=BASE_NAME)
+    except Exception as exc:
+        where = "downloading the ImageNet weights" if weights == "imagenet" else f"reading {weights}"
+        raise WeightsUnavailable(
+            f"Could not load the MobileNetV2 base ({where} failed: {str(exc).splitlines()[0][:160]}). "
+            f"Set {config.ENV_BASE_WEIGHTS} to a local mobilenet_v2 no-top .h5 weights file."
+        ) from None
+    base.trainable = False
+    return base
+
+
+def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = None,
+          weights: str | None = None, pretrained: bool = True,
+          learning_rate: float | None = None) -> BuiltModel:
+    """Build and compile one recipe, ready to fit."""
+    import keras
+    from keras import layers
+
+    recipe = get_recipe(name)
+    if num_classes < 2:
+        raise InvalidSettings("A classifier needs at least 2 classes.")
+    settings = settings or AugmentSettings()
+    learning_rate = learning_rate or recipe.learning_rate
+    inputs = keras.Input(config.IMG_SIZE + (3,), name="image")
+    x = inputs
+    augmentation = None
+    if recipe.uses_augmentation and not settings.is_identity:
+        augmentation = build_layers(settings)
+        x = augmentation(x)
+    built = BuiltModel(recipe, None, augmentation)
+
+    if recipe.name in ("normalized", "transfer"):
+        preprocess = preprocess_layer()
+        x = preprocess(x)
+    if recipe.frozen_base:
+        base = load_base(weights, pretrained)
+        pool = layers.GlobalMaxPooling2D(name="pool")
+        dropout = layers.Dropout(0.2, name="dropout")
+        dense = layers.Dense(num_classes, name="logits")
+        outputs = dense(dropout(pool(base(x, training=False))))
+        # The same layer objects, regrouped so training can cache base outputs.
+        raw = keras.Input(config.IMG_SIZE + (3,), name="raw")
+        built.features = keras.Model(raw, pool(base(preprocess(raw), training=False)), name="features")
+        pooled = keras.Input((base.output_shape[-1],), name="pooled")
+        built.head = keras.Model(pooled, dense(dropout(pooled)), name="head")
+        compile_model(built.head, learning_rate)
+    else:
+        outputs = _small_cnn(x, num_classes)
+    built.model = keras.Model(inputs, outputs, name=recipe.name)
+    compile_model(built.model, learning_rate)
+    return built
+
+
+def compile_model(model, learning_rate: float) -> None:
+    import keras
+
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+
+
+def summary_text(model) -> str:
+    """Keras' model.summary() as plain text, for the Training page."""
+    lines: list[str] = []
+    model.summary(print_fn=lambda line, *a, **k: lines.append(line), line_length=96)
+    return _strip_ansi("\n".join(lines))
+
+
+def _strip_ansi(text: str) -> str:
+    import re
+
+    return re.sub(r"\x1b\[[0-9;]*m", "", text)
+
+
+def recipe_summary(name: str, num_classes: int = 2, settings: AugmentSettings | None = None) -> str:
+    """The summary of a recipe, built without pretrained weights (fast, offline)."""
+    return summary_text(build(name, num_classes, settings, pretrained=False).model)

@@ -1,0 +1,49 @@
+"""Classify images with a trained model: probabilities for every class."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .images import load_for_model, to_model_input
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    confidence: float
+    probabilities: dict[str, float]
+
+    def to_dict(self) -> dict:
+        return {"label": self.label, "confidence": self.confidence, "probabilities": self.probabilities}
+
+
+def _softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
+    return shifted / shifted.sum(axis=-1, keepdims=True)
+
+
+def classify_batch(model, images: np.ndarray, class_names) -> list[Prediction]:
+    """(N, 160, 160, 3) uint8 -> one Prediction each."""
+    batch = np.asarray(images, dtype="float32")
+    probs = _softmax(np.asarray(model(batch, training=False), dtype="float64"))
+    out = []
+    for row in probs:
+        best = int(np.argmax(row))
+        out.append(Prediction(str(class_names[best]), float(row[best]),
+                              {str(n): float(p) for n, p in zip(class_names, row)}))
+    return out
+
+
+def classify(model, image: np.ndarray, class_names) -> Prediction:
+    """One RGB uint8 image of any size (resized here) -> Prediction."""
+    if image.shape[:2] != (160, 160):
+        image = to_model_input(image)
+    return classify_batch(model, image[None], class_names)[0]
+
+
+def classify_bytes(model, data: bytes, class_names) -> tuple[np.ndarray, Prediction]:
+    """Untrusted upload bytes -> (image to show, Prediction); raises InvalidImage."""
+    shown, model_input = load_for_model(data)
+    return shown, classify(model, model_input, class_names)

@@ -1,0 +1,82 @@
+"""Shared fixtures: a small synthetic dataset drawn on the fly, isolated homes,
+and the paths of the real data and weights in ../shared."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = Path(os.environ.get("CATDOG_SHARED") or REPO.parent / "shared").resolve()
+SHARED_ZIP = SHARED / "data" / "cats_and_dogs.zip"
+SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_no_top_imagenet.h5"
+
+
+def draw_image(kind: int, rng: np.random.Generator, size: int = 96) -> np.ndarray:
+    """Class 0: warm background with a bright disc; class 1: cool background with a dark square."""
+    yy, xx = np.mgrid[:size, :size]
+    image = np.empty((size, size, 3), np.float32)
+    cx, cy, r = rng.integers(size // 3, 2 * size // 3, 2).tolist() + [int(rng.integers(size // 6, size // 3))]
+    if kind == 0:
+        image[:] = (170 + rng.integers(-30, 30), 90, 60)
+        image[(xx - cx) ** 2 + (yy - cy) ** 2 < r * r] = (250, 230, 120)
+    else:
+        image[:] = (60, 100, 170 + rng.integers(-30, 30))
+        image[(abs(xx - cx) < r) & (abs(yy - cy) < r)] = (20, 30, 60)
+    image += rng.normal(0, 12, image.shape)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def make_dataset(root: Path, classes=("cats", "dogs"), n_train: int = 24, n_val: int = 10,
+                 seed: int = 0) -> Path:
+    """root/train/<class>/*.jpg and root/validation/<class>/*.jpg; returns root."""
+    from PIL import Image
+
+    rng = np.random.default_rng(seed)
+    for part, n in (("train", n_train), ("validation", n_val)):
+        for label, name in enumerate(classes):
+            folder = root / part / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in range(n):
+                Image.fromarray(draw_image(label % 2, rng)).save(folder / f"{name}.{i}.jpg", quality=90)
+    return root
+
+
+@pytest.fixture(scope="session")
+def synthetic_data(tmp_path_factory) -> Path:
+    """A small two-class dataset in the post's layout (24 + 10 images per class)."""
+    return make_dataset(tmp_path_factory.mktemp("synthetic") / "cats_and_dogs_small")
+
+
+@pytest.fixture(scope="session")
+def shared_weights() -> str:
+    if not SHARED_WEIGHTS.is_file():
+        if os.environ.get("CATDOG_REQUIRE_SHARED"):
+            pytest.fail(f"shared weights missing at {SHARED_WEIGHTS}")
+        pytest.skip("../shared weights not present")
+    return str(SHARED_WEIGHTS)
+
+
+@pytest.fixture(scope="session")
+def shared_zip() -> Path:
+    if not SHARED_ZIP.is_file():
+        if os.environ.get("CATDOG_REQUIRE_SHARED"):
+            pytest.fail(f"shared dataset missing at {SHARED_ZIP}")
+        pytest.skip("../shared dataset not present")
+    return SHARED_ZIP
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path, monkeypatch, request):
+    """Every test gets its own CATDOG_HOME and KERAS_HOME; none touches ~/.catdog or the network."""
+    monkeypatch.setenv("CATDOG_HOME", str(tmp_path / "catdog_home"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.delenv("CATDOG_DATA_DIR", raising=False)
+    if SHARED_WEIGHTS.is_file():
+        monkeypatch.setenv("CATDOG_BASE_WEIGHTS", str(SHARED_WEIGHTS))
+    return tmp_path / "catdog_home"
