@@ -18,9 +18,6 @@ ENV_DATA_DIR = "CATDOG_DATA_DIR"
 ENV_BASE_WEIGHTS = "CATDOG_BASE_WEIGHTS"
 ENV_HOME = "CATDOG_HOME"
 
-# Image formats Keras' image_dataset_from_directory reads.
-IMAGE_EXTENSIONS = (".bmp", ".gif", ".jpeg", ".jpg", ".png")
-
 EXPECTED_LAYOUT = (
     "a folder (or .zip) with train/ and validation/, each holding one subfolder "
     "of images per class (e.g. train/cats/*.jpg, train/dogs/*.jpg)"
