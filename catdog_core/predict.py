@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -24,10 +26,26 @@ def _softmax(logits: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
+_compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_compiled_lock = threading.Lock()
+
+
+def _inference_fn(model):
+    """The model as one compiled graph: ~10x faster than an eager call for one image."""
+    import tensorflow as tf
+
+    with _compiled_lock:
+        fn = _compiled.get(model)
+        if fn is None:
+            fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+            _compiled[model] = fn
+        return fn
+
+
 def classify_batch(model, images: np.ndarray, class_names) -> list[Prediction]:
     """(N, 160, 160, 3) uint8 -> one Prediction each."""
     batch = np.asarray(images, dtype="float32")
-    probs = _softmax(np.asarray(model(batch, training=False), dtype="float64"))
+    probs = _softmax(np.asarray(_inference_fn(model)(batch), dtype="float64"))
     out = []
     for row in probs:
         best = int(np.argmax(row))

@@ -120,6 +120,7 @@ def save_run(result, dataset_description: dict, extra: dict | None = None) -> Ru
             "seconds": result.seconds,
             "setup_seconds": result.setup_seconds,
             "cached_features": result.cached,
+            "engine": result.engine,
             "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
             "settings": result.settings.to_dict(),
             "dataset": dataset_description,

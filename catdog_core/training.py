@@ -18,14 +18,15 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from . import config
+from . import config, features
 from .augment import AugmentSettings, NO_AUGMENTATION
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .models import BuiltModel, build, get_recipe
 
 MAX_EPOCHS = 200
-FEATURE_CHUNK = 64  # images per forward pass of the frozen base
+FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
+FAST_AFTER_IMAGES = 2500  # base forward passes per run from which converting to TFLite pays off
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,7 @@ class TrainResult:
     test_accuracy: float | None = None
     stopped: bool = False
     cached: bool = False
+    engine: str = "TensorFlow"
     seconds: float = 0.0
     setup_seconds: float = 0.0
 
@@ -110,7 +112,7 @@ def clear_feature_cache() -> None:
 def _forward(fn, images: np.ndarray, observer: Observer, message: str) -> np.ndarray:
     out = []
     for start in range(0, len(images), FEATURE_CHUNK):
-        out.append(np.asarray(fn(images[start:start + FEATURE_CHUNK].astype("float32"))))
+        out.append(fn(images[start:start + FEATURE_CHUNK]))
         observer.on_phase(message, min(start + FEATURE_CHUNK, len(images)), len(images))
     return np.concatenate(out) if out else np.zeros((0, 0), "float32")
 
@@ -129,11 +131,13 @@ def _cached_features(dataset: Dataset, weights: str, split: str, observer: Obser
 def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings | None = None, *,
           observer: Observer | None = None, stop: threading.Event | None = None,
           seed: int = config.SEED, use_cache: bool = True, batch_size: int = config.BATCH_SIZE,
-          weights: str | None = None, learning_rate: float | None = None) -> TrainResult:
+          weights: str | None = None, learning_rate: float | None = None,
+          fast: bool | None = None) -> TrainResult:
     """Train one recipe for up to `epochs` epochs; returns history and test metrics.
 
     A set `stop` event ends training after the current batch; the model keeps
     the weights of the last finished epoch and the partial epoch is dropped.
+    `fast` runs the frozen base through TFLite (None: when it pays off).
     """
     import keras
     import tensorflow as tf
@@ -157,17 +161,22 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
     if cached:
         learner = built.head
         weights_key = weights or config.base_weights_setting()
-        extract = tf.function(lambda x: built.features(x, training=False), reduce_retracing=True)
+        if fast is None:  # converting costs ~8 s once and saves ~3.7 ms per image after
+            passes = epochs if built.augmentation is not None else 1
+            work = len(dataset.validation) + len(dataset.test) + passes * len(train_labels)
+            fast = features.is_converted(weights_key) or work >= FAST_AFTER_IMAGES
+        if fast and not features.is_converted(weights_key):
+            observer.on_phase("Preparing a fast MobileNetV2 (once per machine, about 10 s)")
+        extract = features.FeatureExtractor(built.features, weights_key, convert=fast)
+        result.engine = extract.engine
         val_x = _cached_features(dataset, weights_key, "validation", observer, extract)
         test_x = _cached_features(dataset, weights_key, "test", observer, extract) if len(dataset.test) else None
         if built.augmentation is None:
             train_x = _cached_features(dataset, weights_key, "train", observer, extract)
             batch_inputs = lambda idx: train_x[idx]
         else:
-            augment_extract = tf.function(
-                lambda x: built.features(built.augmentation(x, training=True), training=False),
-                reduce_retracing=True)
-            batch_inputs = lambda idx: augment_extract(train_images[idx].astype("float32"))
+            augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)
+            batch_inputs = lambda idx: extract(augment(train_images[idx].astype("float32")))
     else:
         learner = built.model
         val_x, test_x = dataset.validation.images, (dataset.test.images if len(dataset.test) else None)

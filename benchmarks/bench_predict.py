@@ -1,0 +1,69 @@
+"""Classify end to end (bytes in, probabilities out): p50 / p95 and memory.
+
+Loads a saved transfer model once, then classifies a 160x160 JPEG and a
+12-megapixel JPEG 50 times each. Prints latency percentiles, the process's
+peak memory, and its memory after the first call vs after the 50 calls.
+
+    python benchmarks/bench_predict.py [--data PATH_TO_cats_and_dogs_filtered] [--n 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import tempfile
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from _common import a_photo, peak_rss_mb, percentiles, rss_mb  # noqa: E402
+
+
+def jpeg_bytes(image, size, noise: float = 0.0) -> bytes:
+    """The photo resized; noise gives a large JPEG the detail (and file size) of a phone photo."""
+    import numpy as np
+    from PIL import Image
+
+    pixels = np.asarray(Image.fromarray(image).resize(size, Image.BILINEAR), dtype=np.float32)
+    if noise:
+        pixels += np.random.default_rng(0).normal(0, noise, pixels.shape).astype(np.float32)
+    out = io.BytesIO()
+    Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=92)
+    return out.getvalue()
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", default=os.environ.get("CATDOG_DATA_DIR"))
+    p.add_argument("--n", type=int, default=50)
+    args = p.parse_args()
+
+    import keras
+
+    from catdog_core import models, predict
+
+    # A saved and reloaded transfer model: the same file type the app serves.
+    path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    models.build("transfer").model.save(path)
+    model = keras.models.load_model(path, safe_mode=True, compile=False)
+    classes = ("cats", "dogs")
+    photo = a_photo(args.data)
+    inputs = {"160x160 JPEG": jpeg_bytes(photo, (160, 160)), "12 MP JPEG (4000x3000)": jpeg_bytes(photo, (4000, 3000), noise=6.0)}
+    print(f"bench_predict: {args.n} calls each, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
+    predict.classify_bytes(model, inputs["160x160 JPEG"], classes)  # first call builds the graph
+    after_first = rss_mb()
+    for name, data in inputs.items():
+        samples = []
+        for _ in range(args.n):
+            t = time.perf_counter()
+            predict.classify_bytes(model, data, classes)
+            samples.append((time.perf_counter() - t) * 1000)
+        print(f"{name:24} {len(data) / 1e6:5.2f} MB   {percentiles(samples)}")
+    after = rss_mb()
+    print(f"memory: after first call {after_first:.0f} MB, after {2 * args.n} calls {after:.0f} MB "
+          f"(growth {after - after_first:+.0f} MB), peak {peak_rss_mb():.0f} MB")
+
+
+if __name__ == "__main__":
+    main()

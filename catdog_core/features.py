@@ -1,0 +1,109 @@
+"""Fast forward passes of the frozen MobileNetV2: what the feature cache runs on.
+
+On this project's 2-core CPUs, TensorFlow Lite with its XNNPACK kernels runs
+MobileNetV2 about 2.5x faster than TensorFlow does (same float32 values to
+~1e-4). The frozen part of the transfer model (preprocess, base, pooling) is
+converted once per weights file, written to ``CATDOG_HOME/cache`` atomically,
+and reused by every later run and process. Where TFLite is missing, the
+same model runs as a ``tf.function``: slower, same results.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import threading
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+from . import config
+
+_convert_lock = threading.Lock()
+
+
+def _interpreter_class():
+    try:
+        from ai_edge_litert.interpreter import Interpreter  # the maintained runtime, if installed
+        return Interpreter
+    except ImportError:
+        pass
+    try:
+        import tensorflow as tf
+
+        return tf.lite.Interpreter
+    except (ImportError, AttributeError):
+        return None
+
+
+def cache_path(weights: str) -> Path:
+    """Where the converted base for these weights lives (the key changes with the file)."""
+    import keras
+
+    ident = weights
+    if os.path.isfile(weights):
+        stat = os.stat(weights)
+        ident = f"{os.path.abspath(weights)}|{stat.st_size}|{stat.st_mtime_ns}"
+    key = hashlib.sha1(f"{ident}|{keras.__version__}|{config.IMG_SIZE}".encode()).hexdigest()[:16]
+    return config.catdog_home() / "cache" / f"mobilenet_v2_features-{key}.tflite"
+
+
+def is_converted(weights: str) -> bool:
+    return cache_path(weights).is_file()
+
+
+def _convert(features_model, target: Path) -> None:
+    import tensorflow as tf
+
+    flat = tf.lite.TFLiteConverter.from_keras_model(features_model).convert()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".convert-")
+    with os.fdopen(fd, "wb") as out:
+        out.write(flat)
+    os.replace(tmp, target)
+
+
+class FeatureExtractor:
+    """raw 0..255 images (N, 160, 160, 3) -> pooled features (N, 1280), float32."""
+
+    def __init__(self, features_model, weights: str, convert: bool = True):
+        import tensorflow as tf
+
+        self._tf_fn = tf.function(lambda x: features_model(x, training=False), reduce_retracing=True)
+        self._interpreter = None
+        self._batch = 0
+        Interpreter = _interpreter_class()
+        if Interpreter is None:
+            return
+        path = cache_path(weights)
+        try:
+            with _convert_lock:
+                if not path.is_file() and convert:
+                    _convert(features_model, path)
+            if path.is_file():
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+                    self._interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
+                self._input = self._interpreter.get_input_details()[0]["index"]
+                self._output = self._interpreter.get_output_details()[0]["index"]
+        except Exception:  # a failed conversion or a damaged cache file: the TF path still works
+            self._interpreter = None
+            path.unlink(missing_ok=True)
+
+    @property
+    def engine(self) -> str:
+        return "TFLite/XNNPACK" if self._interpreter is not None else "TensorFlow"
+
+    def __call__(self, images) -> np.ndarray:
+        batch = np.ascontiguousarray(images, dtype=np.float32)
+        if self._interpreter is None:
+            return np.asarray(self._tf_fn(batch))
+        if len(batch) != self._batch:
+            self._interpreter.resize_tensor_input(self._input, batch.shape)
+            self._interpreter.allocate_tensors()
+            self._batch = len(batch)
+        self._interpreter.set_tensor(self._input, batch)
+        self._interpreter.invoke()
+        return self._interpreter.get_tensor(self._output).copy()
