@@ -114,7 +114,8 @@ def cmd_train(args) -> int:
     previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
     try:
         result = training.train(args.recipe, data, epochs, settings, observer=_CliObserver(bar), stop=stop,
-                                use_cache=not args.no_cache, learning_rate=learning_rate)
+                                use_cache=not args.no_cache, learning_rate=learning_rate,
+                                fine_tune_epochs=args.fine_tune_epochs, fine_tune_at=args.fine_tune_at)
     finally:
         signal.signal(signal.SIGINT, previous)
     if not result.epochs_done:
@@ -221,6 +222,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--flip", choices=["none", "horizontal", "vertical", "both"], default="both")
     t.add_argument("--rotation", type=float, default=0.2)
     t.add_argument("--no-cache", action="store_true", help="train the whole model as the post does")
+    t.add_argument("--fine-tune-epochs", type=int, default=0,
+                   help="after the frozen stage, train the top of MobileNetV2 this many more epochs")
+    t.add_argument("--fine-tune-at", type=int, default=100, help="first MobileNetV2 layer to unfreeze")
     add("runs", "list saved runs")
     e = add("evaluate", "accuracy of a saved run on validation and test")
     e.add_argument("run", help="run id, a run folder, 'latest' or 'latest:RECIPE'")

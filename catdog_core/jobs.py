@@ -28,6 +28,8 @@ class JobSpec:
     data: str | None = None  # dataset path; None: the configured default
     use_cache: bool = True
     learning_rate: float | None = None  # None: the recipe's own
+    fine_tune_epochs: int = 0
+    fine_tune_at: int = 100
     label: str = ""  # what the page shows, e.g. "quick transfer"
 
 
@@ -63,7 +65,8 @@ class JobState:
             return None
         per_epoch = sum(h["seconds"] for h in self.history) / len(self.history)
         partial = self.step / self.steps if self.steps else 0.0
-        return max(0.0, per_epoch * (self.spec.epochs - len(self.history) - partial))
+        left = self.spec.epochs + self.spec.fine_tune_epochs - len(self.history) - partial
+        return max(0.0, per_epoch * left)
 
 
 class _JobObserver:
@@ -176,7 +179,8 @@ class TrainingQueue:
             data = dataset.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
             result = training.train(spec.recipe, data, spec.epochs, spec.settings, observer=observer,
                                     stop=stop, use_cache=spec.use_cache,
-                                    learning_rate=spec.learning_rate)
+                                    learning_rate=spec.learning_rate, fine_tune_epochs=spec.fine_tune_epochs,
+                                    fine_tune_at=spec.fine_tune_at)
             run_id = None
             if result.epochs_done:
                 observer.on_phase("Saving the run")

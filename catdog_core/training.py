@@ -22,9 +22,10 @@ from . import config, features
 from .augment import AugmentSettings, NO_AUGMENTATION
 from .dataset import Dataset
 from .errors import InvalidSettings
-from .models import BuiltModel, build, get_recipe
+from .models import BASE_NAME, BuiltModel, build, get_recipe
 
 MAX_EPOCHS = 200
+FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
 FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
 FAST_AFTER_IMAGES = 2500  # base forward passes per run from which converting to TFLite pays off
 
@@ -47,6 +48,7 @@ class EpochReport:
     val_loss: float
     val_accuracy: float
     seconds: float
+    stage: str = "train"  # "frozen" / "fine-tune" for the transfer recipe
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -85,6 +87,7 @@ class TrainResult:
     test_loss: float | None = None
     test_accuracy: float | None = None
     stopped: bool = False
+    fine_tune_from_epoch: int | None = None  # fine-tuning began after this epoch
     cached: bool = False
     engine: str = "TensorFlow"
     seconds: float = 0.0
@@ -132,18 +135,24 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
           observer: Observer | None = None, stop: threading.Event | None = None,
           seed: int = config.SEED, use_cache: bool = True, batch_size: int = config.BATCH_SIZE,
           weights: str | None = None, learning_rate: float | None = None,
-          fast: bool | None = None) -> TrainResult:
+          fast: bool | None = None, fine_tune_epochs: int = 0,
+          fine_tune_at: int = FINE_TUNE_AT) -> TrainResult:
     """Train one recipe for up to `epochs` epochs; returns history and test metrics.
 
     A set `stop` event ends training after the current batch; the model keeps
     the weights of the last finished epoch and the partial epoch is dropped.
     `fast` runs the frozen base through TFLite (None: when it pays off).
+    `fine_tune_epochs` more epochs then train the base from layer
+    `fine_tune_at` on at a 10x lower learning rate (transfer recipe only).
     """
     import keras
     import tensorflow as tf
 
     if not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
         raise InvalidSettings(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}, not {epochs!r}.")
+    if fine_tune_epochs and (not isinstance(fine_tune_epochs, int) or not 0 <= fine_tune_epochs <= MAX_EPOCHS
+                             or not get_recipe(recipe).frozen_base):
+        raise InvalidSettings("Fine-tuning takes 0 to 200 extra epochs and needs the transfer recipe.")
     if len(dataset.train) == 0:
         raise InvalidSettings("The training split is empty: add images to train/ first.")
     observer = observer or Observer()
@@ -154,8 +163,8 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
     observer.on_phase("Building the model")
     built = build(recipe, len(dataset.class_names), settings, weights=weights, learning_rate=learning_rate)
     cached = use_cache and built.features is not None
-    result = TrainResult(get_recipe(recipe).name, built.model, dataset.class_names, settings, epochs,
-                         cached=cached)
+    result = TrainResult(get_recipe(recipe).name, built.model, dataset.class_names, settings,
+                         epochs + fine_tune_epochs, cached=cached)
 
     train_images, train_labels = dataset.train.images, dataset.train.labels
     if cached:
@@ -184,9 +193,51 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
     result.setup_seconds = time.perf_counter() - started
 
     rng = np.random.default_rng(seed)
+    total = epochs + fine_tune_epochs
+    _run_epochs(result, learner, batch_inputs, train_labels, val_x, dataset.validation.labels,
+                range(1, epochs + 1), total, "frozen" if built.features is not None else "train",
+                observer, stop, rng, batch_size)
+    if fine_tune_epochs and not result.stopped and result.history:
+        # The base can no longer be cached: the whole model trains on raw images from here.
+        observer.on_phase(f"Unfreezing MobileNetV2 from layer {fine_tune_at} for fine-tuning")
+        learner = built.model
+        unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
+        val_x, test_x = dataset.validation.images, (dataset.test.images if len(dataset.test) else None)
+        result.fine_tune_from_epoch = epochs
+        _run_epochs(result, learner, lambda idx: train_images[idx].astype("float32"), train_labels, val_x,
+                    dataset.validation.labels, range(epochs + 1, total + 1), total, "fine-tune",
+                    observer, stop, rng, batch_size)
+
+    if test_x is not None and result.history:
+        test = learner.evaluate(test_x, dataset.test.labels, batch_size=128, verbose=0, return_dict=True)
+        result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def unfreeze(built: BuiltModel, from_layer: int, learning_rate: float) -> None:
+    """Make the base's layers from `from_layer` on trainable and recompile at the lower rate.
+
+    The base is still called with training=False, so its BatchNormalization
+    layers stay in inference mode (their statistics are not re-estimated).
+    """
+    from .models import compile_model
+
+    base = built.model.get_layer(BASE_NAME)
+    if not 0 <= from_layer < len(base.layers):
+        raise InvalidSettings(f"Fine-tuning must start at a layer from 0 to {len(base.layers) - 1}, not {from_layer}.")
+    base.trainable = True
+    for layer in base.layers[:from_layer]:
+        layer.trainable = False
+    compile_model(built.model, learning_rate)
+
+
+def _run_epochs(result: TrainResult, learner, batch_inputs, train_labels, val_x, val_labels, epochs,
+                total: int, stage: str, observer: Observer, stop: threading.Event, rng, batch_size: int) -> None:
+    """The training loop: batches, observers, validation, and a clean stop."""
     steps = -(-len(train_labels) // batch_size)
     snapshot = [v.numpy() for v in learner.trainable_variables]
-    for epoch in range(1, epochs + 1):
+    for epoch in epochs:
         epoch_start = time.perf_counter()
         order = rng.permutation(len(train_labels))
         seen, loss_sum, acc_sum = 0, 0.0, 0.0  # sample-weighted running means, as fit reports
@@ -203,16 +254,10 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
             for var, value in zip(learner.trainable_variables, snapshot):
                 var.assign(value)  # back to the last finished epoch
             result.stopped = True
-            break
-        val = learner.evaluate(val_x, dataset.validation.labels, batch_size=128, verbose=0, return_dict=True)
-        report = EpochReport(epoch, epochs, loss_sum / seen, acc_sum / seen,
-                             float(val["loss"]), float(val["accuracy"]), time.perf_counter() - epoch_start)
+            return
+        val = learner.evaluate(val_x, val_labels, batch_size=128, verbose=0, return_dict=True)
+        report = EpochReport(epoch, total, loss_sum / seen, acc_sum / seen, float(val["loss"]),
+                             float(val["accuracy"]), time.perf_counter() - epoch_start, stage)
         result.history.append(report)
         snapshot = [v.numpy() for v in learner.trainable_variables]
         observer.on_epoch(report)
-
-    if test_x is not None and result.history:
-        test = learner.evaluate(test_x, dataset.test.labels, batch_size=128, verbose=0, return_dict=True)
-        result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
-    result.seconds = time.perf_counter() - started
-    return result
