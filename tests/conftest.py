@@ -4,6 +4,7 @@ and the paths of the real data and weights in ../shared."""
 from __future__ import annotations
 
 import os
+import socket
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,24 @@ REPO = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("CATDOG_SHARED") or REPO.parent / "shared").resolve()
 SHARED_ZIP = SHARED / "data" / "cats_and_dogs.zip"
 SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_no_top_imagenet.h5"
+
+
+if SHARED_WEIGHTS.is_file():  # module- and session-scoped fixtures build models too
+    os.environ.setdefault("CATDOG_BASE_WEIGHTS", str(SHARED_WEIGHTS))
+
+_real_connect = socket.socket.connect
+
+
+def _loopback_only(self, address):
+    """No test reaches the network: any connection beyond this machine fails loudly."""
+    if self.family in (socket.AF_INET, socket.AF_INET6):
+        host = str(address[0])
+        if not (host.startswith("127.") or host in ("::1", "localhost")):
+            raise OSError(f"tests may not reach the network (tried {host})")
+    return _real_connect(self, address)
+
+
+socket.socket.connect = _loopback_only
 
 
 def draw_image(kind: int, rng: np.random.Generator, size: int = 96) -> np.ndarray:
