@@ -4,7 +4,8 @@
     python -m catdog_core train --recipe transfer --epochs 2 [--quick] [--json]
     python -m catdog_core runs
     python -m catdog_core evaluate latest
-    python -m catdog_core predict latest photo.jpg ...
+    python -m catdog_core predict latest photo.jpg ... [--explain OUTDIR]
+    python -m catdog_core export latest --format tflite --out exported/
 
 Errors a user can cause end with exit code 2 and one line on stderr.
 """
@@ -100,12 +101,14 @@ def cmd_train(args) -> int:
     from .augment import AugmentSettings
 
     if args.quick:
-        epochs = args.epochs or training.QUICK.epochs
+        epochs = training.QUICK.epochs if args.epochs is None else args.epochs
         settings, learning_rate = training.QUICK.settings, training.QUICK.learning_rate
     else:
         learning_rate = None
-        epochs = args.epochs or 20
+        epochs = 20 if args.epochs is None else args.epochs
         settings = AugmentSettings(flip=args.flip, rotation=args.rotation)
+    if not 1 <= epochs <= training.MAX_EPOCHS:  # refuse before decoding the dataset (`or 20` took 0 as 20)
+        raise CatdogError(f"Epochs must be a whole number from 1 to {training.MAX_EPOCHS}, not {epochs}.")
     bar = Bar()
     started = time.perf_counter()
     data = dataset.load_dataset(args.data, progress=bar)
@@ -132,6 +135,29 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_reproduce(args) -> int:
+    """The post's four models, one after another, then a table beside the post's numbers."""
+    from . import dataset, jobs, runs, training
+
+    bar = Bar()
+    data = dataset.load_dataset(args.data, progress=bar)
+    for spec in jobs.post_specs(args.data):
+        epochs = spec.epochs if args.epochs is None else args.epochs
+        bar.line(f"== {spec.recipe}: {epochs} epochs, {spec.settings.flip} flips, rotation {spec.settings.rotation}")
+        result = training.train(spec.recipe, data, epochs, spec.settings, observer=_CliObserver(bar))
+        runs.save_run(result, data.describe(), {"label": spec.label})
+    rows = runs.post_comparison(runs.list_runs().runs)
+    bar.line(f"{'model':28} {'post val':>9} {'our val':>8} {'our test':>9} {'s/epoch':>8}")
+    for row in rows:
+        run = runs.find_run(row["run"])
+        per_epoch = sum(h["seconds"] for h in run.history) / max(1, len(run.history))
+        bar.line(f"{row['model']:28} {_pct(row['post val acc']):>9} {_pct(row['our val acc']):>8} "
+                 f"{_pct(row['our test acc']):>9} {per_epoch:8.1f}")
+    if args.json:
+        print(json.dumps(rows))
+    return 0
+
+
 def cmd_runs(args) -> int:
     from . import runs
 
@@ -147,29 +173,39 @@ def cmd_runs(args) -> int:
     return 0
 
 
+def _confusion_lines(ev) -> list[str]:
+    """The confusion matrix as a small text table: rows true, columns predicted."""
+    names = [n[:12] for n in ev.class_names]
+    width = max(6, *(len(n) for n in names))
+    lines = [f"confusion ({ev.split}; rows true, columns predicted):",
+             " " * (width + 2) + " ".join(f"{n:>{width}}" for n in names)]
+    for name, row in zip(names, ev.confusion):
+        lines.append(f"{name:>{width}}: " + " ".join(f"{int(c):>{width}}" for c in row))
+    return lines
+
+
 def cmd_evaluate(args) -> int:
-    from . import dataset, predict, runs
+    from . import dataset, evaluate, runs
 
     run = runs.find_run(args.run)
     model = runs.load_model(run)
-    data = dataset.load_dataset(args.data, progress=Bar())
-    if tuple(data.class_names) != tuple(run.class_names):
-        raise CatdogError(f"Run {run.run_id} knows classes {list(run.class_names)} but the dataset has "
-                          f"{list(data.class_names)}.")
-    results = {}
+    bar = Bar()
+    data = dataset.load_dataset(args.data, progress=bar)
+    results, detail = {}, None
     for split in ("validation", "test"):
-        part = data.split(split)
-        if not len(part):
+        if not len(data.split(split)):
             continue
-        preds = []
-        for start in range(0, len(part), 128):
-            preds += predict.classify_batch(model, part.images[start:start + 128], run.class_names)
-        correct = sum(p.label == run.class_names[l] for p, l in zip(preds, part.labels))
-        results[f"{split}_accuracy"] = correct / len(part)
-    print(f"run {run.run_id} ({run.recipe}): " + ", ".join(f"{k} {_pct(v)}" for k, v in results.items()),
+        detail = evaluate.evaluate_run(model, data, run.class_names, split)  # refuses other classes
+        results[f"{split}_accuracy"] = detail.accuracy
+    bar.line(f"run {run.run_id} ({run.recipe}): " + ", ".join(f"{k} {_pct(v)}" for k, v in results.items()))
+    # Per class and confusion for the last split evaluated: test, or validation when test is empty.
+    print(f"per class ({detail.split}): " + ", ".join(f"{n} {_pct(a)}" for n, a in detail.per_class.items()),
           file=sys.stderr)
+    for line in _confusion_lines(detail):
+        print(line, file=sys.stderr)
     if args.json:
-        print(json.dumps({"run": run.run_id, "recipe": run.recipe, **results}))
+        print(json.dumps({"run": run.run_id, "recipe": run.recipe, **results, "split": detail.split,
+                          "per_class": detail.per_class, "confusion": detail.confusion.tolist()}))
     return 0
 
 
@@ -181,6 +217,7 @@ def cmd_predict(args) -> int:
 
     run = runs.find_run(args.run)
     model = runs.load_model(run)
+    explain_dir = _explain_dir(model, args.explain) if args.explain else None
     failures = 0
     for name in args.images:
         try:
@@ -189,22 +226,82 @@ def cmd_predict(args) -> int:
                 raise CatdogError("no such file.")
             if path.stat().st_size > MAX_UPLOAD_BYTES:
                 raise CatdogError(f"the file is over the {MAX_UPLOAD_BYTES // 2**20} MB limit.")
-            _, pred = predict.classify_bytes(model, path.read_bytes(), run.class_names)
+            shown, pred = predict.classify_bytes(model, path.read_bytes(), run.class_names)
+            written = _write_gradcam(model, shown, explain_dir / f"{path.stem}_gradcam.png") if explain_dir else None
         except CatdogError as exc:
             failures += 1
             print(json.dumps({"file": name, "error": str(exc)}) if args.json else f"{name}: error: {exc}")
             continue
         if args.json:
-            print(json.dumps({"file": name, "label": pred.label, "probabilities": pred.probabilities}))
+            line = {"file": name, "label": pred.label, "probabilities": pred.probabilities}
+            print(json.dumps({**line, "explain": str(written)} if written else line))
         else:
-            print(f"{name}: {pred.label} ({pred.confidence:.1%})")
+            print(f"{name}: {pred.label} ({pred.confidence:.1%})" + (f"; Grad-CAM in {written}" if written else ""))
     return 1 if failures else 0
+
+
+def _explain_dir(model, folder: str):
+    """The --explain folder, created; refuses models Grad-CAM cannot explain before any work."""
+    from pathlib import Path
+
+    from . import explain
+
+    if not explain.supports(model):
+        raise CatdogError(explain.UNSUPPORTED)
+    path = Path(folder)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise CatdogError(f"Cannot write Grad-CAM images to {path} ({exc.strerror or exc}); "
+                          "choose a folder you can write to.") from None
+    return path
+
+
+def _write_gradcam(model, image, target):
+    """The Grad-CAM overlay of the predicted class as a PNG, written under a temporary name first."""
+    from PIL import Image
+
+    from . import explain
+
+    painted = explain.overlay(image, explain.grad_cam(model, image))
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        Image.fromarray(painted).save(tmp, format="PNG")
+        os.replace(tmp, target)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise CatdogError(f"Could not write {target} ({exc.strerror or exc}).") from None
+    return target
+
+
+def cmd_export(args) -> int:
+    from pathlib import Path
+
+    from . import export, runs
+
+    run = runs.find_run(args.run)
+    if args.format == "tflite":
+        print("Converting to TensorFlow Lite (about 10 s for MobileNetV2)...", file=sys.stderr)
+    model_file = export.export_run(run, args.format, Path(args.out))
+    files = [str(model_file), str(export.labels_path(model_file))]
+    for f in files:
+        print(f"wrote {f}")
+    if args.json:
+        print(json.dumps({"run": run.run_id, "format": args.format, "files": files}))
+    return 0
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other user error: exit code 2 and one line on stderr."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
 
 
 def parser() -> argparse.ArgumentParser:
     from .models import RECIPES
 
-    p = argparse.ArgumentParser(prog="python -m catdog_core", description=__doc__.split("\n")[0])
+    p = _Parser(prog="python -m catdog_core", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name, help_text):
@@ -225,16 +322,26 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--fine-tune-epochs", type=int, default=0,
                    help="after the frozen stage, train the top of MobileNetV2 this many more epochs")
     t.add_argument("--fine-tune-at", type=int, default=100, help="first MobileNetV2 layer to unfreeze")
+    r = add("reproduce", "train the post's four models with its settings and compare")
+    r.add_argument("--epochs", type=int, default=None, help="default: the post's 20")
     add("runs", "list saved runs")
     e = add("evaluate", "accuracy of a saved run on validation and test")
     e.add_argument("run", help="run id, a run folder, 'latest' or 'latest:RECIPE'")
     pr = add("predict", "classify image files with a saved run")
     pr.add_argument("run")
     pr.add_argument("images", nargs="+")
+    pr.add_argument("--explain", metavar="OUTDIR", default=None,
+                    help="also write a Grad-CAM overlay per image to OUTDIR/<name>_gradcam.png (transfer runs)")
+    x = add("export", "write a saved run as a .keras file or a TensorFlow Lite model, with labels.txt")
+    x.add_argument("run", help="run id, a run folder, 'latest' or 'latest:RECIPE'")
+    x.add_argument("--format", choices=["keras", "tflite"], default="keras")
+    x.add_argument("--out", required=True,
+                   help="keras: a .keras path or a folder; tflite: a folder (gets model.tflite)")
     return p
 
 
-COMMANDS = {"info": cmd_info, "train": cmd_train, "runs": cmd_runs, "evaluate": cmd_evaluate, "predict": cmd_predict}
+COMMANDS = {"info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce, "runs": cmd_runs, "evaluate": cmd_evaluate, "predict": cmd_predict,
+            "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -212,6 +212,16 @@ def quick_spec(data: str | None = None) -> JobSpec:
     return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, True, QUICK.learning_rate, "quick transfer")
 
 
+REPRODUCE_LABEL = "reproduce the post"
+
+
+def post_specs(data: str | None = None) -> list[JobSpec]:
+    """The post's four models with its settings: 20 epochs, batch 32, flip both ways, rotation 0.2."""
+    from .models import RECIPES
+
+    return [JobSpec(name, 20, AugmentSettings(), data, label=REPRODUCE_LABEL) for name in RECIPES]
+
+
 _queue: TrainingQueue | None = None
 _queue_lock = threading.Lock()
 

@@ -224,3 +224,22 @@ def load_model(run: Run):
                 raise CatdogError(f"The model of run {run.run_id} could not be loaded "
                                   f"({str(exc).splitlines()[0][:160]}).") from None
         return _models[key]
+
+
+def post_comparison(listing: list[Run], label: str = "reproduce the post") -> list[dict]:
+    """One row per recipe: the post's accuracy beside the latest run with that label."""
+    from .models import RECIPES
+
+    rows = []
+    for name, recipe in RECIPES.items():
+        run = next((r for r in listing if r.recipe == name and r.extra.get("label") == label), None)
+        rows.append({
+            "model": recipe.title,
+            "post val acc": recipe.post_val,
+            "post test acc": recipe.post_test,
+            "our val acc": run.val_accuracy if run else None,
+            "our test acc": run.test_accuracy if run else None,
+            "epochs": run.epochs if run else None,
+            "run": run.run_id if run else None,
+        })
+    return rows
