@@ -1,4 +1,4 @@
-"""Plotly figures: learning curves, label counts, image grids, probabilities."""
+"""Plotly figures: learning curves, label counts, image grids, probabilities, confusion matrices."""
 
 from __future__ import annotations
 
@@ -73,4 +73,22 @@ def probabilities(probs: Mapping[str, float]) -> go.Figure:
                            marker_color=[_PALETTE[0] if p == max(probs.values()) else "#BBBBBB" for _, p in items]))
     fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), height=60 + 30 * len(items),
                       margin=dict(t=10, b=10, l=10, r=10))
+    return fig
+
+
+def confusion_matrix(matrix, class_names: Sequence[str], title: str = "Confusion matrix") -> go.Figure:
+    """Counts per (true, predicted) pair: the diagonal is right, everything else a mistake."""
+    counts = np.asarray(matrix, dtype=int)
+    names = [str(n) for n in class_names]
+    row_totals = counts.sum(axis=1, keepdims=True)
+    # Colour by share of the true class, so a small class's mistakes show as clearly as a large one's.
+    share = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)
+    fig = go.Figure(go.Heatmap(
+        z=share, x=names, y=names, text=counts, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+        colorbar=dict(title="share of row", tickformat=".0%"),
+        hovertemplate="true %{y}, predicted %{x}: %{text} images (%{z:.0%} of %{y})<extra></extra>"))
+    fig.update_layout(title=title, xaxis_title="predicted", yaxis_title="true", height=140 + 50 * len(names),
+                      margin=dict(t=50, b=40, l=60, r=10))
+    fig.update_xaxes(side="bottom", type="category")
+    fig.update_yaxes(autorange="reversed", type="category")  # first class on top, as the matrix is printed
     return fig

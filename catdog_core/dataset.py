@@ -12,7 +12,9 @@ epoch, rerun and process.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
+import re
 import shutil
 import tempfile
 import threading
@@ -26,7 +28,7 @@ from typing import Callable
 import numpy as np
 
 from . import config
-from .errors import DatasetUnavailable, InvalidDataset
+from .errors import CatdogError, DatasetUnavailable, InvalidDataset
 
 # progress(done, total, message); total may be 0 when unknown.
 Progress = Callable[[int, int, str], None]
@@ -183,11 +185,16 @@ def _extract_with_keras(progress: Progress | None) -> None:
         raise DatasetUnavailable(_offline_message(f"unpacking failed: {exc}")) from None
 
 
-def _extract_zip(path: Path, progress: Progress | None) -> Path:
-    """Unpack a local zip once into CATDOG_HOME, refusing paths outside it and zip bombs."""
+def _extracted_dir(path: Path) -> Path:
+    """Where a local zip is unpacked: a new folder whenever the zip file changes."""
     stat = path.stat()
     tag = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    dest = config.catdog_home() / "datasets" / f"{path.stem[:60]}-{tag}"
+    return config.catdog_home() / "datasets" / f"{path.stem[:60]}-{tag}"
+
+
+def _extract_zip(path: Path, progress: Progress | None) -> Path:
+    """Unpack a local zip once into CATDOG_HOME, refusing paths outside it and zip bombs."""
+    dest = _extracted_dir(path)
     if dest.exists():
         return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -444,3 +451,107 @@ def pick_examples(dataset: Dataset, n_per_class: int = 3, seed: int = 0,
         chosen = rng.choice(idx, size=min(n_per_class, len(idx)), replace=False) if len(idx) else idx
         rows.append((name, part.images[np.sort(chosen)]))
     return rows
+
+
+# ---------------------------------------------------------------- uploads of your own classes
+
+MAX_UPLOAD_ZIP_BYTES = 200 * 1024**2  # compressed; checked before anything is written
+
+
+def _upload_stem(name: str) -> str:
+    """An uploaded file's name reduced to a harmless file-name stem."""
+    stem = Path(name.replace("\\", "/").rsplit("/", 1)[-1]).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:40].strip("._") or "upload"
+
+
+def _upload_class_folders(names: list[str], shown: str) -> list[str] | None:
+    """The class folder names a zip's member list implies (None for a train/validation layout).
+
+    Refuses members that would land outside the archive's folder (zip-slip).
+    """
+    paths = []
+    for member in names:
+        parts = member.replace("\\", "/").split("/")
+        if member.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", member):
+            raise InvalidDataset(f"{shown} contains a path outside the archive ({member[:80]}); it was not imported.")
+        parts = [p for p in parts if p]
+        if parts and not member.endswith("/") and not any(p.startswith((".", "__MACOSX")) for p in parts):
+            paths.append(parts)
+    for _ in range(4):  # a top folder that only wraps folders is not a class: look inside it
+        folders = {p[0] for p in paths if len(p) > 1}
+        loose = any(len(p) == 1 for p in paths)
+        wraps_folders = len(folders) == 1 and any(len(p) > 2 for p in paths)
+        if wraps_folders and not loose and "train" not in folders:
+            paths = [p[1:] for p in paths]
+            continue
+        break
+    return None if "train" in folders else sorted(folders)
+
+
+def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path:
+    """An uploaded zip of class folders, checked and kept in CATDOG_HOME/uploads; returns its path.
+
+    The zip holds one folder of images per class (split automatically) or the
+    post's train/ and validation/ layout. Anything unusable raises
+    InvalidDataset and leaves nothing behind.
+    """
+    shown = _upload_stem(name) + ".zip"
+    if len(data) > MAX_UPLOAD_ZIP_BYTES:
+        raise InvalidDataset(f"{shown} is {len(data) / 1024**2:.0f} MB; uploads are limited to "
+                             f"{MAX_UPLOAD_ZIP_BYTES // 1024**2} MB, so use fewer or smaller images.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = archive.namelist()
+    except (zipfile.BadZipFile, ValueError, EOFError):
+        raise InvalidDataset(f"{shown} is not a zip archive (or is damaged); zip your class folders and upload that.") from None
+    classes = _upload_class_folders(members, shown)
+    if classes is not None and len(classes) < 2:
+        found = f"only one class folder ({classes[0][:60]})" if classes else "no class folders"
+        raise InvalidDataset(f"{shown} has {found}; put at least two folders in the zip, one per class, "
+                             "each holding that class's images.")
+
+    folder = config.catdog_home() / "uploads"
+    target = folder / f"{_upload_stem(name)}-{hashlib.sha1(data).hexdigest()[:12]}.zip"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not target.is_file():  # the same bytes again reuse the file, its unpacked copy and the cache
+            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(tmp, target)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
+    except OSError as exc:
+        raise CatdogError(f"Cannot save the upload in {folder} ({exc.strerror or exc}); "
+                          f"set {config.ENV_HOME} to a writable folder.") from None
+
+    try:
+        loaded = load_dataset(target, progress=progress)
+        _check_upload(loaded, classes)
+    except InvalidDataset:
+        extracted = _extracted_dir(target).resolve()
+        with _cache_lock:  # a refused upload must not stay loadable from the cache
+            for key in [k for k in _cache if Path(k[0]).is_relative_to(extracted)]:
+                del _cache[key]
+        shutil.rmtree(extracted, ignore_errors=True)
+        target.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def _check_upload(data: Dataset, folders: list[str] | None) -> None:
+    """What the loader tolerates in a prepared dataset but an upload should not have."""
+    for folder in folders or ():
+        if folder not in data.class_names:
+            raise InvalidDataset(f"Class '{folder[:60]}' has no usable images (JPEG, PNG, GIF, BMP or WebP); "
+                                 f"each class needs at least {MIN_IMAGES_PER_CLASS}.")
+    counts = label_counts(data)
+    for name in data.class_names:
+        total = sum(counts[s][name] for s in SPLITS)
+        if total < MIN_IMAGES_PER_CLASS:
+            raise InvalidDataset(f"Class '{name[:60]}' has {total} usable images; each class needs at least "
+                                 f"{MIN_IMAGES_PER_CLASS}.")
+        if counts["train"][name] == 0:
+            raise InvalidDataset(f"Class '{name[:60]}' has no training images; put some in train/{name[:60]}/.")

@@ -209,7 +209,8 @@ def quick_spec(data: str | None = None) -> JobSpec:
     """The transfer quick preset as a job (the Classify page's "train one now")."""
     from .training import QUICK
 
-    return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, True, QUICK.learning_rate, "quick transfer")
+    return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, use_cache=True,
+                   learning_rate=QUICK.learning_rate, label="quick transfer")
 
 
 REPRODUCE_LABEL = "reproduce the post"

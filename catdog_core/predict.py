@@ -42,10 +42,14 @@ def _inference_fn(model):
         return fn
 
 
+def logits(model, images: np.ndarray) -> np.ndarray:
+    """(N, 160, 160, 3) raw pixels -> (N, classes) float64 logits, through the compiled graph."""
+    return np.asarray(_inference_fn(model)(np.asarray(images, dtype="float32")), dtype="float64")
+
+
 def classify_batch(model, images: np.ndarray, class_names) -> list[Prediction]:
     """(N, 160, 160, 3) uint8 -> one Prediction each."""
-    batch = np.asarray(images, dtype="float32")
-    probs = _softmax(np.asarray(_inference_fn(model)(batch), dtype="float64"))
+    probs = _softmax(logits(model, images))
     out = []
     for row in probs:
         best = int(np.argmax(row))

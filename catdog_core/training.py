@@ -218,17 +218,21 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
 def unfreeze(built: BuiltModel, from_layer: int, learning_rate: float) -> None:
     """Make the base's layers from `from_layer` on trainable and recompile at the lower rate.
 
-    The base is still called with training=False, so its BatchNormalization
-    layers stay in inference mode (their statistics are not re-estimated).
+    BatchNormalization layers stay frozen, so they keep running in inference
+    mode with their ImageNet statistics: in Keras 3 the model's training=True
+    overrides the base's recorded training=False (keras-team/keras#20285).
     """
+    import keras
+
     from .models import compile_model
 
     base = built.model.get_layer(BASE_NAME)
     if not 0 <= from_layer < len(base.layers):
         raise InvalidSettings(f"Fine-tuning must start at a layer from 0 to {len(base.layers) - 1}, not {from_layer}.")
     base.trainable = True
-    for layer in base.layers[:from_layer]:
-        layer.trainable = False
+    for i, layer in enumerate(base.layers):
+        if i < from_layer or isinstance(layer, keras.layers.BatchNormalization):
+            layer.trainable = False
     compile_model(built.model, learning_rate)
 
 

@@ -1,0 +1,106 @@
+"""Evaluating a trained model on one split: accuracy overall and per class, the
+confusion matrix, and the wrongly classified images ordered by loss.
+
+The mistakes are fastai's "top losses": the images the model was most
+confidently wrong about come first (loss = -log p(true class)), which is where
+a student finds mislabelled files, odd photos and what the model confuses.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .errors import CatdogError
+
+BATCH = 128  # images per forward pass: bounded memory, still one graph call per batch
+
+
+@dataclass(frozen=True)
+class Mistake:
+    index: int  # position in the split, so the image is split.images[index]
+    file: str
+    true_label: str
+    predicted_label: str
+    loss: float
+    probabilities: dict[str, float]
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    split: str
+    class_names: tuple[str, ...]
+    accuracy: float
+    loss: float  # mean cross-entropy over the split, as Keras reports it
+    per_class: dict[str, float | None]  # None for a class with no images in the split
+    confusion: np.ndarray  # int, rows = true class, columns = predicted class
+    mistakes: list[Mistake] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return int(self.confusion.sum())
+
+    def to_dict(self) -> dict:
+        """A JSON-able summary (mistakes without their images)."""
+        return {
+            "split": self.split, "classes": list(self.class_names), "count": self.count,
+            "accuracy": self.accuracy, "loss": self.loss, "per_class": dict(self.per_class),
+            "confusion": self.confusion.tolist(),
+            "mistakes": [{"index": m.index, "file": m.file, "true": m.true_label, "predicted": m.predicted_label,
+                          "loss": m.loss, "probabilities": m.probabilities} for m in self.mistakes],
+        }
+
+
+def _log_softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
+
+
+def logits_of(model, images: np.ndarray, progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
+    """(N, 160, 160, 3) uint8 -> (N, classes) float64 logits, in batches."""
+    from .predict import logits  # the same compiled graph the Classify page uses
+
+    out = []
+    for start in range(0, len(images), BATCH):
+        out.append(logits(model, images[start:start + BATCH]))
+        if progress:
+            progress(min(start + BATCH, len(images)), len(images), "Classifying the images")
+    return np.concatenate(out)
+
+
+def evaluate_run(model, dataset, class_names: Sequence[str], split: str = "test", *,
+                 progress: Callable[[int, int, str], None] | None = None) -> Evaluation:
+    """Classify every image of `split` and compare with its label."""
+    class_names = tuple(str(n) for n in class_names)
+    if class_names != tuple(dataset.class_names):
+        raise CatdogError(f"This model knows the classes {', '.join(class_names)} but the dataset has "
+                          f"{', '.join(dataset.class_names)}; evaluate it on the data it was trained on.")
+    part = dataset.split(split)
+    if len(part) == 0:
+        raise CatdogError(f"The {split} split has no images, so there is nothing to evaluate; "
+                          "add more validation images or pick another split.")
+    logits = logits_of(model, part.images, progress)
+    if logits.shape[-1] != len(class_names):
+        raise CatdogError(f"The model gives {logits.shape[-1]} scores but the run names {len(class_names)} "
+                          "classes; its files do not belong together.")
+    log_probs = _log_softmax(logits)
+    probs = np.exp(log_probs)
+    labels = part.labels.astype(int)
+    predicted = log_probs.argmax(axis=-1)
+    losses = -log_probs[np.arange(len(labels)), labels]
+
+    k = len(class_names)
+    confusion = np.zeros((k, k), dtype=np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    row_totals = confusion.sum(axis=1)
+    per_class = {name: (float(confusion[i, i] / row_totals[i]) if row_totals[i] else None)
+                 for i, name in enumerate(class_names)}
+
+    wrong = np.flatnonzero(predicted != labels)
+    wrong = wrong[np.argsort(-losses[wrong], kind="stable")]
+    mistakes = [Mistake(int(i), part.files[i], class_names[labels[i]], class_names[predicted[i]], float(losses[i]),
+                        {n: float(p) for n, p in zip(class_names, probs[i])}) for i in wrong]
+    return Evaluation(split, class_names, float(np.mean(predicted == labels)), float(losses.mean()),
+                      per_class, confusion, mistakes)
