@@ -111,6 +111,7 @@ def cmd_train(args) -> int:
         raise CatdogError(f"Epochs must be a whole number from 1 to {training.MAX_EPOCHS}, not {epochs}.")
     bar = Bar()
     started = time.perf_counter()
+    training.prepare(args.recipe, args.data)
     data = dataset.load_dataset(args.data, progress=bar)
     stop = threading.Event()
     # Ctrl-C stops after the current batch and keeps the finished epochs.

@@ -261,6 +261,11 @@ def _list_class_files(class_dir: Path) -> list[Path]:
     return found
 
 
+def count_files(root: Path) -> int:
+    """How many files a dataset folder holds, without reading any (for planning work)."""
+    return sum(len(files) for _, _, files in os.walk(root, followlinks=False))
+
+
 def _decode(path: Path, size: tuple[int, int]) -> np.ndarray | str:
     """The resized uint8 image, or the reason the file is skipped."""
     import tensorflow as tf

@@ -65,6 +65,29 @@ def _convert(features_model, target: Path) -> None:
     os.replace(tmp, target)
 
 
+def convert_in_background(weights: str) -> threading.Thread | None:
+    """Start the one-time conversion now (e.g. while the dataset decodes); None if not needed.
+
+    A FeatureExtractor created meanwhile waits for it instead of converting twice.
+    """
+    if _interpreter_class() is None or is_converted(weights):
+        return None
+
+    def work():
+        from .models import build_features
+
+        with _convert_lock:
+            if not is_converted(weights):
+                try:
+                    _convert(build_features(weights), cache_path(weights))
+                except Exception:  # the training thread will fall back to TensorFlow
+                    pass
+
+    thread = threading.Thread(target=work, name="catdog-convert", daemon=True)
+    thread.start()
+    return thread
+
+
 class FeatureExtractor:
     """raw 0..255 images (N, 160, 160, 3) -> pooled features (N, 1280), float32."""
 

@@ -176,6 +176,7 @@ class TrainingQueue:
 
         observer = _JobObserver(self, job_id)
         try:
+            training.prepare(spec.recipe, spec.data)
             data = dataset.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
             result = training.train(spec.recipe, data, spec.epochs, spec.settings, observer=observer,
                                     stop=stop, use_cache=spec.use_cache,

@@ -158,6 +158,16 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
     return built
 
 
+def build_features(weights: str | None = None):
+    """The frozen part of the transfer recipe alone: raw pixels -> pooled MobileNetV2 features."""
+    import keras
+    from keras import layers
+
+    raw = keras.Input(config.IMG_SIZE + (3,), name="raw")
+    pooled = layers.GlobalMaxPooling2D(name="pool")(load_base(weights)(preprocess_layer()(raw), training=False))
+    return keras.Model(raw, pooled, name="features")
+
+
 def compile_model(model, learning_rate: float) -> None:
     import keras
 
