@@ -27,6 +27,8 @@ from .errors import CatdogError  # noqa: E402
 class Bar:
     """A one-line progress bar on stderr, redrawn at most 10 times a second."""
 
+    open_line = False  # a bar is drawn and its line not yet ended
+
     def __init__(self, stream=sys.stderr):
         self.stream, self.last, self.shown = stream, 0.0, False
 
@@ -42,14 +44,21 @@ class Bar:
             text = f"\r{message[:40]:<40}"
         self.stream.write(text.ljust(90))
         self.stream.flush()
-        self.shown = True
+        self.shown = Bar.open_line = True
+
+    @classmethod
+    def end_open_line(cls) -> None:
+        """Finish a half-drawn bar so an error message starts on its own line."""
+        if cls.open_line:
+            sys.stderr.write("\n")
+            cls.open_line = False
 
     def line(self, text: str) -> None:
         if self.shown:
             self.stream.write("\r" + " " * 90 + "\r")
         self.stream.write(text + "\n")
         self.stream.flush()
-        self.shown = False
+        self.shown = Bar.open_line = False
 
 
 def _pct(value) -> str:
@@ -341,8 +350,8 @@ def parser() -> argparse.ArgumentParser:
     return p
 
 
-COMMANDS = {"info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce, "runs": cmd_runs, "evaluate": cmd_evaluate, "predict": cmd_predict,
-            "export": cmd_export}
+COMMANDS = {"info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce, "runs": cmd_runs,
+            "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -350,6 +359,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except CatdogError as exc:
+        Bar.end_open_line()
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

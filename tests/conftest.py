@@ -73,6 +73,18 @@ def synthetic_data(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def trained_transfer(synthetic_data, shared_weights, tmp_path_factory):
+    """(dataset, TrainResult): transfer trained 3 epochs on the synthetic data, shared by every
+    test that needs a model. Class 0 ('cats') is the bright disc. Save it with runs.save_run."""
+    from catdog_core import augment, dataset, training
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CATDOG_HOME", str(tmp_path_factory.mktemp("trained_home")))
+        data = dataset.load_dataset(synthetic_data)
+        return data, training.train("transfer", data, 3, augment.NO_AUGMENTATION)
+
+
+@pytest.fixture(scope="session")
 def shared_weights() -> str:
     if not SHARED_WEIGHTS.is_file():
         if os.environ.get("CATDOG_REQUIRE_SHARED"):

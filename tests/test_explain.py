@@ -11,23 +11,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_core import dataset, explain, models, predict, runs, training
-from catdog_core.augment import NO_AUGMENTATION
+from catdog_core import explain, models, predict, runs
 from catdog_core.errors import CatdogError
 
 from conftest import REPO, draw_image
 
 
 @pytest.fixture(scope="module")
-def trained(synthetic_data, shared_weights, tmp_path_factory):
+def trained(trained_transfer):
     """A transfer model trained on the synthetic data: class 0 'cats' has the bright disc."""
-    home = tmp_path_factory.mktemp("explain_home")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CATDOG_HOME", str(home))
-        mp.setenv("CATDOG_BASE_WEIGHTS", shared_weights)
-        data = dataset.load_dataset(synthetic_data)
-        result = training.train("transfer", data, 3, NO_AUGMENTATION)
-    return data, result
+    return trained_transfer
 
 
 def disc_in_corner(corner: str, rng, size: int = 160) -> np.ndarray:

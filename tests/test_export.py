@@ -10,22 +10,19 @@ import sys
 import numpy as np
 import pytest
 
-from catdog_core import dataset, evaluate, export, predict, runs, training
-from catdog_core.augment import NO_AUGMENTATION
+from catdog_core import evaluate, export, predict, runs
 from catdog_core.errors import CatdogError
 
 from conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def saved(synthetic_data, shared_weights, tmp_path_factory):
-    """A trained transfer run saved in a home of its own, shared by this module's tests."""
-    home = tmp_path_factory.mktemp("export_home")
+def saved(trained_transfer, tmp_path_factory):
+    """The shared trained transfer model saved as a run in a home of its own."""
+    data, result = trained_transfer
     with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CATDOG_HOME", str(home))
-        mp.setenv("CATDOG_BASE_WEIGHTS", shared_weights)
-        data = dataset.load_dataset(synthetic_data)
-        run = runs.save_run(training.train("transfer", data, 3, NO_AUGMENTATION), data.describe())
+        mp.setenv("CATDOG_HOME", str(tmp_path_factory.mktemp("export_home")))
+        run = runs.save_run(result, data.describe())
     return data, run
 
 

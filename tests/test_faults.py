@@ -13,17 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from catdog_core import augment, dataset, jobs, runs, training
+from catdog_core import augment, jobs, runs
 from catdog_core.errors import CatdogError
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def trained(synthetic_data, shared_weights):
+def trained(trained_transfer):
     """One small transfer result, reused to save runs under each test's own CATDOG_HOME."""
-    data = dataset.load_dataset(synthetic_data)
-    return data, training.train("transfer", data, 1, augment.NO_AUGMENTATION)
+    return trained_transfer
 
 
 def test_worker_killed_between_model_and_history_leaves_no_run(trained, synthetic_data, isolated_home,

@@ -1,0 +1,185 @@
+"""Tests for the command line, `python -m catdog_core`.
+
+The happy paths run as real subprocesses (each pays ~5 s for importing
+TensorFlow, so there are eight of them in all); the remaining usage errors call
+`main()` in this process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog_core import runs
+from catdog_core.__main__ import main
+
+from conftest import REPO, draw_image
+
+TIMEOUT = 300
+
+
+@pytest.fixture(scope="module")
+def cli_env(synthetic_data, shared_weights, tmp_path_factory) -> dict:
+    home = tmp_path_factory.mktemp("cli_home")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CATDOG_")}
+    env.update(CATDOG_DATA_DIR=str(synthetic_data), CATDOG_HOME=str(home / "catdog"),
+               CATDOG_BASE_WEIGHTS=shared_weights, KERAS_HOME=str(home / "keras"),
+               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
+    return env
+
+
+def cli(env: dict, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "catdog_core", *args], env=env, cwd=cwd,
+                          capture_output=True, text=True, timeout=TIMEOUT)
+
+
+def last_json(proc: subprocess.CompletedProcess):
+    lines = [line for line in proc.stdout.splitlines() if line.strip()]
+    assert lines, f"no stdout; stderr was:\n{proc.stderr[-2000:]}"
+    return json.loads(lines[-1])
+
+
+def one_error_line(proc: subprocess.CompletedProcess | str) -> str:
+    err = proc if isinstance(proc, str) else proc.stderr
+    assert "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def trained(cli_env) -> dict:
+    proc = cli(cli_env, "train", "--recipe", "transfer", "--epochs", "2", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr
+    return last_json(proc)
+
+
+def test_info_json(cli_env):
+    proc = cli(cli_env, "info", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    info = last_json(proc)
+    assert info["classes"] == ["cats", "dogs"]
+    assert info["counts"] == {"train": {"cats": 24, "dogs": 24}, "validation": {"cats": 8, "dogs": 8},
+                              "test": {"cats": 2, "dogs": 2}}
+    assert info["skipped"] == [] and Path(info["root"]) == Path(cli_env["CATDOG_DATA_DIR"])
+    assert "majority-class baseline: 50%" in proc.stderr
+
+
+def test_train_transfer_json(trained, cli_env):
+    assert set(trained) == {"run", "recipe", "epochs", "val_accuracy", "test_accuracy", "seconds"}
+    assert trained["recipe"] == "transfer" and trained["epochs"] == 2
+    assert 0 <= trained["val_accuracy"] <= 1 and 0 <= trained["test_accuracy"] <= 1
+    assert trained["seconds"] > 0
+    run_dir = Path(cli_env["CATDOG_HOME"]) / "runs" / trained["run"]
+    assert (run_dir / "COMPLETE").is_file() and (run_dir / "model.keras").is_file()
+
+
+def test_train_quick_json(trained, cli_env):
+    proc = cli(cli_env, "train", "--quick", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    quick = last_json(proc)
+    assert quick["recipe"] == "transfer" and quick["epochs"] == 10 and quick["run"] != trained["run"]
+    meta = json.loads((Path(cli_env["CATDOG_HOME"]) / "runs" / quick["run"] / "meta.json").read_text())
+    assert meta["extra"]["label"] == "quick" and meta["settings"]["flip"] == "none"
+    assert meta["settings"]["rotation"] == 0.0
+
+
+def test_runs_lists_the_saved_runs(trained, cli_env):
+    proc = cli(cli_env, "runs")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert trained["run"] in proc.stdout
+    listed = [line.split()[0] for line in proc.stdout.splitlines() if line.strip()]
+    assert trained["run"] in listed and all(name[:8].isdigit() for name in listed)
+
+
+def test_evaluate_latest_json(trained, cli_env, monkeypatch):
+    proc = cli(cli_env, "evaluate", "latest", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = last_json(proc)
+    monkeypatch.setenv("CATDOG_HOME", cli_env["CATDOG_HOME"])
+    latest = runs.find_run("latest")
+    assert result["run"] == latest.run_id and result["recipe"] == "transfer"
+    assert {"run", "recipe", "validation_accuracy", "test_accuracy"} <= set(result)
+    # The reloaded .keras file scores what training measured.
+    assert result["test_accuracy"] == pytest.approx(latest.test_accuracy, abs=1e-6)
+    assert result["validation_accuracy"] == pytest.approx(latest.val_accuracy, abs=1e-6)
+
+
+def test_predict_one_good_and_one_bad_file(trained, cli_env, tmp_path):
+    Image.fromarray(draw_image(0, np.random.default_rng(9), size=200)).save(tmp_path / "a.jpg")
+    (tmp_path / "b.txt").write_text("definitely not a cat\n")
+    proc = cli(cli_env, "predict", "latest", "a.jpg", "b.txt", "--json", cwd=tmp_path)
+    assert proc.returncode != 0  # one of the files failed
+    assert "Traceback" not in proc.stderr
+    lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+    assert [line["file"] for line in lines] == ["a.jpg", "b.txt"]
+    good, bad = lines
+    assert good["label"] in ("cats", "dogs")
+    assert set(good["probabilities"]) == {"cats", "dogs"}
+    assert sum(good["probabilities"].values()) == pytest.approx(1.0)
+    assert set(bad) == {"file", "error"} and "text file" in bad["error"]
+
+
+def test_unknown_run_is_one_line_on_stderr(cli_env):
+    proc = cli(cli_env, "evaluate", "no-such-run")
+    assert proc.returncode != 0 and proc.stdout == ""
+    assert "no-such-run" in one_error_line(proc)
+
+
+def test_missing_data_path_is_one_line_on_stderr(cli_env, tmp_path):
+    proc = cli(cli_env, "info", "--data", str(tmp_path / "nowhere"))
+    assert proc.returncode != 0
+    assert "does not exist" in one_error_line(proc)
+
+
+# ---- the rest in this process
+
+
+def test_bad_recipe_is_one_line_on_stderr(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--recipe", "resnet", "--epochs", "1"])
+    assert info.value.code != 0
+    captured = capsys.readouterr()
+    assert "resnet" in one_error_line(captured.err) and captured.out == ""
+
+
+@pytest.mark.parametrize("args", [["--epochs", "0"], ["--epochs", "-3"], ["--epochs", "500"],
+                                  ["--quick", "--epochs", "0"]])
+def test_bad_epochs_are_one_line_on_stderr(synthetic_data, capsys, args):
+    code = main(["train", "--data", str(synthetic_data), *args])
+    assert code != 0
+    captured = capsys.readouterr()
+    assert "Epochs must be a whole number" in one_error_line(captured.err)
+    assert not runs.list_runs().runs  # nothing trained, nothing saved
+
+
+def test_epochs_that_are_not_a_number(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["train", "--epochs", "many"])
+    assert info.value.code != 0
+    assert "--epochs" in one_error_line(capsys.readouterr().err)
+
+
+def test_no_command_is_one_line_on_stderr(capsys):
+    with pytest.raises(SystemExit) as info:
+        main([])
+    assert info.value.code != 0
+    one_error_line(capsys.readouterr().err)
+
+
+def test_runs_reports_damaged_folders_on_stderr(capsys):
+    damaged = runs.runs_dir() / "20240101-000000-transfer-beef"
+    damaged.mkdir(parents=True)
+    assert main(["runs"]) == 0
+    captured = capsys.readouterr()
+    assert "warning: Run folder 20240101-000000-transfer-beef was skipped" in captured.err
+    assert "no runs yet" in captured.err and captured.out == ""

@@ -1,0 +1,425 @@
+"""Tests for catdog_core.dataset: finding, checking, decoding and splitting images.
+
+Every dataset here is drawn on the fly (conftest.make_dataset); the one test on
+the real archive is marked `real` and never touches the network either.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import shutil
+import threading
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog_core import config, dataset
+from catdog_core.errors import DatasetUnavailable, InvalidDataset
+
+from conftest import draw_image, make_dataset
+
+
+def jpeg_bytes(kind: int = 0, seed: int = 0) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(draw_image(kind, np.random.default_rng(seed))).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def other_format_bytes(fmt: str) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(draw_image(0, np.random.default_rng(1))).save(buf, fmt)
+    return buf.getvalue()
+
+
+def load_in_thread(root, timeout: float = 60.0):
+    """load_dataset with a deadline, so a hang fails the test instead of the whole run."""
+    box: dict = {}
+
+    def target():
+        try:
+            box["dataset"] = dataset.load_dataset(root)
+        except Exception as exc:  # re-raised in the test thread
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"load_dataset did not return within {timeout} s"
+    if "error" in box:
+        raise box["error"]
+    return box["dataset"]
+
+
+def all_files(ds) -> dict[str, set[str]]:
+    return {s: set(ds.split(s).files) for s in dataset.SPLITS}
+
+
+# ---------------------------------------------------------------- splits
+
+
+def test_splits_are_disjoint_and_cover_every_image(synthetic_data):
+    ds = dataset.load_dataset(synthetic_data)
+    files = all_files(ds)
+    assert not files["train"] & files["validation"]
+    assert not files["train"] & files["test"]
+    assert not files["validation"] & files["test"]
+    on_disk = {str(p.relative_to(synthetic_data)) for p in synthetic_data.rglob("*.jpg")}
+    assert files["train"] | files["validation"] | files["test"] == on_disk
+    # Train comes only from train/, validation and test only from validation/.
+    assert all(f.startswith("train/") for f in files["train"])
+    assert all(f.startswith("validation/") for f in files["validation"] | files["test"])
+    # Images and labels line up with the files.
+    for s in dataset.SPLITS:
+        part = ds.split(s)
+        assert part.images.shape == (len(part.files), 160, 160, 3) and part.images.dtype == np.uint8
+        for f, label in zip(part.files, part.labels):
+            assert f.split("/")[1] == ds.class_names[label]
+
+
+def test_test_split_is_stable_across_loads_and_a_fifth_of_validation(synthetic_data):
+    first = dataset.load_dataset(synthetic_data)
+    dataset.clear_cache()
+    second = dataset.load_dataset(synthetic_data)
+    assert second is not first  # really decoded again
+    assert second.test.files == first.test.files
+    assert second.validation.files == first.validation.files
+    assert second.key == first.key
+    np.testing.assert_array_equal(second.test.images, first.test.images)
+    # The same fixed seed gives the same test set; another seed draws another one.
+    dataset.clear_cache()
+    same_seed = dataset.load_dataset(synthetic_data, seed=config.SEED)
+    other_seed = dataset.load_dataset(synthetic_data, seed=config.SEED + 1)
+    assert same_seed.test.files == first.test.files
+    assert set(other_seed.test.files) != set(first.test.files)
+    # 10 validation images per class: 2 go to test, 8 stay in validation.
+    counts = dataset.label_counts(first)
+    assert counts == {"train": {"cats": 24, "dogs": 24}, "validation": {"cats": 8, "dogs": 8},
+                      "test": {"cats": 2, "dogs": 2}}
+
+
+def test_load_dataset_is_cached_per_process(synthetic_data):
+    first = dataset.load_dataset(synthetic_data)
+    assert dataset.load_dataset(synthetic_data) is first
+    assert dataset.cached_dataset(synthetic_data) is first
+
+
+def test_majority_baseline_balanced_and_unbalanced(synthetic_data, tmp_path):
+    assert dataset.majority_baseline(dataset.load_dataset(synthetic_data)) == 0.5
+
+    root = make_dataset(tmp_path / "unbalanced", n_train=24, n_val=10)
+    for i in range(12):  # train: 12 cats, 24 dogs -> always guess "dogs"
+        (root / "train" / "cats" / f"cats.{i}.jpg").unlink()
+    for i in range(4):  # validation: 10 cats, 6 dogs
+        (root / "validation" / "dogs" / f"dogs.{i}.jpg").unlink()
+    ds = dataset.load_dataset(root)
+    counts = dataset.label_counts(ds)
+    assert counts["train"] == {"cats": 12, "dogs": 24}
+    # 10 cats -> 2 test + 8 validation; 6 dogs -> round(6/5) = 1 test + 5 validation.
+    assert counts["validation"] == {"cats": 8, "dogs": 5}
+    assert counts["test"] == {"cats": 2, "dogs": 1}
+    assert dataset.majority_baseline(ds) == pytest.approx(5 / 13)
+    assert dataset.majority_baseline(ds, "test") == pytest.approx(1 / 3)
+    assert dataset.majority_baseline(ds, "train") == pytest.approx(24 / 36)
+
+
+def test_pick_examples_per_class_and_seeded(synthetic_data):
+    ds = dataset.load_dataset(synthetic_data)
+    rows = dataset.pick_examples(ds, 3, seed=5)
+    assert [name for name, _ in rows] == ["cats", "dogs"]
+    for label, (name, images) in enumerate(rows):
+        assert images.shape == (3, 160, 160, 3) and images.dtype == np.uint8
+        own = ds.train.images[ds.train.labels == label]
+        for image in images:  # every example really is an image of that class
+            assert any(np.array_equal(image, other) for other in own)
+    again = dataset.pick_examples(ds, 3, seed=5)
+    for (_, a), (_, b) in zip(rows, again):
+        np.testing.assert_array_equal(a, b)
+    other = dataset.pick_examples(ds, 3, seed=6)
+    assert any(not np.array_equal(a, b) for (_, a), (_, b) in zip(rows, other))
+    # Asking for more than a class has gives all of them, not an error.
+    assert dataset.pick_examples(ds, 100, split="test")[0][1].shape[0] == 2
+
+
+# ---------------------------------------------------------------- bad files
+
+
+def test_bad_files_are_skipped_with_a_reason(tmp_path):
+    root = make_dataset(tmp_path / "bad", n_train=8, n_val=5)
+    cats = root / "train" / "cats"
+    good = jpeg_bytes()
+    (cats / "empty.jpg").write_bytes(b"")
+    (cats / "truncated.jpg").write_bytes(good[: len(good) // 2])
+    (cats / "text.jpg").write_text("this is not a picture of a cat\n")
+    (cats / "png.jpg").write_bytes(other_format_bytes("PNG"))
+    (cats / "gif.jpg").write_bytes(other_format_bytes("GIF"))
+    (cats / "notes.txt").write_text("hello")
+    ds = dataset.load_dataset(root)
+
+    reasons = {Path(s.path).name: s.reason for s in ds.skipped}
+    assert reasons == {
+        "empty.jpg": "empty file",
+        "truncated.jpg": "damaged or truncated image",
+        "text.jpg": "not an image (unrecognised content)",
+        "png.jpg": "PNG data named .jpg",
+        "gif.jpg": "GIF data named .jpg",
+        "notes.txt": "not an image file (.txt)",
+    }
+    assert all(s.path.startswith("train/cats/") for s in ds.skipped)
+    # The good images still load, all of them.
+    counts = dataset.label_counts(ds)
+    assert counts["train"] == {"cats": 8, "dogs": 8}
+    assert ds.describe()["skipped"] == 6
+
+
+def test_unreadable_file_is_skipped(tmp_path):
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        pytest.skip("running as root: chmod 000 does not stop root from reading the file")
+    root = make_dataset(tmp_path / "unreadable", n_train=6, n_val=5)
+    locked = root / "train" / "dogs" / "locked.jpg"
+    locked.write_bytes(jpeg_bytes(1))
+    locked.chmod(0)
+    try:
+        ds = dataset.load_dataset(root)
+    finally:
+        locked.chmod(0o644)
+    reasons = {Path(s.path).name: s.reason for s in ds.skipped}
+    assert reasons["locked.jpg"].startswith("unreadable")
+    assert dataset.label_counts(ds)["train"]["dogs"] == 6
+
+
+# ---------------------------------------------------------------- broken folders
+
+
+def test_empty_class_folder_is_left_out_with_a_note(tmp_path):
+    root = make_dataset(tmp_path / "three", classes=("birds", "cats", "dogs"), n_train=6, n_val=5)
+    for part in ("train", "validation"):
+        shutil.rmtree(root / part / "birds")
+        (root / part / "birds").mkdir()
+    ds = dataset.load_dataset(root)
+    assert ds.class_names == ("cats", "dogs")
+    assert any("birds" in note and "left out" in note for note in ds.notes)
+
+
+def test_a_single_class_is_refused_with_a_clear_message(tmp_path):
+    root = make_dataset(tmp_path / "one", classes=("cats",), n_train=6, n_val=5)
+    with pytest.raises(InvalidDataset) as info:
+        dataset.load_dataset(root)
+    message = str(info.value)
+    assert "at least 2" in message and "Found 1 class" in message
+
+
+def test_images_in_nested_subfolders_are_found(tmp_path):
+    root = make_dataset(tmp_path / "nested", n_train=6, n_val=5)
+    deep = root / "train" / "cats" / "indoor" / "sofa"
+    deep.mkdir(parents=True)
+    for i in range(3):
+        (root / "train" / "cats" / f"cats.{i}.jpg").rename(deep / f"cats.{i}.jpg")
+    ds = dataset.load_dataset(root)
+    assert dataset.label_counts(ds)["train"] == {"cats": 6, "dogs": 6}
+    assert "train/cats/indoor/sofa/cats.0.jpg" in ds.train.files
+    assert ds.class_names == ("cats", "dogs")  # the subfolder is not a class
+
+
+def test_symlink_loop_in_a_class_folder_does_not_hang(tmp_path):
+    root = make_dataset(tmp_path / "loop", n_train=6, n_val=5)
+    cats = root / "train" / "cats"
+    os.symlink(cats, cats / "again")  # train/cats/again -> train/cats
+    os.symlink(root / "train", cats / "up")  # and one to the parent
+    ds = load_in_thread(root)
+    assert dataset.label_counts(ds)["train"] == {"cats": 6, "dogs": 6}
+
+
+def test_class_folder_with_a_200_character_name_loads(tmp_path):
+    long_name = "c" * 200
+    root = make_dataset(tmp_path / "long", classes=(long_name, "dogs"), n_train=6, n_val=5)
+    ds = dataset.load_dataset(root)
+    assert ds.class_names == (long_name, "dogs")
+    assert dataset.label_counts(ds)["train"][long_name] == 6
+
+
+def test_class_folder_with_a_1000_character_name(tmp_path):
+    root = make_dataset(tmp_path / "huge", classes=("cats", "dogs"), n_train=6, n_val=5)
+    try:
+        (root / "train" / ("x" * 1000)).mkdir()
+    except OSError as exc:
+        pytest.skip(f"this filesystem cannot create a 1000-character folder name (over 255 bytes): {exc.strerror}")
+    ds = dataset.load_dataset(root)  # only on filesystems that allow such names: the folder is left out
+    assert ds.class_names == ("cats", "dogs")
+
+
+def test_validation_classes_missing_from_train_are_refused(tmp_path):
+    root = make_dataset(tmp_path / "extra", n_train=6, n_val=5)
+    make_dataset(tmp_path / "birds", classes=("birds",), n_train=0, n_val=5)
+    shutil.copytree(tmp_path / "birds" / "validation" / "birds", root / "validation" / "birds")
+    with pytest.raises(InvalidDataset, match="validation/ has classes that train/ lacks: birds"):
+        dataset.load_dataset(root)
+
+
+def test_train_without_validation_is_refused(tmp_path):
+    root = make_dataset(tmp_path / "noval", n_train=6, n_val=5)
+    shutil.rmtree(root / "validation")
+    with pytest.raises(InvalidDataset, match="no validation/"):
+        dataset.load_dataset(root)
+
+
+# ---------------------------------------------------------------- zip sources
+
+
+def zip_folder(folder: Path, target: Path, top: str | None) -> Path:
+    with zipfile.ZipFile(target, "w") as archive:
+        for path in sorted(folder.rglob("*")):
+            rel = path.relative_to(folder)
+            archive.write(path, f"{top}/{rel}" if top else str(rel))
+    return target
+
+
+def test_zip_with_a_top_folder_loads(synthetic_data, tmp_path):
+    archive = zip_folder(synthetic_data, tmp_path / "pets.zip", "cats_and_dogs_filtered")
+    ds = dataset.load_dataset(archive)
+    assert ds.source.kind == "zip"
+    assert ds.class_names == ("cats", "dogs")
+    folder = dataset.load_dataset(synthetic_data)
+    assert dataset.label_counts(ds) == dataset.label_counts(folder)
+    assert ds.test.files == folder.test.files  # same relative paths, same seed: same test set
+    # Unpacked once into CATDOG_HOME, not next to the zip.
+    assert Path(ds.source.root).is_relative_to(config.catdog_home())
+
+
+def test_zip_with_a_path_outside_the_archive_is_refused(tmp_path):
+    archive = tmp_path / "evil.zip"
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("data/train/cats/a.jpg", jpeg_bytes())
+        z.writestr("../evil.txt", "gotcha")
+    with pytest.raises(InvalidDataset, match="outside the archive"):
+        dataset.load_dataset(archive)
+    home = config.catdog_home()
+    assert not list(home.rglob("evil.txt")) and not (home / "evil.txt").exists()
+    assert not (home.parent / "evil.txt").exists() and not (tmp_path / "evil.txt").exists()
+    datasets = home / "datasets"
+    assert not datasets.exists() or not list(datasets.iterdir())  # no half-unpacked folder left
+
+
+def test_a_file_that_is_not_a_zip_is_refused(tmp_path):
+    fake = tmp_path / "data.zip"
+    fake.write_text("not a zip")
+    with pytest.raises(InvalidDataset, match="neither a folder nor a .zip"):
+        dataset.load_dataset(fake)
+
+
+def test_class_folders_only_are_split_automatically(tmp_path):
+    made = make_dataset(tmp_path / "made", n_train=25, n_val=0)
+    root = tmp_path / "flat"
+    shutil.move(made / "train", root)  # root/cats/*.jpg, root/dogs/*.jpg
+    ds = dataset.load_dataset(root)
+    assert ds.auto_split
+    # 25 per class: 20 % (5) held out, of which a fifth (1) is test.
+    assert dataset.label_counts(ds) == {"train": {"cats": 20, "dogs": 20}, "validation": {"cats": 4, "dogs": 4},
+                                        "test": {"cats": 1, "dogs": 1}}
+    files = all_files(ds)
+    assert not (files["train"] & files["validation"]) and not (files["validation"] & files["test"])
+    assert not (files["train"] & files["test"])
+
+
+def test_auto_split_needs_five_images_per_class(tmp_path):
+    made = make_dataset(tmp_path / "made", n_train=6, n_val=0)
+    root = tmp_path / "flat"
+    shutil.move(made / "train", root)
+    for i in range(2):
+        (root / "dogs" / f"dogs.{i}.jpg").unlink()
+    with pytest.raises(InvalidDataset, match="'dogs' has 4 usable images; each class needs at least 5"):
+        dataset.load_dataset(root)
+
+
+# ---------------------------------------------------------------- no data, no network
+
+
+def test_no_data_and_no_download_names_the_setting_and_layout():
+    with pytest.raises(DatasetUnavailable) as info:
+        dataset.load_dataset(allow_download=False)
+    message = str(info.value)
+    assert config.ENV_DATA_DIR in message
+    assert config.EXPECTED_LAYOUT in message
+
+
+def test_missing_local_path_is_unavailable(tmp_path):
+    with pytest.raises(DatasetUnavailable, match=config.ENV_DATA_DIR):
+        dataset.load_dataset(tmp_path / "nowhere")
+
+
+def test_env_var_is_used(synthetic_data, monkeypatch):
+    monkeypatch.setenv(config.ENV_DATA_DIR, str(synthetic_data))
+    ds = dataset.load_dataset(allow_download=False)
+    assert ds.source.kind == "folder" and Path(ds.source.root) == synthetic_data
+
+
+def test_download_without_network_says_how_to_use_a_local_copy(monkeypatch):
+    def no_network(*args, **kwargs):
+        raise urllib.error.URLError("Temporary failure in name resolution")
+
+    monkeypatch.setattr(urllib.request, "urlopen", no_network)
+    with pytest.raises(DatasetUnavailable) as info:
+        dataset.load_dataset()
+    message = str(info.value)
+    assert "download failed" in message and config.ENV_DATA_DIR in message and config.DATA_URL in message
+    datasets = config.keras_home() / "datasets"
+    assert not datasets.exists() or list(datasets.iterdir()) == []
+
+
+def test_download_cut_off_midway_leaves_no_partial_file(monkeypatch):
+    class Response:
+        headers = {"Content-Length": "1000000"}
+        sent = 0
+
+        def read(self, n):
+            self.sent += 1
+            if self.sent > 2:
+                raise ConnectionResetError(104, "Connection reset by peer")
+            return b"x" * n
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+    monkeypatch.setattr(urllib.request, "urlopen", lambda *a, **k: Response())
+    seen = []
+    with pytest.raises(DatasetUnavailable, match="download failed"):
+        dataset.load_dataset(progress=lambda done, total, message: seen.append(done))
+    assert seen and seen[-1] > 0  # it really was downloading
+    datasets = config.keras_home() / "datasets"
+    assert list(datasets.iterdir()) == []
+
+
+@pytest.mark.real
+def test_download_path_uses_the_keras_cache_without_network(shared_zip, monkeypatch):
+    datasets = config.keras_home() / "datasets"
+    datasets.mkdir(parents=True)
+    os.symlink(shared_zip, datasets / config.DATA_FNAME)
+
+    def fail(*args, **kwargs):
+        pytest.fail("the network was used although the archive is in the Keras cache")
+
+    monkeypatch.setattr(urllib.request, "urlopen", fail)
+    monkeypatch.setattr(urllib.request, "urlretrieve", fail)
+    from keras.src.utils import file_utils
+
+    for name in ("urlopen", "urlretrieve"):
+        if hasattr(file_utils, name):
+            monkeypatch.setattr(file_utils, name, fail)
+    ds = dataset.load_dataset()
+    assert ds.source.kind == "download"
+    assert ds.class_names == ("cats", "dogs")
+    counts = dataset.label_counts(ds)
+    assert sum(counts["train"].values()) == 2000
+    assert sum(counts["validation"].values()) + sum(counts["test"].values()) == 1000
+    assert counts["test"] == {"cats": 100, "dogs": 100}
+    # A second process-level load finds the extracted copy without unpacking again.
+    dataset.clear_cache()
+    assert dataset.find_source(allow_download=False).kind == "download"

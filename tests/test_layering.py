@@ -1,0 +1,42 @@
+"""The library never imports Streamlit: pages depend on catdog_core, never the other way."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+from conftest import REPO
+
+MODULES = ["config", "errors", "dataset", "augment", "models", "training", "runs", "jobs", "predict",
+           "charts", "images", "__main__"]
+PACKAGE = REPO / "catdog_core"
+
+
+def test_importing_every_module_does_not_import_streamlit():
+    # The named modules, plus any module added to the package since.
+    names = sorted(set(MODULES) | {p.stem for p in PACKAGE.glob("*.py") if p.stem != "__init__"})
+    code = (
+        "import importlib, json, sys\n"
+        "import catdog_core\n"
+        f"for name in {names!r}:\n"
+        "    importlib.import_module('catdog_core.' + name)\n"
+        "print(json.dumps({'streamlit': sorted(m for m in sys.modules if m.split('.')[0] == 'streamlit'),\n"
+        "                  'modules': sorted(m for m in sys.modules if m.startswith('catdog_core'))}))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["streamlit"] == []
+    assert {f"catdog_core.{name}" for name in names} <= set(found["modules"])
+
+
+def test_no_file_in_the_library_imports_streamlit():
+    pattern = re.compile(r"^\s*(import\s+streamlit\b|from\s+streamlit\b)", re.MULTILINE)
+    files = sorted(PACKAGE.rglob("*.py"))
+    assert len(files) >= len(MODULES)
+    offenders = [str(f.relative_to(REPO)) for f in files if pattern.search(f.read_text(encoding="utf-8"))]
+    assert offenders == []
+    # The check itself works: it would catch both spellings.
+    assert pattern.search("x = 1\nimport streamlit as st\n") and pattern.search("    from streamlit import session_state\n")

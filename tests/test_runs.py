@@ -1,0 +1,198 @@
+"""Tests for catdog_core.runs: saved runs written whole or not at all, listed and loaded."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from catdog_core import dataset, predict, runs, training
+from catdog_core.augment import NO_AUGMENTATION
+from catdog_core.errors import CatdogError, RunNotFound
+
+
+@pytest.fixture(scope="module")
+def data(synthetic_data):
+    return dataset.load_dataset(synthetic_data)
+
+
+@pytest.fixture(scope="module")
+def result(data):
+    """One real (small) training result, saved by each test into its own CATDOG_HOME."""
+    return training.train("baseline", data, 1, NO_AUGMENTATION)
+
+
+def save(result, data, recipe: str | None = None, **extra):
+    chosen = dataclasses.replace(result, recipe=recipe) if recipe else result
+    return runs.save_run(chosen, data.describe(), extra or None)
+
+
+def test_saved_run_is_listed_found_loaded_and_classifies(result, data):
+    run = save(result, data, label="first")
+    assert run.path == runs.runs_dir() / run.run_id
+    assert sorted(p.name for p in run.path.iterdir()) == ["COMPLETE", "history.json", "meta.json", "model.keras"]
+    assert not [p for p in runs.runs_dir().iterdir() if p.name.startswith(".")]  # no temporary folder left
+
+    listing = runs.list_runs()
+    assert [r.run_id for r in listing.runs] == [run.run_id] and listing.problems == []
+    assert runs.find_run(run.run_id) == run
+    assert runs.find_run(str(run.path)) == run  # a folder path works too (command line)
+    assert runs.find_run("latest") == run
+    assert runs.find_run("latest:baseline") == run
+    assert run.recipe == "baseline" and run.class_names == ("cats", "dogs")
+    assert run.epochs == 1 and not run.stopped and run.extra == {"label": "first"}
+    assert run.history == [h.to_dict() for h in result.history]
+    assert run.val_accuracy == result.val_accuracy and run.test_accuracy == result.test_accuracy
+    assert run.dataset["counts"] == dataset.label_counts(data)
+    assert run.row()["epochs"] == 1 and run.row()["classes"] == "cats, dogs"
+
+    model = runs.load_model(run)
+    assert runs.load_model(run) is model  # loaded once per process
+    images = data.test.images
+    np.testing.assert_allclose(np.asarray(model(images.astype("float32"), training=False)),
+                               np.asarray(result.model(images.astype("float32"), training=False)),
+                               rtol=1e-5, atol=1e-5)
+    prediction = predict.classify(model, images[0], run.class_names)
+    assert prediction.label in run.class_names
+    assert sum(prediction.probabilities.values()) == pytest.approx(1.0)
+
+
+def test_latest_is_the_most_recently_saved_even_within_one_second(result, data):
+    # Saved back to back, these runs usually share the same second; 'latest' must still be
+    # the last one saved, whatever the recipe names or random id suffixes sort as.
+    saved = [save(result, data, recipe) for recipe in ("transfer", "baseline", "normalized", "augmented")]
+    assert [r.run_id for r in runs.list_runs().runs] == [r.run_id for r in reversed(saved)]
+    assert runs.find_run("latest").run_id == saved[-1].run_id
+    assert runs.find_run("latest:transfer").run_id == saved[0].run_id
+    assert runs.latest("baseline").run_id == saved[1].run_id
+
+
+def test_latest_of_a_recipe_without_runs_is_not_found(result, data):
+    with pytest.raises(RunNotFound, match="train one first"):
+        runs.find_run("latest")
+    save(result, data)
+    with pytest.raises(RunNotFound, match="no saved run of transfer"):
+        runs.find_run("latest:transfer")
+
+
+def test_folder_without_complete_marker_is_reported_not_listed(result, data):
+    good = save(result, data)
+    broken = save(result, data, "transfer")
+    (broken.path / runs.COMPLETE).unlink()
+    listing = runs.list_runs()
+    assert [r.run_id for r in listing.runs] == [good.run_id]
+    assert len(listing.problems) == 1
+    assert broken.run_id in listing.problems[0] and "COMPLETE" in listing.problems[0]
+    with pytest.raises(RunNotFound, match="cannot be used"):
+        runs.find_run(broken.run_id)
+
+
+def test_incomplete_dot_folders_are_ignored(result, data):
+    good = save(result, data)
+    leftover = runs.runs_dir() / ".incomplete-20240101-000000-transfer-dead"
+    leftover.mkdir()
+    (leftover / "model.keras").write_bytes(b"half a model")
+    listing = runs.list_runs()
+    assert [r.run_id for r in listing.runs] == [good.run_id] and listing.problems == []
+    with pytest.raises(RunNotFound):
+        runs.find_run(leftover.name)
+
+
+@pytest.mark.parametrize("damage", ["garbage", "missing key", "wrong type", "deleted"])
+def test_corrupt_metadata_is_reported_not_raised(result, data, damage):
+    good = save(result, data)
+    broken = save(result, data, "transfer")
+    meta = broken.path / runs.META_FILE
+    if damage == "garbage":
+        meta.write_bytes(b"\x00{not json")
+    elif damage == "missing key":
+        meta.write_text(json.dumps({"recipe": "transfer"}))
+    elif damage == "wrong type":
+        meta.write_text(json.dumps({"recipe": "transfer", "class_names": ["a", "b"], "epochs": "many"}))
+    else:
+        meta.unlink()
+    listing = runs.list_runs()
+    assert [r.run_id for r in listing.runs] == [good.run_id]
+    assert len(listing.problems) == 1 and broken.run_id in listing.problems[0]
+    assert "metadata" in listing.problems[0]
+    with pytest.raises(RunNotFound):
+        runs.find_run(broken.run_id)
+
+
+def test_failed_save_leaves_no_folder_and_earlier_runs_intact(result, data, monkeypatch):
+    earlier = save(result, data)
+    before = sorted(p.name for p in runs.runs_dir().iterdir())
+
+    def disk_full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(result.model, "save", disk_full)
+    with pytest.raises(CatdogError) as info:
+        save(result, data, "transfer")
+    assert "No space left on device" in str(info.value) and "earlier runs are untouched" in str(info.value)
+    assert sorted(p.name for p in runs.runs_dir().iterdir()) == before
+    listing = runs.list_runs()
+    assert [r.run_id for r in listing.runs] == [earlier.run_id] and listing.problems == []
+    assert runs.find_run("latest") == earlier
+
+
+def test_unexpected_error_while_saving_also_cleans_up(result, data, monkeypatch):
+    def broken(*args, **kwargs):
+        raise ValueError("cannot serialise this layer")
+
+    monkeypatch.setattr(result.model, "save", broken)
+    with pytest.raises(ValueError):
+        save(result, data)
+    assert list(runs.runs_dir().iterdir()) == []
+
+
+def test_read_only_runs_folder_gives_a_sentence(result, data):
+    base = runs.runs_dir()
+    base.mkdir(parents=True)
+    base.chmod(0o555)
+    try:
+        probe = base / "probe"
+        try:
+            probe.mkdir()
+        except OSError:
+            pass
+        else:
+            probe.rmdir()
+            pytest.skip("running as root: a read-only folder is still writable, so this cannot be tested")
+        with pytest.raises(CatdogError) as info:
+            save(result, data)
+        message = str(info.value)
+        assert str(base) in message and "CATDOG_HOME" in message and message.endswith(".")
+    finally:
+        base.chmod(0o755)
+
+
+def test_runs_home_that_is_a_file_gives_a_sentence(result, data, isolated_home):
+    # Works as root too: a regular file where the runs folder should be cannot be written into.
+    isolated_home.mkdir(parents=True)
+    (isolated_home / "runs").write_text("not a folder")
+    with pytest.raises(CatdogError) as info:
+        save(result, data)
+    assert "CATDOG_HOME" in str(info.value) and type(info.value) is CatdogError
+
+
+@pytest.mark.parametrize("name", ["../x", "../../etc", "nope", "", ".", ".incomplete-x", "latest:resnet"])
+def test_find_run_refuses_unknown_names_and_paths_outside(result, data, name):
+    save(result, data)
+    with pytest.raises(RunNotFound):
+        runs.find_run(name)
+
+
+def test_list_runs_without_a_runs_folder_is_empty():
+    listing = runs.list_runs()
+    assert listing.runs == [] and listing.problems == []
+    assert runs.latest() is None
+
+
+def test_stopped_run_row_says_so(result, data):
+    stopped = dataclasses.replace(result, stopped=True, epochs_requested=5)
+    run = runs.save_run(stopped, data.describe())
+    assert run.stopped and run.epochs == 1 and run.epochs_requested == 5
+    assert run.row()["epochs"] == "1 of 5 (stopped)"
