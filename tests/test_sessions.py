@@ -1,0 +1,115 @@
+"""Many sessions at once: ten AppTest sessions in threads browse, preview and
+classify while two of them start training. Trainings queue and run one at a
+time, no page sees an exception, every prediction matches the model's own
+answer, and memory comes back near where it started once the queue is empty.
+"""
+
+from __future__ import annotations
+
+import gc
+import threading
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from catdog_core import jobs, predict, runs
+from catdog_core.augment import NO_AUGMENTATION
+from test_app import APP, TIMEOUT, button, idle_queue, jpeg_bytes, navigation_mode, texts  # noqa: F401
+
+SESSIONS = 10
+TRAINERS = (3, 7)  # these sessions also start a training
+
+
+def rss_mb() -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def one_session(i: int, outcome: dict) -> None:
+    """A student's walk through the app; records exceptions, predictions and jobs."""
+    problems = outcome.setdefault("problems", [])
+    try:
+        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        problems += [e.value for e in at.exception]
+        at.switch_page("pages/dataset.py").run()
+        at.switch_page("pages/augmentation.py").run()
+        at.slider(key="aug_rotation").set_value(0.05 * (i % 8)).run()
+        problems += [e.value for e in at.exception]
+        if i in TRAINERS:
+            at.switch_page("pages/training.py").run()
+            at.session_state["augment_settings"] = NO_AUGMENTATION
+            at.radio(key="recipe").set_value("baseline")  # keeps the latest transfer run the same
+            at.number_input(key="epochs").set_value(3)
+            button(at, "Start").click().run()
+            outcome.setdefault("jobs", []).append(at.session_state["job_id"])
+            problems += [e.value for e in at.exception]
+        at.switch_page("pages/classify.py").run()
+        data = jpeg_bytes(i % 2, seed=100 + i)
+        at.file_uploader(key="classify_files").set_value([(f"photo{i}.jpg", data, "image/jpeg")]).run()
+        problems += [e.value for e in at.exception] + [e.value for e in at.error]
+        shown = [m[4:].split()[0] for m in texts(at.markdown) if m.startswith("### ")]
+        outcome.setdefault("predictions", []).append((data, shown))
+    except Exception as exc:  # an AppTest failure is a finding too
+        problems.append(f"session {i}: {type(exc).__name__}: {exc}")
+
+
+def test_ten_sessions_at_once(monkeypatch, synthetic_data, trained_transfer):
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    # AppTest keeps per-run state in process globals, so two script runs of the harness
+    # cannot overlap; the sessions still interleave run by run, share every cache, and
+    # run beside the training worker. Real concurrent tabs are in the browser test.
+    run_lock = threading.Lock()
+    real_run = AppTest._run
+
+    def one_run_at_a_time(self, *args, **kwargs):
+        with run_lock:
+            return real_run(self, *args, **kwargs)
+
+    monkeypatch.setattr(AppTest, "_run", one_run_at_a_time)
+    data, result = trained_transfer
+    run = runs.save_run(result, data.describe())
+    warm: dict = {}
+    one_session(0, warm)  # the first walk fills the process-wide caches
+    assert not warm["problems"], warm["problems"]
+    gc.collect()
+    before = rss_mb()
+
+    outcome: dict = {}
+    lock = threading.Lock()
+
+    def guarded(i):
+        mine: dict = {}
+        one_session(i, mine)
+        with lock:
+            for key, values in mine.items():
+                outcome.setdefault(key, []).extend(values)
+
+    threads = [threading.Thread(target=guarded, args=(i,)) for i in range(SESSIONS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=600)
+    assert not any(t.is_alive() for t in threads)
+    assert not outcome.get("problems"), outcome.get("problems")
+
+    # Every page showed what the model itself says about that photo.
+    model = runs.load_model(run)
+    assert len(outcome["predictions"]) == SESSIONS
+    for data_bytes, shown in outcome["predictions"]:
+        _, expected = predict.classify_bytes(model, data_bytes, run.class_names)
+        assert shown == [expected.label]
+
+    # The two trainings queued and ran one after the other.
+    queue = jobs.get_queue()
+    finished = [queue.wait(job_id, timeout=300) for job_id in outcome["jobs"]]
+    assert [j.state for j in finished] == [jobs.DONE, jobs.DONE]
+    first, second = sorted(finished, key=lambda j: j.started)
+    assert second.started >= first.finished
+
+    gc.collect()
+    after = rss_mb()
+    print(f"\nten sessions: memory {before:.0f} MB before, {after:.0f} MB after the queue emptied "
+          f"({after - before:+.0f} MB)")
+    assert after - before < 400, f"memory grew by {after - before:.0f} MB"
