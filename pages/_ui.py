@@ -1,0 +1,233 @@
+"""What the pages share: the dataset loader with its progress bar, the
+augmentation settings in session state, and the live panel of a training job.
+
+UI only: every decision about data, models and jobs is made in catdog_core.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catdog_core import augment, charts, config, dataset, jobs
+from catdog_core.augment import AugmentSettings
+from catdog_core.errors import CatdogError, DatasetUnavailable
+
+def keep_keras_state_between_runs() -> None:
+    """Stop Streamlit from calling keras.backend.clear_session() after every script run.
+
+    That call replaces Keras' per-thread state for all threads at once, so a rerun
+    (the live panel polls every second) that ends while the background worker
+    builds a model makes its layer names collide ("conv2d is used 2 times").
+    The worker owns its models; page runs have nothing to clear.
+    """
+    try:
+        from streamlit.runtime.scriptrunner import script_runner
+    except ImportError:  # a future Streamlit without this module: nothing to undo
+        return
+    if hasattr(script_runner, "_clean_problem_modules"):
+        script_runner._clean_problem_modules = lambda: None
+
+
+keep_keras_state_between_runs()
+
+
+def run_through_app() -> None:
+    """Make sure app.py (navigation and sidebar) wraps the page; every page calls this first.
+
+    Until some session has run app.py's st.navigation, Streamlit serves pages/*.py
+    as an old-style pages-directory app, so a bookmarked /training opened right
+    after a server start would run alone (wrong menu, no sidebar status), and
+    stay so for everyone. Switching to st.navigation mode, as st.navigation
+    itself does, and rerunning sends the same URL through app.py.
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    if getattr(PagesManager, "uses_pages_directory", None):
+        PagesManager.uses_pages_directory = False
+        st.rerun()
+
+SETTINGS_KEY = "augment_settings"
+JOB_KEY = "job_id"
+UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
+DATA_HINT = (f"The app reads {config.EXPECTED_LAYOUT}. Point {config.ENV_DATA_DIR} at such a "
+             "folder or zip and restart the app.")
+
+
+# ---------------------------------------------------------------- progress and data
+
+
+class ProgressBar:
+    """st.progress fed by catdog_core's progress(done, total, message) callbacks.
+
+    The bar appears on the first callback only, so a cached result shows nothing,
+    and it is redrawn only when the percentage or the message changes.
+    """
+
+    def __init__(self):
+        self.slot = st.empty()
+        self.shown = None
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        if total and "Download" in message:
+            text = f"{message}: {done / 1e6:.0f} of {total / 1e6:.0f} MB"
+        elif total:
+            text = f"{message}: {done:,} of {total:,}"
+        else:
+            text = f"{message}…"
+        key = (int(fraction * 100), message)
+        if key != self.shown:
+            self.shown = key
+            self.slot.progress(fraction, text=text)
+
+    def clear(self) -> None:
+        self.slot.empty()
+
+
+def try_load_data(allow_download: bool = False):
+    """(dataset, None) or (None, the CatdogError that stopped it); a progress bar on first load."""
+    bar = ProgressBar()
+    try:
+        with st.spinner("Loading the dataset…"):  # covers TensorFlow's start before the first progress report
+            loaded = dataset.load_dataset(progress=bar, allow_download=allow_download)
+    except CatdogError as exc:
+        return None, exc
+    finally:
+        bar.clear()
+    if bar.shown is not None:
+        st.rerun()  # a fresh load: rerun once so the sidebar shows it too
+    return loaded, None
+
+
+def load_data():
+    """The dataset, or None after showing why it is missing and where to fix it."""
+    loaded, problem = try_load_data()
+    if problem is not None:
+        show_data_problem(problem)
+    return loaded
+
+
+def show_data_problem(problem: CatdogError, link_home: bool = True) -> None:
+    st.error(str(problem))
+    if isinstance(problem, DatasetUnavailable) and link_home:
+        st.page_link("pages/home.py", label="Get the dataset on the Home page", icon=":material/download:")
+    elif not isinstance(problem, DatasetUnavailable):
+        st.caption(DATA_HINT)
+
+
+# ---------------------------------------------------------------- augmentation settings
+
+
+def current_settings() -> AugmentSettings:
+    """The settings chosen on the Augmentation page; the post's until then."""
+    return st.session_state.get(SETTINGS_KEY) or AugmentSettings()
+
+
+# ---------------------------------------------------------------- training jobs
+
+
+def session_job() -> jobs.JobState | None:
+    """This session's latest job, else the job the queue is running for anyone."""
+    queue = jobs.get_queue()
+    job_id = st.session_state.get(JOB_KEY)
+    job = queue.get(job_id) if job_id is not None else None
+    return job or queue.current()
+
+
+def submit(spec: jobs.JobSpec) -> None:
+    """Queue a job for this session and redraw the page (sidebar included) around it."""
+    st.session_state[JOB_KEY] = jobs.get_queue().submit(spec)
+    st.rerun()
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "after epoch 1"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def legend_below(fig):
+    """Learning curves side by side leave no room for a legend on the right."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22), height=420)
+    return fig
+
+
+def job_panel(job_id: int, where: str) -> None:
+    """The live view of one job; polls once a second while it is queued or running."""
+    job = jobs.get_queue().get(job_id)
+    if job is None:
+        return
+    every = 1.0 if job.active else None
+    st.fragment(_job_view, run_every=every)(job_id, where)
+
+
+def _job_view(job_id: int, where: str) -> None:
+    queue = jobs.get_queue()
+    job = queue.get(job_id)
+    if job is None:
+        st.info("That training job is no longer in the queue; its run, if saved, is in the table below.")
+        return
+    seen = st.session_state.setdefault("_job_states", {})
+    was_active = seen.get(job_id) in (jobs.QUEUED, jobs.RUNNING)
+    seen[job_id] = job.state
+
+    spec = job.spec
+    total = spec.epochs + getattr(spec, "fine_tune_epochs", 0)
+    what = spec.label or f"{spec.recipe}, {total} epochs"
+    uses_augmentation = spec.recipe != "baseline"
+    st.markdown(f"**Job {job.job_id}: {what}** · recipe `{spec.recipe}` · "
+                f"{augment.describe(spec.settings) if uses_augmentation else 'no augmentation'}")
+
+    if job.state == jobs.QUEUED:
+        st.info(f"Waiting in the queue at position {job.queue_position}: one training runs at a time.")
+    elif job.state == jobs.RUNNING:
+        if job.phase == "Training" and job.steps:
+            st.progress(job.step / job.steps,
+                        text=f"Epoch {job.epoch} of {total}: batch {job.step} of {job.steps}"
+                             + (f" · loss {job.batch_loss:.3f} · accuracy {job.batch_accuracy:.1%}"
+                                if job.batch_loss is not None else ""))
+        elif job.phase_total:
+            st.progress(min(job.phase_done / job.phase_total, 1.0),
+                        text=f"{job.phase}: {job.phase_done:,} of {job.phase_total:,}")
+        else:
+            st.progress(0.0, text=f"{job.phase}…")
+        done_epochs = len(job.history)
+        cols = st.columns(3)
+        cols[0].metric("Epochs finished", f"{done_epochs} of {total}")
+        cols[1].metric("Time left", duration_text(job.eta_seconds()))
+        last = job.history[-1]["val_accuracy"] if job.history else None
+        cols[2].metric("Validation accuracy", f"{last:.1%}" if last is not None else "–")
+
+    if job.active:
+        if st.session_state.get(f"_stop_asked_{job_id}"):
+            st.caption("Stopping after the current batch; finished epochs are kept.")
+        elif st.button("Stop" if job.state == jobs.RUNNING else "Cancel", key=f"stop_{where}_{job_id}",
+                       icon=":material/stop_circle:",
+                       help="Ends after the current batch and keeps the finished epochs."):
+            queue.stop(job_id)
+            st.session_state[f"_stop_asked_{job_id}"] = True
+            st.caption("Stopping after the current batch; finished epochs are kept.")
+    elif job.state == jobs.DONE:
+        test = f"test accuracy **{job.test_accuracy:.1%}**" if job.test_accuracy is not None else "no test split"
+        st.success(f"Finished {len(job.history)} epochs: {test}. Saved as run `{job.run_id}`.")
+    elif job.state == jobs.STOPPED:
+        saved = f" Saved as run `{job.run_id}`." if job.run_id else ""
+        test = f" Test accuracy {job.test_accuracy:.1%}." if job.test_accuracy is not None else ""
+        st.warning(f"{job.phase}.{test}{saved}")
+    elif job.state == jobs.FAILED:
+        st.error(job.error or "Training failed.")
+
+    if job.history:
+        curves = {spec.recipe: job.history}
+        left, right = st.columns(2)
+        left.plotly_chart(legend_below(charts.learning_curves(curves, "accuracy")), key=f"acc_{where}_{job_id}")
+        right.plotly_chart(legend_below(charts.learning_curves(curves, "loss")), key=f"loss_{where}_{job_id}")
+    elif job.active:
+        st.caption("The accuracy and loss curves appear when the first epoch ends.")
+
+    if was_active and not job.active:
+        st.rerun()  # the whole page: the new run belongs in the tables and selectors

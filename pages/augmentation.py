@@ -1,0 +1,113 @@
+"""Augmentation: move the sliders and see nine random variants of one image."""
+
+import random
+
+import streamlit as st
+
+from catdog_core import augment, dataset, images
+from catdog_core.augment import AugmentSettings
+from catdog_core.errors import CatdogError
+from pages import _ui as ui
+
+ui.run_through_app()
+
+FIELDS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness", "seed")
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def preview_images(image, settings: dict):
+    return augment.preview(image, AugmentSettings.from_dict(settings), 9)
+
+
+def _load_widgets(settings: AugmentSettings) -> None:
+    for name in FIELDS:
+        st.session_state[f"aug_{name}"] = getattr(settings, name)
+
+
+def _reset() -> None:
+    st.session_state[ui.SETTINGS_KEY] = AugmentSettings()
+    _load_widgets(AugmentSettings())
+
+
+def _random_index(size: int) -> None:
+    st.session_state["aug_index"] = random.randrange(size)
+
+
+st.title("Data augmentation")
+st.markdown(
+    "With only 2,000 training images a network soon memorises them. Random flips and rotations "
+    "(the post's `RandomFlip` and `RandomRotation(0.2)`) show it a new variant of every image in "
+    "every epoch. Move a control and the nine copies below are drawn again."
+)
+
+# Widgets start from the stored settings, so leaving the page and coming back keeps them.
+for name in FIELDS:
+    st.session_state.setdefault(f"aug_{name}", getattr(ui.current_settings(), name))
+
+chooser, controls, grid = st.columns([1, 1, 2], gap="medium")
+
+with chooser:
+    st.subheader("Image")
+    source = st.radio("Take an image from", ["the dataset", "my upload"], horizontal=True, key="aug_source")
+    image = None
+    if source == "the dataset":
+        loaded = ui.load_data()
+        if loaded is not None:
+            split = st.selectbox("Split", dataset.SPLITS, key="aug_split")
+            part = loaded.split(split)
+            if len(part):
+                st.session_state["aug_index"] = min(st.session_state.get("aug_index", 0), len(part) - 1)
+                st.number_input(f"Image number (0 to {len(part) - 1})", 0, len(part) - 1, key="aug_index")
+                st.button("Random image", on_click=_random_index, args=(len(part),), icon=":material/casino:")
+                index = st.session_state["aug_index"]
+                image = part.images[index]
+                st.image(image, caption=f"{loaded.class_names[part.labels[index]]} · {part.files[index]}")
+            else:
+                st.info(f"The {split} split is empty.")
+    else:
+        upload = st.file_uploader("Upload an image", type=ui.UPLOAD_TYPES, key="aug_upload")
+        if upload is not None:
+            try:
+                _, image = images.load_for_model(upload.getvalue())
+                st.image(image, caption=images.safe_display_name(upload.name))
+            except CatdogError as exc:
+                st.error(f"{images.safe_display_name(upload.name)}: {exc}")
+
+with controls:
+    st.subheader("Augmentation")
+    st.radio("Flip", list(augment.FLIP_MODES), horizontal=True, key="aug_flip")
+    st.slider("Rotation factor (fraction of a full turn)", 0.0, 0.5, step=0.01, key="aug_rotation")
+    degrees = st.empty()  # filled once the settings are checked
+    st.slider("Zoom (±)", 0.0, 0.5, step=0.05, key="aug_zoom")
+    st.slider("Translation (± fraction of the size)", 0.0, 0.5, step=0.05, key="aug_translation")
+    st.slider("Contrast (±)", 0.0, 0.9, step=0.05, key="aug_contrast")
+    st.slider("Brightness (±)", 0.0, 0.9, step=0.05, key="aug_brightness")
+    st.number_input("Seed", 0, 2**31 - 1, step=1, key="aug_seed",
+                    help="The same seed and settings draw the same nine copies.")
+
+    values = {name: st.session_state[f"aug_{name}"] for name in FIELDS}
+    values.update({k: round(float(values[k]), 4) for k in FIELDS[1:-1]})
+    values["seed"] = int(values["seed"])
+    try:
+        settings = AugmentSettings(**values)
+    except CatdogError as exc:
+        st.error(str(exc))
+        settings = ui.current_settings()
+    st.session_state[ui.SETTINGS_KEY] = settings
+    degrees.caption(f"{settings.rotation:g} = up to ±{settings.rotation_degrees:.0f}°")
+
+with grid:
+    st.subheader("Nine augmented copies")
+    st.markdown(f"In use: **{augment.describe(settings)}**. The Training page uses these settings for "
+                "models 2, 3 and 4 (model 1, the baseline, uses none).")
+    with st.container(horizontal=True, vertical_alignment="center"):
+        st.button("Reset to the post's settings", on_click=_reset, icon=":material/restart_alt:")
+        st.page_link("pages/training.py", label="Train with these settings", icon=":material/model_training:")
+    if image is None:
+        st.caption("Choose an image on the left to see it augmented.")
+    else:
+        with st.spinner("Drawing nine random variants…"):
+            copies = preview_images(image, settings.to_dict())
+        for row in range(3):
+            for col, copy in zip(st.columns(3), copies[row * 3:row * 3 + 3]):
+                col.image(copy, width="stretch")

@@ -1,0 +1,68 @@
+"""Classify: upload photos (or take one) and see what a trained model says."""
+
+import streamlit as st
+
+from catdog_core import charts, images, jobs, predict, runs
+from catdog_core.errors import CatdogError
+from pages import _ui as ui
+
+ui.run_through_app()
+
+
+def show_prediction(model, run, name: str, data: bytes) -> None:
+    """One file: its image, the predicted class and a bar per class, or a one-sentence error."""
+    shown_name = images.safe_display_name(name)
+    with st.container(border=True):
+        try:
+            picture, prediction = predict.classify_bytes(model, data, run.class_names)
+        except CatdogError as exc:
+            st.markdown(f"**{shown_name}**")
+            st.error(str(exc))
+            return
+        left, right = st.columns([1, 2], vertical_alignment="center")
+        left.image(picture, caption=shown_name, width="stretch")
+        right.markdown(f"### {prediction.label}  \n{prediction.confidence:.1%} sure")
+        right.plotly_chart(charts.probabilities(prediction.probabilities))
+
+
+st.title("Classify your own photos")
+
+listing = runs.list_runs()
+transfer = runs.latest("transfer")
+job = ui.session_job()
+if transfer is None:
+    st.info("There is no trained transfer-learning model (model 4) yet. Train one here with the quick "
+            f"preset: {jobs.quick_spec().epochs} epochs on cached MobileNetV2 features, about a minute "
+            "on a laptop CPU.")
+    if job is None or not (job.active and job.spec.recipe == "transfer"):
+        if st.button("Train a quick model now", type="primary", icon=":material/bolt:"):
+            ui.submit(jobs.quick_spec())
+mine = job is not None and st.session_state.get(ui.JOB_KEY) == job.job_id
+if job is not None and (job.active or (mine and job.spec.recipe == "transfer")):
+    ui.job_panel(job.job_id, "classify")
+
+if not listing.runs:
+    st.stop()
+
+by_id = {r.run_id: r for r in listing.runs}
+default = list(by_id).index(transfer.run_id) if transfer is not None else 0
+run_id = st.selectbox("Model", list(by_id), index=default, key="classify_run",
+                      format_func=lambda rid: f"{by_id[rid].recipe} · {rid}"
+                      + (f" · test accuracy {by_id[rid].test_accuracy:.1%}" if by_id[rid].test_accuracy is not None else ""))
+run = by_id[run_id]
+st.caption(f"Classes: {', '.join(run.class_names)} · the latest transfer run is chosen by default.")
+try:
+    with st.spinner("Loading the model…"):
+        model = runs.load_model(run)
+except CatdogError as exc:
+    st.error(str(exc))
+    st.stop()
+
+uploads = st.file_uploader("Upload one or several images", type=ui.UPLOAD_TYPES,
+                           accept_multiple_files=True, key="classify_files")
+if st.toggle("Use the camera", key="classify_camera"):
+    photo = st.camera_input("Take a photo", key="classify_photo")
+    if photo is not None:
+        show_prediction(model, run, "camera photo", photo.getvalue())
+for upload in uploads or []:
+    show_prediction(model, run, upload.name, upload.getvalue())

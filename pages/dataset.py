@@ -1,0 +1,63 @@
+"""Dataset: a few examples of every class, the label balance, and how the splits are made."""
+
+import random
+
+import streamlit as st
+
+from catdog_core import charts, dataset
+from pages import _ui as ui
+
+ui.run_through_app()
+
+st.title("The dataset")
+loaded = ui.load_data()
+if loaded is None:
+    st.stop()
+
+st.caption(f"{loaded.source.description} · {len(loaded.class_names)} classes · images resized to 160×160")
+
+st.subheader("A few training images")
+seed = st.session_state.setdefault("gallery_seed", 0)
+for name, images in dataset.pick_examples(loaded, 3, seed):
+    st.markdown(f"**{name}**")
+    cols = st.columns(6)
+    for col, image in zip(cols, images):
+        col.image(image, caption=name, width="stretch")
+
+
+def _new_examples():
+    st.session_state["gallery_seed"] = random.randrange(2**31)
+
+
+st.button("Show other examples", on_click=_new_examples, icon=":material/shuffle:")
+
+st.subheader("Is it balanced?")
+counts = dataset.label_counts(loaded)
+left, right = st.columns([3, 2])
+left.plotly_chart(charts.label_counts(counts))
+baseline = dataset.majority_baseline(loaded, "validation")
+train_counts = counts["train"]
+majority = max(train_counts, key=train_counts.get)
+right.markdown(
+    f"Always answering **{majority}**, the most common class in the training split, would be right "
+    f"on **{baseline:.0%}** of the validation images. A model has to beat that number before it "
+    "has learned anything."
+)
+right.info(
+    "**The test split is fixed.** It is one fifth of each class's validation images, chosen once "
+    "with a seed, so it never overlaps validation and never changes between epochs or runs. "
+    "The blog post takes its test batches with `take`/`skip` from a dataset that reshuffles on "
+    "every pass, so its test images change each time and mix with validation."
+)
+if loaded.auto_split:
+    right.caption("This folder had no train/ and validation/ folders: 20 % of each class became "
+                  "validation, chosen with the same fixed seed.")
+
+st.subheader("Skipped files")
+if loaded.skipped:
+    st.warning(f"{len(loaded.skipped)} file(s) were left out because they are not usable images.")
+    st.dataframe([{"file": s.path, "reason": s.reason} for s in loaded.skipped], hide_index=True)
+else:
+    st.caption("None: every file decoded as an image.")
+for note in loaded.notes:
+    st.caption(note)

@@ -1,0 +1,75 @@
+"""Home: what the app teaches, the post's path, and where the data and runs stand."""
+
+import streamlit as st
+
+from catdog_core import config, dataset, runs
+from catdog_core.errors import DatasetUnavailable
+from pages import _ui as ui
+
+ui.run_through_app()
+
+st.title("Cats vs dogs: from a small CNN to transfer learning")
+st.markdown(
+    "This dashboard retraces TensorFlow's *transfer learning with a pretrained ConvNet* blog post "
+    "on the `cats_and_dogs_filtered` images (160×160 pixels, batches of 32). You train the post's "
+    "four models yourself, watch their training and validation curves, and see why a frozen, "
+    "ImageNet-trained MobileNetV2 beats a small network trained from scratch on 2,000 images."
+)
+
+st.subheader("The path in five steps")
+steps = [
+    ("pages/dataset.py", "1 · Look at the data",
+     "a few cats and dogs, how many of each, and what guessing would score."),
+    ("pages/training.py", "2 · Train a small CNN",
+     "model 1 learns the training images by heart and stalls on validation (overfitting)."),
+    ("pages/augmentation.py", "3 · Augment the images",
+     "random flips and rotations show the model new variants every epoch (model 2)."),
+    ("pages/training.py", "4 · Normalise, then transfer",
+     "scale pixels to -1..1 (model 3), then put a frozen MobileNetV2 underneath (model 4)."),
+    ("pages/classify.py", "5 · Classify your own photos",
+     "upload a picture or take one and see what the trained model says."),
+]
+for target, label, text in steps:
+    left, right = st.columns([1, 3], vertical_alignment="center")
+    left.page_link(target, label=label, icon=":material/arrow_forward:")
+    right.markdown(text)
+
+st.subheader("The data")
+loaded, problem = ui.try_load_data()
+if loaded is not None:
+    counts = dataset.label_counts(loaded)
+    st.markdown(f"**Source:** {loaded.source.description} (`{loaded.source.kind}`) · "
+                f"**classes:** {', '.join(loaded.class_names)}")
+    st.dataframe({split: per_class for split, per_class in counts.items()}, width="content")
+    if loaded.skipped:
+        st.warning(f"{len(loaded.skipped)} file(s) were skipped because they are not usable images; "
+                   "the Dataset page lists them.")
+    else:
+        st.caption("Every file was checked once and decoded; none were skipped.")
+    for note in loaded.notes:
+        st.caption(note)
+elif isinstance(problem, DatasetUnavailable) and config.data_dir_setting() is None:
+    st.info(f"The dataset is not on this machine yet: {config.DATA_DESCRIPTION}, about 68 MB "
+            f"from {config.DATA_URL}. It is downloaded once into Keras' cache.")
+    if st.button("Download the dataset", type="primary", icon=":material/download:"):
+        with st.spinner("Downloading, unpacking and checking the images…"):
+            loaded, problem = ui.try_load_data(allow_download=True)
+        if problem is not None:
+            st.error(str(problem))
+else:
+    ui.show_data_problem(problem, link_home=False)
+
+st.subheader("Trained runs")
+listing = runs.list_runs()
+if listing.runs:
+    best = max((r for r in listing.runs if r.test_accuracy is not None),
+               key=lambda r: r.test_accuracy, default=None)
+    line = f"{len(listing.runs)} run(s) saved in `{runs.runs_dir()}`."
+    if best is not None:
+        line += f" Best test accuracy: **{best.test_accuracy:.1%}** ({best.recipe}, run `{best.run_id}`)."
+    st.markdown(line)
+else:
+    st.markdown("No run has been trained yet.")
+for message in listing.problems:
+    st.warning(message)
+st.page_link("pages/training.py", label="Train and compare models", icon=":material/model_training:")

@@ -1,0 +1,285 @@
+"""Every page through Streamlit's AppTest, on the small synthetic dataset.
+
+Pages are opened the way a browser opens them: app.py (st.navigation and the
+sidebar) first, then AppTest.switch_page. Training runs in catdog_core's
+process-wide queue, so each test waits for its jobs before it ends.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from catdog_core import dataset, jobs
+from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
+from catdog_core.errors import DatasetUnavailable
+from conftest import draw_image, make_dataset
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+TIMEOUT = 120
+
+
+@pytest.fixture
+def data(monkeypatch, synthetic_data):
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    return synthetic_data
+
+
+@pytest.fixture(autouse=True)
+def navigation_mode(monkeypatch):
+    """Run every AppTest run as a server runs once app.py has called st.navigation.
+
+    AppTest resets PagesManager.uses_pages_directory before each run, so with a
+    pages/ folder it would serve the page file alone (Streamlit's old
+    pages-directory mode); pages then rerun through app.py, losing button clicks.
+    A real server leaves that mode for good on its first run (see _ui.run_through_app).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    original = PagesManager.__init__
+
+    def init(self, *args, **kwargs):
+        PagesManager.uses_pages_directory = False
+        original(self, *args, **kwargs)
+
+    monkeypatch.setattr(PagesManager, "__init__", init)
+
+
+@pytest.fixture(autouse=True)
+def idle_queue():
+    """No job may outlive its test: it would save into the next test's CATDOG_HOME."""
+    yield
+    queue = jobs.get_queue()
+    for job in queue.jobs():
+        if job.active:
+            queue.stop(job.job_id)
+            queue.wait(job.job_id, timeout=60)
+
+
+def open_page(page: str | None = None) -> AppTest:
+    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+    if page:
+        at.switch_page(f"pages/{page}.py").run()
+    assert not at.exception, at.exception
+    return at
+
+
+def button(at: AppTest, label: str):
+    matches = [b for b in at.button if b.label == label]
+    assert matches, f"no button {label!r} in {[b.label for b in at.button]}"
+    return matches[0]
+
+
+def texts(elements) -> list[str]:
+    return [e.value for e in elements]
+
+
+def chart_points(at: AppTest) -> list[int]:
+    """How many epochs each plotly chart's first trace shows."""
+    return [len(json.loads(c.proto.spec)["data"][0].get("x", [])) for c in at.get("plotly_chart")]
+
+
+def grid_urls(at: AppTest) -> list[str]:
+    return [url for image in at.image for url in image.value][-9:]
+
+
+def wait_for(at: AppTest, done, timeout: float = 90.0, pause: float = 0.2):
+    """Rerun the page (as the live panel does each second) until done(at) is true."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        at.run()
+        assert not at.exception, at.exception
+        if done(at):
+            return at
+        time.sleep(pause)
+    raise AssertionError("timed out waiting for the page")
+
+
+def jpeg_bytes(kind: int, seed: int = 7) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(draw_image(kind, np.random.default_rng(seed), 200)).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+# ---------------------------------------------------------------- Home
+
+
+def test_home_shows_steps_data_and_runs(data):
+    at = open_page()
+    assert at.title[0].value.startswith("Cats vs dogs")
+    assert len(at.get("page_link")) >= 5
+    body = " ".join(texts(at.markdown))
+    assert "local folder" in body and "cats, dogs" in body
+    assert "No run has been trained yet." in body
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "48 train" in sidebar and "16 validation" in sidebar and "4 test" in sidebar
+    assert "Trained runs:** 0" in sidebar
+    assert not at.error
+
+
+def test_home_without_data_offers_download_and_explains_failure(monkeypatch):
+    def offline(url, target, progress):
+        raise DatasetUnavailable(dataset._offline_message("the download failed: no network in tests"))
+
+    monkeypatch.setattr(dataset, "_download", offline)
+    at = open_page()
+    assert "not on this machine yet" in " ".join(texts(at.info))
+    button(at, "Download the dataset").click().run()
+    assert not at.exception
+    assert any("no network in tests" in e and "CATDOG_DATA_DIR" in e for e in texts(at.error))
+    # The other pages say the same instead of failing.
+    at.switch_page("pages/dataset.py").run()
+    assert not at.exception
+    assert any("CATDOG_DATA_DIR" in e for e in texts(at.error))
+
+
+# ---------------------------------------------------------------- Dataset
+
+
+def test_dataset_gallery_has_one_row_per_class_and_balance(data):
+    at = open_page("dataset")
+    captions = [c for image in at.image for c in image.captions]
+    assert captions == ["cats"] * 3 + ["dogs"] * 3
+    first = [url for image in at.image for url in image.value]
+    assert "**50%**" in " ".join(texts(at.markdown))
+    assert any("test split is fixed" in i for i in texts(at.info))
+    assert at.get("plotly_chart")
+    button(at, "Show other examples").click().run()
+    assert not at.exception
+    assert [url for image in at.image for url in image.value] != first
+
+
+def test_dataset_gallery_three_classes(tmp_path, monkeypatch):
+    root = make_dataset(tmp_path / "abc", classes=("a", "b", "c"), n_train=6, n_val=5)
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(root))
+    at = open_page("dataset")
+    captions = [c for image in at.image for c in image.captions]
+    assert captions == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+    assert {"**a**", "**b**", "**c**"} <= set(texts(at.markdown))
+
+
+# ---------------------------------------------------------------- Augmentation
+
+
+def test_augmentation_slider_changes_preview_and_training_uses_it(data):
+    at = open_page("augmentation")
+    before = grid_urls(at)
+    assert len(before) == 9
+    assert "0.2 = up to ±72°" in texts(at.caption)
+    at.slider(key="aug_rotation").set_value(0.4).run()
+    assert not at.exception
+    after = grid_urls(at)
+    assert len(after) == 9 and after != before
+    assert "0.4 = up to ±144°" in texts(at.caption)
+    assert at.session_state["augment_settings"] == AugmentSettings(rotation=0.4)
+    at.radio(key="aug_flip").set_value("none").run()
+    assert at.session_state["augment_settings"].flip == "none"
+
+    at.switch_page("pages/training.py").run()
+    at.radio(key="recipe").set_value("augmented").run()
+    assert "**Augmentation:** rotate ±144°" in texts(at.markdown)
+
+    at.switch_page("pages/augmentation.py").run()  # the sliders come back as they were left
+    assert at.slider(key="aug_rotation").value == pytest.approx(0.4)
+    button(at, "Reset to the post's settings").click().run()
+    assert at.session_state["augment_settings"] == AugmentSettings()
+    assert grid_urls(at) == before
+
+
+def test_augmentation_upload_bad_then_good(data):
+    at = open_page("augmentation")
+    at.radio(key="aug_source").set_value("my upload").run()
+    at.file_uploader(key="aug_upload").set_value(("notes.png", b"just some text", "image/png")).run()
+    assert not at.exception
+    assert any(e.startswith("notes.png: ") for e in texts(at.error))
+    at.file_uploader(key="aug_upload").set_value(("cat.jpg", jpeg_bytes(0), "image/jpeg")).run()
+    assert not at.exception and not at.error
+    assert len(grid_urls(at)) == 9
+
+
+# ---------------------------------------------------------------- Training
+
+
+def test_training_start_shows_growing_curves_then_result(data):
+    at = open_page("training")
+    at.session_state["augment_settings"] = NO_AUGMENTATION  # cached features: seconds
+    at.radio(key="recipe").set_value("transfer")
+    at.number_input(key="epochs").set_value(15)
+    button(at, "Start").click().run()
+    assert not at.exception
+    job_id = at.session_state["job_id"]
+
+    seen = []
+    def progressed(at):
+        seen.append(max(chart_points(at), default=0))
+        return seen[-1] > 0 and len(set(seen) - {0}) >= 2
+
+    wait_for(at, progressed)
+    wait_for(at, lambda at: at.success)
+    job = jobs.get_queue().get(job_id)
+    assert job.state == jobs.DONE and len(job.history) == 15
+    assert sorted(set(seen) - {0})[0] < 15  # curves were drawn before the end
+    assert f"Saved as run `{job.run_id}`" in at.success[0].value
+    assert at.dataframe[0].value["run"].tolist() == [job.run_id]
+    assert at.multiselect(key="compare").value == [job.run_id]
+    assert len(at.get("plotly_chart")) == 4  # live accuracy + loss, compared accuracy + loss
+
+
+def test_training_survives_page_switch_and_stops(data):
+    at = open_page("training")
+    at.radio(key="recipe").set_value("baseline")
+    at.number_input(key="epochs").set_value(50)
+    button(at, "Start").click().run()
+    job_id = at.session_state["job_id"]
+    wait_for(at, lambda at: jobs.get_queue().get(job_id).state == jobs.RUNNING)
+
+    at.switch_page("pages/home.py").run()
+    assert not at.exception
+    assert "Training now:** baseline" in " ".join(texts(at.sidebar.markdown))
+    other_tab = open_page()  # another session sees it too
+    assert "Training now:** baseline" in " ".join(texts(other_tab.sidebar.markdown))
+    at.switch_page("pages/training.py").run()
+    assert any(m.startswith(f"**Job {job_id}:") for m in texts(at.markdown))
+    assert jobs.get_queue().get(job_id).active  # neither stopped nor restarted
+
+    button(at, "Stop").click().run()
+    job = jobs.get_queue().wait(job_id, timeout=60)
+    assert job.state == jobs.STOPPED
+    at.run()
+    assert not at.exception
+    assert at.warning and ("Stopped" in at.warning[0].value)
+
+
+# ---------------------------------------------------------------- Classify
+
+
+def test_classify_trains_quick_model_and_classifies_uploads(data):
+    at = open_page("classify")
+    assert any("no trained transfer-learning model" in i for i in texts(at.info))
+    button(at, "Train a quick model now").click().run()
+    assert not at.exception
+    wait_for(at, lambda at: at.selectbox(key="classify_run").value if at.selectbox else None, pause=0.5)
+
+    good = ("warm cat.jpg", jpeg_bytes(0), "image/jpeg")
+    bad = ("broken\u202egpj.exe.jpg", b"\xff\xd8\xff" + b"\x00" * 50, "image/jpeg")
+    at.file_uploader(key="classify_files").set_value([good, bad]).run()
+    assert not at.exception
+    assert len(at.error) == 1 and "damaged" in at.error[0].value
+    names = texts(at.markdown)
+    assert "**brokengpj.exe.jpg**" in names  # the bidi override is stripped from the shown name
+    assert any(m.startswith("### cats") for m in names)
+    assert at.image[0].captions == ["warm cat.jpg"]
+    assert len([c for c in at.get("plotly_chart") if not c.key]) == 1
+    assert any(m.startswith("Finished 10 epochs") for m in texts(at.success))
+
+    at.toggle(key="classify_camera").set_value(True).run()
+    at.camera_input(key="classify_photo").set_value(("shot.jpg", jpeg_bytes(1, seed=3), "image/jpeg")).run()
+    assert not at.exception
+    assert any(m.startswith("### dogs") for m in texts(at.markdown))
