@@ -7,8 +7,6 @@ renamed into place, so an existing export is replaced whole or left untouched.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import shutil
 import tempfile
@@ -59,11 +57,10 @@ def _write_atomic(target: Path, write: Callable[[object], None]) -> None:
 
 
 def _tflite_bytes(model) -> bytes:
-    import tensorflow as tf
+    from .features import tflite_bytes
 
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # Keras prints every captured variable while tracing
-            return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        return tflite_bytes(model)
     except Exception as exc:
         raise CatdogError(f"TensorFlow Lite could not convert this model "
                           f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}).") from None
