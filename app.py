@@ -21,18 +21,30 @@ PAGES = [
     st.Page("pages/dataset.py", title="Dataset", icon=":material/photo_library:"),
     st.Page("pages/augmentation.py", title="Augmentation", icon=":material/flip:"),
     st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("pages/classify.py", title="Classify", icon=":material/pets:"),
 ]
 page = st.navigation(PAGES)
 
+def _back_to_default() -> None:
+    st.session_state.pop(_ui.SOURCE_KEY, None)
+
+
 with st.sidebar:
     with st.spinner("Looking for the dataset…"):  # shown only if it takes over half a second
-        loaded = dataset.cached_dataset()
+        loaded = _ui.cached_data()
+    own = _ui.data_source() is not None
     if loaded is not None:
         sizes = " · ".join(f"{len(loaded.split(s))} {s}" for s in dataset.SPLITS)
-        st.markdown(f"**Data:** {loaded.source.description}  \n{sizes}")
+        what = f"your classes ({', '.join(loaded.class_names)}) from " if own else ""
+        st.markdown(f"**Data:** {what}{loaded.source.description}  \n{sizes}")
+    elif own:
+        st.markdown("**Data:** your own classes (the Dataset page loads them)")
     else:
         st.markdown("**Data:** not loaded yet (Home and Dataset load it)")
+    if own:
+        st.button("Back to cats and dogs", icon=":material/pets:", on_click=_back_to_default,
+                  help="Every page goes back to the default dataset; your upload stays on disk.")
     listing = runs.list_runs()
     st.markdown(f"**Trained runs:** {len(listing.runs)}")
     running = jobs.get_queue().current()

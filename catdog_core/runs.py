@@ -44,6 +44,7 @@ class Run:
     dataset: dict
     history: list[dict] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
+    fine_tune_from_epoch: int | None = None  # fine-tuning began after this epoch
 
     @property
     def best_val_accuracy(self) -> float | None:
@@ -156,6 +157,7 @@ def _read_run(path: Path) -> Run:
             test_loss=meta.get("test_loss"), seconds=float(meta.get("seconds", 0.0)),
             created=str(meta.get("created", "")), settings=dict(meta.get("settings", {})),
             dataset=dict(meta.get("dataset", {})), history=list(history), extra=dict(meta.get("extra", {})),
+            fine_tune_from_epoch=meta.get("fine_tune_from_epoch"),
         )
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CatdogError(f"its metadata is unreadable ({type(exc).__name__})") from None

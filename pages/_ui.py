@@ -48,6 +48,7 @@ def run_through_app() -> None:
 
 SETTINGS_KEY = "augment_settings"
 JOB_KEY = "job_id"
+SOURCE_KEY = "data_source"  # an uploaded zip's path (set by the Dataset page only), or None: the default
 UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 DATA_HINT = (f"The app reads {config.EXPECTED_LAYOUT}. Point {config.ENV_DATA_DIR} at such a "
              "folder or zip and restart the app.")
@@ -89,7 +90,7 @@ def try_load_data(allow_download: bool = False):
     bar = ProgressBar()
     try:
         with st.spinner("Loading the dataset…"):  # covers TensorFlow's start before the first progress report
-            loaded = dataset.load_dataset(progress=bar, allow_download=allow_download)
+            loaded = dataset.load_dataset(data_source(), progress=bar, allow_download=allow_download)
     except CatdogError as exc:
         return None, exc
     finally:
@@ -97,6 +98,23 @@ def try_load_data(allow_download: bool = False):
     if bar.shown is not None:
         st.rerun()  # a fresh load: rerun once so the sidebar shows it too
     return loaded, None
+
+
+def data_source() -> str | None:
+    """This session's dataset: an uploaded zip of its own classes, or None for the configured one."""
+    return st.session_state.get(SOURCE_KEY)
+
+
+def cached_data():
+    """This session's dataset if the process has loaded it already, without any work."""
+    return dataset.cached_dataset(data_source())
+
+
+def fine_tune_marker(name: str, history, from_epoch: int | None = None) -> dict[str, int]:
+    """{name: epoch} where fine-tuning starts, for charts.learning_curves(markers=...)."""
+    if from_epoch is None:
+        from_epoch = next((h["epoch"] - 1 for h in history if h.get("stage") == "fine-tune"), None)
+    return {name: from_epoch} if from_epoch is not None else {}
 
 
 def load_data():
@@ -176,7 +194,7 @@ def _job_view(job_id: int, where: str) -> None:
     seen[job_id] = job.state
 
     spec = job.spec
-    total = spec.epochs + getattr(spec, "fine_tune_epochs", 0)
+    total = spec.epochs + spec.fine_tune_epochs
     what = spec.label or f"{spec.recipe}, {total} epochs"
     uses_augmentation = spec.recipe != "baseline"
     st.markdown(f"**Job {job.job_id}: {what}** · recipe `{spec.recipe}` · "
@@ -223,9 +241,12 @@ def _job_view(job_id: int, where: str) -> None:
 
     if job.history:
         curves = {spec.recipe: job.history}
+        marks = fine_tune_marker(spec.recipe, job.history)
         left, right = st.columns(2)
-        left.plotly_chart(legend_below(charts.learning_curves(curves, "accuracy")), key=f"acc_{where}_{job_id}")
-        right.plotly_chart(legend_below(charts.learning_curves(curves, "loss")), key=f"loss_{where}_{job_id}")
+        left.plotly_chart(legend_below(charts.learning_curves(curves, "accuracy", markers=marks)),
+                          key=f"acc_{where}_{job_id}")
+        right.plotly_chart(legend_below(charts.learning_curves(curves, "loss", markers=marks)),
+                           key=f"loss_{where}_{job_id}")
     elif job.active:
         st.caption("The accuracy and loss curves appear when the first epoch ends.")
 

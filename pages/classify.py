@@ -2,24 +2,31 @@
 
 import streamlit as st
 
-from catdog_core import charts, images, jobs, predict, runs
+from catdog_core import charts, explain, images, jobs, predict, runs
 from catdog_core.errors import CatdogError
 from pages import _ui as ui
 
 ui.run_through_app()
 
 
-def show_prediction(model, run, name: str, data: bytes) -> None:
-    """One file: its image, the predicted class and a bar per class, or a one-sentence error."""
+def show_prediction(model, run, name: str, data: bytes, heatmap: bool = False) -> None:
+    """One file: its image (and where the model looked), the predicted class and a bar per class,
+    or a one-sentence error."""
     shown_name = images.safe_display_name(name)
     with st.container(border=True):
         try:
-            picture, prediction = predict.classify_bytes(model, data, run.class_names)
+            picture, model_input = images.load_for_model(data)
+            prediction = predict.classify(model, model_input, run.class_names)
+            looked = explain.overlay(picture, explain.grad_cam(model, model_input)) if heatmap else None
         except CatdogError as exc:
             st.markdown(f"**{shown_name}**")
             st.error(str(exc))
             return
-        left, right = st.columns([1, 2], vertical_alignment="center")
+        if looked is None:
+            left, right = st.columns([1, 2], vertical_alignment="center")
+        else:
+            left, middle, right = st.columns([1, 1, 2], vertical_alignment="center")
+            middle.image(looked, caption=f"where it looked for {prediction.label}", width="stretch")
         left.image(picture, caption=shown_name, width="stretch")
         right.markdown(f"### {prediction.label}  \n{prediction.confidence:.1%} sure")
         right.plotly_chart(charts.probabilities(prediction.probabilities))
@@ -58,11 +65,19 @@ except CatdogError as exc:
     st.error(str(exc))
     st.stop()
 
+heatmap = False
+if explain.supports(model):
+    heatmap = st.toggle("Show where the model looked", value=True, key="classify_gradcam",
+                        help="Grad-CAM: red marks the regions whose MobileNetV2 features pushed the "
+                             "predicted class's score up, blue the regions it ignored.")
+else:
+    st.caption(explain.UNSUPPORTED)
+
 uploads = st.file_uploader("Upload one or several images", type=ui.UPLOAD_TYPES,
                            accept_multiple_files=True, key="classify_files")
 if st.toggle("Use the camera", key="classify_camera"):
     photo = st.camera_input("Take a photo", key="classify_photo")
     if photo is not None:
-        show_prediction(model, run, "camera photo", photo.getvalue())
+        show_prediction(model, run, "camera photo", photo.getvalue(), heatmap)
 for upload in uploads or []:
-    show_prediction(model, run, upload.name, upload.getvalue())
+    show_prediction(model, run, upload.name, upload.getvalue(), heatmap)

@@ -5,11 +5,32 @@ import random
 import streamlit as st
 
 from catdog_core import charts, dataset
+from catdog_core.errors import CatdogError
 from pages import _ui as ui
 
 ui.run_through_app()
 
 st.title("The dataset")
+
+with st.expander("Use your own classes", icon=":material/upload:"):
+    st.markdown("Upload a **zip** holding one folder of images per class (`apples/*.jpg`, `pears/*.jpg`, …), "
+                "or the post's `train/` and `validation/` folders. At least two classes with "
+                f"{dataset.MIN_IMAGES_PER_CLASS} images each. Every page of your session then uses these "
+                "classes; the sidebar has the button back to cats and dogs.")
+    upload = st.file_uploader("Zip of class folders", type=["zip"], key="own_classes_zip")
+    if upload is not None and st.button("Use these classes", type="primary", icon=":material/check:"):
+        bar = ui.ProgressBar()
+        try:
+            with st.spinner("Checking and decoding the images…"):
+                path = dataset.import_zip(upload.getvalue(), upload.name, progress=bar)
+        except CatdogError as exc:
+            st.error(str(exc))
+        else:
+            st.session_state[ui.SOURCE_KEY] = str(path)
+            st.rerun()
+        finally:
+            bar.clear()
+
 loaded = ui.load_data()
 if loaded is None:
     st.stop()

@@ -1,15 +1,29 @@
-"""Training: pick a recipe and epochs, watch the curves grow, compare saved runs."""
+"""Training: pick a recipe and epochs, watch the curves grow, compare, export and reproduce runs."""
+
+import io
+import tempfile
+import zipfile
 
 import pandas as pd
 import streamlit as st
 
-from catdog_core import augment, charts, dataset, jobs, models, runs, training
+from catdog_core import augment, charts, export, jobs, models, runs, training
 from catdog_core.errors import CatdogError
 from pages import _ui as ui
 
 ui.run_through_app()
 
 EPOCH_PRESETS = (1, 5, 20)
+FINE_TUNE_TEXT = (
+    "As in TensorFlow's transfer-learning tutorial: after the frozen stage, the top of MobileNetV2 "
+    "(its layers from *unfreeze from layer* on, out of 154) is unfrozen and the whole model trains on "
+    "at a 10x lower learning rate, so the pretrained features are adjusted, not wrecked. "
+    "BatchNormalization layers stay in inference mode. Each fine-tune epoch runs the full MobileNetV2 "
+    "forward and backward, so it is much slower than a frozen epoch."
+)
+REPRODUCE_TIME = ("On a 2-core laptop CPU each model takes roughly 5 to 12 minutes (20 epochs of 15 to "
+                  "35 s), so all four take about half an hour to 45 minutes; they run one after another "
+                  "in the background.")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
@@ -24,7 +38,8 @@ def _set_epochs(n: int) -> None:
 
 st.title("Train a model")
 settings = ui.current_settings()
-loaded = dataset.cached_dataset()
+source = ui.data_source()  # None, or the zip of classes uploaded on the Dataset page
+loaded = ui.cached_data()
 num_classes = len(loaded.class_names) if loaded is not None else 2
 
 left, right = st.columns([3, 2], gap="large")
@@ -52,17 +67,32 @@ with right:
         for n in EPOCH_PRESETS:
             st.button(f"{n} epoch{'s' if n > 1 else ''}", on_click=_set_epochs, args=(n,), key=f"preset_{n}")
 
+    fine_tune_epochs, fine_tune_at = 0, training.FINE_TUNE_AT
+    if recipe.frozen_base:
+        if st.checkbox("Fine-tune after the frozen stage", key="fine_tune", persist_state="session"):
+            st.caption(FINE_TUNE_TEXT)
+            a, b = st.columns(2)
+            fine_tune_epochs = int(a.number_input("Fine-tune epochs", 1, training.MAX_EPOCHS, 10,
+                                                  key="fine_tune_epochs"))
+            fine_tune_at = int(b.number_input("Unfreeze from layer", 0, 153, training.FINE_TUNE_AT,
+                                              key="fine_tune_at"))
+
     start, quick = st.columns(2)
     if start.button("Start", type="primary", icon=":material/play_arrow:", width="stretch"):
-        ui.submit(jobs.JobSpec(name, int(st.session_state["epochs"]), settings,
-                               label=f"{recipe.title}, {int(st.session_state['epochs'])} epochs"))
+        epochs = int(st.session_state["epochs"])
+        what = f"{recipe.title}, {epochs} epochs" + (f" + {fine_tune_epochs} fine-tune" if fine_tune_epochs else "")
+        ui.submit(jobs.JobSpec(name, epochs, settings, source, fine_tune_epochs=fine_tune_epochs,
+                               fine_tune_at=fine_tune_at, label=what))
     if quick.button("Quick transfer", icon=":material/bolt:", width="stretch",
                     help=f"Model 4 for {training.QUICK.epochs} epochs without augmentation, on cached "
                          "MobileNetV2 features: a good model in about a minute."):
-        ui.submit(jobs.quick_spec())
+        ui.submit(jobs.quick_spec(source))
 
 st.subheader("Progress")
 job = ui.session_job()
+following = [j for j in (jobs.get_queue().get(i) for i in st.session_state.get("reproduce_jobs", [])) if j and j.active]
+if following and (job is None or not job.active):
+    job = following[0]  # reproducing the post: follow the model being trained now
 if job is None:
     st.caption("No training yet in this session. Press Start: training runs in the background, "
                "so you can switch pages and come back.")
@@ -71,6 +101,7 @@ else:
 
 st.subheader("Saved runs")
 listing = runs.list_runs()
+by_id = {r.run_id: r for r in listing.runs}
 for message in listing.problems:
     st.warning(message)
 if not listing.runs:
@@ -83,17 +114,70 @@ else:
         "test acc": st.column_config.NumberColumn(format="percent"),
     })
 
-    by_id = {r.run_id: r for r in listing.runs}
     latest_per_recipe = {}
     for run in listing.runs:  # newest first
         latest_per_recipe.setdefault(run.recipe, run.run_id)
     chosen = st.multiselect("Compare runs", list(by_id), default=list(latest_per_recipe.values())[:4],
                             format_func=lambda rid: f"{by_id[rid].recipe} · {rid}", key="compare")
     if chosen:
-        curves = {f"{by_id[rid].recipe} · {rid[-4:]}": by_id[rid].history for rid in chosen}
+        curves, marks = {}, {}
+        for rid in chosen:
+            label = f"{by_id[rid].recipe} · {rid[-4:]}"
+            curves[label] = by_id[rid].history
+            marks.update(ui.fine_tune_marker(label, by_id[rid].history, by_id[rid].fine_tune_from_epoch))
         left, right = st.columns(2)
         for col, metric in ((left, "accuracy"), (right, "loss")):
-            col.plotly_chart(ui.legend_below(charts.learning_curves(curves, metric)), key=f"compare_{metric}")
+            col.plotly_chart(ui.legend_below(charts.learning_curves(curves, metric, markers=marks)),
+                             key=f"compare_{metric}")
+
+    st.markdown("**Export a run** to use it outside this app")
+    export_id = st.selectbox("Run to export", list(by_id), key="export_run",
+                             format_func=lambda rid: f"{by_id[rid].recipe} · {rid}")
+    exported = by_id[export_id]
+    a, b, c = st.columns(3, vertical_alignment="bottom")
+    a.download_button("Download .keras", exported.model_path.read_bytes(), file_name=f"{export_id}.keras",
+                      mime="application/octet-stream", icon=":material/download:", width="stretch",
+                      help="The Keras model; it takes raw 0..255 RGB images of 160x160 pixels.")
+    tflite_key = f"_tflite_{export_id}"
+    if b.button("Prepare TFLite", icon=":material/phone_android:", width="stretch",
+                help="Converts the model to TensorFlow Lite for phones and small boards (about 10 s)."):
+        try:
+            with st.spinner("Converting to TensorFlow Lite (about 10 s)…"), tempfile.TemporaryDirectory() as tmp:
+                model_file = export.export_run(exported, "tflite", tmp)
+                packed = io.BytesIO()
+                with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+                    archive.write(model_file, export.TFLITE_FILE)
+                    archive.write(export.labels_path(model_file), export.LABELS_FILE)
+            st.session_state[tflite_key] = packed.getvalue()
+        except CatdogError as exc:
+            st.error(str(exc))
+    if tflite_key in st.session_state:
+        c.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
+                          mime="application/zip", icon=":material/download:", width="stretch",
+                          help=f"{export.TFLITE_FILE} and {export.LABELS_FILE} (class names in output order).")
+
+st.subheader("Reproduce the post")
+st.markdown("Train the post's four models with its settings (20 epochs, batch 32, random flips and "
+            f"rotation 0.2) and compare them with its numbers. {REPRODUCE_TIME}")
+if st.button("Reproduce the post (4 models × 20 epochs)", icon=":material/replay:"):
+    queue = jobs.get_queue()
+    ids = [queue.submit(spec) for spec in jobs.post_specs(source)]
+    st.session_state[ui.JOB_KEY] = ids[0]
+    st.session_state["reproduce_jobs"] = ids
+    st.rerun()
+if following:
+    st.caption(f"{len(following)} of the four models still queued or training; the panel above follows the "
+               "running one, the table fills in as each finishes.")
+comparison = pd.DataFrame(runs.post_comparison(listing.runs, jobs.REPRODUCE_LABEL))
+st.dataframe(comparison, hide_index=True, column_config={
+    c: st.column_config.NumberColumn(format="percent")
+    for c in ("post val acc", "post test acc", "our val acc", "our test acc")})
+reproduced = {row["model"]: by_id[row["run"]].history for row in comparison.to_dict("records")
+              if row["run"] in by_id}
+if reproduced:
+    st.plotly_chart(ui.legend_below(charts.learning_curves(reproduced, "accuracy",
+                                                           title="The reproduced runs: accuracy")),
+                    key="reproduce_curves")
 
 with summary_box, st.spinner("Building the model…"):
     try:

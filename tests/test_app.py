@@ -283,3 +283,176 @@ def test_classify_trains_quick_model_and_classifies_uploads(data):
     at.camera_input(key="classify_photo").set_value(("shot.jpg", jpeg_bytes(1, seed=3), "image/jpeg")).run()
     assert not at.exception
     assert any(m.startswith("### dogs") for m in texts(at.markdown))
+
+
+# ---------------------------------------------------------------- fine-tuning, evaluation, Grad-CAM
+
+
+def saved_transfer_run(trained_transfer):
+    """The session's trained transfer model saved as a run in this test's CATDOG_HOME."""
+    from catdog_core import runs
+
+    loaded, result = trained_transfer
+    return runs.save_run(result, loaded.describe())
+
+
+def test_training_fine_tune_adds_stage_and_marker(data):
+    at = open_page("training")
+    at.session_state["augment_settings"] = NO_AUGMENTATION
+    at.radio(key="recipe").set_value("transfer").run()
+    at.number_input(key="epochs").set_value(1)
+    at.checkbox(key="fine_tune").check().run()
+    assert any("10x lower learning rate" in c for c in texts(at.caption))
+    assert at.number_input(key="fine_tune_epochs").value == 10 and at.number_input(key="fine_tune_at").value == 100
+    at.number_input(key="fine_tune_epochs").set_value(1)
+    button(at, "Start").click().run()
+    assert not at.exception
+    job_id = at.session_state["job_id"]
+    assert jobs.get_queue().get(job_id).spec.fine_tune_epochs == 1
+    wait_for(at, lambda at: at.success, pause=0.5)
+    job = jobs.get_queue().get(job_id)
+    assert job.state == jobs.DONE
+    assert [h["stage"] for h in job.history] == ["frozen", "fine-tune"]
+    assert "Finished 2 epochs" in at.success[0].value
+    shapes = [json.loads(c.proto.spec)["layout"].get("shapes", []) for c in at.get("plotly_chart")]
+    assert len(shapes) == 4 and all(len(s) == 1 for s in shapes)  # live and compared curves mark the start
+    from catdog_core import runs
+    assert runs.latest().fine_tune_from_epoch == 1
+
+
+def test_evaluate_shows_accuracy_confusion_and_mistakes(data, trained_transfer, monkeypatch):
+    run = saved_transfer_run(trained_transfer)
+    at = open_page("evaluate")
+    assert at.selectbox(key="evaluate_run").value == run.run_id
+    assert at.metric[0].label == "Test accuracy" and at.metric[0].value.endswith("%")
+    assert [m.label for m in at.metric[1:]] == ["cats recognised", "dogs recognised"]
+    charts_ = at.get("plotly_chart")
+    assert len(charts_) == 1 and json.loads(charts_[0].proto.spec)["data"][0]["type"] == "heatmap"
+    assert "What it got wrong" in texts(at.subheader)
+    assert at.success or at.image  # no mistakes said plainly, or their gallery
+
+    # Mistakes: a gallery worst first, with true and predicted labels and probabilities.
+    from dataclasses import replace
+    from catdog_core import evaluate
+
+    real = evaluate.evaluate_run
+
+    def with_mistakes(*args, **kwargs):
+        result = real(*args, **kwargs)
+        wrong = [evaluate.Mistake(i, f"f{i}.jpg", "cats", "dogs", 3.0 - i, {"cats": 0.1, "dogs": 0.9})
+                 for i in range(2)]
+        return replace(result, mistakes=wrong)
+
+    monkeypatch.setattr(evaluate, "evaluate_run", with_mistakes)
+    at = open_page("evaluate")
+    assert [c for image in at.image for c in image.captions] == ["true: cats · said: dogs"] * 2
+    assert any(c.startswith("dogs 90% · cats 10%") for c in texts(at.caption))
+    assert not at.exception and not at.error
+
+
+def test_classify_shows_grad_cam_overlay(data, trained_transfer):
+    saved_transfer_run(trained_transfer)
+    at = open_page("classify")
+    assert at.toggle(key="classify_gradcam").value is True
+    files = [("a.jpg", jpeg_bytes(0), "image/jpeg"), ("b.jpg", jpeg_bytes(1, seed=4), "image/jpeg")]
+    at.file_uploader(key="classify_files").set_value(files).run()
+    assert not at.exception and not at.error
+    assert len(at.image) == 4  # the photo and its heatmap, per file
+    assert [c for image in at.image for c in image.captions][:2] == ["a.jpg", "where it looked for cats"]
+    at.toggle(key="classify_gradcam").set_value(False).run()
+    assert len(at.image) == 2
+
+
+# ---------------------------------------------------------------- your own classes
+
+
+def zip_of_classes(classes=("apples", "pears", "plums"), n: int = 6) -> bytes:
+    import zipfile
+
+    rng = np.random.default_rng(1)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for label, name in enumerate(classes):
+            for i in range(n):
+                image = io.BytesIO()
+                Image.fromarray(draw_image(label % 2, rng, 64)).save(image, "JPEG")
+                archive.writestr(f"{name}/{name}{i}.jpg", image.getvalue())
+    return buffer.getvalue()
+
+
+def test_own_classes_upload_then_back_to_cats_and_dogs(data):
+    at = open_page("dataset")
+    at.file_uploader(key="own_classes_zip").set_value(("bad.zip", b"not a zip at all", "application/zip")).run()
+    button(at, "Use these classes").click().run()
+    assert not at.exception
+    assert any("not a zip archive" in e for e in texts(at.error))
+    assert "data_source" not in at.session_state
+
+    at.file_uploader(key="own_classes_zip").set_value(("fruit.zip", zip_of_classes(), "application/zip")).run()
+    button(at, "Use these classes").click().run()
+    assert not at.exception and not at.error
+    source = at.session_state["data_source"]
+    captions = [c for image in at.image for c in image.captions]
+    assert captions == ["apples"] * 3 + ["pears"] * 3 + ["plums"] * 3
+    sidebar = " ".join(texts(at.sidebar.markdown))
+    assert "your classes (apples, pears, plums)" in sidebar and "fruit" in sidebar
+
+    at.switch_page("pages/training.py").run()  # jobs train on the chosen classes
+    button(at, "Quick transfer").click().run()
+    job = jobs.get_queue().get(at.session_state["job_id"])
+    jobs.get_queue().stop(job.job_id)
+    assert job.spec.data == source
+
+    button(at, "Back to cats and dogs").click().run()
+    at.switch_page("pages/dataset.py").run()
+    assert not at.exception
+    assert "data_source" not in at.session_state
+    assert [c for image in at.image for c in image.captions] == ["cats"] * 3 + ["dogs"] * 3
+    assert "your classes" not in " ".join(texts(at.sidebar.markdown))
+
+
+# ---------------------------------------------------------------- export and reproducing the post
+
+
+def test_training_export_offers_keras_download(data, trained_transfer, monkeypatch):
+    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
+
+    served = {}
+    real = MemoryMediaFileStorage.load_and_get_id
+
+    def record(self, path_or_data, mimetype, kind, filename=None):
+        served[filename] = path_or_data
+        return real(self, path_or_data, mimetype, kind, filename)
+
+    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+    run = saved_transfer_run(trained_transfer)
+    at = open_page("training")
+    assert at.selectbox(key="export_run").value == run.run_id
+    downloads = [d for d in at.get("download_button") if d.proto.label == "Download .keras"]
+    assert len(downloads) == 1 and downloads[0].proto.url
+    assert served[f"{run.run_id}.keras"] == run.model_path.read_bytes() and len(served[f"{run.run_id}.keras"]) > 1000
+    button(at, "Prepare TFLite").click().run()
+    assert not at.exception and not at.error
+    import zipfile
+    packed = zipfile.ZipFile(io.BytesIO(served[f"{run.run_id}-tflite.zip"]))
+    assert sorted(packed.namelist()) == ["labels.txt", "model.tflite"]
+    assert packed.read("labels.txt") == b"cats\ndogs\n"
+
+
+def test_reproduce_queues_four_jobs_and_compares(data):
+    at = open_page("training")
+    rows = at.dataframe[-1].value
+    assert rows["post val acc"].tolist() == [0.58, 0.60, 0.74, 0.97]
+    assert rows["post test acc"].tolist()[-1] == 0.974
+    assert any("minutes" in m for m in texts(at.markdown))
+    button(at, "Reproduce the post (4 models × 20 epochs)").click().run()
+    assert not at.exception
+    queue = jobs.get_queue()
+    ids = at.session_state["reproduce_jobs"]
+    specs = [queue.get(i).spec for i in ids]
+    assert [s.recipe for s in specs] == ["baseline", "augmented", "normalized", "transfer"]
+    assert {s.label for s in specs} == {jobs.REPRODUCE_LABEL} and {s.epochs for s in specs} == {20}
+    for job_id in reversed(ids):  # the queued ones first, so none of them starts
+        queue.stop(job_id)
+    at.run()
+    assert not at.exception

@@ -137,9 +137,9 @@ def test_every_page_in_chromium(server, cat_photo):
             expect(page.get_by_role("heading", name="The dataset")).to_be_visible(timeout=60_000)
             wait_idle(page)
             nav = page.get_by_test_id("stSidebarNavLink")
-            expect(nav).to_have_count(5)
+            expect(nav).to_have_count(6)
             assert [t.strip().split("\n")[-1] for t in nav.all_inner_texts()] == [
-                "Home", "Dataset", "Augmentation", "Training", "Classify"]
+                "Home", "Dataset", "Augmentation", "Training", "Evaluate", "Classify"]
             expect(page.get_by_test_id("stImage")).to_have_count(6)
             expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1)
             expect(page.get_by_test_id("stSidebar").get_by_text("2000 train")).to_be_visible()
@@ -168,8 +168,18 @@ def test_every_page_in_chromium(server, cat_photo):
             expect(page.get_by_role("heading", name="cats")).to_be_visible(timeout=60_000)
             wait_idle(page)
             expect(page.get_by_text(cat_photo.name).first).to_be_visible()
+            expect(page.get_by_text("where it looked for cats")).to_be_visible()  # the Grad-CAM overlay
+            expect(page.get_by_test_id("stImage")).to_have_count(2)
             assert_clean(page)
             shoot(page, "classify")
+
+            open_page(page, "Evaluate")
+            expect(page.get_by_text("Test accuracy")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("What it got wrong")).to_be_visible()
+            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1)
+            wait_idle(page)
+            assert_clean(page)
+            shoot(page, "evaluate")
 
             open_page(page, "Training")
             expect(page.get_by_text("Finished 10 epochs")).to_be_visible()

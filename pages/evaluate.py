@@ -1,0 +1,84 @@
+"""Evaluate: how a saved run does on the fixed test split, and which images it gets wrong."""
+
+import streamlit as st
+
+from catdog_core import charts, evaluate, runs
+from catdog_core.errors import CatdogError
+from pages import _ui as ui
+
+ui.run_through_app()
+
+MAX_MISTAKES = 12
+CACHE_KEY = "_evaluations"  # {(run id, dataset root): Evaluation}: computed once per session
+
+st.title("Evaluate a trained model")
+st.markdown("Every image of the **test split** (fixed once with a seed, never seen in training or "
+            "validation) is classified. The mistakes are sorted by loss: the images the model was most "
+            "confidently wrong about come first. That is where odd photos and wrong labels show up.")
+
+listing = runs.list_runs()
+for message in listing.problems:
+    st.warning(message)
+if not listing.runs:
+    st.info("There is no trained run yet.")
+    st.page_link("pages/training.py", label="Train one on the Training page", icon=":material/model_training:")
+    st.stop()
+
+loaded = ui.load_data()
+if loaded is None:
+    st.stop()
+
+by_id = {r.run_id: r for r in listing.runs}
+matching = [rid for rid, r in by_id.items() if tuple(r.class_names) == tuple(loaded.class_names)]
+default = list(by_id).index(matching[0]) if matching else 0  # the latest run of this dataset's classes
+run_id = st.selectbox("Run", list(by_id), index=default, key="evaluate_run",
+                      format_func=lambda rid: f"{by_id[rid].recipe} · {rid} · {', '.join(by_id[rid].class_names)}")
+run = by_id[run_id]
+
+cache = st.session_state.setdefault(CACHE_KEY, {})
+key = (run_id, str(loaded.source.root))
+if key not in cache:
+    bar = ui.ProgressBar()
+    try:
+        with st.spinner("Loading the model and classifying the test images…"):
+            model = runs.load_model(run)
+            cache[key] = evaluate.evaluate_run(model, loaded, run.class_names, "test", progress=bar)
+    except CatdogError as exc:
+        st.error(str(exc))
+        st.stop()
+    finally:
+        bar.clear()
+result = cache[key]
+
+cols = st.columns(1 + min(len(result.per_class), 5))
+cols[0].metric("Test accuracy", f"{result.accuracy:.1%}", help=f"{result.count} test images, mean loss {result.loss:.3f}")
+if len(result.per_class) <= 5:
+    for col, (name, share) in zip(cols[1:], result.per_class.items()):
+        col.metric(f"{name} recognised", f"{share:.1%}" if share is not None else "no images")
+else:
+    st.dataframe([{"class": n, "accuracy": a} for n, a in result.per_class.items()], hide_index=True,
+                 column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
+
+left, right = st.columns([3, 2])
+left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names), key="evaluate_confusion")
+right.markdown("**Reading the matrix:** each row is the true class, each column what the model said. "
+               "The diagonal counts the right answers; every other cell is a kind of mistake, coloured "
+               "by its share of the row so small classes show as clearly as big ones.")
+
+st.subheader("What it got wrong")
+if not result.mistakes:
+    st.success(f"No mistakes: all {result.count} test images were classified correctly.")
+else:
+    shown = result.mistakes[:MAX_MISTAKES]
+    st.caption(f"{len(result.mistakes)} of {result.count} test images are wrong; the worst "
+               f"{len(shown)} by loss, worst first.")
+    test = loaded.split("test")
+    per_row = 4
+    for start in range(0, len(shown), per_row):
+        for col, mistake in zip(st.columns(per_row), shown[start:start + per_row]):
+            with col.container(border=True):
+                st.image(test.images[mistake.index], width="stretch",
+                         caption=f"true: {mistake.true_label} · said: {mistake.predicted_label}")
+                st.caption(" · ".join(f"{n} {p:.0%}" for n, p in
+                                      sorted(mistake.probabilities.items(), key=lambda kv: -kv[1])[:3])
+                           + f"  \nloss {mistake.loss:.2f}")
