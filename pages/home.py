@@ -29,7 +29,11 @@ steps = [
     ("pages/classify.py", "5 · Classify your own photos",
      "upload a picture or take one and see what the trained model says."),
 ]
-for target, label, text in steps:
+beyond = [
+    ("pages/evaluate.py", "Then · Study its mistakes",
+     "per-class accuracy, a confusion matrix, and the test photos it got most wrong."),
+]
+for target, label, text in steps + beyond:
     left, right = st.columns([1, 3], vertical_alignment="center")
     left.page_link(target, label=label, icon=":material/arrow_forward:")
     right.markdown(text)
