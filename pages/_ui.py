@@ -12,6 +12,13 @@ from catdog_core import augment, charts, config, dataset, jobs
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError, DatasetUnavailable
 
+# TensorFlow and Keras are imported here, once: Python runs this module's first import in one
+# thread while the other sessions wait for it. Left to the pages, the first requests after a
+# server start imported them in several threads at once and broke each other's import
+# ("Registering two gradient with name ...", half-initialised modules).
+import keras  # noqa: E402,F401
+import tensorflow  # noqa: E402,F401
+
 def keep_keras_state_between_runs() -> None:
     """Stop Streamlit from calling keras.backend.clear_session() after every script run.
 

@@ -9,7 +9,7 @@ from pages import _ui as ui
 ui.run_through_app()
 
 
-def show_prediction(model, run, name: str, data: bytes, heatmap: bool = False) -> None:
+def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str) -> None:
     """One file: its image (and where the model looked), the predicted class and a bar per class,
     or a one-sentence error."""
     shown_name = images.safe_display_name(name)
@@ -29,7 +29,7 @@ def show_prediction(model, run, name: str, data: bytes, heatmap: bool = False) -
             middle.image(looked, caption=f"where it looked for {prediction.label}", width="stretch")
         left.image(picture, caption=shown_name, width="stretch")
         right.markdown(f"### {prediction.label}  \n{prediction.confidence:.1%} sure")
-        right.plotly_chart(charts.probabilities(prediction.probabilities))
+        right.plotly_chart(charts.probabilities(prediction.probabilities), key=f"probabilities_{key}")
 
 
 st.title("Classify your own photos")
@@ -73,11 +73,13 @@ if explain.supports(model):
 else:
     st.caption(explain.UNSUPPORTED)
 
-uploads = st.file_uploader("Upload one or several images", type=ui.UPLOAD_TYPES,
+# No type= filter: Streamlit raises on a name without an allowed extension (a crafted request
+# shows a traceback); every file's content is checked by catdog_core instead, which is stronger.
+uploads = st.file_uploader("Upload one or several images (JPEG, PNG, WebP, BMP or GIF)",
                            accept_multiple_files=True, key="classify_files")
 if st.toggle("Use the camera", key="classify_camera"):
     photo = st.camera_input("Take a photo", key="classify_photo")
     if photo is not None:
-        show_prediction(model, run, "camera photo", photo.getvalue(), heatmap)
-for upload in uploads or []:
-    show_prediction(model, run, upload.name, upload.getvalue(), heatmap)
+        show_prediction(model, run, "camera photo", photo.getvalue(), heatmap, "camera")
+for i, upload in enumerate(uploads or []):
+    show_prediction(model, run, upload.name, upload.getvalue(), heatmap, f"upload_{i}")
