@@ -8,6 +8,7 @@ to test-output/screenshots/ and docs/screenshots/ (the README shows them).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -39,11 +40,18 @@ def free_port() -> int:
 @pytest.fixture
 def server(tmp_path, shared_zip, shared_weights):
     """`streamlit run app.py` on a free port; stopped at the end, also on failure."""
+    with streamlit_server(tmp_path, CATDOG_DATA_DIR=str(shared_zip), CATDOG_BASE_WEIGHTS=shared_weights,
+                          CATDOG_HOME=str(tmp_path / "catdog_home")) as url:
+        yield url
+
+
+@contextlib.contextmanager
+def streamlit_server(tmp_path: Path, **settings: str):
+    """`streamlit run app.py` on a free port with these env settings; yields its URL, always stops it."""
     port = free_port()
-    env = dict(os.environ, CATDOG_DATA_DIR=str(shared_zip), CATDOG_BASE_WEIGHTS=shared_weights,
-               CATDOG_HOME=str(tmp_path / "catdog_home"), KERAS_HOME=str(tmp_path / "keras_home"),
-               TF_CPP_MIN_LOG_LEVEL="2")
-    log = open(tmp_path / "streamlit.log", "w")
+    env = dict(os.environ, KERAS_HOME=str(tmp_path / "keras_home"), TF_CPP_MIN_LOG_LEVEL="2", **settings)
+    log_path = tmp_path / "streamlit.log"
+    log = open(log_path, "w")
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
          "--server.headless", "true", "--server.fileWatcherType", "none"],
@@ -59,7 +67,7 @@ def server(tmp_path, shared_zip, shared_weights):
             except OSError:
                 pass
             if process.poll() is not None or time.time() > deadline:
-                raise AssertionError("streamlit did not start:\n" + (tmp_path / "streamlit.log").read_text())
+                raise AssertionError("streamlit did not start:\n" + log_path.read_text())
             time.sleep(0.3)
         yield url
     finally:

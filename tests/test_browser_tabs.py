@@ -13,10 +13,7 @@ from __future__ import annotations
 import io
 import os
 import re
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +23,7 @@ from PIL import Image
 from catdog_core import runs
 from catdog_core.models import RECIPES
 from conftest import draw_image
-from test_browser import CHROMIUM, CHROMIUM_ARGS, free_port, wait_idle
+from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser
 
@@ -55,38 +52,9 @@ def server(tmp_path, isolated_home, synthetic_data, shared_weights, trained_tran
     """`streamlit run app.py` on a free port with one saved transfer run; stopped at the end."""
     data, result = trained_transfer
     runs.save_run(result, data.describe())  # into isolated_home, the CATDOG_HOME given to the server
-    port = free_port()
-    env = dict(os.environ, CATDOG_DATA_DIR=str(synthetic_data), CATDOG_BASE_WEIGHTS=shared_weights,
-               CATDOG_HOME=str(isolated_home), KERAS_HOME=str(tmp_path / "keras_home"),
-               TF_CPP_MIN_LOG_LEVEL="2")
-    log_path = tmp_path / "streamlit.log"
-    log = open(log_path, "w")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.fileWatcherType", "none"],
-        cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.time() > deadline:
-                raise AssertionError("streamlit did not start:\n" + log_path.read_text())
-            time.sleep(0.3)
+    with streamlit_server(tmp_path, CATDOG_DATA_DIR=str(synthetic_data), CATDOG_BASE_WEIGHTS=shared_weights,
+                          CATDOG_HOME=str(isolated_home)) as url:
         yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-        log.close()
 
 
 @pytest.fixture
