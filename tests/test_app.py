@@ -77,6 +77,14 @@ def button(at: AppTest, label: str):
     return matches[0]
 
 
+def start_training(at: AppTest, recipe: str, epochs: int) -> int:
+    """Choose a recipe and epochs on the Training page, press Start; the queued job's id."""
+    at.radio(key="recipe").set_value(recipe)
+    at.number_input(key="epochs").set_value(epochs)
+    button(at, "Start").click().run()
+    return at.session_state["job_id"]
+
+
 def texts(elements) -> list[str]:
     return [e.value for e in elements]
 
@@ -210,11 +218,8 @@ def test_augmentation_upload_bad_then_good(data):
 def test_training_start_shows_growing_curves_then_result(data):
     at = open_page("training")
     at.session_state["augment_settings"] = NO_AUGMENTATION  # cached features: seconds
-    at.radio(key="recipe").set_value("transfer")
-    at.number_input(key="epochs").set_value(15)
-    button(at, "Start").click().run()
+    job_id = start_training(at, "transfer", 15)
     assert not at.exception
-    job_id = at.session_state["job_id"]
 
     seen = []
     def progressed(at):
@@ -234,10 +239,7 @@ def test_training_start_shows_growing_curves_then_result(data):
 
 def test_training_survives_page_switch_and_stops(data):
     at = open_page("training")
-    at.radio(key="recipe").set_value("baseline")
-    at.number_input(key="epochs").set_value(50)
-    button(at, "Start").click().run()
-    job_id = at.session_state["job_id"]
+    job_id = start_training(at, "baseline", 50)
     wait_for(at, lambda at: jobs.get_queue().get(job_id).state == jobs.RUNNING)
 
     at.switch_page("pages/home.py").run()

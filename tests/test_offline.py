@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from catdog_core import config, dataset, jobs, runs
-from test_app import button, idle_queue, jpeg_bytes, navigation_mode, open_page, wait_for  # noqa: F401
+from test_app import button, idle_queue, start_training, jpeg_bytes, navigation_mode, open_page, wait_for  # noqa: F401
 
 HOW = ("CATDOG_DATA_DIR", "train/ and validation/")
 
@@ -105,10 +105,7 @@ def test_evaluate_with_a_run_but_no_data_says_how(offline, trained_transfer):
 def test_training_without_data_fails_as_a_job_that_says_how(offline):
     """Training and Classify do not load the data themselves: the job's failure explains it."""
     at = _open("training")
-    at.radio(key="recipe").set_value("baseline")
-    at.number_input(key="epochs").set_value(1)
-    button(at, "Start").click().run()
-    job_id = at.session_state["job_id"]
+    job_id = start_training(at, "baseline", 1)
     wait_for(at, lambda at: at.error, timeout=60)
     job = jobs.get_queue().get(job_id)
     assert job.state == jobs.FAILED

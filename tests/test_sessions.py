@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 from catdog_core import jobs, predict, runs
 from catdog_core.augment import NO_AUGMENTATION
-from test_app import APP, TIMEOUT, button, idle_queue, jpeg_bytes, navigation_mode, texts  # noqa: F401
+from test_app import APP, TIMEOUT, idle_queue, start_training, jpeg_bytes, navigation_mode, texts  # noqa: F401
 
 SESSIONS = 10
 TRAINERS = (3, 7)  # these sessions also start a training
@@ -40,10 +40,8 @@ def one_session(i: int, outcome: dict) -> None:
         if i in TRAINERS:
             at.switch_page("pages/training.py").run()
             at.session_state["augment_settings"] = NO_AUGMENTATION
-            at.radio(key="recipe").set_value("baseline")  # keeps the latest transfer run the same
-            at.number_input(key="epochs").set_value(3)
-            button(at, "Start").click().run()
-            outcome.setdefault("jobs", []).append(at.session_state["job_id"])
+            # baseline keeps the latest transfer run the same
+            outcome.setdefault("jobs", []).append(start_training(at, "baseline", 3))
             problems += [e.value for e in at.exception]
         at.switch_page("pages/classify.py").run()
         data = jpeg_bytes(i % 2, seed=100 + i)
