@@ -29,6 +29,7 @@ import numpy as np
 
 from . import config
 from .errors import CatdogError, DatasetUnavailable, InvalidDataset
+from .images import describe_format
 
 # progress(done, total, message); total may be 0 when unknown.
 Progress = Callable[[int, int, str], None]
@@ -38,13 +39,6 @@ MAX_ZIP_BYTES = 2 * 1024**3  # uncompressed; refuses zip bombs
 MAX_ZIP_MEMBERS = 200_000
 MIN_IMAGES_PER_CLASS = 5
 
-_MAGIC = {
-    b"\xff\xd8\xff": "JPEG",
-    b"\x89PNG\r\n\x1a\n": "PNG",
-    b"GIF87a": "GIF",
-    b"GIF89a": "GIF",
-    b"BM": "BMP",
-}
 _EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WebP"}
 IMAGE_EXTENSIONS = tuple(_EXT_FORMAT)
 
@@ -243,15 +237,6 @@ def _dataset_root(path: Path) -> Path:
 # ---------------------------------------------------------------- checking and decoding
 
 
-def sniff_format(head: bytes) -> str | None:
-    for magic, name in _MAGIC.items():
-        if head.startswith(magic):
-            return name
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "WebP"
-    return None
-
-
 def _list_class_files(class_dir: Path) -> list[Path]:
     """Every file below a class folder; symlinked folders are not followed (no loops)."""
     found = []
@@ -279,8 +264,8 @@ def _decode(path: Path, size: tuple[int, int]) -> np.ndarray | str:
         return f"unreadable ({exc.strerror or exc})"
     if not data:
         return "empty file"
-    actual = sniff_format(data[:16])
-    if actual is None:
+    actual = describe_format(data)
+    if actual not in _EXT_FORMAT.values():  # text, PDF, HEIC...: none of the formats read here
         return "not an image (unrecognised content)"
     if actual != _EXT_FORMAT[ext]:
         return f"{actual} data named {ext}"
