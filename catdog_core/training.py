@@ -27,7 +27,7 @@ from .models import BASE_NAME, BuiltModel, build, get_recipe
 MAX_EPOCHS = 200
 FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
 FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
-FAST_AFTER_IMAGES = 2500  # base forward passes per run from which converting to TFLite pays off
+FAST_AFTER_IMAGES = 1500  # base forward passes per run from which converting to TFLite pays off
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def _cached_features(dataset: Dataset, weights: str, split: str, observer: Obser
 def prepare(recipe: str, data=None, weights: str | None = None) -> None:
     """Call before loading the data: converts the frozen base meanwhile when the data is large.
 
-    The conversion takes ~8 s once per machine and overlaps with decoding; a
+    The conversion takes ~4 s once per machine and overlaps with decoding; a
     cheap file count keeps small datasets (where it would not pay off) on TensorFlow.
     """
     from . import dataset as datasets
@@ -191,12 +191,12 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
     if cached:
         learner = built.head
         weights_key = weights or config.base_weights_setting()
-        if fast is None:  # converting costs ~8 s once and saves ~3.7 ms per image after
+        if fast is None:  # converting costs ~4 s once and saves ~3 ms per image after
             passes = epochs if built.augmentation is not None else 1
             work = len(dataset.validation) + len(dataset.test) + passes * len(train_labels)
             fast = features.is_converted(weights_key) or work >= FAST_AFTER_IMAGES
         if fast and not features.is_converted(weights_key):
-            observer.on_phase("Preparing a fast MobileNetV2 (once per machine, about 10 s)")
+            observer.on_phase("Preparing a fast MobileNetV2 (once per machine, a few seconds)")
         extract = features.FeatureExtractor(built.features, weights_key, convert=fast)
         result.engine = extract.engine
         val_x = _cached_features(dataset, weights_key, "validation", observer, extract)

@@ -140,9 +140,9 @@ else:
                       help="The Keras model; it takes raw 0..255 RGB images of 160x160 pixels.")
     tflite_key = f"_tflite_{export_id}"
     if b.button("Prepare TFLite", icon=":material/phone_android:", width="stretch",
-                help="Converts the model to TensorFlow Lite for phones and small boards (about 10 s)."):
+                help="Converts the model to TensorFlow Lite for phones and small boards (a few seconds)."):
         try:
-            with st.spinner("Converting to TensorFlow Lite (about 10 s)…"), tempfile.TemporaryDirectory() as tmp:
+            with st.spinner("Converting to TensorFlow Lite…"), tempfile.TemporaryDirectory() as tmp:
                 model_file = export.export_run(exported, "tflite", tmp)
                 packed = io.BytesIO()
                 with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
