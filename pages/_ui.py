@@ -56,7 +56,6 @@ def run_through_app() -> None:
 SETTINGS_KEY = "augment_settings"
 JOB_KEY = "job_id"
 SOURCE_KEY = "data_source"  # an uploaded zip's path (set by the Dataset page only), or None: the default
-UPLOAD_TYPES = ["jpg", "jpeg", "png", "webp", "bmp", "gif"]
 DATA_HINT = (f"The app reads {config.EXPECTED_LAYOUT}. Point {config.ENV_DATA_DIR} at such a "
              "folder or zip and restart the app.")
 
@@ -138,6 +137,17 @@ def show_data_problem(problem: CatdogError, link_home: bool = True) -> None:
         st.page_link("pages/home.py", label="Get the dataset on the Home page", icon=":material/download:")
     elif not isinstance(problem, DatasetUnavailable):
         st.caption(DATA_HINT)
+
+
+def file_uploader(label: str, key: str, multiple: bool = False):
+    """st.file_uploader for untrusted files, without Streamlit's extension filter.
+
+    With type=..., a request whose file name lacks an allowed extension (a crafted
+    name such as "..") raises inside Streamlit and shows a traceback. catdog_core
+    checks every file's content instead (images.load_image, dataset.import_zip),
+    which also catches a wrong extension, and answers in one sentence.
+    """
+    return st.file_uploader(label, accept_multiple_files=multiple, key=key)
 
 
 # ---------------------------------------------------------------- augmentation settings

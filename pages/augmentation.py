@@ -65,7 +65,7 @@ with chooser:
             else:
                 st.info(f"The {split} split is empty.")
     else:
-        upload = st.file_uploader("Upload an image", type=ui.UPLOAD_TYPES, key="aug_upload")
+        upload = ui.file_uploader("Upload an image (JPEG, PNG, WebP, BMP or GIF)", key="aug_upload")
         if upload is not None:
             try:
                 _, image = images.load_for_model(upload.getvalue())

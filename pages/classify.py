@@ -73,10 +73,8 @@ if explain.supports(model):
 else:
     st.caption(explain.UNSUPPORTED)
 
-# No type= filter: Streamlit raises on a name without an allowed extension (a crafted request
-# shows a traceback); every file's content is checked by catdog_core instead, which is stronger.
-uploads = st.file_uploader("Upload one or several images (JPEG, PNG, WebP, BMP or GIF)",
-                           accept_multiple_files=True, key="classify_files")
+uploads = ui.file_uploader("Upload one or several images (JPEG, PNG, WebP, BMP or GIF)",
+                           key="classify_files", multiple=True)
 if st.toggle("Use the camera", key="classify_camera"):
     photo = st.camera_input("Take a photo", key="classify_photo")
     if photo is not None:

@@ -17,7 +17,7 @@ with st.expander("Use your own classes", icon=":material/upload:"):
                 "or the post's `train/` and `validation/` folders. At least two classes with "
                 f"{dataset.MIN_IMAGES_PER_CLASS} images each. Every page of your session then uses these "
                 "classes; the sidebar has the button back to cats and dogs.")
-    upload = st.file_uploader("Zip of class folders", type=["zip"], key="own_classes_zip")
+    upload = ui.file_uploader("Zip of class folders", key="own_classes_zip")
     if upload is not None and st.button("Use these classes", type="primary", icon=":material/check:"):
         bar = ui.ProgressBar()
         try:
