@@ -103,15 +103,23 @@ class Dataset:
 
 
 def find_source(data: str | os.PathLike | None = None, progress: Progress | None = None,
-                allow_download: bool = True) -> DataSource:
-    """The argument, else $CATDOG_DATA_DIR, else the post's archive via Keras' cache."""
+                allow_download: bool = True, unpack: bool = True) -> DataSource:
+    """The argument, else $CATDOG_DATA_DIR, else the post's archive via Keras' cache.
+
+    With unpack=False nothing slow happens: a zip not unpacked yet raises
+    DatasetUnavailable instead (for callers that only look, without a progress bar).
+    """
     chosen = data if data is not None else config.data_dir_setting()
     if chosen is not None:
-        return _local_source(Path(chosen).expanduser(), progress)
-    return _downloaded_source(progress, allow_download)
+        return _local_source(Path(chosen).expanduser(), progress, unpack)
+    return _downloaded_source(progress, allow_download and unpack, unpack)
 
 
-def _local_source(path: Path, progress: Progress | None) -> DataSource:
+def _not_unpacked(name: str) -> DatasetUnavailable:
+    return DatasetUnavailable(f"{name} is not unpacked yet; loading the dataset unpacks it.")
+
+
+def _local_source(path: Path, progress: Progress | None, unpack: bool = True) -> DataSource:
     if not path.exists():
         raise DatasetUnavailable(
             f"The dataset path {path} does not exist; point {config.ENV_DATA_DIR} "
@@ -120,12 +128,14 @@ def _local_source(path: Path, progress: Progress | None) -> DataSource:
     if path.is_file():
         if not zipfile.is_zipfile(path):
             raise InvalidDataset(f"{path.name} is neither a folder nor a .zip archive; expected {config.EXPECTED_LAYOUT}.")
+        if not unpack and not _extracted_dir(path).exists():
+            raise _not_unpacked(path.name)
         root = _dataset_root(_extract_zip(path, progress))
         return DataSource("zip", str(path), root, f"local zip {path.name}")
     return DataSource("folder", str(path), _dataset_root(path), f"local folder {path.name}")
 
 
-def _downloaded_source(progress: Progress | None, allow_download: bool) -> DataSource:
+def _downloaded_source(progress: Progress | None, allow_download: bool, unpack: bool = True) -> DataSource:
     datasets = config.keras_home() / "datasets"
     archive = datasets / config.DATA_FNAME
     extracted = datasets / (config.DATA_FNAME.split(".")[0] + "_extracted")
@@ -135,6 +145,8 @@ def _downloaded_source(progress: Progress | None, allow_download: bool) -> DataS
             if not allow_download:
                 raise DatasetUnavailable(_offline_message("it has not been downloaded yet"))
             _download(config.DATA_URL, archive, progress)
+        if not unpack:
+            raise _not_unpacked(config.DATA_FNAME)
         _extract_with_keras(progress)
         marker.write_text("ok\n")
     return DataSource("download", config.DATA_URL, _dataset_root(extracted), config.DATA_DESCRIPTION)
@@ -346,7 +358,7 @@ def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | 
 def cached_dataset(data=None, size=config.IMG_SIZE, seed=config.SEED) -> Dataset | None:
     """The dataset if this process has already loaded it, without any work."""
     try:
-        source = find_source(data, None, allow_download=False)
+        source = find_source(data, None, allow_download=False, unpack=False)
     except Exception:
         return None
     return _cache.get((str(source.root.resolve()), tuple(size), seed))

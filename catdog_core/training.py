@@ -145,8 +145,8 @@ def prepare(recipe: str, data=None, weights: str | None = None) -> None:
     if features.is_converted(weights):
         return
     try:
-        count = datasets.count_files(datasets.find_source(data, allow_download=False).root)
-    except Exception:  # not on disk yet: decide later, in train()
+        count = datasets.count_files(datasets.find_source(data, allow_download=False, unpack=False).root)
+    except Exception:  # not on disk and unpacked yet: decide later, in train()
         return
     if count >= FAST_AFTER_IMAGES:
         features.convert_in_background(weights)

@@ -291,6 +291,24 @@ def test_zip_with_a_top_folder_loads(synthetic_data, tmp_path):
     assert Path(ds.source.root).is_relative_to(config.catdog_home())
 
 
+def test_only_looking_never_unpacks_a_zip(synthetic_data, tmp_path, monkeypatch):
+    # The sidebar's cached_dataset and training.prepare run before any progress bar is up.
+    from catdog_core import features, training
+
+    monkeypatch.setattr(training, "FAST_AFTER_IMAGES", 1)  # so prepare would want to count the files
+    monkeypatch.setattr(features, "convert_in_background", lambda weights: None)
+    archive = zip_folder(synthetic_data, tmp_path / "pets.zip", "cats_and_dogs_filtered")
+    unpacked = config.catdog_home() / "datasets"
+    assert dataset.cached_dataset(archive) is None
+    training.prepare("transfer", archive)
+    assert not unpacked.exists()
+    with pytest.raises(DatasetUnavailable, match="not unpacked yet"):
+        dataset.find_source(archive, unpack=False)
+    loaded = dataset.load_dataset(archive)
+    assert any(unpacked.iterdir())
+    assert dataset.cached_dataset(archive) is loaded
+
+
 def test_zip_with_a_path_outside_the_archive_is_refused(tmp_path):
     archive = tmp_path / "evil.zip"
     with zipfile.ZipFile(archive, "w") as z:
