@@ -272,14 +272,12 @@ def _write_gradcam(model, image, target):
     from PIL import Image
 
     from . import explain
+    from .fileio import write_atomic
 
     painted = explain.overlay(image, explain.grad_cam(model, image))
-    tmp = target.with_name(f".{target.name}.tmp")
     try:
-        Image.fromarray(painted).save(tmp, format="PNG")
-        os.replace(tmp, target)
+        write_atomic(target, lambda f: Image.fromarray(painted).save(f, format="PNG"))
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CatdogError(f"Could not write {target} ({exc.strerror or exc}).") from None
     return target
 

@@ -29,6 +29,7 @@ import numpy as np
 
 from . import config
 from .errors import CatdogError, DatasetUnavailable, InvalidDataset
+from .fileio import write_atomic
 from .images import describe_format
 
 # progress(done, total, message); total may be 0 when unknown.
@@ -162,10 +163,8 @@ def _offline_message(why: str) -> str:
 
 def _download(url: str, target: Path, progress: Progress | None) -> None:
     """Fetch into Keras' cache under a temporary name, renamed only when complete."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".download-")
-    try:
-        with os.fdopen(fd, "wb") as out, urllib.request.urlopen(url, timeout=30) as response:
+    def fetch(out):
+        with urllib.request.urlopen(url, timeout=30) as response:
             total = int(response.headers.get("Content-Length") or 0)
             done = 0
             while chunk := response.read(1 << 16):
@@ -173,9 +172,11 @@ def _download(url: str, target: Path, progress: Progress | None) -> None:
                 done += len(chunk)
                 if progress:
                     progress(done, total, "Downloading the dataset")
-        os.replace(tmp, target)
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, fetch)
     except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
         raise DatasetUnavailable(_offline_message(f"the download failed: {exc}")) from None
 
 
@@ -546,14 +547,7 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not target.is_file():  # the same bytes again reuse the file, its unpacked copy and the cache
-            fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.replace(tmp, target)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
+            write_atomic(target, data)
     except OSError as exc:
         raise CatdogError(f"Cannot save the upload in {folder} ({exc.strerror or exc}); "
                           f"set {config.ENV_HOME} to a writable folder.") from None

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
-import warnings
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
 from .errors import CatdogError
+from .fileio import write_atomic
 
 FORMATS = ("keras", "tflite")
 LABELS_FILE = "labels.txt"
@@ -40,20 +39,6 @@ def _destination(run, fmt: str, out: Path) -> Path:
 
 def _unwritable(where: Path, exc: OSError) -> CatdogError:
     return CatdogError(f"Cannot write the export to {where} ({exc.strerror or exc}); choose a folder you can write to.")
-
-
-def _write_atomic(target: Path, write: Callable[[object], None]) -> None:
-    """Write through a temporary file beside `target`, then rename it into place."""
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}-")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _tflite_bytes(model) -> bytes:
@@ -85,18 +70,15 @@ def export_run(run, fmt: str, out: str | os.PathLike) -> Path:
         raise _unwritable(target.parent, exc) from None
 
     if fmt == "keras":
-        def write_model(f):
+        def model_content(f):
             with open(run.model_path, "rb") as src:
                 shutil.copyfileobj(src, f)
     else:
-        flat = _tflite_bytes(runs.load_model(run))  # before any file is touched: a failed conversion writes nothing
-
-        def write_model(f):
-            f.write(flat)
+        model_content = _tflite_bytes(runs.load_model(run))  # before any file is touched: a failed conversion writes nothing
     labels = "".join(f"{name}\n" for name in run.class_names).encode("utf-8")
     try:
-        _write_atomic(target, write_model)
-        _write_atomic(labels_path(target), lambda f: f.write(labels))
+        write_atomic(target, model_content)
+        write_atomic(labels_path(target), labels)
     except OSError as exc:
         raise _unwritable(target.parent, exc) from None
     return target
@@ -109,26 +91,9 @@ def read_labels(path: str | os.PathLike) -> list[str]:
 
 def load_tflite(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
     """An exported model.tflite as a function: uint8 images (N, 160, 160, 3) -> logits (N, classes)."""
-    import tensorflow as tf
+    from .features import tflite_runner
 
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # tf.lite.Interpreter announces its move to ai_edge_litert
-            interpreter = tf.lite.Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
-    except (ValueError, RuntimeError, OSError) as exc:
+        return tflite_runner(path)
+    except (ImportError, ValueError, RuntimeError, OSError) as exc:
         raise CatdogError(f"{path} is not a TensorFlow Lite model this can run ({str(exc)[:120]}).") from None
-    inp = interpreter.get_input_details()[0]["index"]
-    outp = interpreter.get_output_details()[0]["index"]
-    allocated = [None]
-
-    def run(images: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(images, dtype=np.float32)
-        if allocated[0] != batch.shape:  # the interpreter's input size follows the batch
-            interpreter.resize_tensor_input(inp, batch.shape)
-            interpreter.allocate_tensors()
-            allocated[0] = batch.shape
-        interpreter.set_tensor(inp, batch)
-        interpreter.invoke()
-        return interpreter.get_tensor(outp).copy()
-
-    return run

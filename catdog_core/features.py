@@ -14,14 +14,15 @@ import contextlib
 import hashlib
 import io
 import os
-import tempfile
 import threading
 import warnings
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
 from . import config
+from .fileio import write_atomic
 
 _convert_lock = threading.Lock()
 
@@ -79,13 +80,44 @@ def tflite_bytes(model) -> bytes:
         return tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(graph)]).convert()
 
 
-def _convert(features_model, target: Path) -> None:
-    flat = tflite_bytes(features_model)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".convert-")
-    with os.fdopen(fd, "wb") as out:
-        out.write(flat)
-    os.replace(tmp, target)
+def _ensure_converted(weights: str, make_model: Callable[[], object]) -> None:
+    """Convert the base for these weights unless done; one conversion at a time, never twice."""
+    with _convert_lock:
+        if not is_converted(weights):
+            target = cache_path(weights)
+            flat = tflite_bytes(make_model())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, flat)
+
+
+def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
+    """A .tflite file as a function: a float32 batch in, the model's output (a copy) out.
+
+    The interpreter's input size follows the batch, so the last, shorter batch
+    of a split works too. Raises ImportError without TFLite, ValueError or
+    RuntimeError for a file that is not a TFLite model.
+    """
+    Interpreter = _interpreter_class()
+    if Interpreter is None:
+        raise ImportError("TensorFlow Lite is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
+    inp = interpreter.get_input_details()[0]["index"]
+    outp = interpreter.get_output_details()[0]["index"]
+    allocated = [None]
+
+    def run(images: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(images, dtype=np.float32)
+        if allocated[0] != batch.shape:
+            interpreter.resize_tensor_input(inp, batch.shape)
+            interpreter.allocate_tensors()
+            allocated[0] = batch.shape
+        interpreter.set_tensor(inp, batch)
+        interpreter.invoke()
+        return interpreter.get_tensor(outp).copy()
+
+    return run
 
 
 def convert_in_background(weights: str) -> threading.Thread | None:
@@ -99,12 +131,10 @@ def convert_in_background(weights: str) -> threading.Thread | None:
     def work():
         from .models import build_features
 
-        with _convert_lock:
-            if not is_converted(weights):
-                try:
-                    _convert(build_features(weights), cache_path(weights))
-                except Exception:  # the training thread will fall back to TensorFlow
-                    pass
+        try:
+            _ensure_converted(weights, lambda: build_features(weights))
+        except Exception:  # the training thread will fall back to TensorFlow
+            pass
 
     thread = threading.Thread(target=work, name="catdog-convert", daemon=True)
     thread.start()
@@ -118,38 +148,24 @@ class FeatureExtractor:
         import tensorflow as tf
 
         self._tf_fn = tf.function(lambda x: features_model(x, training=False), reduce_retracing=True)
-        self._interpreter = None
-        self._batch = 0
-        Interpreter = _interpreter_class()
-        if Interpreter is None:
+        self._tflite = None
+        if _interpreter_class() is None:
             return
         path = cache_path(weights)
         try:
-            with _convert_lock:
-                if not path.is_file() and convert:
-                    _convert(features_model, path)
+            if convert:
+                _ensure_converted(weights, lambda: features_model)
             if path.is_file():
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-                    self._interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
-                self._input = self._interpreter.get_input_details()[0]["index"]
-                self._output = self._interpreter.get_output_details()[0]["index"]
+                self._tflite = tflite_runner(path)
         except Exception:  # a failed conversion or a damaged cache file: the TF path still works
-            self._interpreter = None
+            self._tflite = None
             path.unlink(missing_ok=True)
 
     @property
     def engine(self) -> str:
-        return "TFLite/XNNPACK" if self._interpreter is not None else "TensorFlow"
+        return "TFLite/XNNPACK" if self._tflite is not None else "TensorFlow"
 
     def __call__(self, images) -> np.ndarray:
-        batch = np.ascontiguousarray(images, dtype=np.float32)
-        if self._interpreter is None:
-            return np.asarray(self._tf_fn(batch))
-        if len(batch) != self._batch:
-            self._interpreter.resize_tensor_input(self._input, batch.shape)
-            self._interpreter.allocate_tensors()
-            self._batch = len(batch)
-        self._interpreter.set_tensor(self._input, batch)
-        self._interpreter.invoke()
-        return self._interpreter.get_tensor(self._output).copy()
+        if self._tflite is None:
+            return np.asarray(self._tf_fn(np.asarray(images, dtype=np.float32)))
+        return self._tflite(images)

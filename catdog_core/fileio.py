@@ -1,0 +1,31 @@
+"""Writing files so that nobody ever reads half of one."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import BinaryIO, Callable
+
+
+def write_atomic(target: Path, content: bytes | Callable[[BinaryIO], None]) -> None:
+    """Write `content` (bytes, or a function writing to a binary file) to `target` atomically.
+
+    The data goes to a temporary file in the target's folder, is flushed to
+    disk, then renamed over `target`: readers see the old file or the whole
+    new one, and a failure (an exception, a full disk) leaves no temporary file.
+    """
+    target = Path(target)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:60]}-")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            if callable(content):
+                content(out)
+            else:
+                out.write(content)
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
