@@ -156,10 +156,12 @@ def cmd_reproduce(args) -> int:
         bar.line(f"== {spec.recipe}: {epochs} epochs, {spec.settings.flip} flips, rotation {spec.settings.rotation}")
         result = training.train(spec.recipe, data, epochs, spec.settings, observer=_CliObserver(bar))
         runs.save_run(result, data.describe(), {"label": spec.label})
-    rows = runs.post_comparison(runs.list_runs().runs)
+    listing = runs.list_runs().runs
+    by_id = {run.run_id: run for run in listing}
+    rows = runs.post_comparison(listing, jobs.REPRODUCE_LABEL)
     bar.line(f"{'model':28} {'post val':>9} {'our val':>8} {'our test':>9} {'s/epoch':>8}")
     for row in rows:
-        run = runs.find_run(row["run"])
+        run = by_id[row["run"]]
         per_epoch = sum(h["seconds"] for h in run.history) / max(1, len(run.history))
         bar.line(f"{row['model']:28} {_pct(row['post val acc']):>9} {_pct(row['our val acc']):>8} "
                  f"{_pct(row['our test acc']):>9} {per_epoch:8.1f}")
@@ -308,6 +310,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     from .models import RECIPES
+    from .training import FINE_TUNE_AT
 
     p = _Parser(prog="python -m catdog_core", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -329,7 +332,7 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--no-cache", action="store_true", help="train the whole model as the post does")
     t.add_argument("--fine-tune-epochs", type=int, default=0,
                    help="after the frozen stage, train the top of MobileNetV2 this many more epochs")
-    t.add_argument("--fine-tune-at", type=int, default=100, help="first MobileNetV2 layer to unfreeze")
+    t.add_argument("--fine-tune-at", type=int, default=FINE_TUNE_AT, help="first MobileNetV2 layer to unfreeze")
     r = add("reproduce", "train the post's four models with its settings and compare")
     r.add_argument("--epochs", type=int, default=None, help="default: the post's 20")
     add("runs", "list saved runs")

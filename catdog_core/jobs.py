@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from .augment import AugmentSettings
 from .errors import CatdogError
+from .training import FINE_TUNE_AT
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 FINISHED = (DONE, STOPPED, FAILED)
@@ -29,7 +30,7 @@ class JobSpec:
     use_cache: bool = True
     learning_rate: float | None = None  # None: the recipe's own
     fine_tune_epochs: int = 0
-    fine_tune_at: int = 100
+    fine_tune_at: int = FINE_TUNE_AT
     label: str = ""  # what the page shows, e.g. "quick transfer"
 
 

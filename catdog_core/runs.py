@@ -228,7 +228,7 @@ def load_model(run: Run):
         return _models[key]
 
 
-def post_comparison(listing: list[Run], label: str = "reproduce the post") -> list[dict]:
+def post_comparison(listing: list[Run], label: str) -> list[dict]:
     """One row per recipe: the post's accuracy beside the latest run with that label."""
     from .models import RECIPES
 

@@ -183,3 +183,17 @@ def test_runs_reports_damaged_folders_on_stderr(capsys):
     captured = capsys.readouterr()
     assert "warning: Run folder 20240101-000000-transfer-beef was skipped" in captured.err
     assert "no runs yet" in captured.err and captured.out == ""
+
+
+def test_reproduce_trains_the_four_models_and_prints_the_comparison(cli_env, tmp_path):
+    env = dict(cli_env, CATDOG_HOME=str(tmp_path / "home"))  # its own runs: `latest` elsewhere stays put
+    proc = cli(env, "reproduce", "--epochs", "1", "--json")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = last_json(proc)
+    assert [r["model"] for r in rows] == ["Model 1: small CNN", "Model 2: + augmentation",
+                                          "Model 3: + normalisation", "Model 4: transfer learning"]
+    assert [r["post val acc"] for r in rows] == [0.58, 0.60, 0.74, 0.97]
+    assert all(r["epochs"] == 1 and 0 <= r["our val acc"] <= 1 for r in rows)
+    assert len({r["run"] for r in rows}) == 4
+    table = [line for line in proc.stderr.splitlines() if line.startswith("Model ")]
+    assert len(table) == 4 and all(line.split()[-1].replace(".", "").isdigit() for line in table)  # s/epoch
