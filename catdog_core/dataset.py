@@ -321,7 +321,7 @@ def _decode_all(paths: list[Path], size, progress: Progress | None) -> list[np.n
     for i, image in _decode_files(todo, size):
         results[i] = image
         done += 1
-        if progress and (done % 50 == 0 or done == len(paths)):
+        if progress and done % 50 == 0:
             progress(done, len(paths), "Checking and decoding images")
     for i, _ in todo:
         if results[i] is None:

@@ -188,6 +188,8 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
                          epochs + fine_tune_epochs, cached=cached)
 
     train_images, train_labels = dataset.train.images, dataset.train.labels
+    raw_batch = lambda idx: train_images[idx].astype("float32")
+    raw_val_test = dataset.validation.images, (dataset.test.images if len(dataset.test) else None)
     if cached:
         learner = built.head
         weights_key = weights or config.base_weights_setting()
@@ -206,11 +208,11 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
             batch_inputs = lambda idx: train_x[idx]
         else:
             augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)
-            batch_inputs = lambda idx: extract(augment(train_images[idx].astype("float32")))
+            batch_inputs = lambda idx: extract(augment(raw_batch(idx)))
     else:
         learner = built.model
-        val_x, test_x = dataset.validation.images, (dataset.test.images if len(dataset.test) else None)
-        batch_inputs = lambda idx: train_images[idx].astype("float32")
+        val_x, test_x = raw_val_test
+        batch_inputs = raw_batch
     result.setup_seconds = time.perf_counter() - started
 
     rng = np.random.default_rng(seed)
@@ -223,11 +225,10 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
         observer.on_phase(f"Unfreezing MobileNetV2 from layer {fine_tune_at} for fine-tuning")
         learner = built.model
         unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
-        val_x, test_x = dataset.validation.images, (dataset.test.images if len(dataset.test) else None)
+        val_x, test_x = raw_val_test
         result.fine_tune_from_epoch = epochs
-        _run_epochs(result, learner, lambda idx: train_images[idx].astype("float32"), train_labels, val_x,
-                    dataset.validation.labels, range(epochs + 1, total + 1), total, "fine-tune",
-                    observer, stop, rng, batch_size)
+        _run_epochs(result, learner, raw_batch, train_labels, val_x, dataset.validation.labels,
+                    range(epochs + 1, total + 1), total, "fine-tune", observer, stop, rng, batch_size)
 
     if test_x is not None and result.history:
         test = learner.evaluate(test_x, dataset.test.labels, batch_size=128, verbose=0, return_dict=True)
