@@ -20,20 +20,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-
-def peak_rss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
+from _common import REPO, peak_rss_mb
 
 def post_pipeline(folder: Path, epochs: int, weights: str) -> dict:
     """Model 4 exactly as the post builds and trains it."""

@@ -3,6 +3,7 @@ and the paths of the real data and weights in ../shared."""
 
 from __future__ import annotations
 
+import io
 import os
 import socket
 from pathlib import Path
@@ -49,6 +50,23 @@ def draw_image(kind: int, rng: np.random.Generator, size: int = 96) -> np.ndarra
         image[(abs(xx - cx) < r) & (abs(yy - cy) < r)] = (20, 30, 60)
     image += rng.normal(0, 12, image.shape)
     return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def jpeg_bytes(kind: int = 0, seed: int | np.random.Generator = 0, size: int = 96, quality: int = 90) -> bytes:
+    """A drawn image of class `kind` (see draw_image) as JPEG bytes; `seed` may be a shared generator."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(draw_image(kind, np.random.default_rng(seed), size)).save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def rss_mb() -> float:
+    """This process's resident memory now, in MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def make_dataset(root: Path, classes=("cats", "dogs"), n_train: int = 24, n_val: int = 10,

@@ -7,6 +7,7 @@ process-wide queue, so each test waits for its jobs before it ends.
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import time
@@ -14,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from catdog_core import dataset, jobs
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
 from catdog_core.errors import DatasetUnavailable
-from conftest import draw_image, make_dataset
+from conftest import jpeg_bytes, make_dataset
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
 TIMEOUT = 120
@@ -61,6 +61,10 @@ def idle_queue():
         if job.active:
             queue.stop(job.job_id)
             queue.wait(job.job_id, timeout=60)
+
+
+# The uploads these tests make: drawn photos of 200x200 pixels at JPEG's default quality.
+photo_bytes = functools.partial(jpeg_bytes, size=200, quality=75)
 
 
 def open_page(page: str | None = None) -> AppTest:
@@ -108,12 +112,6 @@ def wait_for(at: AppTest, done, timeout: float = 90.0, pause: float = 0.2):
             return at
         time.sleep(pause)
     raise AssertionError("timed out waiting for the page")
-
-
-def jpeg_bytes(kind: int, seed: int = 7) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(draw_image(kind, np.random.default_rng(seed), 200)).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 # ---------------------------------------------------------------- Home
@@ -207,7 +205,7 @@ def test_augmentation_upload_bad_then_good(data):
     at.file_uploader(key="aug_upload").set_value(("notes.png", b"just some text", "image/png")).run()
     assert not at.exception
     assert any(e.startswith("notes.png: ") for e in texts(at.error))
-    at.file_uploader(key="aug_upload").set_value(("cat.jpg", jpeg_bytes(0), "image/jpeg")).run()
+    at.file_uploader(key="aug_upload").set_value(("cat.jpg", photo_bytes(0, 7), "image/jpeg")).run()
     assert not at.exception and not at.error
     assert len(grid_urls(at)) == 9
 
@@ -219,7 +217,7 @@ def test_augmentation_upload_with_a_crafted_name_gets_a_sentence(data):
     at.file_uploader(key="aug_upload").set_value(("..", b"just some text", "image/jpeg")).run()
     assert not at.exception, at.exception
     assert len(at.error) == 1 and "not an image" in at.error[0].value
-    at.file_uploader(key="aug_upload").set_value(("photo", jpeg_bytes(0), "image/jpeg")).run()
+    at.file_uploader(key="aug_upload").set_value(("photo", photo_bytes(0, 7), "image/jpeg")).run()
     assert not at.exception and not at.error
     assert len(grid_urls(at)) == 9
 
@@ -281,7 +279,7 @@ def test_classify_trains_quick_model_and_classifies_uploads(data):
     assert not at.exception
     wait_for(at, lambda at: at.selectbox(key="classify_run").value if at.selectbox else None, pause=0.5)
 
-    good = ("warm cat.jpg", jpeg_bytes(0), "image/jpeg")
+    good = ("warm cat.jpg", photo_bytes(0, 7), "image/jpeg")
     bad = ("broken\u202egpj.exe.jpg", b"\xff\xd8\xff" + b"\x00" * 50, "image/jpeg")
     at.file_uploader(key="classify_files").set_value([good, bad]).run()
     assert not at.exception
@@ -294,7 +292,7 @@ def test_classify_trains_quick_model_and_classifies_uploads(data):
     assert any(m.startswith("Finished 10 epochs") for m in texts(at.success))
 
     at.toggle(key="classify_camera").set_value(True).run()
-    at.camera_input(key="classify_photo").set_value(("shot.jpg", jpeg_bytes(1, seed=3), "image/jpeg")).run()
+    at.camera_input(key="classify_photo").set_value(("shot.jpg", photo_bytes(1, 3), "image/jpeg")).run()
     assert not at.exception
     assert any(m.startswith("### dogs") for m in texts(at.markdown))
 
@@ -368,7 +366,7 @@ def test_classify_shows_grad_cam_overlay(data, trained_transfer):
     saved_transfer_run(trained_transfer)
     at = open_page("classify")
     assert at.toggle(key="classify_gradcam").value is True
-    files = [("a.jpg", jpeg_bytes(0), "image/jpeg"), ("b.jpg", jpeg_bytes(1, seed=4), "image/jpeg")]
+    files = [("a.jpg", photo_bytes(0, 7), "image/jpeg"), ("b.jpg", photo_bytes(1, 4), "image/jpeg")]
     at.file_uploader(key="classify_files").set_value(files).run()
     assert not at.exception and not at.error
     assert len(at.image) == 4  # the photo and its heatmap, per file
@@ -388,9 +386,7 @@ def zip_of_classes(classes=("apples", "pears", "plums"), n: int = 6) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         for label, name in enumerate(classes):
             for i in range(n):
-                image = io.BytesIO()
-                Image.fromarray(draw_image(label % 2, rng, 64)).save(image, "JPEG")
-                archive.writestr(f"{name}/{name}{i}.jpg", image.getvalue())
+                archive.writestr(f"{name}/{name}{i}.jpg", jpeg_bytes(label % 2, rng, size=64, quality=75))
     return buffer.getvalue()
 
 

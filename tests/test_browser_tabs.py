@@ -10,19 +10,16 @@ Runs on the small synthetic dataset and the shared MobileNetV2 weights.
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import time
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from catdog_core import runs
 from catdog_core.models import RECIPES
-from conftest import draw_image
+from conftest import jpeg_bytes
 from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser
@@ -61,9 +58,7 @@ def server(tmp_path, isolated_home, synthetic_data, shared_weights, trained_tran
 def cat_picture(tmp_path) -> Path:
     """A synthetic 'cats' image (warm background, bright disc), as the trained model knows them."""
     path = tmp_path / "my cat.jpg"
-    buffer = io.BytesIO()
-    Image.fromarray(draw_image(0, np.random.default_rng(99), 200)).save(buffer, "JPEG", quality=92)
-    path.write_bytes(buffer.getvalue())
+    path.write_bytes(jpeg_bytes(0, 99, size=200, quality=92))
     return path
 
 

@@ -22,13 +22,7 @@ from PIL import Image
 from catdog_core import config, dataset
 from catdog_core.errors import DatasetUnavailable, InvalidDataset
 
-from conftest import draw_image, make_dataset
-
-
-def jpeg_bytes(kind: int = 0, seed: int = 0) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(draw_image(kind, np.random.default_rng(seed))).save(buf, "JPEG", quality=90)
-    return buf.getvalue()
+from conftest import draw_image, jpeg_bytes, make_dataset
 
 
 def other_format_bytes(fmt: str) -> bytes:

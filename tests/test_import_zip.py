@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from catdog_core import dataset
 from catdog_core.errors import InvalidDataset
 
-from conftest import draw_image
+from conftest import jpeg_bytes
 
-
-def jpeg(kind: int, rng) -> bytes:
-    out = io.BytesIO()
-    Image.fromarray(draw_image(kind, rng, size=48)).save(out, format="JPEG", quality=85)
-    return out.getvalue()
+small_jpeg = functools.partial(jpeg_bytes, size=48, quality=85)  # keeps the zips small
 
 
 def zip_of(files: dict[str, bytes]) -> bytes:
@@ -32,7 +28,7 @@ def zip_of(files: dict[str, bytes]) -> bytes:
 
 def class_zip(counts: dict[str, int], top: str = "my_pets/", seed: int = 0) -> bytes:
     rng = np.random.default_rng(seed)
-    return zip_of({f"{top}{name}/{name}_{i}.jpg": jpeg(k % 2, rng)
+    return zip_of({f"{top}{name}/{name}_{i}.jpg": small_jpeg(k % 2, rng)
                    for k, (name, n) in enumerate(counts.items()) for i in range(n)})
 
 
@@ -66,7 +62,7 @@ def test_three_class_folders_import_and_split_automatically(isolated_home):
 
 def test_a_prepared_train_validation_zip_is_accepted():
     rng = np.random.default_rng(1)
-    files = {f"{part}/{name}/{i}.jpg": jpeg(k, rng)
+    files = {f"{part}/{name}/{i}.jpg": small_jpeg(k, rng)
              for part, n in (("train", 4), ("validation", 3)) for k, name in enumerate(("cats", "dogs"))
              for i in range(n)}
     loaded = dataset.load_dataset(dataset.import_zip(zip_of(files), "post.zip"))
@@ -90,8 +86,8 @@ def test_a_class_with_three_images_is_named(isolated_home):
 
 def test_a_class_of_non_images_is_named_not_silently_dropped():
     rng = np.random.default_rng(2)
-    files = {f"apples/{i}.jpg": jpeg(0, rng) for i in range(6)}
-    files |= {f"bananas/{i}.jpg": jpeg(1, rng) for i in range(6)}
+    files = {f"apples/{i}.jpg": small_jpeg(0, rng) for i in range(6)}
+    files |= {f"bananas/{i}.jpg": small_jpeg(1, rng) for i in range(6)}
     files |= {f"notes/{i}.txt": b"not a picture" for i in range(6)}
     with pytest.raises(InvalidDataset, match="Class 'notes' has no usable images"):
         dataset.import_zip(zip_of(files), "mixed.zip")
@@ -101,13 +97,13 @@ def test_bytes_that_are_not_a_zip_are_refused(isolated_home):
     with pytest.raises(InvalidDataset, match="not a zip archive"):
         dataset.import_zip(b"PK\x03\x04 but then nothing useful" * 10, "broken.zip")
     with pytest.raises(InvalidDataset, match="not a zip archive"):
-        dataset.import_zip(jpeg(0, np.random.default_rng(0)), "photo.zip")
+        dataset.import_zip(small_jpeg(0, np.random.default_rng(0)), "photo.zip")
     assert uploads(isolated_home) == []
 
 
 def test_a_zip_slip_member_is_refused_before_writing(isolated_home, tmp_path):
     rng = np.random.default_rng(3)
-    files = {f"data/{c}/{i}.jpg": jpeg(k, rng) for k, c in enumerate(("a", "b")) for i in range(6)}
+    files = {f"data/{c}/{i}.jpg": small_jpeg(k, rng) for k, c in enumerate(("a", "b")) for i in range(6)}
     for bad in ("../../evil.jpg", "/etc/evil.jpg", "data/a/../../../evil.jpg"):
         with pytest.raises(InvalidDataset, match="path outside the archive"):
             dataset.import_zip(zip_of({**files, bad: b"x"}), "slip.zip")

@@ -16,13 +16,9 @@ from pathlib import Path
 import pytest
 
 from catdog_core import config, dataset, jobs, runs
-from test_app import button, idle_queue, start_training, jpeg_bytes, navigation_mode, open_page, wait_for  # noqa: F401
+from test_app import button, idle_queue, navigation_mode, open_page, photo_bytes, start_training, texts, wait_for  # noqa: F401
 
 HOW = ("CATDOG_DATA_DIR", "train/ and validation/")
-
-
-def texts(elements) -> list[str]:
-    return [e.value for e in elements]
 
 
 def everything(at) -> str:
@@ -174,7 +170,7 @@ def test_with_local_copies_everything_works_offline(monkeypatch, synthetic_data,
         assert not at.error, (page, texts(at.error))
     assert "local folder" in "\n".join(texts(at.sidebar.markdown))
 
-    at.file_uploader(key="classify_files").set_value(("cat.jpg", jpeg_bytes(0, 9), "image/jpeg")).run()
+    at.file_uploader(key="classify_files").set_value(("cat.jpg", photo_bytes(0, 9), "image/jpeg")).run()
     assert not at.exception and not at.error
     assert at.selectbox(key="classify_run").value == run.run_id
     assert any(m.startswith("### cats") for m in texts(at.markdown))

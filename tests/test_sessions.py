@@ -8,23 +8,16 @@ from __future__ import annotations
 
 import gc
 import threading
-from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from catdog_core import jobs, predict, runs
 from catdog_core.augment import NO_AUGMENTATION
-from test_app import APP, TIMEOUT, idle_queue, start_training, jpeg_bytes, navigation_mode, texts  # noqa: F401
+from conftest import rss_mb
+from test_app import APP, TIMEOUT, idle_queue, navigation_mode, photo_bytes, start_training, texts  # noqa: F401
 
 SESSIONS = 10
 TRAINERS = (3, 7)  # these sessions also start a training
-
-
-def rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def one_session(i: int, outcome: dict) -> None:
@@ -44,7 +37,7 @@ def one_session(i: int, outcome: dict) -> None:
             outcome.setdefault("jobs", []).append(start_training(at, "baseline", 3))
             problems += [e.value for e in at.exception]
         at.switch_page("pages/classify.py").run()
-        data = jpeg_bytes(i % 2, seed=100 + i)
+        data = photo_bytes(i % 2, 100 + i)
         at.file_uploader(key="classify_files").set_value([(f"photo{i}.jpg", data, "image/jpeg")]).run()
         problems += [e.value for e in at.exception] + [e.value for e in at.error]
         shown = [m[4:].split()[0] for m in texts(at.markdown) if m.startswith("### ")]

@@ -24,7 +24,8 @@ from PIL import Image
 
 from catdog_core import images, predict, runs
 from catdog_core.errors import InvalidImage
-from test_app import idle_queue, jpeg_bytes, navigation_mode, open_page  # noqa: F401
+from conftest import rss_mb
+from test_app import idle_queue, navigation_mode, open_page, photo_bytes  # noqa: F401
 from test_images import BLUE, RED, WHITE, chunk, encode, near, png, two_halves
 
 NAME_LIMIT = 80
@@ -89,7 +90,7 @@ def _exif_rotated() -> bytes:
 
 
 def _photo(kind: int = 0, seed: int = 11) -> bytes:
-    return jpeg_bytes(kind, seed)
+    return photo_bytes(kind, seed)
 
 
 def bad_cases() -> list[Case]:
@@ -254,19 +255,11 @@ def test_core_byte_limit_is_checked_before_parsing():
     assert "11 MB, over the 10 MB upload limit" in str(caught.value)
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def test_bomb_is_refused_before_decoding_and_memory_stays_bounded():
     data = _bomb_png()
     assert len(data) < 1_000_000  # a small file claiming 900 megapixels
     peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rss_before = _rss_mb()
+    rss_before = rss_mb()
     tracemalloc.start()
     try:
         with pytest.raises(InvalidImage) as caught:
@@ -277,7 +270,7 @@ def test_bomb_is_refused_before_decoding_and_memory_stays_bounded():
     peak_growth = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - peak_before
     assert "30000x30000 pixels" in str(caught.value)
     assert traced_peak < 100_000_000, f"{traced_peak / 1e6:.0f} MB traced"
-    assert peak_growth < 300 and _rss_mb() - rss_before < 300, (peak_growth, _rss_mb() - rss_before)
+    assert peak_growth < 300 and rss_mb() - rss_before < 300, (peak_growth, rss_mb() - rss_before)
 
 
 @pytest.mark.parametrize("case", name_cases() + [
