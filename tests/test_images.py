@@ -11,7 +11,7 @@ import zlib
 
 import numpy as np
 import pytest
-from PIL import Image, ImageFile, JpegImagePlugin
+from PIL import Image, ImageFile, ImageOps
 
 from catdog_core import images
 from catdog_core.errors import InvalidImage
@@ -295,32 +295,80 @@ def test_to_model_input_squashes_without_cropping():
     assert to_model_input(out) is out
 
 
-def test_load_for_model_decodes_big_jpeg_at_reduced_scale(monkeypatch):
-    drafts, real_draft = [], JpegImagePlugin.JpegImageFile.draft
-
-    def spy(self, mode, size):
-        drafts.append(size)
-        return real_draft(self, mode, size)
-
-    monkeypatch.setattr(JpegImagePlugin.JpegImageFile, "draft", spy)
-    display, model = load_for_model(encode(two_halves(4000, 3000), "JPEG", quality=80))
-    assert drafts == [(640, 640)]
-    assert max(display.shape[:2]) <= 1000 and min(display.shape[:2]) >= 640
-    assert display.shape[1] > display.shape[0] and model.shape == (160, 160, 3)
+def test_load_for_model_gives_a_small_display_copy_and_the_one_model_input():
+    data = encode(two_halves(4000, 3000), "JPEG", quality=80)
+    display, model = load_for_model(data)
+    assert display.shape == (480, 640, 3)  # at most 640 pixels on the long side, for showing only
+    assert model.shape == (160, 160, 3)
+    # The model input is the one pixel path's, whichever function asked for it.
+    np.testing.assert_array_equal(model, images.model_input(data))
+    np.testing.assert_array_equal(model, to_model_input(images.decode(data)))
     assert near(model[80, 5], RED, tol=10) and near(model[80, 155], BLUE, tol=10)
 
 
-def test_load_for_model_rotates_after_the_reduced_decode():
+def test_load_for_model_rotates_before_resizing():
     exif = Image.Exif()
     exif[0x0112] = 6
-    display, _ = load_for_model(encode(two_halves(4000, 3000), "JPEG", exif=exif))
-    assert display.shape == (1000, 750, 3)
-    assert near(display[100, 375], RED, tol=10) and near(display[900, 375], BLUE, tol=10)
+    display, model = load_for_model(encode(two_halves(4000, 3000), "JPEG", exif=exif))
+    assert display.shape == (640, 480, 3)
+    assert near(display[100, 240], RED, tol=10) and near(display[540, 240], BLUE, tol=10)
+    assert near(model[10, 80], RED, tol=10) and near(model[150, 80], BLUE, tol=10)
 
 
 def test_load_for_model_reduces_big_png_too():
     display, model = load_for_model(encode(two_halves(2000, 1500), "PNG"))
-    assert display.shape == (750, 1000, 3) and model.shape == (160, 160, 3)
+    assert display.shape == (480, 640, 3) and model.shape == (160, 160, 3)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_every_exif_orientation_matches_pillows_upright_picture(orientation):
+    picture = np.zeros((20, 40, 3), np.uint8)
+    picture[:, :20] = RED
+    picture[:5, :] = (0, 255, 0)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    png_bytes = encode(Image.fromarray(picture), "PNG", exif=exif)
+    expected = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(png_bytes))).convert("RGB"))
+    assert expected.shape == ((40, 20, 3) if orientation >= 5 else (20, 40, 3))
+    as_png = images.decode(png_bytes)
+    np.testing.assert_array_equal(as_png, expected)  # Pillow's path
+    as_jpeg = images.decode(encode(Image.fromarray(picture), "JPEG", exif=exif, quality=100, subsampling=0))
+    assert as_jpeg.shape == expected.shape  # TensorFlow's path turns it the same way
+    assert np.abs(as_jpeg.astype(int) - expected).mean() < 3
+
+
+def test_the_batched_path_gives_the_single_path_pixels_and_the_same_refusals():
+    exif = Image.Exif()
+    exif[0x0112] = 8
+    files = {
+        0: encode(two_halves(300, 200), "JPEG"),
+        1: encode(two_halves(300, 200), "JPEG", exif=exif),
+        2: encode(two_halves(90, 60), "PNG"),
+        3: encode(two_halves(64, 64), "JPEG")[:300],  # truncated
+        4: b"just text",
+        5: encode(Image.new("CMYK", (40, 30), (0, 255, 255, 0)), "JPEG"),
+    }
+    batched = dict(images.model_inputs(files.items()))
+    assert sorted(batched) == sorted(files)
+    for key, data in files.items():
+        try:
+            single = images.model_input(data)
+        except InvalidImage:
+            assert isinstance(batched[key], str) and batched[key]
+            continue
+        np.testing.assert_array_equal(batched[key], single)
+    assert isinstance(batched[3], str) and isinstance(batched[4], str)
+
+
+def test_a_png_is_not_decoded_to_look_for_exif():
+    # Pillow's PNG reader decodes the whole picture when asked for EXIF that is not in the header;
+    # a damaged PNG must therefore still be found damaged, and no decode may happen before the checks.
+    data = bytearray(encode(two_halves(64, 64), "PNG"))
+    idat = data.index(b"IDAT")
+    data[idat + 12] ^= 0xFF
+    header = images.inspect(bytes(data))
+    assert header.orientation == 1 and header.format == "PNG"
+    assert "damaged" in refused(bytes(data))
 
 
 def test_load_for_model_passes_limits_through():
