@@ -1,57 +1,56 @@
-"""The dataset: find it (local folder, zip, or the post's download), check every
-file once, decode and resize it once per process, and split it.
+"""The dataset: check every file, decode it once (through `images`, the one pixel
+path), split it by file, and key everything by content.
 
-Splits. The blog post carves its test set out of validation with
+Content keys. A dataset's `key` is a hash of every used file's bytes, its
+class, its split, the split seed and the pixel path's version. Two folders
+with the same file names but other pictures get different keys, so no cache
+(decoded images, MobileNetV2 features, evaluations) is ever shared between them.
+
+Splits by file. The blog post carves its test set out of validation with
 ``take(n // 5)`` / ``skip(n // 5)`` on a dataset that reshuffles every pass, so
-its "test" images change from epoch to epoch and overlap validation. Here the
-test set is chosen once: one fifth of each class's validation images, drawn
-with a fixed seed. It is disjoint from validation and identical on every
-epoch, rerun and process.
+its "test" images change from epoch to epoch and overlap validation. Here a
+file's split depends on that file alone: a hash of its path and the seed puts
+about one fifth of the validation images in the test split. Adding or removing
+a picture never moves another one, and the split is the same on every epoch,
+rerun, process and machine.
+
+Decoded once per machine. The decoded 160x160 images of a dataset are written
+to ``CATDOG_HOME/cache/decoded/<key>.npy`` and read back as a memory map, so a
+second process (the training worker, a CLI run, a restarted server) starts in
+well under a second and thirty sessions share one copy in the page cache.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
+import json
 import os
-import re
-import shutil
-import tempfile
+import stat as stat_module
 import threading
-import urllib.request
-import zipfile
+from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from . import config
-from .errors import CatdogError, DatasetUnavailable, InvalidDataset
+from . import config, images, sources
+from .errors import DatasetUnavailable, InvalidDataset
 from .fileio import write_atomic
 from .images import describe_format
-
-# progress(done, total, message); total may be 0 when unknown.
-Progress = Callable[[int, int, str], None]
+from .sources import DataSource, Progress, find_source  # noqa: F401  (re-exported: callers use dataset.*)
 
 SPLITS = ("train", "validation", "test")
-MAX_ZIP_BYTES = 2 * 1024**3  # uncompressed; refuses zip bombs
-MAX_ZIP_MEMBERS = 200_000
 MIN_IMAGES_PER_CLASS = 5
+TEST_SHARE = 0.2  # of the validation images (the post: every 5th batch)
+AUTO_HELD_OUT = 0.2  # of all images, when only class folders are given
+MAX_FILE_BYTES = 25 * 1024 * 1024  # one image file of a dataset
+PIXELS_VERSION = "tf-bilinear-1"  # part of every key: a change to the pixel path is a new dataset
+MEMORY_CACHE = 4  # datasets kept open per process
+DISK_CACHE = 8  # decoded datasets kept on disk
 
 _EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WebP"}
 IMAGE_EXTENSIONS = tuple(_EXT_FORMAT)
-
-
-@dataclass(frozen=True)
-class DataSource:
-    """Where the images came from, in words a student can read."""
-
-    kind: str  # "download", "folder" or "zip"
-    location: str
-    root: Path
-    description: str
 
 
 @dataclass(frozen=True)
@@ -62,7 +61,7 @@ class SkippedFile:
 
 @dataclass(frozen=True)
 class Split:
-    images: np.ndarray  # uint8, (N, 160, 160, 3)
+    images: np.ndarray  # uint8, (N, 160, 160, 3); a read-only memory map
     labels: np.ndarray  # int32, (N,)
     files: tuple[str, ...]
 
@@ -100,154 +99,15 @@ class Dataset:
         }
 
 
-# ---------------------------------------------------------------- finding it
+# ---------------------------------------------------------------- the files
 
 
-def find_source(data: str | os.PathLike | None = None, progress: Progress | None = None,
-                allow_download: bool = True, unpack: bool = True) -> DataSource:
-    """The argument, else $CATDOG_DATA_DIR, else the post's archive via Keras' cache.
-
-    With unpack=False nothing slow happens: a zip not unpacked yet raises
-    DatasetUnavailable instead (for callers that only look, without a progress bar).
-    """
-    chosen = data if data is not None else config.data_dir_setting()
-    if chosen is not None:
-        return _local_source(Path(chosen).expanduser(), progress, unpack)
-    return _downloaded_source(progress, allow_download and unpack, unpack)
-
-
-def _not_unpacked(name: str) -> DatasetUnavailable:
-    return DatasetUnavailable(f"{name} is not unpacked yet; loading the dataset unpacks it.")
-
-
-def _local_source(path: Path, progress: Progress | None, unpack: bool = True) -> DataSource:
-    if not path.exists():
-        raise DatasetUnavailable(
-            f"The dataset path {path} does not exist; point {config.ENV_DATA_DIR} "
-            f"(or --data) at {config.EXPECTED_LAYOUT}."
-        )
-    if path.is_file():
-        if not zipfile.is_zipfile(path):
-            raise InvalidDataset(f"{path.name} is neither a folder nor a .zip archive; expected {config.EXPECTED_LAYOUT}.")
-        if not unpack and not _extracted_dir(path).exists():
-            raise _not_unpacked(path.name)
-        root = _dataset_root(_extract_zip(path, progress))
-        return DataSource("zip", str(path), root, f"local zip {path.name}")
-    return DataSource("folder", str(path), _dataset_root(path), f"local folder {path.name}")
-
-
-def _downloaded_source(progress: Progress | None, allow_download: bool, unpack: bool = True) -> DataSource:
-    datasets = config.keras_home() / "datasets"
-    archive = datasets / config.DATA_FNAME
-    extracted = datasets / (config.DATA_FNAME.split(".")[0] + "_extracted")
-    marker = extracted / ".catdog-complete"
-    if not marker.exists():
-        if not archive.exists():
-            if not allow_download:
-                raise DatasetUnavailable(_offline_message("it has not been downloaded yet"))
-            _download(config.DATA_URL, archive, progress)
-        if not unpack:
-            raise _not_unpacked(config.DATA_FNAME)
-        _extract_with_keras(progress)
-        marker.write_text("ok\n")
-    return DataSource("download", config.DATA_URL, _dataset_root(extracted), config.DATA_DESCRIPTION)
-
-
-def _offline_message(why: str) -> str:
-    return (
-        f"The cats-and-dogs dataset is not available ({why}). Download "
-        f"{config.DATA_URL} on a machine with internet and set {config.ENV_DATA_DIR} to the "
-        f"zip or its unpacked folder: {config.EXPECTED_LAYOUT}."
-    )
-
-
-def _download(url: str, target: Path, progress: Progress | None) -> None:
-    """Fetch into Keras' cache under a temporary name, renamed only when complete."""
-    def fetch(out):
-        with urllib.request.urlopen(url, timeout=30) as response:
-            total = int(response.headers.get("Content-Length") or 0)
-            done = 0
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                done += len(chunk)
-                if progress:
-                    progress(done, total, "Downloading the dataset")
-
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        write_atomic(target, fetch)
-    except OSError as exc:
-        raise DatasetUnavailable(_offline_message(f"the download failed: {exc}")) from None
-
-
-def _extract_with_keras(progress: Progress | None) -> None:
-    import keras  # heavy; only needed here
-
-    if progress:
-        progress(0, 0, "Unpacking the dataset")
-    try:
-        keras.utils.get_file(config.DATA_FNAME, origin=config.DATA_URL, extract=True,
-                             cache_dir=str(config.keras_home()))
-    except Exception as exc:  # a damaged archive or a failed re-download
-        raise DatasetUnavailable(_offline_message(f"unpacking failed: {exc}")) from None
-
-
-def _extracted_dir(path: Path) -> Path:
-    """Where a local zip is unpacked: a new folder whenever the zip file changes."""
-    stat = path.stat()
-    tag = hashlib.sha1(f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:12]
-    return config.catdog_home() / "datasets" / f"{path.stem[:60]}-{tag}"
-
-
-def _extract_zip(path: Path, progress: Progress | None) -> Path:
-    """Unpack a local zip once into CATDOG_HOME, refusing paths outside it and zip bombs."""
-    dest = _extracted_dir(path)
-    if dest.exists():
-        return dest
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".unzip-"))
-    try:
-        with zipfile.ZipFile(path) as archive:
-            members = archive.infolist()
-            if len(members) > MAX_ZIP_MEMBERS or sum(m.file_size for m in members) > MAX_ZIP_BYTES:
-                raise InvalidDataset(f"{path.name} is too large to unpack (over {MAX_ZIP_MEMBERS} files or 2 GB).")
-            for i, member in enumerate(members):
-                target = (tmp / member.filename).resolve()
-                if not target.is_relative_to(tmp.resolve()):
-                    raise InvalidDataset(f"{path.name} contains a path outside the archive ({member.filename}).")
-                archive.extract(member, tmp)
-                if progress and i % 200 == 0:
-                    progress(i, len(members), "Unpacking the dataset")
-        os.replace(tmp, dest)
-    except zipfile.BadZipFile as exc:
-        raise InvalidDataset(f"{path.name} is a damaged zip archive ({exc}).") from None
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return dest
-
-
-def _visible_dirs(path: Path) -> list[Path]:
-    return sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()
-                  and not p.name.startswith((".", "__MACOSX")))
-
-
-def _dataset_root(path: Path) -> Path:
-    """Descend through single wrapper folders (a zip's top folder) to the layout."""
-    for _ in range(4):
-        if (path / "train").is_dir():
-            return path
-        subdirs = _visible_dirs(path)
-        has_files = any(p.is_file() for p in path.iterdir() if not p.name.startswith("."))
-        if len(subdirs) == 1 and not has_files:
-            path = subdirs[0]
-            continue
-        if subdirs:
-            return path  # class folders directly: split automatically
-        break
-    raise InvalidDataset(f"{path} holds no class folders; expected {config.EXPECTED_LAYOUT}.")
-
-
-# ---------------------------------------------------------------- checking and decoding
+@dataclass(frozen=True)
+class _Entry:
+    part: str  # "train", "validation" or "all" (class folders only)
+    label_name: str
+    path: Path
+    rel: str  # relative to the dataset root, "/"-separated
 
 
 def _list_class_files(class_dir: Path) -> list[Path]:
@@ -264,196 +124,407 @@ def count_files(root: Path) -> int:
     return sum(len(files) for _, _, files in os.walk(root, followlinks=False))
 
 
-def _check_header(path: Path) -> str | None:
-    """Why the file is skipped, judged from its name and first bytes; None when it may be decoded."""
-    ext = path.suffix.lower()
-    if ext not in _EXT_FORMAT:
-        return f"not an image file ({ext or 'no extension'})"
-    try:
-        with open(path, "rb") as f:
-            head = f.read(1024)
-    except OSError as exc:
-        return f"unreadable ({exc.strerror or exc})"
-    if not head:
-        return "empty file"
-    actual = describe_format(head)
-    if actual not in _EXT_FORMAT.values():  # text, PDF, HEIC...: none of the formats read here
-        return "not an image (unrecognised content)"
-    if actual != _EXT_FORMAT[ext]:
-        return f"{actual} data named {ext}"
-    return None
-
-
-def _decode_files(items: list[tuple[int, Path]], size):
-    """Yield (index, image) for each file TensorFlow can decode; the others are left out.
-
-    Decoding and resizing are those of `image_dataset_from_directory`
-    (bilinear, no antialias), rounded to uint8. A tf.data pipeline reads and
-    decodes in TensorFlow's own threads, outside Python's lock: ~1.8x faster
-    than one eager call per file, and it leaves the interpreter free for the
-    TFLite conversion that may run meanwhile.
-    """
-    import tensorflow as tf
-
-    def decode(index, path):
-        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
-        image.set_shape([None, None, 3])
-        resized = tf.image.resize(image, size)
-        return index, tf.cast(tf.clip_by_value(tf.round(resized), 0, 255), tf.uint8)
-
-    if not items:
-        return
-    indices = np.asarray([i for i, _ in items], np.int64)
-    paths = tf.constant([os.fsencode(p) for _, p in items], tf.string)  # bytes: any file name works
-    pipeline = (tf.data.Dataset.from_tensor_slices((indices, paths))
-                .map(decode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
-                .ignore_errors())
-    for index, image in pipeline.as_numpy_iterator():
-        yield int(index), image
-
-
-def _decode_all(paths: list[Path], size, progress: Progress | None) -> list[np.ndarray | str]:
-    """Each path's resized uint8 image, or the reason the file is skipped."""
-    with ThreadPoolExecutor(max_workers=max(2, os.cpu_count() or 2)) as pool:  # reads wait on the disk
-        results: list = list(pool.map(_check_header, paths))
-    todo = [(i, path) for i, path in enumerate(paths) if results[i] is None]
-    done = len(paths) - len(todo)
-    for i, image in _decode_files(todo, size):
-        results[i] = image
-        done += 1
-        if progress and done % 50 == 0:
-            progress(done, len(paths), "Checking and decoding images")
-    for i, _ in todo:
-        if results[i] is None:
-            results[i] = "damaged or truncated image"
-    if progress:
-        progress(len(paths), len(paths), "Checking and decoding images")
-    return results
-
-
-# ---------------------------------------------------------------- loading and splitting
-
-_cache: dict[tuple, Dataset] = {}
-_cache_lock = threading.Lock()
-_load_locks: dict[tuple, threading.Lock] = {}
-
-
-def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | None = None,
-                 size: tuple[int, int] = config.IMG_SIZE, seed: int = config.SEED,
-                 allow_download: bool = True) -> Dataset:
-    """Decoded, checked and split images, computed once per process and source."""
-    source = find_source(data, progress, allow_download)
-    key = (str(source.root.resolve()), tuple(size), seed)
-    with _cache_lock:
-        if key in _cache:
-            return _cache[key]
-        lock = _load_locks.setdefault(key, threading.Lock())
-    with lock:  # two sessions asking at once share one decode
-        if key not in _cache:
-            dataset = _load(source, size, seed, progress)
-            with _cache_lock:
-                _cache[key] = dataset
-        return _cache[key]
-
-
-def cached_dataset(data=None, size=config.IMG_SIZE, seed=config.SEED) -> Dataset | None:
-    """The dataset if this process has already loaded it, without any work."""
-    try:
-        source = find_source(data, None, allow_download=False, unpack=False)
-    except Exception:
-        return None
-    return _cache.get((str(source.root.resolve()), tuple(size), seed))
-
-
-def clear_cache() -> None:
-    with _cache_lock:
-        _cache.clear()
-
-
-def _class_dirs(parent: Path, skipped: list[SkippedFile], notes: list[str]) -> dict[str, Path]:
+def _class_dirs(parent: Path, skipped: list[SkippedFile], notes: list[str], root: Path) -> dict[str, Path]:
     dirs = {}
-    for d in _visible_dirs(parent):
+    for d in sources._visible_dirs(parent):
         if len(d.name) > 255 or not d.name.strip():
             notes.append(f"Skipped a class folder with an unusable name ({d.name[:40]}...).")
             continue
         dirs[d.name] = d
     for p in parent.iterdir():
         if p.is_file() and not p.name.startswith("."):
-            skipped.append(SkippedFile(str(p.relative_to(parent.parent)), "file outside any class folder"))
+            skipped.append(SkippedFile(p.relative_to(root).as_posix(), "file outside any class folder"))
     return dirs
 
 
-def _load(source: DataSource, size, seed: int, progress: Progress | None) -> Dataset:
-    root = source.root
+def _scan(root: Path) -> tuple[list[_Entry], list[SkippedFile], list[str], bool, list[str]]:
     skipped: list[SkippedFile] = []
     notes: list[str] = []
     auto_split = not (root / "train").is_dir()
     if auto_split:
-        part_dirs = {"all": _class_dirs(root, skipped, notes)}
+        parts = {"all": _class_dirs(root, skipped, notes, root)}
     else:
         if not (root / "validation").is_dir():
             raise InvalidDataset(f"{root} has train/ but no validation/ folder; expected {config.EXPECTED_LAYOUT}.")
-        part_dirs = {p: _class_dirs(root / p, skipped, notes) for p in ("train", "validation")}
-        extra = set(part_dirs["validation"]) - set(part_dirs["train"])
+        parts = {p: _class_dirs(root / p, skipped, notes, root) for p in ("train", "validation")}
+        extra = set(parts["validation"]) - set(parts["train"])
         if extra:
             raise InvalidDataset(f"validation/ has classes that train/ lacks: {', '.join(sorted(extra))}.")
+    entries = [_Entry(part, name, f, f.relative_to(root).as_posix())
+               for part, dirs in parts.items() for name, d in dirs.items() for f in _list_class_files(d)]
+    return entries, skipped, notes, auto_split, sorted(next(iter(parts.values())))
 
-    # Every file of every part, decoded once.
-    jobs = [(part, name, f) for part, dirs in part_dirs.items()
-            for name, d in dirs.items() for f in _list_class_files(d)]
-    decoded = _decode_all([f for _, _, f in jobs], size, progress)
-    good: dict[tuple[str, str], list[tuple[str, np.ndarray]]] = {}
-    for (part, name, f), result in zip(jobs, decoded):
-        rel = str(f.relative_to(root))
-        if isinstance(result, str):
-            skipped.append(SkippedFile(rel, result))
+
+# What reading a file found: (size, mtime_ns, inode) -> digest or skip reason. Bounded.
+_digests: "OrderedDict[str, tuple[tuple, str, bool]]" = OrderedDict()
+_digests_lock = threading.Lock()
+_DIGEST_MEMO = 300_000
+
+
+def _stat_key(st: os.stat_result) -> tuple:
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+
+
+def _examine(path: Path) -> tuple[bool, str]:
+    """(usable, digest or the reason it is skipped), from the file's name and bytes."""
+    ext = path.suffix.lower()
+    if ext not in _EXT_FORMAT:
+        return False, f"not an image file ({ext or 'no extension'})"
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return False, f"unreadable ({exc.strerror or exc})"
+    if not stat_module.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+        return False, "not a regular file"
+    memo_key = str(path)
+    with _digests_lock:
+        known = _digests.get(memo_key)
+    if known is not None and known[0] == _stat_key(st):
+        return known[2], known[1]
+    if st.st_size > MAX_FILE_BYTES:
+        result = (False, f"over the {MAX_FILE_BYTES // 2**20} MB limit for one image")
+    elif st.st_size == 0:
+        result = (False, "empty file")
+    else:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            return False, f"unreadable ({exc.strerror or exc})"
+        actual = describe_format(raw[:1024])
+        if actual not in _EXT_FORMAT.values():  # text, PDF, HEIC...: none of the formats read here
+            result = (False, "not an image (unrecognised content)")
+        elif actual != _EXT_FORMAT[ext]:
+            result = (False, f"{actual} data named {ext}")
         else:
-            good.setdefault((part, name), []).append((rel, result))
+            result = (True, hashlib.sha1(raw).hexdigest()[:24])
+    with _digests_lock:
+        _digests[memo_key] = (_stat_key(st), result[1], result[0])
+        _digests.move_to_end(memo_key)
+        while len(_digests) > _DIGEST_MEMO:
+            _digests.popitem(last=False)
+    return result
 
-    names = [n for n in next(iter(part_dirs.values())) if good.get((next(iter(part_dirs)), n))]
-    for n in sorted(set(next(iter(part_dirs.values()))) - set(names)):
-        notes.append(f"Class folder '{n[:60]}' has no usable images and was left out.")
+
+def _unit(seed: int, rel: str) -> float:
+    """A number in [0, 1) that depends on this file's path and the seed only."""
+    return int(hashlib.sha1(f"{seed}:{rel}".encode("utf-8", "surrogatepass")).hexdigest()[:13], 16) / 16**13
+
+
+@dataclass
+class _Plan:
+    """Which file goes where, decided before any pixel is decoded."""
+
+    root: Path
+    auto_split: bool
+    splits: dict[str, list[_Entry]]
+    skipped: list[SkippedFile]
+    notes: list[str]
+    key: str
+    folders: list[str]  # the class folders found, used or not
+
+
+def _plan(source: DataSource, seed: int, progress: Progress | None, only_known: bool = False) -> _Plan | None:
+    entries, skipped, notes, auto_split, folders = _scan(source.root)
+    if only_known:  # the sidebar: no file may be read, only stat()ed and looked up
+        results = []
+        for entry in entries:
+            try:
+                st = os.stat(entry.path)
+            except OSError:
+                return None
+            known = _digests.get(str(entry.path))
+            if known is None or known[0] != _stat_key(st):
+                return None
+            results.append((known[2], known[1]))
+    else:
+        results = [None] * len(entries)
+        with ThreadPoolExecutor(max_workers=4) as pool:  # reads wait on the disk; hashing frees the lock
+            for i, result in enumerate(pool.map(lambda e: _examine(e.path), entries)):
+                results[i] = result
+                if progress and (i % 100 == 0 or i == len(entries) - 1):
+                    progress(i + 1, len(entries), "Checking the files")
+    splits: dict[str, list[_Entry]] = {s: [] for s in SPLITS}
+    digests: dict[str, str] = {}
+    for entry, (usable, value) in zip(entries, results):
+        if not usable:
+            skipped.append(SkippedFile(entry.rel, value))
+            continue
+        digests[entry.rel] = value
+        u = _unit(seed, entry.rel)
+        if entry.part == "train":
+            splits["train"].append(entry)
+        elif entry.part == "validation":
+            splits["test" if u < TEST_SHARE else "validation"].append(entry)
+        else:
+            held = u < AUTO_HELD_OUT
+            splits["test" if u < AUTO_HELD_OUT * TEST_SHARE else "validation" if held else "train"].append(entry)
+    if auto_split:
+        _at_least_one_validation_image(splits, seed, notes)
+    lines = [PIXELS_VERSION, str(config.IMG_SIZE), str(seed), "\t".join(folders)]
+    lines += sorted(f"{s}\t{e.label_name}\t{e.rel}\t{digests[e.rel]}" for s, items in splits.items() for e in items)
+    lines += sorted(f"skip\t{s.path}\t{s.reason}" for s in skipped)
+    key = hashlib.sha1("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return _Plan(source.root, auto_split, splits, skipped, notes, key, folders)
+
+
+def _at_least_one_validation_image(splits: dict[str, list[_Entry]], seed: int, notes: list[str]) -> None:
+    """A tiny class the hash left without validation images gets its lowest-hash training image.
+
+    The one exception to "a file's split depends on that file alone", and only
+    for classes of a handful of images, where a validation accuracy without
+    the class would mean nothing.
+    """
+    classes = {e.label_name for items in splits.values() for e in items}
+    for name in sorted(classes):
+        if any(e.label_name == name for e in splits["validation"]):
+            continue
+        train = sorted((e for e in splits["train"] if e.label_name == name), key=lambda e: _unit(seed, e.rel))
+        if len(train) >= 2:
+            splits["train"].remove(train[0])
+            splits["validation"].append(train[0])
+            notes.append(f"Class '{name[:60]}' is small: one of its images was moved to validation so the "
+                         "class is measured at all.")
+
+
+# ---------------------------------------------------------------- decoding, cached on disk
+
+
+def _decoded_dir() -> Path:
+    return config.catdog_home() / "cache" / "decoded"
+
+
+def _write_npy_header(f, rows: int) -> int:
+    np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                             "shape": (rows, *config.IMG_SIZE, 3)})
+    return f.tell()
+
+
+def _decode_into(plan: _Plan, target: Path, progress: Progress | None) -> dict:
+    """Decode every planned file into an .npy at `target`; returns the manifest.
+
+    Each decoded image is written at its row with pwrite (sequential-ish
+    writes through the page cache: ~10x faster here than filling a fresh
+    memory map, which faults in every page).
+    """
+    order = [(s, e) for s in SPLITS for e in plan.splits[s]]
+    row_bytes = int(np.prod(config.IMG_SIZE)) * 3
+    failed: dict[int, str] = {}
+
+    def items():
+        for i, (_, entry) in enumerate(order):
+            try:
+                with open(entry.path, "rb") as f:
+                    yield i, f.read(MAX_FILE_BYTES + 1)
+            except OSError as exc:
+                failed[i] = f"unreadable ({exc.strerror or exc})"
+
+    with open(target, "w+b") as out:
+        start = _write_npy_header(out, len(order))
+        out.truncate(start + len(order) * row_bytes)
+        done = 0
+        for i, result in images.model_inputs(items(), max_bytes=MAX_FILE_BYTES):
+            if isinstance(result, str):
+                failed[i] = result
+            else:
+                os.pwrite(out.fileno(), np.ascontiguousarray(result, np.uint8).tobytes(), start + i * row_bytes)
+            done += 1
+            if progress and (done % 50 == 0 or done == len(order)):
+                progress(done, len(order), "Decoding the images")
+    keep = [i for i in range(len(order)) if i not in failed]
+    if failed:  # rewrite without the holes, so each split is one slice of the file
+        rows = np.load(target, mmap_mode="r")
+        packed = target.with_name(target.name + ".kept.npy")
+        with open(packed, "wb") as out:
+            _write_npy_header(out, len(keep))
+            for chunk in range(0, len(keep), 256):
+                out.write(np.ascontiguousarray(rows[keep[chunk:chunk + 256]]).tobytes())
+        del rows
+        os.replace(packed, target)
+
+    # Classes with no usable training image after decoding are left out.
+    kept = [order[i] for i in keep]
+    names = sorted({e.label_name for s, e in kept if plan.auto_split or s == "train"})
+    notes = list(plan.notes) + [f"Class folder '{n[:60]}' has no usable images and was left out."
+                                for n in plan.folders if n not in names]
+    label_of = {n: i for i, n in enumerate(names)}
+    manifest = {"version": PIXELS_VERSION, "key": plan.key, "classes": names, "notes": notes,
+                "skipped": [[s.path, s.reason] for s in plan.skipped]
+                + [[order[i][1].rel, reason] for i, reason in sorted(failed.items())],
+                "rows": [[s, e.rel, label_of.get(e.label_name, -1)] for s, e in kept]}
+    return manifest
+
+
+def _open_cached(plan: _Plan) -> tuple[np.ndarray, dict] | None:
+    folder = _decoded_dir()
+    manifest_path, array_path = folder / f"{plan.key}.json", folder / f"{plan.key}.npy"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        array = np.load(array_path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if manifest.get("key") != plan.key or len(array) != len(manifest.get("rows", ())):
+        return None
+    try:
+        os.utime(manifest_path)  # recently used: the disk cache drops the oldest first
+    except OSError:
+        pass
+    return array, manifest
+
+
+def _prune_disk_cache(keep: int = DISK_CACHE) -> None:
+    folder = _decoded_dir()
+    try:
+        manifests = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in manifests[keep:]:
+        for path in (old, old.with_suffix(".npy")):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
+def _decoded(plan: _Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
+    hit = _open_cached(plan)
+    if hit is not None:
+        return hit
+    folder = _decoded_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = sources.exclusive(sources.lock_path(f"decode-{plan.key}"))
+        lock.__enter__()
+    except OSError as exc:
+        raise DatasetUnavailable(f"Cannot write the decoded images to {folder} ({exc.strerror or exc}); "
+                                 f"set {config.ENV_HOME} to a writable folder.") from None
+    try:
+        hit = _open_cached(plan)  # another process may have decoded it while this one waited
+        if hit is not None:
+            return hit
+        tmp = folder / f".tmp-{plan.key}-{os.getpid()}.npy"
+        try:
+            manifest = _decode_into(plan, tmp, progress)
+            os.replace(tmp, folder / f"{plan.key}.npy")
+            write_atomic(folder / f"{plan.key}.json", json.dumps(manifest).encode("utf-8", "surrogatepass"))
+        except OSError as exc:
+            raise DatasetUnavailable(f"Cannot write the decoded images to {folder} ({exc.strerror or exc}); "
+                                     f"set {config.ENV_HOME} to a writable folder with room for them.") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        _prune_disk_cache()
+        hit = _open_cached(plan)
+        if hit is None:
+            raise DatasetUnavailable(f"The decoded images in {folder} could not be read back.")
+        return hit
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _build(source: DataSource, plan: _Plan, array: np.ndarray, manifest: dict) -> Dataset:
+    names = tuple(manifest["classes"])
     if len(names) < 2:
         raise InvalidDataset(
-            f"Found {len(names)} class folder(s) with usable images in {root}; at least 2 are needed "
+            f"Found {len(names)} class folder(s) with usable images in {source.root}; at least 2 are needed "
             f"({config.EXPECTED_LAYOUT})."
         )
-    class_names = tuple(names)
-    rng = np.random.default_rng(seed)
-    buckets: dict[str, list[tuple[str, np.ndarray, int]]] = {s: [] for s in SPLITS}
-    for label, name in enumerate(class_names):
-        if auto_split:
-            items = good[("all", name)]
-            if len(items) < MIN_IMAGES_PER_CLASS:
-                raise InvalidDataset(f"Class '{name}' has {len(items)} usable images; each class needs at least {MIN_IMAGES_PER_CLASS}.")
-            order = rng.permutation(len(items))
-            n_val = max(2, round(0.2 * len(items)))
-            train_items = [items[i] for i in order[n_val:]]
-            val_items = [items[i] for i in order[:n_val]]
-        else:
-            train_items = good.get(("train", name), [])
-            val_items = good.get(("validation", name), [])
-        order = rng.permutation(len(val_items))
-        n_test = max(1, round(len(val_items) / 5)) if len(val_items) >= 2 else 0
-        test_set = set(order[:n_test].tolist())
-        buckets["train"] += [(r, a, label) for r, a in train_items]
-        buckets["test"] += [(r, a, label) for i, (r, a) in enumerate(val_items) if i in test_set]
-        buckets["validation"] += [(r, a, label) for i, (r, a) in enumerate(val_items) if i not in test_set]
-
-    splits = {s: _to_split(items, size) for s, items in buckets.items()}
+    rows = manifest["rows"]
+    # Images of a class left out (no usable training image) are dropped from every split.
+    splits = {}
+    start = 0
+    for s in SPLITS:
+        count = sum(1 for r in rows if r[0] == s)
+        chunk = rows[start:start + count]
+        keep = [i for i, r in enumerate(chunk) if r[2] >= 0]
+        part = array[start:start + count]
+        if len(keep) != len(chunk):
+            part = part[keep]  # rare: a copy, only when a class was dropped
+        splits[s] = Split(part, np.array([chunk[i][2] for i in keep], np.int32), tuple(chunk[i][1] for i in keep))
+        start += count
+    if plan.auto_split:
+        for label, name in enumerate(names):
+            total = sum(int(np.sum(splits[s].labels == label)) for s in SPLITS)
+            if total < MIN_IMAGES_PER_CLASS:
+                raise InvalidDataset(f"Class '{name[:60]}' has {total} usable images; each class needs at least "
+                                     f"{MIN_IMAGES_PER_CLASS}.")
     if len(splits["validation"]) == 0:
-        raise InvalidDataset(f"{root}/validation has no usable images for the classes in train/.")
-    fingerprint = hashlib.sha1("|".join(f"{s}:{','.join(splits[s].files)}" for s in SPLITS).encode())
-    fingerprint.update(f"{size}{seed}".encode())
-    return Dataset(source, class_names, splits["train"], splits["validation"], splits["test"],
-                   tuple(skipped), tuple(notes), auto_split, fingerprint.hexdigest()[:16])
+        raise InvalidDataset(f"{source.root}/validation has no usable images for the classes in train/.")
+    skipped = tuple(SkippedFile(p, r) for p, r in manifest["skipped"])
+    return Dataset(source, names, splits["train"], splits["validation"], splits["test"], skipped,
+                   tuple(manifest["notes"]), plan.auto_split, plan.key)
 
 
-def _to_split(items: list[tuple[str, np.ndarray, int]], size) -> Split:
-    if not items:
-        return Split(np.zeros((0, *size, 3), np.uint8), np.zeros((0,), np.int32), ())
-    return Split(np.stack([a for _, a, _ in items]), np.array([l for _, _, l in items], np.int32),
-                 tuple(r for r, _, _ in items))
+# ---------------------------------------------------------------- loading
+
+
+_cache: "OrderedDict[str, Dataset]" = OrderedDict()  # content key -> dataset, most recent last
+_cache_lock = threading.Lock()
+_load_locks: dict[str, threading.Lock] = {}
+
+
+def _remember(dataset: Dataset) -> Dataset:
+    with _cache_lock:
+        _cache[dataset.key] = dataset
+        _cache.move_to_end(dataset.key)
+        while len(_cache) > MEMORY_CACHE:
+            _cache.popitem(last=False)
+    return dataset
+
+
+def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | None = None,
+                 seed: int = config.SEED, allow_download: bool = True) -> Dataset:
+    """Checked, decoded and split images, keyed by their content.
+
+    Decoded once per machine (a memory-mapped cache in CATDOG_HOME) and kept
+    open for the few most recent datasets of this process.
+    """
+    source = find_source(data, progress, allow_download)
+    # Files already read by this process (same size, time and inode) are not read again, and a
+    # dataset known in full reports no progress: a progress bar means real work.
+    plan = _plan(source, seed, None, only_known=True) or _plan(source, seed, progress)
+    with _cache_lock:
+        hit = _cache.get(plan.key)
+        if hit is not None and hit.source == source:
+            _cache.move_to_end(plan.key)
+            return hit
+        lock = _load_locks.setdefault(plan.key, threading.Lock())
+    with lock:  # two sessions asking at once share one decode
+        with _cache_lock:
+            hit = _cache.get(plan.key)
+        if hit is not None and hit.source == source:
+            return hit
+        array, manifest = _decoded(plan, progress)
+        return _remember(_build(source, plan, array, manifest))
+
+
+def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
+    """The dataset if this process has already loaded it and no file changed, without reading any."""
+    try:
+        source = find_source(data, None, allow_download=False, unpack=False)
+        plan = _plan(source, seed, None, only_known=True)
+    except Exception:
+        return None
+    if plan is None:
+        return None
+    with _cache_lock:
+        hit = _cache.get(plan.key)
+    return hit if hit is not None and hit.source == source else None
+
+
+def clear_cache() -> None:
+    """Forget the datasets this process holds (the files on disk stay)."""
+    with _cache_lock:
+        _cache.clear()
+    with _digests_lock:
+        _digests.clear()
+
+
+def forget(key: str) -> None:
+    """Drop one dataset from this process and from the disk cache."""
+    with _cache_lock:
+        _cache.pop(key, None)
+    for suffix in (".json", ".npy"):
+        (_decoded_dir() / f"{key}{suffix}").unlink(missing_ok=True)
 
 
 # ---------------------------------------------------------------- looking at it
@@ -465,11 +536,23 @@ def label_counts(dataset: Dataset) -> dict[str, dict[str, int]]:
             for s in SPLITS}
 
 
+def majority_classes(dataset: Dataset) -> list[str]:
+    """The most common classes of the training split (several when they tie)."""
+    counts = np.bincount(dataset.train.labels, minlength=len(dataset.class_names))
+    return [dataset.class_names[i] for i in np.flatnonzero(counts == counts.max())]
+
+
 def majority_baseline(dataset: Dataset, split: str = "validation") -> float:
-    """Accuracy of always guessing the most common class of the training set."""
-    train_counts = np.bincount(dataset.train.labels, minlength=len(dataset.class_names))
+    """Accuracy of always guessing the most common class of the training set.
+
+    When several classes tie for most common, it is the mean over them: what
+    guessing one of them at random scores (50 % for the post's 1000 / 1000).
+    """
     labels = dataset.split(split).labels
-    return float(np.mean(labels == int(np.argmax(train_counts)))) if len(labels) else 0.0
+    if not len(labels):
+        return 0.0
+    tied = [dataset.class_names.index(name) for name in majority_classes(dataset)]
+    return float(np.mean([np.mean(labels == label) for label in tied]))
 
 
 def pick_examples(dataset: Dataset, n_per_class: int = 3, seed: int = 0,
@@ -483,100 +566,3 @@ def pick_examples(dataset: Dataset, n_per_class: int = 3, seed: int = 0,
         chosen = rng.choice(idx, size=min(n_per_class, len(idx)), replace=False) if len(idx) else idx
         rows.append((name, part.images[np.sort(chosen)]))
     return rows
-
-
-# ---------------------------------------------------------------- uploads of your own classes
-
-MAX_UPLOAD_ZIP_BYTES = 200 * 1024**2  # compressed; checked before anything is written
-
-
-def _upload_stem(name: str) -> str:
-    """An uploaded file's name reduced to a harmless file-name stem."""
-    stem = Path(name.replace("\\", "/").rsplit("/", 1)[-1]).stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:40].strip("._") or "upload"
-
-
-def _upload_class_folders(names: list[str], shown: str) -> list[str] | None:
-    """The class folder names a zip's member list implies (None for a train/validation layout).
-
-    Refuses members that would land outside the archive's folder (zip-slip).
-    """
-    paths = []
-    for member in names:
-        parts = member.replace("\\", "/").split("/")
-        if member.startswith(("/", "\\")) or ".." in parts or re.match(r"^[A-Za-z]:", member):
-            raise InvalidDataset(f"{shown} contains a path outside the archive ({member[:80]}); it was not imported.")
-        parts = [p for p in parts if p]
-        if parts and not member.endswith("/") and not any(p.startswith((".", "__MACOSX")) for p in parts):
-            paths.append(parts)
-    for _ in range(4):  # a top folder that only wraps folders is not a class: look inside it
-        folders = {p[0] for p in paths if len(p) > 1}
-        loose = any(len(p) == 1 for p in paths)
-        wraps_folders = len(folders) == 1 and any(len(p) > 2 for p in paths)
-        if wraps_folders and not loose and "train" not in folders:
-            paths = [p[1:] for p in paths]
-            continue
-        break
-    return None if "train" in folders else sorted(folders)
-
-
-def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path:
-    """An uploaded zip of class folders, checked and kept in CATDOG_HOME/uploads; returns its path.
-
-    The zip holds one folder of images per class (split automatically) or the
-    post's train/ and validation/ layout. Anything unusable raises
-    InvalidDataset and leaves nothing behind.
-    """
-    shown = _upload_stem(name) + ".zip"
-    if len(data) > MAX_UPLOAD_ZIP_BYTES:
-        raise InvalidDataset(f"{shown} is {len(data) / 1024**2:.0f} MB; uploads are limited to "
-                             f"{MAX_UPLOAD_ZIP_BYTES // 1024**2} MB, so use fewer or smaller images.")
-    try:
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            members = archive.namelist()
-    except (zipfile.BadZipFile, ValueError, EOFError):
-        raise InvalidDataset(f"{shown} is not a zip archive (or is damaged); zip your class folders and upload that.") from None
-    classes = _upload_class_folders(members, shown)
-    if classes is not None and len(classes) < 2:
-        found = f"only one class folder ({classes[0][:60]})" if classes else "no class folders"
-        raise InvalidDataset(f"{shown} has {found}; put at least two folders in the zip, one per class, "
-                             "each holding that class's images.")
-
-    folder = config.catdog_home() / "uploads"
-    target = folder / f"{_upload_stem(name)}-{hashlib.sha1(data).hexdigest()[:12]}.zip"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        if not target.is_file():  # the same bytes again reuse the file, its unpacked copy and the cache
-            write_atomic(target, data)
-    except OSError as exc:
-        raise CatdogError(f"Cannot save the upload in {folder} ({exc.strerror or exc}); "
-                          f"set {config.ENV_HOME} to a writable folder.") from None
-
-    try:
-        loaded = load_dataset(target, progress=progress)
-        _check_upload(loaded, classes)
-    except InvalidDataset:
-        extracted = _extracted_dir(target).resolve()
-        with _cache_lock:  # a refused upload must not stay loadable from the cache
-            for key in [k for k in _cache if Path(k[0]).is_relative_to(extracted)]:
-                del _cache[key]
-        shutil.rmtree(extracted, ignore_errors=True)
-        target.unlink(missing_ok=True)
-        raise
-    return target
-
-
-def _check_upload(data: Dataset, folders: list[str] | None) -> None:
-    """What the loader tolerates in a prepared dataset but an upload should not have."""
-    for folder in folders or ():
-        if folder not in data.class_names:
-            raise InvalidDataset(f"Class '{folder[:60]}' has no usable images (JPEG, PNG, GIF, BMP or WebP); "
-                                 f"each class needs at least {MIN_IMAGES_PER_CLASS}.")
-    counts = label_counts(data)
-    for name in data.class_names:
-        total = sum(counts[s][name] for s in SPLITS)
-        if total < MIN_IMAGES_PER_CLASS:
-            raise InvalidDataset(f"Class '{name[:60]}' has {total} usable images; each class needs at least "
-                                 f"{MIN_IMAGES_PER_CLASS}.")
-        if counts["train"][name] == 0:
-            raise InvalidDataset(f"Class '{name[:60]}' has no training images; put some in train/{name[:60]}/.")

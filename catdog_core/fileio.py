@@ -16,7 +16,7 @@ def write_atomic(target: Path, content: bytes | Callable[[BinaryIO], None]) -> N
     new one, and a failure (an exception, a full disk) leaves no temporary file.
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name[:60]}-")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".tmp-{target.name[:60]}-")
     try:
         with os.fdopen(fd, "wb") as out:
             if callable(content):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_core import config, dataset
+from catdog_core import config, dataset, sources
 from catdog_core.errors import DatasetUnavailable, InvalidDataset
 
 from conftest import draw_image, jpeg_bytes, make_dataset
@@ -76,25 +76,58 @@ def test_splits_are_disjoint_and_cover_every_image(synthetic_data):
             assert f.split("/")[1] == ds.class_names[label]
 
 
-def test_test_split_is_stable_across_loads_and_a_fifth_of_validation(synthetic_data):
+def test_test_split_is_stable_across_loads_and_chosen_by_each_files_own_hash(synthetic_data):
     first = dataset.load_dataset(synthetic_data)
     dataset.clear_cache()
     second = dataset.load_dataset(synthetic_data)
-    assert second is not first  # really decoded again
+    assert second is not first  # really built again
     assert second.test.files == first.test.files
     assert second.validation.files == first.validation.files
     assert second.key == first.key
     np.testing.assert_array_equal(second.test.images, first.test.images)
-    # The same fixed seed gives the same test set; another seed draws another one.
-    dataset.clear_cache()
-    same_seed = dataset.load_dataset(synthetic_data, seed=config.SEED)
+    # A validation file is a test file exactly when its own hash says so.
+    held_out = first.validation.files + first.test.files
+    assert set(first.test.files) == {f for f in held_out if dataset._unit(config.SEED, f) < dataset.TEST_SHARE}
     other_seed = dataset.load_dataset(synthetic_data, seed=config.SEED + 1)
-    assert same_seed.test.files == first.test.files
     assert set(other_seed.test.files) != set(first.test.files)
-    # 10 validation images per class: 2 go to test, 8 stay in validation.
+    assert other_seed.key != first.key
     counts = dataset.label_counts(first)
-    assert counts == {"train": {"cats": 24, "dogs": 24}, "validation": {"cats": 8, "dogs": 8},
-                      "test": {"cats": 2, "dogs": 2}}
+    assert counts["train"] == {"cats": 24, "dogs": 24}
+    assert {c: counts["validation"][c] + counts["test"][c] for c in ("cats", "dogs")} == {"cats": 10, "dogs": 10}
+
+
+def test_adding_or_removing_a_picture_never_moves_another(tmp_path):
+    root = make_dataset(tmp_path / "grow", n_train=30, n_val=40)
+    before = dataset.load_dataset(root)
+    where = {f: s for s in dataset.SPLITS for f in before.split(s).files}
+    (root / "validation" / "cats" / "new-cat.jpg").write_bytes(jpeg_bytes(0, 77))
+    (root / "validation" / "dogs" / "dogs.3.jpg").unlink()
+    after = dataset.load_dataset(root)
+    assert after.key != before.key
+    moved = {f for s in dataset.SPLITS for f in after.split(s).files if f in where and where[f] != s}
+    assert not moved
+    assert "validation/cats/new-cat.jpg" in after.validation.files + after.test.files
+    assert "validation/dogs/dogs.3.jpg" not in after.validation.files + after.test.files
+
+
+def test_the_key_follows_the_pictures_not_their_names(tmp_path):
+    a = make_dataset(tmp_path / "a", n_train=8, n_val=5, seed=1)
+    b = make_dataset(tmp_path / "b", n_train=8, n_val=5, seed=2)  # same names, other pictures
+    same = tmp_path / "same"
+    shutil.copytree(a, same)  # same pictures and names, elsewhere
+    ka, kb, ks = (dataset.load_dataset(p).key for p in (a, b, same))
+    assert ka != kb and ka == ks
+    # The same names with the classes' pictures swapped: another dataset.
+    swapped = tmp_path / "swapped"
+    shutil.copytree(a, swapped)
+    for part in ("train", "validation"):
+        cats, dogs = swapped / part / "cats", swapped / part / "dogs"
+        for i in range(5):
+            c, d = cats / f"cats.{i}.jpg", dogs / f"dogs.{i}.jpg"
+            cb, db = c.read_bytes(), d.read_bytes()
+            c.write_bytes(db)
+            d.write_bytes(cb)
+    assert dataset.load_dataset(swapped).key != ka
 
 
 def test_load_dataset_is_cached_per_process(synthetic_data):
@@ -103,22 +136,38 @@ def test_load_dataset_is_cached_per_process(synthetic_data):
     assert dataset.cached_dataset(synthetic_data) is first
 
 
+def test_decoded_images_are_kept_on_disk_for_the_next_process(synthetic_data):
+    dataset.clear_cache()  # decode into this test's CATDOG_HOME
+    first = dataset.load_dataset(synthetic_data)
+    cache = config.catdog_home() / "cache" / "decoded"
+    assert (cache / f"{first.key}.npy").is_file() and (cache / f"{first.key}.json").is_file()
+    dataset.clear_cache()
+    calls = []
+    real = dataset.images.model_inputs
+    dataset.images.model_inputs = lambda *a, **k: calls.append(1) or real(*a, **k)
+    try:
+        again = dataset.load_dataset(synthetic_data)
+    finally:
+        dataset.images.model_inputs = real
+    assert not calls  # read back from disk, nothing decoded
+    assert isinstance(again.train.images, np.memmap) or isinstance(again.train.images.base, np.memmap)
+    np.testing.assert_array_equal(again.validation.images, first.validation.images)
+
+
 def test_majority_baseline_balanced_and_unbalanced(synthetic_data, tmp_path):
     assert dataset.majority_baseline(dataset.load_dataset(synthetic_data)) == 0.5
+    assert dataset.majority_classes(dataset.load_dataset(synthetic_data)) == ["cats", "dogs"]  # a tie
 
     root = make_dataset(tmp_path / "unbalanced", n_train=24, n_val=10)
     for i in range(12):  # train: 12 cats, 24 dogs -> always guess "dogs"
         (root / "train" / "cats" / f"cats.{i}.jpg").unlink()
-    for i in range(4):  # validation: 10 cats, 6 dogs
-        (root / "validation" / "dogs" / f"dogs.{i}.jpg").unlink()
     ds = dataset.load_dataset(root)
     counts = dataset.label_counts(ds)
     assert counts["train"] == {"cats": 12, "dogs": 24}
-    # 10 cats -> 2 test + 8 validation; 6 dogs -> round(6/5) = 1 test + 5 validation.
-    assert counts["validation"] == {"cats": 8, "dogs": 5}
-    assert counts["test"] == {"cats": 2, "dogs": 1}
-    assert dataset.majority_baseline(ds) == pytest.approx(5 / 13)
-    assert dataset.majority_baseline(ds, "test") == pytest.approx(1 / 3)
+    assert dataset.majority_classes(ds) == ["dogs"]
+    for split in ("validation", "test"):
+        labels = ds.split(split).labels
+        assert dataset.majority_baseline(ds, split) == pytest.approx(np.mean(labels == 1))
     assert dataset.majority_baseline(ds, "train") == pytest.approx(24 / 36)
 
 
@@ -137,7 +186,7 @@ def test_pick_examples_per_class_and_seeded(synthetic_data):
     other = dataset.pick_examples(ds, 3, seed=6)
     assert any(not np.array_equal(a, b) for (_, a), (_, b) in zip(rows, other))
     # Asking for more than a class has gives all of them, not an error.
-    assert dataset.pick_examples(ds, 100, split="test")[0][1].shape[0] == 2
+    assert dataset.pick_examples(ds, 100)[0][1].shape[0] == 24
 
 
 # ---------------------------------------------------------------- bad files
@@ -285,22 +334,36 @@ def test_zip_with_a_top_folder_loads(synthetic_data, tmp_path):
     assert Path(ds.source.root).is_relative_to(config.catdog_home())
 
 
-def test_only_looking_never_unpacks_a_zip(synthetic_data, tmp_path, monkeypatch):
-    # The sidebar's cached_dataset and training.prepare run before any progress bar is up.
-    from catdog_core import features, training
-
-    monkeypatch.setattr(training, "FAST_AFTER_IMAGES", 1)  # so prepare would want to count the files
-    monkeypatch.setattr(features, "convert_in_background", lambda weights: None)
+def test_only_looking_never_unpacks_a_zip(synthetic_data, tmp_path):
+    # The sidebar's cached_dataset runs before any progress bar is up.
     archive = zip_folder(synthetic_data, tmp_path / "pets.zip", "cats_and_dogs_filtered")
     unpacked = config.catdog_home() / "datasets"
     assert dataset.cached_dataset(archive) is None
-    training.prepare("transfer", archive)
     assert not unpacked.exists()
     with pytest.raises(DatasetUnavailable, match="not unpacked yet"):
         dataset.find_source(archive, unpack=False)
     loaded = dataset.load_dataset(archive)
     assert any(unpacked.iterdir())
     assert dataset.cached_dataset(archive) is loaded
+
+
+def test_two_threads_unpack_a_zip_once(synthetic_data, tmp_path):
+    archive = zip_folder(synthetic_data, tmp_path / "pets.zip", "cats_and_dogs_filtered")
+    results, errors = [], []
+
+    def load():
+        try:
+            results.append(sources.extract_zip(archive))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors and len(set(results)) == 1
+    assert [p.name for p in (config.catdog_home() / "datasets").iterdir()] == [results[0].name]
 
 
 def test_zip_with_a_path_outside_the_archive_is_refused(tmp_path):
@@ -330,12 +393,24 @@ def test_class_folders_only_are_split_automatically(tmp_path):
     shutil.move(made / "train", root)  # root/cats/*.jpg, root/dogs/*.jpg
     ds = dataset.load_dataset(root)
     assert ds.auto_split
-    # 25 per class: 20 % (5) held out, of which a fifth (1) is test.
-    assert dataset.label_counts(ds) == {"train": {"cats": 20, "dogs": 20}, "validation": {"cats": 4, "dogs": 4},
-                                        "test": {"cats": 1, "dogs": 1}}
     files = all_files(ds)
     assert not (files["train"] & files["validation"]) and not (files["validation"] & files["test"])
     assert not (files["train"] & files["test"])
+    assert sum(len(f) for f in files.values()) == 50
+    # About a fifth is held out, each file by its own hash; a fifth of that is test.
+    for f in files["test"]:
+        assert dataset._unit(config.SEED, f) < dataset.AUTO_HELD_OUT * dataset.TEST_SHARE
+    for f in files["train"]:
+        assert dataset._unit(config.SEED, f) >= dataset.AUTO_HELD_OUT
+    assert set(ds.validation.labels.tolist()) == {0, 1}  # every class is measured
+
+
+def test_a_tiny_class_still_gets_a_validation_image(tmp_path):
+    made = make_dataset(tmp_path / "made", n_train=5, n_val=0)
+    root = tmp_path / "flat"
+    shutil.move(made / "train", root)
+    ds = dataset.load_dataset(root)
+    assert set(ds.validation.labels.tolist()) == {0, 1}
 
 
 def test_auto_split_needs_five_images_per_class(tmp_path):
@@ -431,7 +506,7 @@ def test_download_path_uses_the_keras_cache_without_network(shared_zip, monkeypa
     counts = dataset.label_counts(ds)
     assert sum(counts["train"].values()) == 2000
     assert sum(counts["validation"].values()) + sum(counts["test"].values()) == 1000
-    assert counts["test"] == {"cats": 100, "dogs": 100}
+    assert 170 <= sum(counts["test"].values()) <= 230  # about a fifth, each file by its own hash
     # A second process-level load finds the extracted copy without unpacking again.
     dataset.clear_cache()
     assert dataset.find_source(allow_download=False).kind == "download"

@@ -1,4 +1,4 @@
-"""dataset.import_zip: uploads of "your own classes" as a zip of class folders."""
+"""uploads.import_zip: uploads of "your own classes" as a zip of class folders."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog_core import dataset
+from catdog_core import dataset, uploads
 from catdog_core.errors import InvalidDataset
 
 from conftest import jpeg_bytes
@@ -32,14 +32,14 @@ def class_zip(counts: dict[str, int], top: str = "my_pets/", seed: int = 0) -> b
                    for k, (name, n) in enumerate(counts.items()) for i in range(n)})
 
 
-def uploads(home: Path) -> list[Path]:
+def uploaded(home: Path) -> list[Path]:
     folder = home / "uploads"
     return sorted(folder.iterdir()) if folder.is_dir() else []
 
 
 def test_three_class_folders_import_and_split_automatically(isolated_home):
     data = class_zip({"apples": 6, "bananas": 6, "cherries": 6})
-    path = dataset.import_zip(data, "My Pets (2024).zip")
+    path = uploads.import_zip(data, "My Pets (2024).zip")
     assert path.is_file() and path.parent == isolated_home / "uploads" and path.suffix == ".zip"
     assert path.read_bytes() == data
     assert "/" not in path.name and " " not in path.name and path.name.startswith("My_Pets_2024")
@@ -48,16 +48,17 @@ def test_three_class_folders_import_and_split_automatically(isolated_home):
     assert loaded.class_names == ("apples", "bananas", "cherries")
     assert loaded.auto_split
     files = {s: set(loaded.split(s).files) for s in dataset.SPLITS}
-    assert all(files[s] for s in dataset.SPLITS)  # each split non-empty
+    assert files["train"] and files["validation"]
     assert not (files["train"] & files["validation"] or files["train"] & files["test"]
                 or files["validation"] & files["test"])
     assert sum(len(f) for f in files.values()) == 18
-    for s in dataset.SPLITS:  # every class appears in every split
+    for s in ("train", "validation"):  # every class is trained and measured
         assert set(loaded.split(s).labels.tolist()) == {0, 1, 2}
 
     # The same bytes again: the same file, nothing new written.
-    assert dataset.import_zip(data, "My Pets (2024).zip") == path
-    assert uploads(isolated_home) == [path]
+    assert uploads.import_zip(data, "My Pets (2024).zip") == path
+    assert uploaded(isolated_home) == [path.with_suffix(".json"), path]  # the zip and its entry in the list
+    assert [s.path for s in uploads.list_sets()] == [path]
 
 
 def test_a_prepared_train_validation_zip_is_accepted():
@@ -65,22 +66,22 @@ def test_a_prepared_train_validation_zip_is_accepted():
     files = {f"{part}/{name}/{i}.jpg": small_jpeg(k, rng)
              for part, n in (("train", 4), ("validation", 3)) for k, name in enumerate(("cats", "dogs"))
              for i in range(n)}
-    loaded = dataset.load_dataset(dataset.import_zip(zip_of(files), "post.zip"))
+    loaded = dataset.load_dataset(uploads.import_zip(zip_of(files), "post.zip"))
     assert loaded.class_names == ("cats", "dogs") and not loaded.auto_split
 
 
 def test_one_class_is_refused_and_nothing_is_kept(isolated_home):
     with pytest.raises(InvalidDataset, match="only one class folder \\(cats\\)"):
-        dataset.import_zip(class_zip({"cats": 8}), "cats.zip")
+        uploads.import_zip(class_zip({"cats": 8}), "cats.zip")
     with pytest.raises(InvalidDataset, match="only one class folder"):
-        dataset.import_zip(class_zip({"cats": 8}, top=""), "cats.zip")  # no wrapper folder either
-    assert uploads(isolated_home) == []
+        uploads.import_zip(class_zip({"cats": 8}, top=""), "cats.zip")  # no wrapper folder either
+    assert uploaded(isolated_home) == []
 
 
 def test_a_class_with_three_images_is_named(isolated_home):
     with pytest.raises(InvalidDataset, match="Class 'bananas' has 3 usable images.*at least 5"):
-        dataset.import_zip(class_zip({"apples": 6, "bananas": 3}), "fruit.zip")
-    assert uploads(isolated_home) == []  # the refused upload is removed again
+        uploads.import_zip(class_zip({"apples": 6, "bananas": 3}), "fruit.zip")
+    assert uploaded(isolated_home) == []  # the refused upload is removed again
     assert not list((isolated_home / "datasets").glob("fruit*"))  # nor its unpacked copy
 
 
@@ -90,15 +91,15 @@ def test_a_class_of_non_images_is_named_not_silently_dropped():
     files |= {f"bananas/{i}.jpg": small_jpeg(1, rng) for i in range(6)}
     files |= {f"notes/{i}.txt": b"not a picture" for i in range(6)}
     with pytest.raises(InvalidDataset, match="Class 'notes' has no usable images"):
-        dataset.import_zip(zip_of(files), "mixed.zip")
+        uploads.import_zip(zip_of(files), "mixed.zip")
 
 
 def test_bytes_that_are_not_a_zip_are_refused(isolated_home):
     with pytest.raises(InvalidDataset, match="not a zip archive"):
-        dataset.import_zip(b"PK\x03\x04 but then nothing useful" * 10, "broken.zip")
+        uploads.import_zip(b"PK\x03\x04 but then nothing useful" * 10, "broken.zip")
     with pytest.raises(InvalidDataset, match="not a zip archive"):
-        dataset.import_zip(small_jpeg(0, np.random.default_rng(0)), "photo.zip")
-    assert uploads(isolated_home) == []
+        uploads.import_zip(small_jpeg(0, np.random.default_rng(0)), "photo.zip")
+    assert uploaded(isolated_home) == []
 
 
 def test_a_zip_slip_member_is_refused_before_writing(isolated_home, tmp_path):
@@ -106,14 +107,14 @@ def test_a_zip_slip_member_is_refused_before_writing(isolated_home, tmp_path):
     files = {f"data/{c}/{i}.jpg": small_jpeg(k, rng) for k, c in enumerate(("a", "b")) for i in range(6)}
     for bad in ("../../evil.jpg", "/etc/evil.jpg", "data/a/../../../evil.jpg"):
         with pytest.raises(InvalidDataset, match="path outside the archive"):
-            dataset.import_zip(zip_of({**files, bad: b"x"}), "slip.zip")
-    assert uploads(isolated_home) == []
+            uploads.import_zip(zip_of({**files, bad: b"x"}), "slip.zip")
+    assert uploaded(isolated_home) == []
     assert not list(tmp_path.rglob("evil.jpg"))
 
 
 def test_over_the_size_limit_is_refused_before_writing(isolated_home, monkeypatch):
     data = class_zip({"a": 5, "b": 5})
-    monkeypatch.setattr(dataset, "MAX_UPLOAD_ZIP_BYTES", len(data) - 1)
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_ZIP_BYTES", len(data) - 1)
     with pytest.raises(InvalidDataset, match="limited to"):
-        dataset.import_zip(data, "big.zip")
+        uploads.import_zip(data, "big.zip")
     assert not (isolated_home / "uploads").exists()

@@ -1,0 +1,208 @@
+"""Users' own classes: zips uploaded from the browser, checked and kept in
+``CATDOG_HOME/uploads``, with limits on what one upload and all of them
+together may cost, and a list to reopen them from.
+
+A refused upload keeps nothing: not the zip, not its unpacked folder, not its
+decoded images. Every failure, from a damaged archive to a full disk, is one
+sentence (InvalidDataset or CatdogError), never a traceback.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import shutil
+import time
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import config, dataset, sources
+from .errors import CatdogError, InvalidDataset
+from .fileio import write_atomic
+from .sources import Progress, ZipLimits
+
+MAX_UPLOAD_ZIP_BYTES = 200 * 1024**2  # compressed; checked before anything is written
+LIMITS = ZipLimits(members=5_000, total_bytes=500 * 1024**2, member_bytes=dataset.MAX_FILE_BYTES)
+QUOTA_BYTES = 2 * 1024**3  # every upload together: zips and their unpacked folders
+INFO_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class ClassSet:
+    """One saved upload, as the list of earlier uploads shows it."""
+
+    path: Path
+    name: str
+    classes: tuple[str, ...]
+    images: int
+    created: float
+
+
+def uploads_dir() -> Path:
+    return config.catdog_home() / "uploads"
+
+
+def _upload_stem(name: str) -> str:
+    """An uploaded file's name reduced to a harmless file-name stem."""
+    stem = Path(str(name).replace("\\", "/").rsplit("/", 1)[-1]).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem)[:40].strip("._") or "upload"
+
+
+def _class_folders(names: list[str], shown: str) -> list[str] | None:
+    """The class folder names a zip's member list implies (None for a train/validation layout)."""
+    paths = []
+    for member in names:
+        parts = sources.check_member_name(member, shown)
+        if parts and not member.endswith("/") and not any(p.startswith((".", "__MACOSX")) for p in parts):
+            paths.append(parts)
+    folders: set[str] = set()
+    for _ in range(4):  # a top folder that only wraps folders is not a class: look inside it
+        folders = {p[0] for p in paths if len(p) > 1}
+        loose = any(len(p) == 1 for p in paths)
+        wraps_folders = len(folders) == 1 and any(len(p) > 2 for p in paths)
+        if wraps_folders and not loose and "train" not in folders:
+            paths = [p[1:] for p in paths]
+            continue
+        break
+    return None if "train" in folders else sorted(folders)
+
+
+def _used_bytes(folder: Path) -> int:
+    total = 0
+    for path in folder.rglob("*") if folder.is_dir() else ():
+        try:
+            if path.is_file() and not path.is_symlink():
+                total += path.stat().st_size
+        except OSError:
+            pass
+    return total
+
+
+def _quota_left() -> int:
+    home = config.catdog_home()
+    used = _used_bytes(uploads_dir())
+    for zip_path in uploads_dir().glob("*.zip") if uploads_dir().is_dir() else ():
+        try:
+            used += _used_bytes(sources.extracted_dir(zip_path))
+        except OSError:
+            pass
+    del home
+    return QUOTA_BYTES - used
+
+
+def _forget(target: Path) -> None:
+    """Remove an upload and everything made from it."""
+    try:
+        extracted = sources.extracted_dir(target)
+    except OSError:
+        extracted = None
+    if extracted is not None:
+        shutil.rmtree(extracted, ignore_errors=True)
+    target.unlink(missing_ok=True)
+    target.with_suffix(INFO_SUFFIX).unlink(missing_ok=True)
+
+
+def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path:
+    """An uploaded zip of class folders, checked and kept in CATDOG_HOME/uploads; returns its path.
+
+    The zip holds one folder of images per class (split automatically) or the
+    post's train/ and validation/ layout. Anything unusable raises
+    InvalidDataset (or CatdogError for the server's own trouble) and leaves
+    nothing behind.
+    """
+    shown = _upload_stem(name) + ".zip"
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise InvalidDataset("No file contents were received.")
+    data = bytes(data)
+    if len(data) > MAX_UPLOAD_ZIP_BYTES:
+        raise InvalidDataset(f"{shown} is {len(data) / 1024**2:.0f} MB; uploads are limited to "
+                             f"{MAX_UPLOAD_ZIP_BYTES // 1024**2} MB, so use fewer or smaller images.")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = sources.check_members(archive, shown, LIMITS)
+            names = [m.filename for m in members]
+            unpacked_size = sum(m.file_size for m in members)
+    except InvalidDataset:
+        raise
+    except Exception:
+        raise InvalidDataset(f"{shown} is not a zip archive (or is damaged); zip your class folders and upload that.") from None
+    classes = _class_folders(names, shown)
+    if classes is not None and len(classes) < 2:
+        found = f"only one class folder ({classes[0][:60]})" if classes else "no class folders"
+        raise InvalidDataset(f"{shown} has {found}; put at least two folders in the zip, one per class, "
+                             "each holding that class's images.")
+
+    import hashlib
+
+    folder = uploads_dir()
+    target = folder / f"{_upload_stem(name)}-{hashlib.sha1(data).hexdigest()[:12]}.zip"
+    known = target.is_file()
+    if not known and len(data) + unpacked_size > _quota_left():
+        raise CatdogError(f"The space for uploaded classes on this server is full "
+                          f"({QUOTA_BYTES / 2**30:.0f} GB); remove an earlier upload first.")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        if not known:  # the same bytes again reuse the file, its unpacked copy and the cache
+            write_atomic(target, data)
+    except OSError as exc:
+        raise sources.zip_problem(exc, shown) from None
+
+    try:
+        loaded = dataset.load_dataset(target, progress=progress)
+        _check_upload(loaded, classes)
+    except Exception as exc:
+        _forget(target)
+        key = getattr(locals().get("loaded"), "key", None)
+        if key:
+            dataset.forget(key)
+        if isinstance(exc, CatdogError):
+            raise
+        raise sources.zip_problem(exc, shown) from None
+    info = {"name": Path(str(name).replace("\\", "/")).name[:120], "classes": list(loaded.class_names),
+            "images": sum(len(loaded.split(s)) for s in dataset.SPLITS), "created": time.time()}
+    try:
+        write_atomic(target.with_suffix(INFO_SUFFIX), json.dumps(info).encode("utf-8", "surrogatepass"))
+    except OSError:
+        pass  # only the list of earlier uploads loses its label
+    return target
+
+
+def _check_upload(data: dataset.Dataset, folders: list[str] | None) -> None:
+    """What the loader tolerates in a prepared dataset but an upload should not have."""
+    for folder in folders or ():
+        if folder not in data.class_names:
+            raise InvalidDataset(f"Class '{folder[:60]}' has no usable images (JPEG, PNG, GIF, BMP or WebP); "
+                                 f"each class needs at least {dataset.MIN_IMAGES_PER_CLASS}.")
+    counts = dataset.label_counts(data)
+    for name in data.class_names:
+        total = sum(counts[s][name] for s in dataset.SPLITS)
+        if total < dataset.MIN_IMAGES_PER_CLASS:
+            raise InvalidDataset(f"Class '{name[:60]}' has {total} usable images; each class needs at least "
+                                 f"{dataset.MIN_IMAGES_PER_CLASS}.")
+        if counts["train"][name] == 0:
+            raise InvalidDataset(f"Class '{name[:60]}' has no training images; put some in train/{name[:60]}/.")
+
+
+def list_sets() -> list[ClassSet]:
+    """Earlier uploads, newest first, for reopening without uploading again."""
+    found = []
+    folder = uploads_dir()
+    for path in folder.glob("*.zip") if folder.is_dir() else ():
+        try:
+            info = json.loads(path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
+            classes = tuple(str(c)[:100] for c in info.get("classes", [])[:100])
+            found.append(ClassSet(path, str(info.get("name", path.name))[:120], classes,
+                                  int(info.get("images", 0)), float(info.get("created", 0.0))))
+        except (OSError, ValueError, TypeError, AttributeError):
+            continue  # an upload still being written, or one that was refused
+    return sorted(found, key=lambda s: s.created, reverse=True)
+
+
+def delete_set(path: str | Path) -> None:
+    """Remove one earlier upload (its zip, unpacked folder and list entry)."""
+    path = Path(path)
+    if path.parent.resolve() != uploads_dir().resolve() or path.suffix != ".zip":
+        raise CatdogError("Only uploads in this app's uploads folder can be removed.")
+    _forget(path)
