@@ -74,7 +74,9 @@ def cmd_info(args) -> int:
     bar.line(f"source: {data.source.description} ({data.source.root})")
     for split, per_class in counts.items():
         bar.line(f"{split:>10}: " + ", ".join(f"{n} {c}" for c, n in per_class.items()))
-    bar.line(f"majority-class baseline: {dataset.majority_baseline(data):.0%}")
+    tied = dataset.majority_classes(data)
+    guess = tied[0] if len(tied) == 1 else f"any one of {', '.join(tied)} (tied)"
+    bar.line(f"majority-class baseline: {dataset.majority_baseline(data):.0%} (always answering {guess})")
     bar.line(f"skipped files: {len(data.skipped)}")
     for s in data.skipped[:20]:
         bar.line(f"  {s.path}: {s.reason}")
@@ -102,11 +104,30 @@ class _CliObserver:
                       f"val_loss {r.val_loss:.3f} val_acc {r.val_accuracy:.3f} ({r.seconds:.1f} s)")
 
 
-def cmd_train(args) -> int:
+def _stop_on_signals(stop):
+    """SIGINT (Ctrl-C) and SIGTERM stop training after the current batch; the finished epochs are saved."""
     import signal
+
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    def restore():
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    return restore
+
+
+def _result_line(run) -> str:
+    from .evaluate import verdict
+
+    return (f"run {run.run_id}: val_acc {verdict(run.val_accuracy, run.val_count)}; "
+            f"test_acc {verdict(run.test_accuracy, run.test_count)}")
+
+
+def cmd_train(args) -> int:
     import threading
 
-    from . import dataset, runs, training
+    from . import training
     from .augment import AugmentSettings
 
     if args.quick:
@@ -118,53 +139,61 @@ def cmd_train(args) -> int:
         settings = AugmentSettings(flip=args.flip, rotation=args.rotation)
     if not 1 <= epochs <= training.MAX_EPOCHS:  # refuse before decoding the dataset (`or 20` took 0 as 20)
         raise CatdogError(f"Epochs must be a whole number from 1 to {training.MAX_EPOCHS}, not {epochs}.")
+    spec = training.JobSpec(args.recipe, epochs, settings, args.data, use_cache=not args.no_cache,
+                            learning_rate=learning_rate, fine_tune_epochs=args.fine_tune_epochs,
+                            fine_tune_at=args.fine_tune_at, label="quick" if args.quick else "",
+                            min_steps=max(0, args.min_steps))
     bar = Bar()
     started = time.perf_counter()
-    training.prepare(args.recipe, args.data)
-    data = dataset.load_dataset(args.data, progress=bar)
     stop = threading.Event()
-    # Ctrl-C stops after the current batch and keeps the finished epochs.
-    previous = signal.signal(signal.SIGINT, lambda *_: stop.set())
+    restore = _stop_on_signals(stop)
     try:
-        result = training.train(args.recipe, data, epochs, settings, observer=_CliObserver(bar), stop=stop,
-                                use_cache=not args.no_cache, learning_rate=learning_rate,
-                                fine_tune_epochs=args.fine_tune_epochs, fine_tune_at=args.fine_tune_at)
+        run = training.run_job(spec, _CliObserver(bar), stop)
     finally:
-        signal.signal(signal.SIGINT, previous)
-    if not result.epochs_done:
+        restore()
+    if run is None:
         bar.line("no epoch finished: nothing saved")
         return 1
-    run = runs.save_run(result, data.describe(), {"label": "quick" if args.quick else ""})
     seconds = time.perf_counter() - started
-    bar.line(f"run {run.run_id}: val_acc {_pct(result.val_accuracy)}, test_acc {_pct(result.test_accuracy)}, "
-             f"{seconds:.1f} s ({run.path})")
+    for note in run.notes:
+        bar.line(f"note: {note}")
+    bar.line(f"{_result_line(run)}; {seconds:.1f} s ({run.path})")
     if args.json:
-        print(json.dumps({"run": run.run_id, "recipe": result.recipe, "epochs": result.epochs_done,
-                          "val_accuracy": result.val_accuracy, "test_accuracy": result.test_accuracy,
+        print(json.dumps({"run": run.run_id, "recipe": run.recipe, "epochs": run.epochs, "stopped": run.stopped,
+                          "val_accuracy": run.val_accuracy, "val_count": run.val_count,
+                          "test_accuracy": run.test_accuracy, "test_count": run.test_count,
                           "seconds": round(seconds, 2)}))
     return 0
 
 
 def cmd_reproduce(args) -> int:
     """The post's four models, one after another, then a table beside the post's numbers."""
-    from . import dataset, jobs, runs, training
+    import threading
+
+    from . import runs, training
 
     bar = Bar()
-    data = dataset.load_dataset(args.data, progress=bar)
-    for spec in jobs.post_specs(args.data):
-        epochs = spec.epochs if args.epochs is None else args.epochs
-        bar.line(f"== {spec.recipe}: {epochs} epochs, {spec.settings.flip} flips, rotation {spec.settings.rotation}")
-        result = training.train(spec.recipe, data, epochs, spec.settings, observer=_CliObserver(bar))
-        runs.save_run(result, data.describe(), {"label": spec.label})
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
+    try:
+        for spec in training.post_specs(args.data, 20 if args.epochs is None else args.epochs,
+                                        min_steps=max(0, args.min_steps)):
+            if stop.is_set():
+                break
+            bar.line(f"== {spec.recipe}: {spec.epochs} epochs, {spec.settings.flip} flips, "
+                     f"rotation {spec.settings.rotation}")
+            training.run_job(spec, _CliObserver(bar), stop)
+    finally:
+        restore()
     listing = runs.list_runs().runs
     by_id = {run.run_id: run for run in listing}
-    rows = runs.post_comparison(listing, jobs.REPRODUCE_LABEL)
+    rows = runs.post_comparison(listing, training.REPRODUCE_LABEL)
     bar.line(f"{'model':28} {'post val':>9} {'our val':>8} {'our test':>9} {'s/epoch':>8}")
     for row in rows:
-        run = by_id[row["run"]]
-        per_epoch = sum(h["seconds"] for h in run.history) / max(1, len(run.history))
+        run = by_id.get(row["run"])
+        per_epoch = sum(h["seconds"] for h in run.history) / max(1, len(run.history)) if run else None
         bar.line(f"{row['model']:28} {_pct(row['post val acc']):>9} {_pct(row['our val acc']):>8} "
-                 f"{_pct(row['our test acc']):>9} {per_epoch:8.1f}")
+                 f"{_pct(row['our test acc']):>9} {per_epoch if per_epoch is not None else float('nan'):8.1f}")
     if args.json:
         print(json.dumps(rows))
     return 0
@@ -203,49 +232,79 @@ def cmd_evaluate(args) -> int:
     model = runs.load_model(run)
     bar = Bar()
     data = dataset.load_dataset(args.data, progress=bar)
-    results, detail = {}, None
+    results, counts, detail = {}, {}, None
     for split in ("validation", "test"):
         if not len(data.split(split)):
             continue
         detail = evaluate.evaluate_run(model, data, run.class_names, split)  # refuses other classes
         results[f"{split}_accuracy"] = detail.accuracy
-    bar.line(f"run {run.run_id} ({run.recipe}): " + ", ".join(f"{k} {_pct(v)}" for k, v in results.items()))
+        counts[split] = detail.count
+    bar.line(f"run {run.run_id} ({run.recipe}) answered:")
+    for split, count in counts.items():
+        bar.line(f"  {split}: {evaluate.verdict(results[f'{split}_accuracy'], count)}")
     # Per class and confusion for the last split evaluated: test, or validation when test is empty.
     print(f"per class ({detail.split}): " + ", ".join(f"{n} {_pct(a)}" for n, a in detail.per_class.items()),
           file=sys.stderr)
     for line in _confusion_lines(detail):
         print(line, file=sys.stderr)
     if args.json:
-        print(json.dumps({"run": run.run_id, "recipe": run.recipe, **results, "split": detail.split,
-                          "per_class": detail.per_class, "confusion": detail.confusion.tolist()}))
+        print(json.dumps({"run": run.run_id, "recipe": run.recipe, **results,
+                          **{f"{s}_count": c for s, c in counts.items()},
+                          **{f"{s}_interval": list(evaluate.interval(results[f"{s}_accuracy"], c))
+                             for s, c in counts.items()},
+                          "split": detail.split, "per_class": detail.per_class,
+                          "confusion": detail.confusion.tolist()}))
     return 0
+
+
+def _read_image_file(path) -> bytes:
+    """An image file's bytes, refusing what is not a plain file or is too big, before reading it."""
+    import stat
+
+    from .images import MAX_UPLOAD_BYTES
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CatdogError("no such file.") from None
+    except OSError as exc:
+        raise CatdogError(f"cannot read it ({exc.strerror or exc}).") from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CatdogError("it is a folder, not an image file.")
+    if not stat.S_ISREG(st.st_mode):
+        raise CatdogError("it is not a regular file (a pipe or a device), so it is not read.")
+    if st.st_size > MAX_UPLOAD_BYTES:
+        raise CatdogError(f"the file is over the {MAX_UPLOAD_BYTES // 2**20} MB limit.")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as f:
+            return f.read(MAX_UPLOAD_BYTES + 1)
+    except OSError as exc:
+        raise CatdogError(f"cannot read it ({exc.strerror or exc}).") from None
 
 
 def cmd_predict(args) -> int:
     from pathlib import Path
 
     from . import predict, runs
-    from .images import MAX_UPLOAD_BYTES
 
     run = runs.find_run(args.run)
     model = runs.load_model(run)
+    print(f"run {run.run_id} ({run.recipe}, classes {', '.join(run.class_names)}) answers:", file=sys.stderr)
     explain_dir = _explain_dir(model, args.explain) if args.explain else None
     failures = 0
     for name in args.images:
         try:
             path = Path(name)
-            if not path.is_file():
-                raise CatdogError("no such file.")
-            if path.stat().st_size > MAX_UPLOAD_BYTES:
-                raise CatdogError(f"the file is over the {MAX_UPLOAD_BYTES // 2**20} MB limit.")
-            shown, pred = predict.classify_bytes(model, path.read_bytes(), run.class_names)
+            shown, pred = predict.classify_bytes(model, _read_image_file(path), run.class_names)
             written = _write_gradcam(model, shown, explain_dir / f"{path.stem}_gradcam.png") if explain_dir else None
         except CatdogError as exc:
             failures += 1
-            print(json.dumps({"file": name, "error": str(exc)}) if args.json else f"{name}: error: {exc}")
+            print(json.dumps({"file": name, "run": run.run_id, "error": str(exc)}) if args.json
+                  else f"{name}: error: {exc}")
             continue
         if args.json:
-            line = {"file": name, "label": pred.label, "probabilities": pred.probabilities}
+            line = {"file": name, "run": run.run_id, "label": pred.label, "probabilities": pred.probabilities}
             print(json.dumps({**line, "explain": str(written)} if written else line))
         else:
             print(f"{name}: {pred.label} ({pred.confidence:.1%})" + (f"; Grad-CAM in {written}" if written else ""))
@@ -292,12 +351,12 @@ def cmd_export(args) -> int:
     run = runs.find_run(args.run)
     if args.format == "tflite":
         print("Converting to TensorFlow Lite (a few seconds for MobileNetV2)...", file=sys.stderr)
-    model_file = export.export_run(run, args.format, Path(args.out))
+    model_file = export.export_run(run, args.format, Path(args.out), output=args.output)
     files = [str(model_file), str(export.labels_path(model_file))]
     for f in files:
         print(f"wrote {f}")
     if args.json:
-        print(json.dumps({"run": run.run_id, "format": args.format, "files": files}))
+        print(json.dumps({"run": run.run_id, "format": args.format, "output": args.output, "files": files}))
     return 0
 
 
@@ -310,7 +369,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     from .models import RECIPES
-    from .training import FINE_TUNE_AT
+    from .training import FINE_TUNE_AT, MIN_STEPS
 
     p = _Parser(prog="python -m catdog_core", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -333,8 +392,11 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--fine-tune-epochs", type=int, default=0,
                    help="after the frozen stage, train the top of MobileNetV2 this many more epochs")
     t.add_argument("--fine-tune-at", type=int, default=FINE_TUNE_AT, help="first MobileNetV2 layer to unfreeze")
+    t.add_argument("--min-steps", type=int, default=MIN_STEPS,
+                   help=f"optimizer steps a small dataset still gets, in more epochs (default {MIN_STEPS})")
     r = add("reproduce", "train the post's four models with its settings and compare")
     r.add_argument("--epochs", type=int, default=None, help="default: the post's 20")
+    r.add_argument("--min-steps", type=int, default=MIN_STEPS, help=argparse.SUPPRESS)
     add("runs", "list saved runs")
     e = add("evaluate", "accuracy of a saved run on validation and test")
     e.add_argument("run", help="run id, a run folder, 'latest' or 'latest:RECIPE'")
@@ -346,6 +408,8 @@ def parser() -> argparse.ArgumentParser:
     x = add("export", "write a saved run as a .keras file or a TensorFlow Lite model, with labels.txt")
     x.add_argument("run", help="run id, a run folder, 'latest' or 'latest:RECIPE'")
     x.add_argument("--format", choices=["keras", "tflite"], default="keras")
+    x.add_argument("--output", choices=["logits", "probabilities"], default="logits",
+                   help="what the exported model returns (default: logits, one score per class)")
     x.add_argument("--out", required=True,
                    help="keras: a .keras path or a folder; tflite: a folder (gets model.tflite)")
     return p

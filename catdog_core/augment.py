@@ -88,17 +88,19 @@ def build_layers(settings: AugmentSettings, name: str = "augmentation"):
     seed = settings.seed
     stack = []
     if FLIP_MODES[settings.flip]:
-        stack.append(layers.RandomFlip(FLIP_MODES[settings.flip], seed=seed))
+        stack.append(layers.RandomFlip(FLIP_MODES[settings.flip], seed=seed, name="flip"))
     if settings.rotation:
-        stack.append(layers.RandomRotation(settings.rotation, seed=seed + 1))
+        stack.append(layers.RandomRotation(settings.rotation, seed=seed + 1, name="rotation"))
     if settings.zoom:
-        stack.append(layers.RandomZoom(settings.zoom, seed=seed + 2))
+        stack.append(layers.RandomZoom(settings.zoom, seed=seed + 2, name="zoom"))
     if settings.translation:
-        stack.append(layers.RandomTranslation(settings.translation, settings.translation, seed=seed + 3))
+        stack.append(layers.RandomTranslation(settings.translation, settings.translation, seed=seed + 3,
+                                              name="translation"))
     if settings.contrast:
-        stack.append(layers.RandomContrast(settings.contrast, value_range=(0, 255), seed=seed + 4))
+        stack.append(layers.RandomContrast(settings.contrast, value_range=(0, 255), seed=seed + 4, name="contrast"))
     if settings.brightness:
-        stack.append(layers.RandomBrightness(settings.brightness, value_range=(0, 255), seed=seed + 5))
+        stack.append(layers.RandomBrightness(settings.brightness, value_range=(0, 255), seed=seed + 5,
+                                             name="brightness"))
     return keras.Sequential(stack, name=name)
 
 

@@ -8,6 +8,7 @@ a student finds mislabelled files, odd photos and what the model confuses.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
@@ -16,6 +17,35 @@ import numpy as np
 from .errors import CatdogError
 
 BATCH = 128  # images per forward pass: bounded memory, still one graph call per batch
+SMALL_SPLIT = 30  # below this many images an accuracy says little: shown as "too few to judge"
+
+
+def interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float, float]:
+    """The 95 % (Wilson score) interval of an accuracy measured on `count` images.
+
+    Wilson's interval stays inside 0..1 and is honest for small counts and for
+    0 % or 100 %: 2 of 2 right gives 34 %..100 %, 190 of 200 gives 91 %..97 %.
+    """
+    if count <= 0:
+        return 0.0, 1.0
+    p = min(max(accuracy, 0.0), 1.0)
+    denominator = 1 + z * z / count
+    centre = (p + z * z / (2 * count)) / denominator
+    half = z * math.sqrt(p * (1 - p) / count + z * z / (4 * count * count)) / denominator
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def verdict(accuracy: float | None, count: int | None) -> str:
+    """An accuracy as a student should read it: the value, its 95 % interval and the image count."""
+    if accuracy is None:
+        return "not measured"
+    if not count:
+        return f"{accuracy:.1%}"
+    low, high = interval(accuracy, count)
+    images = f"{count} image{'s' if count != 1 else ''}"
+    if count < SMALL_SPLIT:
+        return f"{accuracy:.1%} on {images}: too few to judge (95 % interval {low:.0%}-{high:.0%})"
+    return f"{accuracy:.1%} (95 % interval {low:.0%}-{high:.0%}, {images})"
 
 
 @dataclass(frozen=True)
@@ -42,11 +72,20 @@ class Evaluation:
     def count(self) -> int:
         return int(self.confusion.sum())
 
+    @property
+    def interval(self) -> tuple[float, float]:
+        return interval(self.accuracy, self.count)
+
+    @property
+    def too_few(self) -> bool:
+        return self.count < SMALL_SPLIT
+
     def to_dict(self) -> dict:
         """A JSON-able summary (mistakes without their images)."""
         return {
             "split": self.split, "classes": list(self.class_names), "count": self.count,
-            "accuracy": self.accuracy, "loss": self.loss, "per_class": dict(self.per_class),
+            "accuracy": self.accuracy, "interval": list(self.interval), "too_few": self.too_few,
+            "loss": self.loss, "per_class": dict(self.per_class),
             "confusion": self.confusion.tolist(),
             "mistakes": [{"index": m.index, "file": m.file, "true": m.true_label, "predicted": m.predicted_label,
                           "loss": m.loss, "probabilities": m.probabilities} for m in self.mistakes],

@@ -73,7 +73,7 @@ def grad_cam(model, image_160: np.ndarray, class_index: int | None = None) -> np
     """
     import tensorflow as tf
 
-    from .images import to_model_input
+    from .images import resize_for_model
 
     cam_fn = _cam_fn(model)
     image = np.asarray(image_160)
@@ -81,7 +81,7 @@ def grad_cam(model, image_160: np.ndarray, class_index: int | None = None) -> np
         raise CatdogError("Grad-CAM needs an RGB image (height x width x 3).")
     size = tuple(model.input_shape[1:3])
     if image.shape[:2] != size:
-        image = to_model_input(image.astype(np.uint8), size)
+        image = resize_for_model(image.astype(np.uint8))
     classes = int(model.output_shape[-1])
     if class_index is not None and not 0 <= class_index < classes:
         raise CatdogError(f"Class number {class_index} does not exist; this model has classes 0 to {classes - 1}.")

@@ -1,5 +1,10 @@
-"""Exporting a saved run for use outside this project: the Keras file as is, or
-a TensorFlow Lite model for phones and small boards, each with a labels.txt.
+"""Exporting a saved run for use outside this project: a Keras file, or a
+TensorFlow Lite model for phones and small boards, each with a labels.txt.
+
+What is exported is the inference model: no random layers, so calling it as
+``model(x)`` twice gives the same answer. It takes raw 0..255 RGB pixels,
+float32, shaped (N, 160, 160, 3), and returns logits (one score per class,
+in labels.txt order), or probabilities with ``output="probabilities"``.
 
 Every file is written under a temporary name in its destination folder and
 renamed into place, so an existing export is replaced whole or left untouched.
@@ -18,6 +23,9 @@ from .errors import CatdogError
 from .fileio import write_atomic
 
 FORMATS = ("keras", "tflite")
+OUTPUTS = ("logits", "probabilities")
+_RANDOM_LAYERS = ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation", "RandomContrast",
+                  "RandomBrightness")
 LABELS_FILE = "labels.txt"
 TFLITE_FILE = "model.tflite"
 
@@ -51,14 +59,43 @@ def _tflite_bytes(model) -> bytes:
                           f"({str(exc).strip().splitlines()[0][:160] if str(exc).strip() else type(exc).__name__}).") from None
 
 
-def export_run(run, fmt: str, out: str | os.PathLike) -> Path:
-    """Write the run's model as `fmt` to `out` with labels.txt beside it; returns the model file.
+def has_random_layers(model) -> bool:
+    """True when calling the model can change its answer (augmentation layers inside)."""
+    for layer in getattr(model, "layers", ()):
+        if type(layer).__name__ in _RANDOM_LAYERS or has_random_layers(layer):
+            return True
+    return False
+
+
+def inference_model(run, output: str = "logits"):
+    """The run's model ready to ship: random layers removed, logits or probabilities out.
+
+    Runs saved by this version hold the inference model already. An older run
+    whose file kept its augmentation is rebuilt without it, layer weights
+    copied by name.
+    """
+    from . import models, runs
+
+    if output not in OUTPUTS:
+        raise CatdogError(f"Unknown output {output!r}; choose {' or '.join(OUTPUTS)}.")
+    model = runs.load_model(run)
+    if has_random_layers(model):
+        clean = models.build(run.recipe, len(run.class_names), pretrained=False).inference
+        for layer in clean.layers:
+            try:
+                layer.set_weights(model.get_layer(layer.name).get_weights())
+            except ValueError:
+                pass  # an input layer, or one the old file does not have
+        model = clean
+    return models.with_probabilities(model) if output == "probabilities" else model
+
+
+def export_run(run, fmt: str, out: str | os.PathLike, output: str = "logits") -> Path:
+    """Write the run's inference model as `fmt` to `out` with labels.txt beside it; returns the model file.
 
     keras: `out` is a path ending in .keras, or a folder that gets <run id>.keras.
     tflite: `out` is a folder that gets model.tflite (or a path ending in .tflite).
     """
-    from . import runs
-
     if fmt not in FORMATS:
         raise CatdogError(f"Unknown export format {fmt!r}; choose {' or '.join(FORMATS)}.")
     target = _destination(run, fmt, Path(out).expanduser())
@@ -69,12 +106,18 @@ def export_run(run, fmt: str, out: str | os.PathLike) -> Path:
     except OSError as exc:
         raise _unwritable(target.parent, exc) from None
 
+    model = inference_model(run, output)  # before any file is touched: a failure writes nothing
     if fmt == "keras":
         def model_content(f):
-            with open(run.model_path, "rb") as src:
-                shutil.copyfileobj(src, f)
+            import tempfile
+
+            with tempfile.TemporaryDirectory() as tmp:
+                path = Path(tmp) / "model.keras"
+                model.save(path)
+                with open(path, "rb") as src:
+                    shutil.copyfileobj(src, f)
     else:
-        model_content = _tflite_bytes(runs.load_model(run))  # before any file is touched: a failed conversion writes nothing
+        model_content = _tflite_bytes(model)
     labels = "".join(f"{name}\n" for name in run.class_names).encode("utf-8")
     try:
         write_atomic(target, model_content)
@@ -90,7 +133,7 @@ def read_labels(path: str | os.PathLike) -> list[str]:
 
 
 def load_tflite(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
-    """An exported model.tflite as a function: uint8 images (N, 160, 160, 3) -> logits (N, classes)."""
+    """An exported model.tflite as a function: 0..255 images (N, 160, 160, 3) -> its outputs (N, classes)."""
     from .features import tflite_runner
 
     try:

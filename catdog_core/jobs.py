@@ -13,25 +13,11 @@ import time
 from collections import deque
 from dataclasses import dataclass, field, replace
 
-from .augment import AugmentSettings
 from .errors import CatdogError
-from .training import FINE_TUNE_AT
+from .training import REPRODUCE_LABEL, JobSpec, post_specs, quick_spec  # noqa: F401  (the queue's vocabulary)
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 FINISHED = (DONE, STOPPED, FAILED)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    recipe: str
-    epochs: int
-    settings: AugmentSettings = field(default_factory=AugmentSettings)
-    data: str | None = None  # dataset path; None: the configured default
-    use_cache: bool = True
-    learning_rate: float | None = None  # None: the recipe's own
-    fine_tune_epochs: int = 0
-    fine_tune_at: int = FINE_TUNE_AT
-    label: str = ""  # what the page shows, e.g. "quick transfer"
 
 
 @dataclass
@@ -55,19 +41,47 @@ class JobState:
     started: float | None = None
     finished: float | None = None
     queue_position: int = 0  # 0 when running or finished
+    stage: str = ""
+    epochs_total: int = 0
+    epoch_seconds: float = 0.0  # since the running epoch began
 
     @property
     def active(self) -> bool:
         return self.state in (QUEUED, RUNNING)
 
-    def eta_seconds(self) -> float | None:
-        """Seconds left, from the mean time of finished epochs and the current batch."""
-        if self.state != RUNNING or not self.history:
+    def eta(self) -> "Estimate | None":
+        """Time left, stage by stage; None while nothing has been timed yet."""
+        if self.state != RUNNING or not self.steps:
             return None
-        per_epoch = sum(h["seconds"] for h in self.history) / len(self.history)
-        partial = self.step / self.steps if self.steps else 0.0
-        left = self.spec.epochs + self.spec.fine_tune_epochs - len(self.history) - partial
-        return max(0.0, per_epoch * left)
+        return estimate_left(self.history, self.stage, self.epoch, self.step, self.steps, self.epoch_seconds,
+                             self.epochs_total or self.spec.epochs + self.spec.fine_tune_epochs,
+                             self.spec.fine_tune_epochs)
+
+    def eta_seconds(self) -> float | None:
+        estimate = self.eta()
+        return estimate.seconds if estimate is not None else None
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float  # until the end of the job, or of the current stage when `whole` is False
+    whole: bool  # False while frozen epochs run and fine-tune epochs (not yet timed) follow
+
+
+def estimate_left(history: list[dict], stage: str, epoch: int, step: int, steps: int, epoch_seconds: float,
+                  epochs_total: int, fine_tune_epochs: int) -> Estimate | None:
+    """Seconds left, computed per stage: a fine-tune epoch runs the whole MobileNetV2 and costs
+    many frozen ones, so frozen epochs never predict it. Within the running epoch the estimate
+    follows the batches, so it counts down smoothly instead of jumping at each epoch's end."""
+    if not steps or step <= 0:
+        return None
+    timed = [h["seconds"] for h in history if h.get("stage") == stage]
+    per_step = epoch_seconds / step
+    per_epoch = sum(timed) / len(timed) if timed else per_step * steps
+    this_epoch = max(per_epoch - epoch_seconds, 0.0) if timed else per_step * (steps - step)
+    stage_end = epochs_total - fine_tune_epochs if stage == "frozen" else epochs_total
+    seconds = this_epoch + max(stage_end - epoch, 0) * per_epoch
+    return Estimate(max(seconds, 0.0), whole=not (stage == "frozen" and fine_tune_epochs > 0))
 
 
 class _JobObserver:
@@ -79,7 +93,8 @@ class _JobObserver:
 
     def on_batch(self, r):
         self.queue._update(self.job_id, phase="Training", epoch=r.epoch, step=r.step, steps=r.steps,
-                           batch_loss=r.loss, batch_accuracy=r.accuracy)
+                           batch_loss=r.loss, batch_accuracy=r.accuracy, stage=r.stage, epochs_total=r.epochs,
+                           epoch_seconds=r.seconds)
 
     def on_epoch(self, r):
         self.queue._append_epoch(self.job_id, r.to_dict())
@@ -173,26 +188,17 @@ class TrainingQueue:
             self._forget_old()
 
     def _run_one(self, job_id: int, spec: JobSpec, stop: threading.Event) -> None:
-        from . import dataset, runs, training
+        from . import training
 
         observer = _JobObserver(self, job_id)
         try:
-            training.prepare(spec.recipe, spec.data)
-            data = dataset.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
-            result = training.train(spec.recipe, data, spec.epochs, spec.settings, observer=observer,
-                                    stop=stop, use_cache=spec.use_cache,
-                                    learning_rate=spec.learning_rate, fine_tune_epochs=spec.fine_tune_epochs,
-                                    fine_tune_at=spec.fine_tune_at)
-            run_id = None
-            if result.epochs_done:
-                observer.on_phase("Saving the run")
-                run_id = runs.save_run(result, data.describe(), {"label": spec.label}).run_id
-            final = STOPPED if result.stopped else DONE
-            phase = ("Stopped before the first epoch finished: nothing was saved"
-                     if result.stopped and not result.epochs_done else
-                     f"Stopped after {result.epochs_done} epochs" if result.stopped else "Finished")
-            self._update(job_id, state=final, phase=phase, run_id=run_id, test_accuracy=result.test_accuracy,
-                         finished=time.time())
+            run = training.run_job(spec, observer, stop)
+            stopped = run is None or run.stopped
+            final = STOPPED if stopped else DONE
+            phase = ("Stopped before the first epoch finished: nothing was saved" if run is None else
+                     f"Stopped after {run.epochs} epochs" if stopped else "Finished")
+            self._update(job_id, state=final, phase=phase, run_id=run.run_id if run else None,
+                         test_accuracy=run.test_accuracy if run else None, finished=time.time())
         except CatdogError as exc:
             self._update(job_id, state=FAILED, error=str(exc), phase="Failed", finished=time.time())
         except Exception as exc:  # never let one job kill the worker
@@ -205,24 +211,6 @@ class TrainingQueue:
             for job in sorted(done, key=lambda j: j.finished or 0)[:-self._keep]:
                 self._jobs.pop(job.job_id, None)
                 self._stops.pop(job.job_id, None)
-
-
-def quick_spec(data: str | None = None) -> JobSpec:
-    """The transfer quick preset as a job (the Classify page's "train one now")."""
-    from .training import QUICK
-
-    return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, use_cache=True,
-                   learning_rate=QUICK.learning_rate, label="quick transfer")
-
-
-REPRODUCE_LABEL = "reproduce the post"
-
-
-def post_specs(data: str | None = None) -> list[JobSpec]:
-    """The post's four models with its settings: 20 epochs, batch 32, flip both ways, rotation 0.2."""
-    from .models import RECIPES
-
-    return [JobSpec(name, 20, AugmentSettings(), data, label=REPRODUCE_LABEL) for name in RECIPES]
 
 
 _queue: TrainingQueue | None = None

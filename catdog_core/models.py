@@ -53,10 +53,17 @@ RECIPES = {
 
 @dataclass
 class BuiltModel:
-    """The saved model plus, for a frozen base, the parts training can cache around."""
+    """A recipe's models. They share their layers, so training one trains the others.
+
+    - model: what trains, raw pixels -> augmentation -> ... -> logits (the post's model);
+    - inference: the same without the random layers; it is what a run saves and
+      exports, so calling it as model(x) always gives the same answer;
+    - features / head: for a frozen base, the parts training can cache around.
+    """
 
     recipe: Recipe
-    model: object  # keras.Model: raw pixels -> logits
+    model: object  # keras.Model
+    inference: object = None  # keras.Model: raw pixels -> logits, no random layers
     augmentation: object | None = None  # keras.Sequential or None
     features: object | None = None  # raw pixels -> pooled base features (frozen)
     head: object | None = None  # pooled features -> logits (the trainable part)
@@ -75,17 +82,20 @@ def preprocess_layer(name: str = "preprocess"):
     return layers.Rescaling(1 / 127.5, offset=-1.0, name=name)
 
 
-def _small_cnn(x, num_classes: int):
+def _small_cnn_layers(num_classes: int) -> list:
+    """The post's model 1, its layers named so that two models built at once never clash."""
     from keras import layers
 
-    x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(32, 3, activation="relu")(x)
-    x = layers.MaxPooling2D()(x)
-    x = layers.Conv2D(64, 3, activation="relu")(x)
-    x = layers.Flatten()(x)
-    x = layers.Dropout(0.2)(x)
-    return layers.Dense(num_classes, name="logits")(x)
+    return [
+        layers.Conv2D(32, 3, activation="relu", name="conv_1"),
+        layers.MaxPooling2D(name="pool_1"),
+        layers.Conv2D(32, 3, activation="relu", name="conv_2"),
+        layers.MaxPooling2D(name="pool_2"),
+        layers.Conv2D(64, 3, activation="relu", name="conv_3"),
+        layers.Flatten(name="flatten"),
+        layers.Dropout(0.2, name="dropout"),
+        layers.Dense(num_classes, name="logits"),
+    ]
 
 
 def load_base(weights: str | None = None, pretrained: bool = True):
@@ -119,7 +129,7 @@ def load_base(weights: str | None = None, pretrained: bool = True):
 def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = None,
           weights: str | None = None, pretrained: bool = True,
           learning_rate: float | None = None) -> BuiltModel:
-    """Build and compile one recipe, ready to fit."""
+    """Build and compile one recipe, ready to fit; see BuiltModel for what comes back."""
     import keras
     from keras import layers
 
@@ -128,34 +138,56 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
         raise InvalidSettings("A classifier needs at least 2 classes.")
     settings = settings or AugmentSettings()
     learning_rate = learning_rate or recipe.learning_rate
-    inputs = keras.Input(config.IMG_SIZE + (3,), name="image")
-    x = inputs
     augmentation = None
     if recipe.uses_augmentation and not settings.is_identity:
         augmentation = build_layers(settings)
-        x = augmentation(x)
-    built = BuiltModel(recipe, None, augmentation)
+    built = BuiltModel(recipe, None, augmentation=augmentation)
 
+    steps: list = []
     if recipe.name in ("normalized", "transfer"):
-        preprocess = preprocess_layer()
-        x = preprocess(x)
+        steps.append(preprocess_layer())
     if recipe.frozen_base:
-        base = load_base(weights, pretrained)
+        preprocess, base = steps[0], load_base(weights, pretrained)
         pool = layers.GlobalMaxPooling2D(name="pool")
         dropout = layers.Dropout(0.2, name="dropout")
         dense = layers.Dense(num_classes, name="logits")
-        outputs = dense(dropout(pool(base(x, training=False))))
+
+        def forward(x):
+            return dense(dropout(pool(base(preprocess(x), training=False))))
+    else:
+        steps += _small_cnn_layers(num_classes)
+
+        def forward(x):
+            for layer in steps:
+                x = layer(x)
+            return x
+
+    # The post's model first, so each shared layer's first output is the one in its graph.
+    inputs = keras.Input(config.IMG_SIZE + (3,), name="image")
+    built.model = keras.Model(inputs, forward(augmentation(inputs) if augmentation else inputs), name=recipe.name)
+    compile_model(built.model, learning_rate)
+    if augmentation is None:
+        built.inference = built.model
+    else:
+        clean = keras.Input(config.IMG_SIZE + (3,), name="image")
+        built.inference = keras.Model(clean, forward(clean), name=recipe.name)
+    if recipe.frozen_base:
         # The same layer objects, regrouped so training can cache base outputs.
         raw = keras.Input(config.IMG_SIZE + (3,), name="raw")
         built.features = keras.Model(raw, pool(base(preprocess(raw), training=False)), name="features")
         pooled = keras.Input((base.output_shape[-1],), name="pooled")
         built.head = keras.Model(pooled, dense(dropout(pooled)), name="head")
         compile_model(built.head, learning_rate)
-    else:
-        outputs = _small_cnn(x, num_classes)
-    built.model = keras.Model(inputs, outputs, name=recipe.name)
-    compile_model(built.model, learning_rate)
     return built
+
+
+def with_probabilities(model):
+    """The inference model with a softmax on its logits: raw 0..255 pixels -> class probabilities."""
+    import keras
+    from keras import layers
+
+    inputs = keras.Input(model.input_shape[1:], name="image")
+    return keras.Model(inputs, layers.Softmax(name="probabilities")(model(inputs)), name=f"{model.name}_probabilities")
 
 
 def build_features(weights: str | None = None):

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .images import load_for_model, to_model_input
+from .images import load_for_model, resize_for_model
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def classify_batch(model, images: np.ndarray, class_names) -> list[Prediction]:
 def classify(model, image: np.ndarray, class_names) -> Prediction:
     """One RGB uint8 image of any size (resized here) -> Prediction."""
     if image.shape[:2] != (160, 160):
-        image = to_model_input(image)
+        image = resize_for_model(image)
     return classify_batch(model, image[None], class_names)[0]
 
 

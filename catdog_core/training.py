@@ -1,33 +1,45 @@
-"""Training: fit a recipe on the splits, report every batch and epoch to an
-observer, stop cleanly when asked, and cache what a frozen base computes.
+"""Training: one job function, `run_job(spec, observer, stop) -> Run`, and
+`train(recipe, dataset, epochs)` under it, where Keras' own `fit` runs the loop.
+
+A callback feeds the observer every batch and epoch and stops `fit` (through
+`model.stop_training`) after the current batch when asked; the model then
+goes back to the weights of the last finished epoch, and the partial epoch is
+dropped. Seeded runs repeat exactly.
 
 Two paths give the same model:
 - plain: the whole Keras model trains on raw images, as in the post;
 - cached (recipes with a frozen base): MobileNetV2's pooled output is computed
-  once per image for validation and test (and for train when augmentation is
-  off), kept for the process, and only the head trains on it. With
-  augmentation on, each epoch's augmented train images still pass through the
-  base, so every epoch sees new variants exactly as in the post.
+  once per image of each split and cached on disk by content, and only the
+  head trains on it. With augmentation on, each batch's augmented images still
+  pass through the base, so every epoch sees new variants exactly as in the post.
+
+Small data: a split of 32 images is one batch, so "10 epochs" would be 10
+optimizer steps, far too few to learn anything. Every run trains at least
+`MIN_STEPS` steps (more epochs on a small training split), within a time budget.
 """
 
 from __future__ import annotations
 
+import json
+import math
+import os
 import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import numpy as np
 
 from . import config, features
-from .augment import AugmentSettings, NO_AUGMENTATION
+from .augment import NO_AUGMENTATION, AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .models import BASE_NAME, BuiltModel, build, get_recipe
 
 MAX_EPOCHS = 200
 FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
-FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
-FAST_AFTER_IMAGES = 1500  # base forward passes per run from which converting to TFLite pays off
+MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
+SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
 
 
 @dataclass(frozen=True)
@@ -37,6 +49,9 @@ class BatchReport:
     steps: int
     loss: float
     accuracy: float
+    epochs: int = 0  # epochs planned in all (more than asked on a small dataset)
+    stage: str = "train"
+    seconds: float = 0.0  # since this epoch began
 
 
 @dataclass(frozen=True)
@@ -79,19 +94,22 @@ QUICK = QuickPreset()
 @dataclass
 class TrainResult:
     recipe: str
-    model: object
+    model: object  # the inference model (no random layers): what a run saves
     class_names: tuple[str, ...]
     settings: AugmentSettings
     epochs_requested: int
     history: list[EpochReport] = field(default_factory=list)
     test_loss: float | None = None
     test_accuracy: float | None = None
+    test_count: int = 0
     stopped: bool = False
     fine_tune_from_epoch: int | None = None  # fine-tuning began after this epoch
     cached: bool = False
     engine: str = "TensorFlow"
     seconds: float = 0.0
     setup_seconds: float = 0.0
+    steps_per_epoch: int = 0
+    notes: list[str] = field(default_factory=list)  # what a student should know about this run
 
     @property
     def epochs_done(self) -> int:
@@ -102,74 +120,154 @@ class TrainResult:
         return self.history[-1].val_accuracy if self.history else None
 
 
-# Pooled base outputs of un-augmented images, keyed by dataset, weights and split.
-_features: dict[tuple, np.ndarray] = {}
-_features_lock = threading.Lock()
+def epochs_for_steps(epochs: int, train_images: int, batch_size: int, min_steps: int = MIN_STEPS) -> int:
+    """The epochs a run takes: those asked for, or more when they make fewer than `min_steps` steps."""
+    steps = max(1, math.ceil(train_images / batch_size))
+    return min(MAX_EPOCHS, max(epochs, math.ceil(min_steps / steps)))
 
 
-def clear_feature_cache() -> None:
-    with _features_lock:
-        _features.clear()
+class _Batches:
+    """Shuffled training batches for fit: the order of epoch k depends on the seed and k only."""
+
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class Feeder(keras.utils.PyDataset):
+            def __init__(self, make_inputs, labels: np.ndarray, batch_size: int, seed: int, first_epoch: int):
+                super().__init__()
+                self.make_inputs, self.labels, self.batch_size, self.seed = make_inputs, labels, batch_size, seed
+                self.epoch = first_epoch
+                self.order = self._order(first_epoch)
+
+            def _order(self, epoch: int) -> np.ndarray:
+                return np.random.default_rng((self.seed, epoch)).permutation(len(self.labels))
+
+            def __len__(self) -> int:
+                return math.ceil(len(self.labels) / self.batch_size)
+
+            def __getitem__(self, i: int):
+                idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
+                return self.make_inputs(idx), self.labels[idx]
+
+            def on_epoch_begin(self):
+                self.order = self._order(self.epoch)
+
+            def on_epoch_end(self):
+                self.epoch += 1
+
+        return Feeder(*args, **kwargs)
 
 
-def _forward(fn, images: np.ndarray, observer: Observer, message: str) -> np.ndarray:
-    out = []
-    for start in range(0, len(images), FEATURE_CHUNK):
-        out.append(fn(images[start:start + FEATURE_CHUNK]))
-        observer.on_phase(message, min(start + FEATURE_CHUNK, len(images)), len(images))
-    return np.concatenate(out) if out else np.zeros((0, 0), "float32")
+class _Reporter:
+    """The keras.callbacks.Callback that feeds the observer and stops fit cleanly."""
+
+    def __new__(cls, *args, **kwargs):
+        import keras
+
+        class Reporter(keras.callbacks.Callback):
+            def __init__(self, result: TrainResult, learner, observer: Observer, stop: threading.Event,
+                         total: int, stage: str, steps: int, min_epochs: int, budget_end: float | None,
+                         checkpoint: Path | None):
+                super().__init__()
+                self.result, self.learner, self.observer, self.stop = result, learner, observer, stop
+                self.checkpoint = checkpoint
+                self.total, self.stage, self.steps = total, stage, steps
+                self.min_epochs, self.budget_end = min_epochs, budget_end
+                self.snapshot = [v.numpy() for v in learner.trainable_variables]
+                self.partial = False
+
+            def on_epoch_begin(self, epoch, logs=None):
+                self.started = time.perf_counter()
+
+            def on_train_batch_end(self, batch, logs=None):
+                logs = logs or {}
+                self.observer.on_batch(BatchReport(self.epoch_number, batch + 1, self.steps,
+                                                   float(logs.get("loss", math.nan)),
+                                                   float(logs.get("accuracy", math.nan)), self.total, self.stage,
+                                                   time.perf_counter() - self.started))
+                if self.stop.is_set():
+                    self.partial = True
+                    self.model.stop_training = True
+
+            @property
+            def epoch_number(self) -> int:
+                return len(self.result.history) + 1
+
+            def on_epoch_end(self, epoch, logs=None):
+                if self.partial:  # stopped mid-epoch: back to the last finished epoch, nothing reported
+                    for var, value in zip(self.learner.trainable_variables, self.snapshot):
+                        var.assign(value)
+                    self.result.stopped = True
+                    return
+                logs = logs or {}
+                report = EpochReport(self.epoch_number, self.total, float(logs["loss"]), float(logs["accuracy"]),
+                                     float(logs["val_loss"]), float(logs["val_accuracy"]),
+                                     time.perf_counter() - self.started, self.stage)
+                self.result.history.append(report)
+                self.snapshot = [v.numpy() for v in self.learner.trainable_variables]
+                if self.checkpoint is not None:
+                    _write_checkpoint(self.checkpoint, self.learner, self.result, self.stage)
+                self.observer.on_epoch(report)
+                if (self.budget_end is not None and report.epoch >= self.min_epochs
+                        and time.perf_counter() > self.budget_end):
+                    self.model.stop_training = True  # a small dataset's extra epochs ran out of time
+
+        return Reporter(*args, **kwargs)
 
 
-def _cached_features(dataset: Dataset, weights: str, split: str, observer: Observer, fn) -> np.ndarray:
-    key = (dataset.key, weights, split)
-    with _features_lock:
-        hit = _features.get(key)
-    if hit is None:
-        hit = _forward(fn, dataset.split(split).images, observer, f"Computing MobileNetV2 features ({split})")
-        with _features_lock:
-            _features[key] = hit
-    return hit
+def _write_checkpoint(folder: Path, learner, result: TrainResult, stage: str) -> None:
+    """The learner's weights and the history after a finished epoch, replaced whole each time:
+    what `salvage` saves as a run when the process training it is killed."""
+    from .fileio import write_atomic
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / ".tmp-weights.weights.h5"
+    learner.save_weights(tmp)
+    os.replace(tmp, folder / "weights.weights.h5")
+    info = {"learner": "head" if learner.name == "head" else "model", "stage": stage,
+            "history": [h.to_dict() for h in result.history], "class_names": list(result.class_names),
+            "fine_tune_from_epoch": result.fine_tune_from_epoch, "epochs_requested": result.epochs_requested,
+            "notes": result.notes}
+    write_atomic(folder / "checkpoint.json", json.dumps(info).encode("utf-8", "surrogatepass"))
 
 
-def prepare(recipe: str, data=None, weights: str | None = None) -> None:
-    """Call before loading the data: converts the frozen base meanwhile when the data is large.
-
-    The conversion takes ~4 s once per machine and overlaps with decoding; a
-    cheap file count keeps small datasets (where it would not pay off) on TensorFlow.
-    """
-    from . import dataset as datasets
-
-    if not get_recipe(recipe).frozen_base:
+def _fit(result: TrainResult, learner, batches, val, epochs: range, total: int, stage: str,
+         observer: Observer, stop: threading.Event, min_epochs: int, budget_end: float | None,
+         checkpoint: Path | None = None) -> None:
+    reporter = _Reporter(result, learner, observer, stop, total, stage, len(batches), min_epochs, budget_end,
+                         checkpoint)
+    if stop.is_set():
+        result.stopped = True
         return
-    weights = weights or config.base_weights_setting()
-    if features.is_converted(weights):
-        return
-    try:
-        count = datasets.count_files(datasets.find_source(data, allow_download=False, unpack=False).root)
-    except Exception:  # not on disk and unpacked yet: decide later, in train()
-        return
-    if count >= FAST_AFTER_IMAGES:
-        features.convert_in_background(weights)
+    learner.fit(batches, epochs=epochs.stop - 1, initial_epoch=epochs.start - 1, validation_data=val,
+                callbacks=[reporter], verbose=0, shuffle=False)
+
+
+def _features(extract, data: Dataset, split: str, observer: Observer):
+    message = f"Computing MobileNetV2 features ({split})"
+    return features.cached_features(extract, data.key, split, data.split(split).images,
+                                    lambda done, total: observer.on_phase(message, done, total))
 
 
 def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings | None = None, *,
           observer: Observer | None = None, stop: threading.Event | None = None,
           seed: int = config.SEED, use_cache: bool = True, batch_size: int = config.BATCH_SIZE,
           weights: str | None = None, learning_rate: float | None = None,
-          fast: bool | None = None, fine_tune_epochs: int = 0,
-          fine_tune_at: int = FINE_TUNE_AT) -> TrainResult:
-    """Train one recipe for up to `epochs` epochs; returns history and test metrics.
+          fine_tune_epochs: int = 0, fine_tune_at: int = FINE_TUNE_AT,
+          min_steps: int = MIN_STEPS, checkpoint: Path | None = None) -> TrainResult:
+    """Train one recipe for `epochs` epochs (more on a small dataset); returns history and test metrics.
 
     A set `stop` event ends training after the current batch; the model keeps
     the weights of the last finished epoch and the partial epoch is dropped.
-    `fast` runs the frozen base through TFLite (None: when it pays off).
     `fine_tune_epochs` more epochs then train the base from layer
     `fine_tune_at` on at a 10x lower learning rate (transfer recipe only).
+    A training split too small for `min_steps` optimizer steps in `epochs`
+    epochs trains more epochs, for at most SMALL_DATA_SECONDS more. With a
+    `checkpoint` folder, the weights are written there after every epoch.
     """
     import keras
-    import tensorflow as tf
 
-    if not isinstance(epochs, int) or not 1 <= epochs <= MAX_EPOCHS:
+    if not isinstance(epochs, int) or isinstance(epochs, bool) or not 1 <= epochs <= MAX_EPOCHS:
         raise InvalidSettings(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}, not {epochs!r}.")
     if fine_tune_epochs and (not isinstance(fine_tune_epochs, int) or not 0 <= fine_tune_epochs <= MAX_EPOCHS
                              or not get_recipe(recipe).frozen_base):
@@ -179,60 +277,80 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
     observer = observer or Observer()
     stop = stop or threading.Event()
     settings = settings or AugmentSettings()
+    weights = weights or config.base_weights_setting()
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     observer.on_phase("Building the model")
     built = build(recipe, len(dataset.class_names), settings, weights=weights, learning_rate=learning_rate)
     cached = use_cache and built.features is not None
-    result = TrainResult(get_recipe(recipe).name, built.model, dataset.class_names, settings,
-                         epochs + fine_tune_epochs, cached=cached)
 
-    train_images, train_labels = dataset.train.images, dataset.train.labels
-    raw_batch = lambda idx: train_images[idx].astype("float32")
-    raw_val_test = dataset.validation.images, (dataset.test.images if len(dataset.test) else None)
+    steps = math.ceil(len(dataset.train) / batch_size)
+    first_stage = epochs_for_steps(epochs, len(dataset.train), batch_size, min_steps)
+    result = TrainResult(get_recipe(recipe).name, built.inference, dataset.class_names, settings,
+                         first_stage + fine_tune_epochs, cached=cached, steps_per_epoch=steps)
+    budget_end = None
+    if first_stage > epochs:
+        budget_end = time.perf_counter() + SMALL_DATA_SECONDS
+        result.notes.append(
+            f"The training split has {len(dataset.train)} images, {steps} batch{'es' if steps > 1 else ''} per "
+            f"epoch, so {epochs} epochs would be only {epochs * steps} optimizer steps. It trains up to "
+            f"{first_stage} epochs ({first_stage * steps} steps) instead, stopping after "
+            f"{SMALL_DATA_SECONDS:.0f} s once the {epochs} asked for are done.")
+
+    labels = {s: dataset.split(s).labels for s in ("train", "validation", "test")}
+    raw_inputs = lambda idx: dataset.train.images[idx].astype("float32")  # noqa: E731
+    raw_val = (dataset.validation.images.astype("float32"), labels["validation"])
+    raw_test = lambda: dataset.test.images.astype("float32") if len(dataset.test) else None  # noqa: E731
     if cached:
+        import tensorflow as tf
+
         learner = built.head
-        weights_key = weights or config.base_weights_setting()
-        if fast is None:  # converting costs ~4 s once and saves ~3 ms per image after
-            passes = epochs if built.augmentation is not None else 1
-            work = len(dataset.validation) + len(dataset.test) + passes * len(train_labels)
-            fast = features.is_converted(weights_key) or work >= FAST_AFTER_IMAGES
-        if fast and not features.is_converted(weights_key):
+        if not features.tflite_path(features.base_key(built.features, weights)).is_file():
             observer.on_phase("Preparing a fast MobileNetV2 (once per machine, a few seconds)")
-        extract = features.FeatureExtractor(built.features, weights_key, convert=fast)
+        extract = features.FeatureExtractor(built.features, weights)
         result.engine = extract.engine
-        val_x = _cached_features(dataset, weights_key, "validation", observer, extract)
-        test_x = _cached_features(dataset, weights_key, "test", observer, extract) if len(dataset.test) else None
+        val = (_features(extract, dataset, "validation", observer), labels["validation"])
+        test_x = _features(extract, dataset, "test", observer) if len(dataset.test) else None
         if built.augmentation is None:
-            train_x = _cached_features(dataset, weights_key, "train", observer, extract)
-            batch_inputs = lambda idx: train_x[idx]
+            train_x = _features(extract, dataset, "train", observer)
+            make_inputs = lambda idx: train_x[idx]  # noqa: E731
         else:
             augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)
-            batch_inputs = lambda idx: extract(augment(raw_batch(idx)))
+            make_inputs = lambda idx: extract(augment(raw_inputs(idx)))  # noqa: E731
     else:
         learner = built.model
-        val_x, test_x = raw_val_test
-        batch_inputs = raw_batch
+        val = raw_val
+        test_x = raw_test()
+        make_inputs = raw_inputs
     result.setup_seconds = time.perf_counter() - started
 
-    rng = np.random.default_rng(seed)
-    total = epochs + fine_tune_epochs
-    _run_epochs(result, learner, batch_inputs, train_labels, val_x, dataset.validation.labels,
-                range(1, epochs + 1), total, "frozen" if built.features is not None else "train",
-                observer, stop, rng, batch_size)
+    total = first_stage + fine_tune_epochs
+    stage = "frozen" if built.features is not None else "train"
+    observer.on_phase("Training")
+    # The same batches, in the same order, whether the head trains on cached features or the
+    # whole model on raw images: both paths follow one trajectory.
+    batches = _Batches(make_inputs, labels["train"], batch_size, seed, 0)
+    _fit(result, learner, batches, val,
+         range(1, first_stage + 1), total, stage, observer, stop, epochs, budget_end, checkpoint)
+    if result.history and len(result.history) < first_stage and not result.stopped:
+        total = len(result.history) + fine_tune_epochs  # the time budget ended the extra epochs
+        result.epochs_requested = total
     if fine_tune_epochs and not result.stopped and result.history:
         # The base can no longer be cached: the whole model trains on raw images from here.
         observer.on_phase(f"Unfreezing MobileNetV2 from layer {fine_tune_at} for fine-tuning")
+        done = len(result.history)
         learner = built.model
         unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
-        val_x, test_x = raw_val_test
-        result.fine_tune_from_epoch = epochs
-        _run_epochs(result, learner, raw_batch, train_labels, val_x, dataset.validation.labels,
-                    range(epochs + 1, total + 1), total, "fine-tune", observer, stop, rng, batch_size)
+        test_x = raw_test()
+        result.fine_tune_from_epoch = done
+        _fit(result, learner, _Batches(raw_inputs, labels["train"], batch_size, seed, done), raw_val,
+             range(done + 1, done + fine_tune_epochs + 1), total, "fine-tune", observer, stop, 0, None, checkpoint)
 
     if test_x is not None and result.history:
-        test = learner.evaluate(test_x, dataset.test.labels, batch_size=128, verbose=0, return_dict=True)
+        observer.on_phase("Measuring the test split")
+        test = learner.evaluate(test_x, labels["test"], batch_size=128, verbose=0, return_dict=True)
         result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
+        result.test_count = len(dataset.test)
     result.seconds = time.perf_counter() - started
     return result
 
@@ -258,32 +376,140 @@ def unfreeze(built: BuiltModel, from_layer: int, learning_rate: float) -> None:
     compile_model(built.model, learning_rate)
 
 
-def _run_epochs(result: TrainResult, learner, batch_inputs, train_labels, val_x, val_labels, epochs,
-                total: int, stage: str, observer: Observer, stop: threading.Event, rng, batch_size: int) -> None:
-    """The training loop: batches, observers, validation, and a clean stop."""
-    steps = -(-len(train_labels) // batch_size)
-    snapshot = [v.numpy() for v in learner.trainable_variables]
-    for epoch in epochs:
-        epoch_start = time.perf_counter()
-        order = rng.permutation(len(train_labels))
-        seen, loss_sum, acc_sum = 0, 0.0, 0.0  # sample-weighted running means, as fit reports
-        for step in range(1, steps + 1):
-            idx = order[(step - 1) * batch_size: step * batch_size]
-            logs = learner.train_on_batch(batch_inputs(idx), train_labels[idx], return_dict=True)
-            seen += len(idx)
-            loss_sum += float(logs["loss"]) * len(idx)
-            acc_sum += float(logs["accuracy"]) * len(idx)
-            observer.on_batch(BatchReport(epoch, step, steps, loss_sum / seen, acc_sum / seen))
-            if stop.is_set():
-                break
-        if stop.is_set():
-            for var, value in zip(learner.trainable_variables, snapshot):
-                var.assign(value)  # back to the last finished epoch
-            result.stopped = True
-            return
-        val = learner.evaluate(val_x, val_labels, batch_size=128, verbose=0, return_dict=True)
-        report = EpochReport(epoch, total, loss_sum / seen, acc_sum / seen, float(val["loss"]),
-                             float(val["accuracy"]), time.perf_counter() - epoch_start, stage)
-        result.history.append(report)
-        snapshot = [v.numpy() for v in learner.trainable_variables]
-        observer.on_epoch(report)
+# ---------------------------------------------------------------- one job
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a training job needs, JSON-able so a queue or a Ray task can carry it."""
+
+    recipe: str
+    epochs: int
+    settings: AugmentSettings = field(default_factory=AugmentSettings)
+    data: str | None = None  # dataset path; None: the configured default
+    use_cache: bool = True
+    learning_rate: float | None = None  # None: the recipe's own
+    fine_tune_epochs: int = 0
+    fine_tune_at: int = FINE_TUNE_AT
+    label: str = ""  # what pages show, e.g. "quick transfer"
+    seed: int = config.SEED
+    weights: str | None = None  # MobileNetV2 weights; None: $CATDOG_BASE_WEIGHTS or ImageNet
+    min_steps: int = MIN_STEPS  # optimizer steps a small dataset still gets (more epochs)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["settings"] = self.settings.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "JobSpec":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in dict(values).items() if k in known}
+        values["settings"] = AugmentSettings.from_dict(values.get("settings") or {})
+        return cls(**values)
+
+
+def quick_spec(data: str | None = None) -> JobSpec:
+    """The transfer quick preset as a job."""
+    return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, use_cache=True,
+                   learning_rate=QUICK.learning_rate, label="quick transfer")
+
+
+REPRODUCE_LABEL = "reproduce the post"
+
+
+def post_specs(data: str | None = None, epochs: int = 20, min_steps: int = MIN_STEPS) -> list[JobSpec]:
+    """The post's four models with its settings: 20 epochs, batch 32, flip both ways, rotation 0.2."""
+    from .models import RECIPES
+
+    return [JobSpec(name, epochs, AugmentSettings(), data, label=REPRODUCE_LABEL, min_steps=min_steps)
+            for name in RECIPES]
+
+
+def _convert_while_decoding(spec: JobSpec) -> threading.Thread | None:
+    """For the transfer recipe, build and convert the frozen base while the dataset decodes (once per machine)."""
+    if not (get_recipe(spec.recipe).frozen_base and spec.use_cache) or features._interpreter_class() is None:
+        return None
+    weights = spec.weights or config.base_weights_setting()
+    try:
+        if features.is_converted(weights):
+            return None
+    except OSError:
+        return None
+
+    def work():
+        from .models import build_features
+
+        try:
+            model = build_features(weights)
+            features._ensure_converted(features.base_key(model, weights), model, weights)
+        except Exception:
+            pass  # training converts (or falls back to TensorFlow) itself
+
+    thread = threading.Thread(target=work, name="catdog-convert", daemon=True)
+    thread.start()
+    return thread
+
+
+def resolved(spec: JobSpec) -> JobSpec:
+    """The spec with this process's data and weights settings written in, so any worker (another
+    process, another machine) trains what the submitter meant."""
+    from dataclasses import replace
+
+    return replace(spec, data=spec.data if spec.data is not None else config.data_dir_setting(),
+                   weights=spec.weights or config.base_weights_setting())
+
+
+def run_job(spec: JobSpec, observer: Observer | None = None, stop: threading.Event | None = None,
+            extra: dict | None = None, checkpoint: Path | None = None, runs_root: Path | None = None):
+    """The one training job: load the data, train, save the run. Returns the saved Run, or None
+    when it was stopped before an epoch finished. Used by the queue's workers, Ray tasks, the
+    command line (through the queue) and the benchmarks alike."""
+    from . import dataset as datasets
+    from . import runs
+
+    observer = observer or Observer()
+    observer.on_phase("Loading the dataset")
+    converting = _convert_while_decoding(spec)
+    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    if converting is not None:
+        converting.join()
+    result = train(spec.recipe, data, spec.epochs, spec.settings, observer=observer, stop=stop,
+                   seed=spec.seed, use_cache=spec.use_cache, learning_rate=spec.learning_rate,
+                   weights=spec.weights, fine_tune_epochs=spec.fine_tune_epochs,
+                   fine_tune_at=spec.fine_tune_at, min_steps=spec.min_steps, checkpoint=checkpoint)
+    if not result.epochs_done:
+        return None
+    observer.on_phase("Saving the run")
+    return runs.save_run(result, data.describe(), {"label": spec.label, **(extra or {})}, base=runs_root)
+
+
+def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_root: Path | None = None):
+    """A job whose process died: its finished epochs (the last checkpoint) saved as a stopped run.
+    None when no epoch had finished."""
+    from . import dataset as datasets
+    from . import evaluate, runs
+
+    info_path = Path(checkpoint) / "checkpoint.json"
+    if not info_path.is_file():
+        return None
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    if not info.get("history"):
+        return None
+    data = datasets.load_dataset(spec.data)
+    if list(data.class_names) != info["class_names"]:
+        return None  # the data changed since: these weights answer other classes
+    built = build(spec.recipe, len(data.class_names), spec.settings, weights=spec.weights,
+                  learning_rate=spec.learning_rate)
+    if info["stage"] == "fine-tune":
+        unfreeze(built, spec.fine_tune_at, (spec.learning_rate or built.recipe.learning_rate) / 10)
+    learner = built.head if info["learner"] == "head" else built.model
+    learner.load_weights(Path(checkpoint) / "weights.weights.h5")
+    result = TrainResult(get_recipe(spec.recipe).name, built.inference, data.class_names, spec.settings,
+                         int(info["epochs_requested"]), [EpochReport(**h) for h in info["history"]],
+                         stopped=True, fine_tune_from_epoch=info.get("fine_tune_from_epoch"),
+                         cached=info["learner"] == "head", notes=list(info.get("notes", [])))
+    if len(data.test):
+        checked = evaluate.evaluate_run(built.inference, data, data.class_names, "test")
+        result.test_accuracy, result.test_loss, result.test_count = checked.accuracy, checked.loss, checked.count
+    return runs.save_run(result, data.describe(), {"label": spec.label, **(extra or {})}, base=runs_root)

@@ -6,9 +6,11 @@ UI only: every decision about data, models and jobs is made in catdog_core.
 
 from __future__ import annotations
 
+import re
+
 import streamlit as st
 
-from catdog_core import augment, charts, config, dataset, jobs
+from catdog_core import augment, charts, config, dataset, evaluate, jobs
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError, DatasetUnavailable
 
@@ -52,6 +54,12 @@ def run_through_app() -> None:
     if getattr(PagesManager, "uses_pages_directory", None):
         PagesManager.uses_pages_directory = False
         st.rerun()
+
+def plain(text) -> str:
+    """Text from users (class, file and run names) made safe inside st.markdown: every Markdown
+    and HTML character is escaped, so a name like [x](http://...) or ![](...) shows as typed."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&])", r"\\\1", str(text)).replace("\n", " ")
+
 
 SETTINGS_KEY = "augment_settings"
 JOB_KEY = "job_id"
@@ -150,6 +158,24 @@ def file_uploader(label: str, key: str, multiple: bool = False):
     return st.file_uploader(label, accept_multiple_files=multiple, key=key)
 
 
+def default_run(listing, recipe: str | None = None):
+    """The run a page opens on: the best on this session's dataset (see runs.best), never another
+    session's uploaded classes."""
+    from catdog_core import runs, uploads
+
+    loaded = cached_data()
+    if loaded is not None:
+        return runs.best(listing, loaded.key, loaded.class_names, recipe)
+    source = data_source()
+    uploaded = str(uploads.uploads_dir())
+
+    def mine(run) -> bool:
+        location = str(run.dataset.get("location", ""))
+        return location == source if source else not location.startswith(uploaded)
+
+    return runs.best([r for r in listing if mine(r)], recipe=recipe)
+
+
 # ---------------------------------------------------------------- augmentation settings
 
 
@@ -200,6 +226,18 @@ def job_panel(job_id: int, where: str) -> None:
     st.fragment(_job_view, run_every=every)(job_id, where)
 
 
+def _saved_run(run_id: str | None):
+    from catdog_core import runs
+    from catdog_core.errors import CatdogError
+
+    if not run_id:
+        return None
+    try:
+        return runs.find_run(run_id)
+    except CatdogError:
+        return None
+
+
 def _job_view(job_id: int, where: str) -> None:
     queue = jobs.get_queue()
     job = queue.get(job_id)
@@ -233,7 +271,15 @@ def _job_view(job_id: int, where: str) -> None:
         done_epochs = len(job.history)
         cols = st.columns(3)
         cols[0].metric("Epochs finished", f"{done_epochs} of {total}")
-        cols[1].metric("Time left", duration_text(job.eta_seconds()))
+        estimate = job.eta()
+        if estimate is None:
+            cols[1].metric("Time left", "after the first batches")
+        elif estimate.whole:
+            cols[1].metric("Time left", duration_text(estimate.seconds))
+        else:
+            cols[1].metric("Frozen stage left", duration_text(estimate.seconds),
+                           help="Fine-tune epochs run the whole MobileNetV2 and take much longer; "
+                                "their time shows once the first of them starts.")
         last = job.history[-1]["val_accuracy"] if job.history else None
         cols[2].metric("Validation accuracy", f"{last:.1%}" if last is not None else "–")
 
@@ -246,13 +292,19 @@ def _job_view(job_id: int, where: str) -> None:
             queue.stop(job_id)
             st.session_state[f"_stop_asked_{job_id}"] = True
             st.caption("Stopping after the current batch; finished epochs are kept.")
-    elif job.state == jobs.DONE:
-        test = f"test accuracy **{job.test_accuracy:.1%}**" if job.test_accuracy is not None else "no test split"
-        st.success(f"Finished {len(job.history)} epochs: {test}. Saved as run `{job.run_id}`.")
-    elif job.state == jobs.STOPPED:
-        saved = f" Saved as run `{job.run_id}`." if job.run_id else ""
-        test = f" Test accuracy {job.test_accuracy:.1%}." if job.test_accuracy is not None else ""
-        st.warning(f"{job.phase}.{test}{saved}")
+    elif job.state in (jobs.DONE, jobs.STOPPED):
+        run = _saved_run(job.run_id)
+        if run is None:
+            st.warning(f"{job.phase}.")
+        else:
+            numbers = (f"validation {evaluate.verdict(run.val_accuracy, run.val_count)}; "
+                       f"test {evaluate.verdict(run.test_accuracy, run.test_count)}")
+            if job.state == jobs.DONE:
+                st.success(f"Finished {len(job.history)} epochs: {numbers}. Saved as run `{run.run_id}`.")
+            else:
+                st.warning(f"{job.phase}: {numbers}. Saved as run `{run.run_id}`.")
+            for note in run.notes:
+                st.caption(note)
     elif job.state == jobs.FAILED:
         st.error(job.error or "Training failed.")
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import charts, explain, images, jobs, predict, runs
+from catdog_core import charts, evaluate, explain, images, jobs, predict, runs
 from catdog_core.errors import CatdogError
 from pages import _ui as ui
 
@@ -19,7 +19,7 @@ def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str)
             prediction = predict.classify(model, model_input, run.class_names)
             looked = explain.overlay(picture, explain.grad_cam(model, model_input)) if heatmap else None
         except CatdogError as exc:
-            st.markdown(f"**{shown_name}**")
+            st.markdown(f"**{ui.plain(shown_name)}**")
             st.error(str(exc))
             return
         if looked is None:
@@ -28,14 +28,14 @@ def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str)
             left, middle, right = st.columns([1, 1, 2], vertical_alignment="center")
             middle.image(looked, caption=f"where it looked for {prediction.label}", width="stretch")
         left.image(picture, caption=shown_name, width="stretch")
-        right.markdown(f"### {prediction.label}  \n{prediction.confidence:.1%} sure")
+        right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
         right.plotly_chart(charts.probabilities(prediction.probabilities), key=f"probabilities_{key}")
 
 
 st.title("Classify your own photos")
 
 listing = runs.list_runs()
-transfer = runs.latest("transfer")
+transfer = ui.default_run(listing.runs, "transfer")
 job = ui.session_job()
 if transfer is None:
     st.info("There is no trained transfer-learning model (model 4) yet. Train one here with the quick "
@@ -54,10 +54,11 @@ if not listing.runs:
 by_id = {r.run_id: r for r in listing.runs}
 default = list(by_id).index(transfer.run_id) if transfer is not None else 0
 run_id = st.selectbox("Model", list(by_id), index=default, key="classify_run",
-                      format_func=lambda rid: f"{by_id[rid].recipe} · {rid}"
-                      + (f" · test accuracy {by_id[rid].test_accuracy:.1%}" if by_id[rid].test_accuracy is not None else ""))
+                      format_func=lambda rid: by_id[rid].title())
 run = by_id[run_id]
-st.caption(f"Classes: {', '.join(run.class_names)} · the latest transfer run is chosen by default.")
+st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), classes "
+           f"{ui.plain(', '.join(run.class_names))}; validation {evaluate.verdict(run.val_accuracy, run.val_count)}. "
+           "The best transfer run on your dataset is chosen by default.")
 try:
     with st.spinner("Loading the model…"):
         model = runs.load_model(run)

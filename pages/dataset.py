@@ -40,7 +40,7 @@ st.caption(f"{loaded.source.description} · {len(loaded.class_names)} classes ·
 st.subheader("A few training images")
 seed = st.session_state.setdefault("gallery_seed", 0)
 for name, images in dataset.pick_examples(loaded, 3, seed):
-    st.markdown(f"**{name}**")
+    st.markdown(f"**{ui.plain(name)}**")
     cols = st.columns(6)
     for col, image in zip(cols, images):
         col.image(image, caption=name, width="stretch")
@@ -57,18 +57,22 @@ counts = dataset.label_counts(loaded)
 left, right = st.columns([3, 2])
 left.plotly_chart(charts.label_counts(counts))
 baseline = dataset.majority_baseline(loaded, "validation")
-train_counts = counts["train"]
-majority = max(train_counts, key=train_counts.get)
+tied = dataset.majority_classes(loaded)
+if len(tied) == 1:
+    guess = f"Always answering **{ui.plain(tied[0])}**, the most common class in the training split,"
+else:
+    guess = (f"The training split has as many images of {ui.plain(' and '.join(tied))}, so always answering "
+             "any one of them")
 right.markdown(
-    f"Always answering **{majority}**, the most common class in the training split, would be right "
-    f"on **{baseline:.0%}** of the validation images. A model has to beat that number before it "
-    "has learned anything."
+    f"{guess} would be right on about **{baseline:.0%}** of the validation images. A model has to beat that "
+    "number before it has learned anything."
 )
 right.info(
-    "**The test split is fixed.** It is one fifth of each class's validation images, chosen once "
-    "with a seed, so it never overlaps validation and never changes between epochs or runs. "
-    "The blog post takes its test batches with `take`/`skip` from a dataset that reshuffles on "
-    "every pass, so its test images change each time and mix with validation."
+    "**The test split stays put.** About one fifth of the validation images are test images, each "
+    "chosen by a hash of its own file name, so the test set never overlaps validation, never changes "
+    "between epochs or runs, and adding a photo never moves another. The blog post takes its test "
+    "batches with `take`/`skip` from a dataset that reshuffles on every pass, so its test images "
+    "change each time and mix with validation."
 )
 if loaded.auto_split:
     right.caption("This folder had no train/ and validation/ folders: 20 % of each class became "

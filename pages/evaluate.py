@@ -29,11 +29,16 @@ if loaded is None:
     st.stop()
 
 by_id = {r.run_id: r for r in listing.runs}
-matching = [rid for rid, r in by_id.items() if tuple(r.class_names) == tuple(loaded.class_names)]
-default = list(by_id).index(matching[0]) if matching else 0  # the latest run of this dataset's classes
+on_data = runs.on_dataset(listing.runs, loaded.key, loaded.class_names)
+if not on_data:
+    st.info("No run was trained on this dataset yet; the runs below were trained on other data.")
+top = runs.best(listing.runs, loaded.key, loaded.class_names)
+default = list(by_id).index(top.run_id) if top is not None else 0  # the best run on this dataset
 run_id = st.selectbox("Run", list(by_id), index=default, key="evaluate_run",
-                      format_func=lambda rid: f"{by_id[rid].recipe} · {rid} · {', '.join(by_id[rid].class_names)}")
+                      format_func=lambda rid: f"{by_id[rid].title()} · {', '.join(by_id[rid].class_names)}")
 run = by_id[run_id]
+st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), trained on "
+           f"{ui.plain(run.dataset.get('source', 'unknown data'))}.")
 
 cache = st.session_state.setdefault(CACHE_KEY, {})
 key = (run_id, str(loaded.source.root))
@@ -51,7 +56,14 @@ if key not in cache:
 result = cache[key]
 
 cols = st.columns(1 + min(len(result.per_class), 5))
-cols[0].metric("Test accuracy", f"{result.accuracy:.1%}", help=f"{result.count} test images, mean loss {result.loss:.3f}")
+low, high = result.interval
+cols[0].metric("Test accuracy", f"{result.accuracy:.1%}",
+               help=f"{result.count} test images, mean loss {result.loss:.3f}; 95 % interval {low:.0%} to {high:.0%}")
+if result.too_few:
+    st.warning(f"{evaluate.verdict(result.accuracy, result.count)}. Each test image moves the accuracy by "
+               f"{1 / result.count:.0%}; add more images before trusting this number.")
+else:
+    st.caption(f"Test accuracy {evaluate.verdict(result.accuracy, result.count)}.")
 if len(result.per_class) <= 5:
     for col, (name, share) in zip(cols[1:], result.per_class.items()):
         col.metric(f"{name} recognised", f"{share:.1%}" if share is not None else "no images")

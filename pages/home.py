@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import config, dataset, runs
+from catdog_core import config, dataset, evaluate, runs
 from catdog_core.errors import DatasetUnavailable
 from pages import _ui as ui
 
@@ -66,12 +66,13 @@ else:
 st.subheader("Trained runs")
 listing = runs.list_runs()
 if listing.runs:
-    best = max((r for r in listing.runs if r.test_accuracy is not None),
-               key=lambda r: r.test_accuracy, default=None)
     line = f"{len(listing.runs)} run(s) saved in `{runs.runs_dir()}`."
-    if best is not None:
-        line += f" Best test accuracy: **{best.test_accuracy:.1%}** ({best.recipe}, run `{best.run_id}`)."
+    top = runs.best(listing.runs, loaded.key, loaded.class_names) if loaded is not None else None
     st.markdown(line)
+    if top is not None:
+        st.markdown(f"Best on this dataset: **{ui.plain(top.title())}**, validation "
+                    f"{ui.plain(evaluate.verdict(top.val_accuracy, top.val_count))}; test "
+                    f"{ui.plain(evaluate.verdict(top.test_accuracy, top.test_count))}.")
 else:
     st.markdown("No run has been trained yet.")
 for message in listing.problems:

@@ -99,7 +99,7 @@ def trained_transfer(synthetic_data, shared_weights, tmp_path_factory):
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CATDOG_HOME", str(tmp_path_factory.mktemp("trained_home")))
         data = dataset.load_dataset(synthetic_data)
-        return data, training.train("transfer", data, 3, augment.NO_AUGMENTATION)
+        return data, training.train("transfer", data, 3, augment.NO_AUGMENTATION, min_steps=0)
 
 
 @pytest.fixture(scope="session")

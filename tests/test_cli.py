@@ -57,7 +57,7 @@ def one_error_line(proc: subprocess.CompletedProcess | str) -> str:
 
 @pytest.fixture(scope="module")
 def trained(cli_env) -> dict:
-    proc = cli(cli_env, "train", "--recipe", "transfer", "--epochs", "2", "--json")
+    proc = cli(cli_env, "train", "--recipe", "transfer", "--epochs", "2", "--min-steps", "0", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr
     return last_json(proc)
@@ -68,14 +68,17 @@ def test_info_json(cli_env):
     assert proc.returncode == 0, proc.stderr[-3000:]
     info = last_json(proc)
     assert info["classes"] == ["cats", "dogs"]
-    assert info["counts"] == {"train": {"cats": 24, "dogs": 24}, "validation": {"cats": 8, "dogs": 8},
-                              "test": {"cats": 2, "dogs": 2}}
+    counts = info["counts"]
+    assert counts["train"] == {"cats": 24, "dogs": 24}
+    assert {c: counts["validation"][c] + counts["test"][c] for c in ("cats", "dogs")} == {"cats": 10, "dogs": 10}
     assert info["skipped"] == [] and Path(info["root"]) == Path(cli_env["CATDOG_DATA_DIR"])
-    assert "majority-class baseline: 50%" in proc.stderr
+    assert "majority-class baseline: 50% (always answering any one of cats, dogs (tied))" in proc.stderr
 
 
 def test_train_transfer_json(trained, cli_env):
-    assert set(trained) == {"run", "recipe", "epochs", "val_accuracy", "test_accuracy", "seconds"}
+    assert set(trained) == {"run", "recipe", "epochs", "stopped", "val_accuracy", "val_count", "test_accuracy",
+                            "test_count", "seconds"}
+    assert trained["val_count"] + trained["test_count"] == 20
     assert trained["recipe"] == "transfer" and trained["epochs"] == 2
     assert 0 <= trained["val_accuracy"] <= 1 and 0 <= trained["test_accuracy"] <= 1
     assert trained["seconds"] > 0
@@ -84,7 +87,7 @@ def test_train_transfer_json(trained, cli_env):
 
 
 def test_train_quick_json(trained, cli_env):
-    proc = cli(cli_env, "train", "--quick", "--json")
+    proc = cli(cli_env, "train", "--quick", "--min-steps", "0", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     quick = last_json(proc)
     assert quick["recipe"] == "transfer" and quick["epochs"] == 10 and quick["run"] != trained["run"]
@@ -126,7 +129,8 @@ def test_predict_one_good_and_one_bad_file(trained, cli_env, tmp_path):
     assert good["label"] in ("cats", "dogs")
     assert set(good["probabilities"]) == {"cats", "dogs"}
     assert sum(good["probabilities"].values()) == pytest.approx(1.0)
-    assert set(bad) == {"file", "error"} and "text file" in bad["error"]
+    assert set(bad) == {"file", "run", "error"} and "text file" in bad["error"]
+    assert good["run"] == bad["run"] and f"run {good['run']} (transfer" in proc.stderr  # the run that answered
 
 
 def test_unknown_run_is_one_line_on_stderr(cli_env):
@@ -187,7 +191,7 @@ def test_runs_reports_damaged_folders_on_stderr(capsys):
 
 def test_reproduce_trains_the_four_models_and_prints_the_comparison(cli_env, tmp_path):
     env = dict(cli_env, CATDOG_HOME=str(tmp_path / "home"))  # its own runs: `latest` elsewhere stays put
-    proc = cli(env, "reproduce", "--epochs", "1", "--json")
+    proc = cli(env, "reproduce", "--epochs", "1", "--min-steps", "0", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = last_json(proc)
     assert [r["model"] for r in rows] == ["Model 1: small CNN", "Model 2: + augmentation",

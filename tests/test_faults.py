@@ -34,7 +34,7 @@ def test_worker_killed_between_model_and_history_leaves_no_run(trained, syntheti
         sys.path.insert(0, {str(REPO)!r})
         from catdog_core import augment, dataset, runs, training
         data = dataset.load_dataset({str(synthetic_data)!r})
-        result = training.train("transfer", data, 1, augment.NO_AUGMENTATION)
+        result = training.train("transfer", data, 1, augment.NO_AUGMENTATION, min_steps=0)
         real_write = runs._write_json
         def die(path, value):
             if path.name == runs.HISTORY_FILE:
@@ -119,7 +119,7 @@ def test_a_job_whose_save_fails_reports_it_and_the_queue_goes_on(synthetic_data,
         return real_save(*args, **kwargs)
 
     monkeypatch.setattr(runs, "save_run", flaky_save)
-    spec = jobs.JobSpec("transfer", 1, augment.NO_AUGMENTATION, str(synthetic_data))
+    spec = jobs.JobSpec("transfer", 1, augment.NO_AUGMENTATION, str(synthetic_data), min_steps=0)
     first, second = queue.submit(spec), queue.submit(spec)
     failed = queue.wait(first, timeout=300)
     assert failed.state == jobs.FAILED and "No space left" in failed.error

@@ -31,18 +31,22 @@ def test_converted_base_gives_the_features_tensorflow_gives(base, shared_weights
     np.testing.assert_allclose(extract(pixels[:2]), want[:2], atol=1e-3, rtol=1e-3)
 
 
+def converted_file(base, weights):
+    return features.tflite_path(features.base_key(base, weights))
+
+
 def test_the_conversion_is_reused_by_later_extractors(base, shared_weights, pixels, monkeypatch):
     features.FeatureExtractor(base, shared_weights, convert=True)
-    written = features.cache_path(shared_weights).stat().st_mtime_ns
+    written = converted_file(base, shared_weights).stat().st_mtime_ns
     monkeypatch.setattr(features, "tflite_bytes", lambda model: pytest.fail("converted a second time"))
     again = features.FeatureExtractor(base, shared_weights, convert=True)
     assert again.engine == "TFLite/XNNPACK"
-    assert features.cache_path(shared_weights).stat().st_mtime_ns == written
-    assert not [p for p in features.cache_path(shared_weights).parent.iterdir() if p.name.startswith(".")]
+    assert converted_file(base, shared_weights).stat().st_mtime_ns == written
+    assert not [p for p in features.cache_dir().iterdir() if p.name.startswith(".")]
 
 
 def test_a_damaged_cache_file_falls_back_to_tensorflow_and_is_removed(base, shared_weights, pixels):
-    path = features.cache_path(shared_weights)
+    path = converted_file(base, shared_weights)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(b"not a flatbuffer")
     extract = features.FeatureExtractor(base, shared_weights, convert=False)
@@ -56,11 +60,32 @@ def test_without_conversion_the_tensorflow_path_is_used(base, shared_weights, pi
     assert extract.engine == "TensorFlow" and not features.is_converted(shared_weights)
 
 
-def test_background_conversion_writes_the_cache_once(shared_weights, base, pixels):
-    thread = features.convert_in_background(shared_weights)
-    assert thread is not None
-    thread.join(timeout=120)
-    assert features.is_converted(shared_weights)
-    assert features.convert_in_background(shared_weights) is None  # nothing left to do
-    extract = features.FeatureExtractor(base, shared_weights, convert=False)
-    np.testing.assert_allclose(extract(pixels[:1]), np.asarray(base(pixels[:1], training=False)), atol=1e-3, rtol=1e-3)
+def test_the_key_follows_the_model_the_weights_and_the_versions(base, shared_weights, tmp_path):
+    import keras
+
+    again = models.build_features(shared_weights)  # another build: Keras names its layers anew
+    assert features.base_key(again, shared_weights) == features.base_key(base, shared_weights)
+    # Other weights (the same file with one byte changed) and another model give other keys.
+    changed = tmp_path / "weights.h5"
+    data = bytearray(open(shared_weights, "rb").read())
+    data[-100] ^= 1
+    changed.write_bytes(bytes(data))
+    assert features.base_key(base, str(changed)) != features.base_key(base, shared_weights)
+    raw = keras.Input((160, 160, 3))
+    average = keras.Model(raw, keras.layers.GlobalAveragePooling2D()(base.get_layer(models.BASE_NAME)(
+        base.get_layer("preprocess")(raw), training=False)))
+    assert features.base_key(average, shared_weights) != features.base_key(base, shared_weights)
+
+
+def test_features_of_a_split_are_cached_on_disk_by_both_keys(base, shared_weights, pixels):
+    extract = features.FeatureExtractor(base, shared_weights, convert=True)
+    first = features.cached_features(extract, "datasetA", "validation", pixels)
+    features.clear_memory()
+    calls = []
+    original = extract._tflite
+    extract._tflite = lambda images: calls.append(1) or original(images)
+    again = features.cached_features(extract, "datasetA", "validation", pixels)
+    assert not calls  # read from disk
+    np.testing.assert_array_equal(first, again)
+    other = features.cached_features(extract, "datasetB", "validation", pixels[:3])
+    assert calls and other.shape == (3, 1280)  # another dataset key: computed, never reused

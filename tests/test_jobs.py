@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from catdog_core import jobs, runs
+from catdog_core import jobs, runs, training
 from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec, JobState, TrainingQueue
 
@@ -35,7 +35,7 @@ def queue():
 
 
 def spec(data, recipe="baseline", epochs=1, **kw) -> JobSpec:
-    return JobSpec(recipe, epochs, NO_AUGMENTATION, str(data), **kw)
+    return JobSpec(recipe, epochs, NO_AUGMENTATION, str(data), min_steps=0, **kw)
 
 
 def test_jobs_run_one_at_a_time_in_order(queue, synthetic_data):
@@ -105,7 +105,7 @@ def test_stopping_before_the_first_epoch_saves_nothing(queue, synthetic_data):
 
 
 def test_a_failing_job_does_not_stop_the_worker(queue, synthetic_data, tmp_path):
-    bad = queue.submit(JobSpec("baseline", 1, NO_AUGMENTATION, str(tmp_path / "no-such-folder")))
+    bad = queue.submit(JobSpec("baseline", 1, NO_AUGMENTATION, str(tmp_path / "no-such-folder"), min_steps=0))
     good = queue.submit(spec(synthetic_data))
     failed = queue.wait(bad, timeout=TIMEOUT)
     assert failed.state == FAILED and failed.phase == "Failed"
@@ -143,25 +143,33 @@ def test_job_reports_progress_while_running(queue, synthetic_data):
     assert job.test_accuracy is not None and job.phase == "Finished"
 
 
-def test_eta_seconds():
-    job = JobState(1, JobSpec("transfer", 5))
-    assert job.eta_seconds() is None  # queued
+def test_eta_counts_down_within_an_epoch_and_keeps_stages_apart():
+    job = JobState(1, JobSpec("transfer", 5, fine_tune_epochs=2))
+    assert job.eta() is None  # queued
     job.state = RUNNING
-    assert job.eta_seconds() is None  # no finished epoch yet: nothing to go on
-    job.history = [{"seconds": 10.0}, {"seconds": 20.0}]
-    job.step, job.steps = 1, 2
-    # 15 s per epoch, 5 - 2 - 0.5 epochs left.
-    assert job.eta_seconds() == pytest.approx(37.5)
-    job.history = [{"seconds": 4.0}] * 5
-    job.step, job.steps = 0, 0
-    assert job.eta_seconds() == 0.0
+    assert job.eta() is None  # no batch timed yet
+    # Epoch 1 of 5 frozen ones, 10 steps, 4 done in 2 s: 0.5 s a step.
+    job.stage, job.epochs_total, job.epoch, job.step, job.steps, job.epoch_seconds = "frozen", 7, 1, 4, 10, 2.0
+    first = job.eta()
+    assert first.seconds == pytest.approx(6 * 0.5 + 4 * 5.0) and not first.whole  # fine-tuning not timed yet
+    job.step, job.epoch_seconds = 8, 4.0
+    assert job.eta().seconds < first.seconds  # it counts down as batches finish
+    # Two frozen epochs took 4 s each: the third is half done.
+    job.history = [{"stage": "frozen", "seconds": 4.0}] * 2
+    job.epoch, job.step, job.epoch_seconds = 3, 5, 2.0
+    assert job.eta().seconds == pytest.approx(2.0 + 2 * 4.0)
+    # Fine-tuning: 20 s an epoch is measured on its own batches, not on the fast frozen epochs.
+    job.history += [{"stage": "frozen", "seconds": 4.0}] * 3
+    job.stage, job.epoch, job.step, job.epoch_seconds = "fine-tune", 6, 2, 4.0
+    fine = job.eta()
+    assert fine.whole and fine.seconds == pytest.approx(8 * 2.0 + 1 * 20.0)
     job.state = DONE
-    assert job.eta_seconds() is None
+    assert job.eta() is None
 
 
 def test_quick_spec_is_the_quick_preset():
     from catdog_core.training import QUICK
 
-    quick = jobs.quick_spec("/data")
+    quick = training.quick_spec("/data")
     assert quick.recipe == "transfer" and quick.epochs == QUICK.epochs and quick.data == "/data"
     assert quick.settings.is_identity and quick.use_cache and quick.learning_rate == QUICK.learning_rate

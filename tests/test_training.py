@@ -51,7 +51,7 @@ def built_models(monkeypatch):
 @pytest.mark.parametrize("recipe", list(models.RECIPES))
 def test_each_recipe_trains_one_epoch_and_reports(data, recipe):
     observer = Recorder()
-    result = training.train(recipe, data, 1, AugmentSettings(), observer=observer, batch_size=32)
+    result = training.train(recipe, data, 1, AugmentSettings(), observer=observer, batch_size=32, min_steps=0)
     # 48 training images in batches of 32: two steps, each reported.
     assert [(b.epoch, b.step, b.steps) for b in observer.batches] == [(1, 1, 2), (1, 2, 2)]
     assert all(math.isfinite(b.loss) and 0 <= b.accuracy <= 1 for b in observer.batches)
@@ -98,14 +98,14 @@ def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, use_c
     stop = threading.Event()
     observer = StopAt(stop, epoch=2, step=1, built=built_models)
     result = training.train(recipe, data, 5, NO_AUGMENTATION, observer=observer, stop=stop,
-                            use_cache=use_cache, batch_size=16)  # 3 steps per epoch
+                            use_cache=use_cache, batch_size=16, min_steps=0)  # 3 steps per epoch
     assert result.stopped
     # It stopped right after the batch during which the event was set.
     assert [(b.epoch, b.step) for b in observer.batches] == [(1, 1), (1, 2), (1, 3), (2, 1)]
     assert [h.epoch for h in result.history] == [1] and result.epochs_done == 1
     assert observer.epochs == result.history
     # The model has the weights it had at the end of epoch 1, not those of the half epoch.
-    assert result.model is built_models[-1].model
+    assert result.model is built_models[-1].inference
     final = result.model.get_weights()
     for kept, now in zip(observer.weights_after_epoch[0], final):
         np.testing.assert_array_equal(now, kept)
@@ -115,29 +115,33 @@ def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, use_c
 def test_stop_during_epoch_one_gives_no_epochs(data):
     stop = threading.Event()
     observer = StopAt(stop, epoch=1, step=1, built=[])
-    result = training.train("baseline", data, 3, NO_AUGMENTATION, observer=observer, stop=stop)
+    result = training.train("baseline", data, 3, NO_AUGMENTATION, observer=observer, stop=stop, min_steps=0)
     assert result.stopped and result.history == [] and result.epochs_done == 0
     assert result.val_accuracy is None and result.test_accuracy is None
     assert len(observer.batches) == 1 and observer.epochs == []
 
 
 def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, monkeypatch):
-    training.clear_feature_cache()
-    passes = []
-    original = training._forward
+    from catdog_core import features
 
-    def counting(fn, images, observer, message):
-        passes.append(message)
-        return original(fn, images, observer, message)
+    features.clear_memory()
+    seen = []
+    real_call = features.FeatureExtractor.__call__
 
-    monkeypatch.setattr(training, "_forward", counting)
-    observers = [Recorder(), Recorder()]
-    runs = [training.train("transfer", data, 2, NO_AUGMENTATION, seed=7, use_cache=True, observer=o)
-            for o in observers]
-    # The first run computed each split's MobileNetV2 features once; the second reused them all.
-    assert sorted(passes) == sorted(f"Computing MobileNetV2 features ({s})" for s in ("validation", "test", "train"))
-    assert not any(p.startswith("Computing MobileNetV2 features") for p in observers[1].phases)
-    assert {key[0] for key in training._features} == {data.key}  # keyed by the dataset's fingerprint
+    def counting(self, images):
+        seen.append(len(images))
+        return real_call(self, images)
+
+    monkeypatch.setattr(features.FeatureExtractor, "__call__", counting)
+    runs = [training.train("transfer", data, 2, NO_AUGMENTATION, seed=7, min_steps=0) for _ in range(2)]
+    # The first run computed each image's MobileNetV2 features once; the second reused them all.
+    assert sum(seen) == len(data.train) + len(data.validation) + len(data.test)
+    # A new process finds them on disk, keyed by the base and the dataset's content.
+    features.clear_memory()
+    training.train("transfer", data, 1, NO_AUGMENTATION, seed=7, min_steps=0)
+    assert sum(seen) == len(data.train) + len(data.validation) + len(data.test)
+    cached = sorted(p.name for p in (features.cache_dir() / "features").iterdir())
+    assert len(cached) == 3 and all(data.key in name for name in cached)
 
     # Determinism: the same seed gives the same history and the same model.
     assert all(r.cached for r in runs)
@@ -147,11 +151,33 @@ def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, mon
     pixels = data.test.images.astype("float32")
     np.testing.assert_array_equal(np.asarray(runs[0].model(pixels, training=False)),
                                   np.asarray(runs[1].model(pixels, training=False)))
-    other = training.train("transfer", data, 2, NO_AUGMENTATION, seed=8, use_cache=True)
+    other = training.train("transfer", data, 2, NO_AUGMENTATION, seed=8, min_steps=0)
     assert [h.loss for h in other.history] != [h.loss for h in runs[0].history]  # the seed matters
-    assert len(passes) == 3  # still only the first run's passes
-    training.clear_feature_cache()
-    assert not training._features
+
+
+def test_a_small_dataset_trains_at_least_min_steps(tmp_path):
+    from conftest import make_dataset
+
+    small = dataset.load_dataset(make_dataset(tmp_path / "small", n_train=10, n_val=5))  # 20 images: 1 step
+    observer = Recorder()
+    result = training.train("transfer", small, 3, NO_AUGMENTATION, observer=observer, min_steps=12)
+    assert result.steps_per_epoch == 1
+    assert len(observer.batches) == 12 and result.epochs_done == 12
+    assert result.notes and "3 epochs would be only 3 optimizer steps" in result.notes[0]
+    assert training.epochs_for_steps(10, 2000, 32) == 10  # the post's data: 63 steps an epoch, as asked
+    assert training.epochs_for_steps(10, 32, 32) == 100
+
+
+def test_saved_model_has_no_random_layers_and_answers_the_same_twice(data):
+    import keras
+
+    result = training.train("augmented", data, 1, AugmentSettings(rotation=0.3), min_steps=0)
+    pixels = data.validation.images[:4].astype("float32")
+    first, second = np.asarray(result.model(pixels)), np.asarray(result.model(pixels))
+    np.testing.assert_array_equal(first, second)  # called as model(x), the way most people call it
+    np.testing.assert_allclose(first, result.model.predict(pixels, verbose=0), rtol=1e-5, atol=1e-5)
+    assert not any(isinstance(layer, (keras.layers.RandomFlip, keras.layers.RandomRotation))
+                   for layer in result.model.layers)
 
 
 def test_cached_and_plain_paths_train_the_same_transfer_model(tmp_path):
@@ -164,8 +190,8 @@ def test_cached_and_plain_paths_train_the_same_transfer_model(tmp_path):
     from conftest import make_dataset
 
     data = dataset.load_dataset(make_dataset(tmp_path / "small", n_train=12, n_val=10, seed=4))
-    cached = training.train("transfer", data, 2, NO_AUGMENTATION, seed=3, use_cache=True)
-    plain = training.train("transfer", data, 2, NO_AUGMENTATION, seed=3, use_cache=False)
+    cached = training.train("transfer", data, 2, NO_AUGMENTATION, seed=3, use_cache=True, min_steps=0)
+    plain = training.train("transfer", data, 2, NO_AUGMENTATION, seed=3, use_cache=False, min_steps=0)
     assert cached.cached and not plain.cached
     assert cached.history[0].val_loss > 0.05  # not already a solved problem after one epoch
     for c, p in zip(cached.history, plain.history, strict=True):
@@ -196,7 +222,7 @@ def test_fine_tuning_trains_the_top_of_the_base_but_keeps_batchnorm_statistics(t
 
     small = dataset.load_dataset(make_dataset(tmp_path / "small", n_train=8, n_val=5))
     result = training.train("transfer", small, 1, NO_AUGMENTATION, fine_tune_epochs=1, fine_tune_at=140,
-                            batch_size=16)
+                            batch_size=16, min_steps=0)
     assert [h.stage for h in result.history] == ["frozen", "fine-tune"]
     assert result.fine_tune_from_epoch == 1 and result.epochs_requested == 2
     base = result.model.get_layer(models.BASE_NAME)
