@@ -2,17 +2,12 @@
 
     streamlit run app.py
 
-This file only sets up navigation and the sidebar status; each page lives in pages/.
+This file only sets up navigation; each page lives in pages/ and draws the app's
+own menu and the sidebar status first (ui.page_setup), so a bookmarked page
+opened before anyone visited the home page looks the same as one reached from it.
 """
 
-import os
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter out of the log
-
-import streamlit as st  # noqa: E402
-
-from catdog_core import dataset, jobs, runs  # noqa: E402
-from pages import _ui  # noqa: E402,F401  (also keeps Keras' state between runs, see there)
+import streamlit as st
 
 st.set_page_config(page_title="catdog · cats vs dogs", page_icon="🐾", layout="wide")
 
@@ -24,32 +19,4 @@ PAGES = [
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("pages/classify.py", title="Classify", icon=":material/pets:"),
 ]
-page = st.navigation(PAGES)
-
-def _back_to_default() -> None:
-    st.session_state.pop(_ui.SOURCE_KEY, None)
-
-
-with st.sidebar:
-    with st.spinner("Looking for the dataset…"):  # shown only if it takes over half a second
-        loaded = _ui.cached_data()
-    own = _ui.data_source() is not None
-    if loaded is not None:
-        sizes = " · ".join(f"{len(loaded.split(s))} {s}" for s in dataset.SPLITS)
-        what = f"your classes ({', '.join(loaded.class_names)}) from " if own else ""
-        st.markdown(f"**Data:** {what}{loaded.source.description}  \n{sizes}")
-    elif own:
-        st.markdown("**Data:** your own classes (the Dataset page loads them)")
-    else:
-        st.markdown("**Data:** not loaded yet (Home and Dataset load it)")
-    if own:
-        st.button("Back to cats and dogs", icon=":material/pets:", on_click=_back_to_default,
-                  help="Every page goes back to the default dataset; your upload stays on disk.")
-    listing = runs.list_runs()
-    st.markdown(f"**Trained runs:** {len(listing.runs)}")
-    running = jobs.get_queue().current()
-    if running is not None:
-        st.markdown(f"**Training now:** {running.spec.recipe}, {running.spec.epochs} epochs")
-        st.page_link("pages/training.py", label="Watch it", icon=":material/monitoring:")
-
-page.run()
+st.navigation(PAGES, position="hidden").run()  # the menu itself is drawn by ui.page_setup

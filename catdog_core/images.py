@@ -274,8 +274,8 @@ def _guarded(raw: bytes, work):
 
 
 def _inspect_open(raw: bytes, max_pixels: int, max_decode_bytes: int,
-                  seconds: float = DECODE_SECONDS) -> tuple[Header, Image.Image]:
-    img = _open(raw, seconds)
+                  seconds: float | None = None) -> tuple[Header, Image.Image]:
+    img = _open(raw, DECODE_SECONDS if seconds is None else seconds)
     width, height = img.size
     if width <= 0 or height <= 0:
         raise InvalidImage("The image has no pixels.")

@@ -7,9 +7,9 @@ import streamlit as st
 from catdog_core import augment, dataset, images
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError
-from pages import _ui as ui
+import ui
 
-ui.run_through_app()
+ui.page_setup()
 
 FIELDS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness", "seed")
 
@@ -71,7 +71,7 @@ with chooser:
                 _, image = images.load_for_model(upload.getvalue())
                 st.image(image, caption=images.safe_display_name(upload.name))
             except CatdogError as exc:
-                st.error(f"{images.safe_display_name(upload.name)}: {exc}")
+                st.error(ui.plain(f"{images.safe_display_name(upload.name)}: {exc}"))
 
 with controls:
     st.subheader("Augmentation")
@@ -91,7 +91,7 @@ with controls:
     try:
         settings = AugmentSettings(**values)
     except CatdogError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(str(exc)))
         settings = ui.current_settings()
     st.session_state[ui.SETTINGS_KEY] = settings
     degrees.caption(f"{settings.rotation:g} = up to ±{settings.rotation_degrees:.0f}°")

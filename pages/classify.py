@@ -4,9 +4,9 @@ import streamlit as st
 
 from catdog_core import charts, evaluate, explain, images, jobs, predict, runs
 from catdog_core.errors import CatdogError
-from pages import _ui as ui
+import ui
 
-ui.run_through_app()
+ui.page_setup()
 
 
 def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str) -> None:
@@ -20,7 +20,7 @@ def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str)
             looked = explain.overlay(picture, explain.grad_cam(model, model_input)) if heatmap else None
         except CatdogError as exc:
             st.markdown(f"**{ui.plain(shown_name)}**")
-            st.error(str(exc))
+            st.error(ui.plain(str(exc)))
             return
         if looked is None:
             left, right = st.columns([1, 2], vertical_alignment="center")
@@ -43,7 +43,7 @@ if transfer is None:
             "on a laptop CPU.")
     if job is None or not (job.active and job.spec.recipe == "transfer"):
         if st.button("Train a quick model now", type="primary", icon=":material/bolt:"):
-            ui.submit(jobs.quick_spec())
+            ui.submit(jobs.quick_spec(ui.data_source()))
 mine = job is not None and st.session_state.get(ui.JOB_KEY) == job.job_id
 if job is not None and (job.active or (mine and job.spec.recipe == "transfer")):
     ui.job_panel(job.job_id, "classify")
@@ -51,11 +51,10 @@ if job is not None and (job.active or (mine and job.spec.recipe == "transfer")):
 if not listing.runs:
     st.stop()
 
-by_id = {r.run_id: r for r in listing.runs}
-default = list(by_id).index(transfer.run_id) if transfer is not None else 0
-run_id = st.selectbox("Model", list(by_id), index=default, key="classify_run",
-                      format_func=lambda rid: by_id[rid].title())
-run = by_id[run_id]
+run = ui.run_picker("Model", "classify_run", listing.runs, recipe="transfer", placeholder="Choose a trained model")
+if run is None:
+    st.info("No model was trained on your dataset yet; choose one above or train the quick model.")
+    st.stop()
 st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), classes "
            f"{ui.plain(', '.join(run.class_names))}; validation {evaluate.verdict(run.val_accuracy, run.val_count)}. "
            "The best transfer run on your dataset is chosen by default.")
@@ -63,7 +62,7 @@ try:
     with st.spinner("Loading the model…"):
         model = runs.load_model(run)
 except CatdogError as exc:
-    st.error(str(exc))
+    st.error(ui.plain(str(exc)))
     st.stop()
 
 heatmap = False

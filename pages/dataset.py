@@ -4,11 +4,11 @@ import random
 
 import streamlit as st
 
-from catdog_core import charts, dataset
+from catdog_core import charts, dataset, uploads
 from catdog_core.errors import CatdogError
-from pages import _ui as ui
+import ui
 
-ui.run_through_app()
+ui.page_setup()
 
 st.title("The dataset")
 
@@ -22,9 +22,9 @@ with st.expander("Use your own classes", icon=":material/upload:"):
         bar = ui.ProgressBar()
         try:
             with st.spinner("Checking and decoding the images…"):
-                path = dataset.import_zip(upload.getvalue(), upload.name, progress=bar)
+                path = uploads.import_zip(upload.getvalue(), upload.name, progress=bar)
         except CatdogError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(str(exc)))
         else:
             st.session_state[ui.SOURCE_KEY] = str(path)
             st.rerun()
@@ -35,7 +35,7 @@ loaded = ui.load_data()
 if loaded is None:
     st.stop()
 
-st.caption(f"{loaded.source.description} · {len(loaded.class_names)} classes · images resized to 160×160")
+st.caption(f"{ui.plain(loaded.source.description)} · {len(loaded.class_names)} classes · images resized to 160×160")
 
 st.subheader("A few training images")
 seed = st.session_state.setdefault("gallery_seed", 0)
@@ -85,4 +85,4 @@ if loaded.skipped:
 else:
     st.caption("None: every file decoded as an image.")
 for note in loaded.notes:
-    st.caption(note)
+    st.caption(ui.plain(note))

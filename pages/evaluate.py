@@ -4,9 +4,9 @@ import streamlit as st
 
 from catdog_core import charts, evaluate, runs
 from catdog_core.errors import CatdogError
-from pages import _ui as ui
+import ui
 
-ui.run_through_app()
+ui.page_setup()
 
 MAX_MISTAKES = 12
 CACHE_KEY = "_evaluations"  # {(run id, dataset root): Evaluation}: computed once per session
@@ -18,7 +18,7 @@ st.markdown("Every image of the **test split** (fixed once with a seed, never se
 
 listing = runs.list_runs()
 for message in listing.problems:
-    st.warning(message)
+    st.warning(ui.plain(message))
 if not listing.runs:
     st.info("There is no trained run yet.")
     st.page_link("pages/training.py", label="Train one on the Training page", icon=":material/model_training:")
@@ -28,15 +28,11 @@ loaded = ui.load_data()
 if loaded is None:
     st.stop()
 
-by_id = {r.run_id: r for r in listing.runs}
-on_data = runs.on_dataset(listing.runs, loaded.key, loaded.class_names)
+on_data, _ = ui.session_runs(listing.runs)
 if not on_data:
     st.info("No run was trained on this dataset yet; the runs below were trained on other data.")
-top = runs.best(listing.runs, loaded.key, loaded.class_names)
-default = list(by_id).index(top.run_id) if top is not None else 0  # the best run on this dataset
-run_id = st.selectbox("Run", list(by_id), index=default, key="evaluate_run",
-                      format_func=lambda rid: f"{by_id[rid].title()} · {', '.join(by_id[rid].class_names)}")
-run = by_id[run_id]
+run = ui.run_picker("Run", "evaluate_run", listing.runs)
+run_id = run.run_id
 st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), trained on "
            f"{ui.plain(run.dataset.get('source', 'unknown data'))}.")
 
@@ -49,7 +45,7 @@ if key not in cache:
             model = runs.load_model(run)
             cache[key] = evaluate.evaluate_run(model, loaded, run.class_names, "test", progress=bar)
     except CatdogError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(str(exc)))
         st.stop()
     finally:
         bar.clear()
@@ -66,7 +62,7 @@ else:
     st.caption(f"Test accuracy {evaluate.verdict(result.accuracy, result.count)}.")
 if len(result.per_class) <= 5:
     for col, (name, share) in zip(cols[1:], result.per_class.items()):
-        col.metric(f"{name} recognised", f"{share:.1%}" if share is not None else "no images")
+        col.metric(f"{ui.plain(name)} recognised", f"{share:.1%}" if share is not None else "no images")
 else:
     st.dataframe([{"class": n, "accuracy": a} for n, a in result.per_class.items()], hide_index=True,
                  column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
@@ -91,6 +87,6 @@ else:
             with col.container(border=True):
                 st.image(test.images[mistake.index], width="stretch",
                          caption=f"true: {mistake.true_label} · said: {mistake.predicted_label}")
-                st.caption(" · ".join(f"{n} {p:.0%}" for n, p in
+                st.caption(" · ".join(f"{ui.plain(n)} {p:.0%}" for n, p in
                                       sorted(mistake.probabilities.items(), key=lambda kv: -kv[1])[:3])
                            + f"  \nloss {mistake.loss:.2f}")

@@ -4,9 +4,9 @@ import streamlit as st
 
 from catdog_core import config, dataset, evaluate, runs
 from catdog_core.errors import DatasetUnavailable
-from pages import _ui as ui
+import ui
 
-ui.run_through_app()
+ui.page_setup()
 
 st.title("Cats vs dogs: from a small CNN to transfer learning")
 st.markdown(
@@ -42,8 +42,8 @@ st.subheader("The data")
 loaded, problem = ui.try_load_data()
 if loaded is not None:
     counts = dataset.label_counts(loaded)
-    st.markdown(f"**Source:** {loaded.source.description} (`{loaded.source.kind}`) · "
-                f"**classes:** {', '.join(loaded.class_names)}")
+    st.markdown(f"**Source:** {ui.plain(loaded.source.description)} (`{loaded.source.kind}`) · "
+                f"**classes:** {ui.plain(', '.join(loaded.class_names))}")
     st.dataframe({split: per_class for split, per_class in counts.items()}, width="content")
     if loaded.skipped:
         st.warning(f"{len(loaded.skipped)} file(s) were skipped because they are not usable images; "
@@ -51,7 +51,7 @@ if loaded is not None:
     else:
         st.caption("Every file was checked once and decoded; none were skipped.")
     for note in loaded.notes:
-        st.caption(note)
+        st.caption(ui.plain(note))
 elif isinstance(problem, DatasetUnavailable) and config.data_dir_setting() is None:
     st.info(f"The dataset is not on this machine yet: {config.DATA_DESCRIPTION}, about 68 MB "
             f"from {config.DATA_URL}. It is downloaded once into Keras' cache.")
@@ -59,7 +59,7 @@ elif isinstance(problem, DatasetUnavailable) and config.data_dir_setting() is No
         with st.spinner("Downloading, unpacking and checking the images…"):
             loaded, problem = ui.try_load_data(allow_download=True)
         if problem is not None:
-            st.error(str(problem))
+            st.error(ui.plain(str(problem)))
 else:
     ui.show_data_problem(problem, link_home=False)
 
@@ -76,5 +76,5 @@ if listing.runs:
 else:
     st.markdown("No run has been trained yet.")
 for message in listing.problems:
-    st.warning(message)
+    st.warning(ui.plain(message))
 st.page_link("pages/training.py", label="Train and compare models", icon=":material/model_training:")

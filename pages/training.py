@@ -9,9 +9,9 @@ import streamlit as st
 
 from catdog_core import augment, charts, export, jobs, models, runs, training
 from catdog_core.errors import CatdogError
-from pages import _ui as ui
+import ui
 
-ui.run_through_app()
+ui.page_setup()
 
 EPOCH_PRESETS = (1, 5, 20)
 FINE_TUNE_TEXT = (
@@ -90,35 +90,38 @@ with right:
 
 st.subheader("Progress")
 job = ui.session_job()
-following = [j for j in (jobs.get_queue().get(i) for i in st.session_state.get("reproduce_jobs", [])) if j and j.active]
-if following and (job is None or not job.active):
-    job = following[0]  # reproducing the post: follow the model being trained now
 if job is None:
-    st.caption("No training yet in this session. Press Start: training runs in the background, "
-               "so you can switch pages and come back.")
+    st.caption("No training yet in this session. Press Start: training runs in a worker process, "
+               "so you can switch pages, close the tab or restart the server and come back.")
 else:
     ui.job_panel(job.job_id, "training")
+ui.queue_view()
 
 st.subheader("Saved runs")
 listing = runs.list_runs()
 by_id = {r.run_id: r for r in listing.runs}
 for message in listing.problems:
-    st.warning(message)
+    st.warning(ui.plain(message))
 if not listing.runs:
     st.caption("Runs appear here when a training finishes or is stopped after at least one epoch.")
 else:
     table = pd.DataFrame([r.row() for r in listing.runs])
-    table["epochs"] = table["epochs"].astype(str)
     st.dataframe(table, hide_index=True, column_config={
-        "best val acc": st.column_config.NumberColumn(format="percent"),
-        "test acc": st.column_config.NumberColumn(format="percent"),
-    })
+        c: st.column_config.NumberColumn(format="percent") for c in ("val acc", "best val acc", "test acc")})
 
-    latest_per_recipe = {}
-    for run in listing.runs:  # newest first
-        latest_per_recipe.setdefault(run.recipe, run.run_id)
-    chosen = st.multiselect("Compare runs", list(by_id), default=list(latest_per_recipe.values())[:4],
-                            format_func=lambda rid: f"{by_id[rid].recipe} · {rid}", key="compare")
+    mine, _ = ui.session_runs(listing.runs)
+    best_per_recipe = {}
+    for run in sorted(mine, key=lambda r: -(r.val_accuracy or 0)):  # the best of each recipe on this data
+        best_per_recipe.setdefault(run.recipe, run.run_id)
+    if "compare" in st.session_state:  # keep the choice, minus deleted runs, plus what was just trained
+        kept = [rid for rid in st.session_state["compare"] if rid in by_id]
+        followed = st.session_state.setdefault("_compare_followed", [])
+        new = [rid for rid in st.session_state.get(ui.NEW_RUNS_KEY, [])
+               if rid in by_id and rid not in kept and rid not in followed]
+        followed += new
+        st.session_state["compare"] = kept + new
+    chosen = st.multiselect("Compare runs", list(by_id), default=list(best_per_recipe.values())[:4],
+                            format_func=lambda rid: by_id[rid].title(), key="compare")
     if chosen:
         curves, marks = {}, {}
         for rid in chosen:
@@ -131,9 +134,8 @@ else:
                              key=f"compare_{metric}")
 
     st.markdown("**Export a run** to use it outside this app")
-    export_id = st.selectbox("Run to export", list(by_id), key="export_run",
-                             format_func=lambda rid: f"{by_id[rid].recipe} · {rid}")
-    exported = by_id[export_id]
+    exported = ui.run_picker("Run to export", "export_run", listing.runs)
+    export_id = exported.run_id
     a, b, c = st.columns(3, vertical_alignment="bottom")
     a.download_button("Download .keras", exported.model_path.read_bytes(), file_name=f"{export_id}.keras",
                       mime="application/octet-stream", icon=":material/download:", width="stretch",
@@ -150,24 +152,49 @@ else:
                     archive.write(export.labels_path(model_file), export.LABELS_FILE)
             st.session_state[tflite_key] = packed.getvalue()
         except CatdogError as exc:
-            st.error(str(exc))
+            st.error(ui.plain(str(exc)))
     if tflite_key in st.session_state:
         c.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
                           mime="application/zip", icon=":material/download:", width="stretch",
                           help=f"{export.TFLITE_FILE} and {export.LABELS_FILE} (class names in output order).")
 
+    with st.expander("Rename or delete a run", icon=":material/edit:"):
+        target = ui.run_picker("Run", "manage_run", listing.runs)
+        name_col, rename_col = st.columns([3, 1], vertical_alignment="bottom")
+        new_name = name_col.text_input("New name (up to 80 characters)", key="manage_name", max_chars=80)
+        if rename_col.button("Rename", key="manage_rename", width="stretch", disabled=not new_name.strip()):
+            try:
+                runs.rename_run(target, new_name)
+                st.rerun()
+            except CatdogError as exc:
+                st.error(ui.plain(str(exc)))
+        if st.session_state.get("_confirm_delete") == target.run_id:
+            st.warning(f"Delete run {ui.plain(target.title())} for good? Its model and curves go too.")
+            yes, no = st.columns(2)
+            if yes.button("Yes, delete it", type="primary", key="manage_delete_yes"):
+                runs.delete_run(target)
+                st.session_state.pop("_confirm_delete", None)
+                st.rerun()
+            if no.button("No, keep it", key="manage_delete_no"):
+                st.session_state.pop("_confirm_delete", None)
+                st.rerun()
+        elif st.button("Delete…", key="manage_delete", icon=":material/delete:"):
+            st.session_state["_confirm_delete"] = target.run_id
+            st.rerun()
+
 st.subheader("Reproduce the post")
 st.markdown("Train the post's four models with its settings (20 epochs, batch 32, random flips and "
             f"rotation 0.2) and compare them with its numbers. {REPRODUCE_TIME}")
-if st.button("Reproduce the post (4 models × 20 epochs)", icon=":material/replay:"):
-    queue = jobs.get_queue()
-    ids = [queue.submit(spec) for spec in jobs.post_specs(source)]
-    st.session_state[ui.JOB_KEY] = ids[0]
-    st.session_state["reproduce_jobs"] = ids
-    st.rerun()
+group = st.session_state.get(ui.GROUP_KEY)
+following = [j for j in jobs.get_queue().group(group) if j.active] if group else []
 if following:
     st.caption(f"{len(following)} of the four models still queued or training; the panel above follows the "
                "running one, the table fills in as each finishes.")
+    if st.button("Stop reproducing (all four)", icon=":material/stop_circle:", key="stop_group"):
+        jobs.get_queue().stop_group(group)
+        st.rerun()
+elif st.button("Reproduce the post (4 models × 20 epochs)", icon=":material/replay:"):
+    ui.submit_group(jobs.post_specs(source), jobs.REPRODUCE_LABEL)
 comparison = pd.DataFrame(runs.post_comparison(listing.runs, jobs.REPRODUCE_LABEL))
 st.dataframe(comparison, hide_index=True, column_config={
     c: st.column_config.NumberColumn(format="percent")
@@ -184,4 +211,4 @@ with summary_box, st.spinner("Building the model…"):
         st.code(recipe_summary(name, num_classes, settings.to_dict() if recipe.uses_augmentation else None),
                 language=None)
     except CatdogError as exc:
-        st.error(str(exc))
+        st.error(ui.plain(str(exc)))

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import io
 import os
-import socket
+import runpy
 from pathlib import Path
 
 import numpy as np
@@ -19,22 +19,18 @@ SHARED_ZIP = SHARED / "data" / "cats_and_dogs.zip"
 SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_no_top_imagenet.h5"
 
 
+# Students see no tracebacks (config.toml); a failing test should show the whole error.
+os.environ["STREAMLIT_CLIENT_SHOW_ERROR_DETAILS"] = "full"
+
 if SHARED_WEIGHTS.is_file():  # module- and session-scoped fixtures build models too
     os.environ.setdefault("CATDOG_BASE_WEIGHTS", str(SHARED_WEIGHTS))
 
-_real_connect = socket.socket.connect
-
-
-def _loopback_only(self, address):
-    """No test reaches the network: any connection beyond this machine fails loudly."""
-    if self.family in (socket.AF_INET, socket.AF_INET6):
-        host = str(address[0])
-        if not (host.startswith("127.") or host in ("::1", "localhost")):
-            raise OSError(f"tests may not reach the network (tried {host})")
-    return _real_connect(self, address)
-
-
-socket.socket.connect = _loopback_only
+# No test reaches the network, nor any process a test starts (workers, the command line,
+# `streamlit run`): netguard/sitecustomize.py refuses connections beyond loopback in each of them.
+NETGUARD = Path(__file__).resolve().parent / "netguard"
+os.environ["CATDOG_TESTS_OFFLINE"] = "1"
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p)
+runpy.run_path(str(NETGUARD / "sitecustomize.py"))  # this process too
 
 
 def draw_image(kind: int, rng: np.random.Generator, size: int = 96) -> np.ndarray:
@@ -120,12 +116,47 @@ def shared_zip() -> Path:
     return SHARED_ZIP
 
 
+@pytest.fixture(scope="session")
+def real_folder(shared_zip, tmp_path_factory) -> Path:
+    """The shared zip unpacked once for the whole run: cats_and_dogs_filtered/{train,validation}."""
+    import zipfile
+
+    root = tmp_path_factory.mktemp("real")
+    with zipfile.ZipFile(shared_zip) as archive:
+        archive.extractall(root)
+    return root / "cats_and_dogs_filtered"
+
+
+@pytest.fixture(scope="session")
+def shared_cache(tmp_path_factory) -> Path:
+    """One content-keyed cache for the whole run (decoded images, the converted base, features):
+    safe to share because every file in it is named by what it was made from, and it spares each
+    test's worker the MobileNetV2 conversion."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def fresh_cache(tmp_path, monkeypatch) -> Path:
+    """A cache of this test's own, for tests about what the cache holds."""
+    monkeypatch.setenv("CATDOG_CACHE", str(tmp_path / "own_cache"))
+    return tmp_path / "own_cache"
+
+
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch, request):
-    """Every test gets its own CATDOG_HOME and KERAS_HOME; none touches ~/.catdog or the network."""
-    monkeypatch.setenv("CATDOG_HOME", str(tmp_path / "catdog_home"))
+def isolated_home(tmp_path, monkeypatch, request, shared_cache):
+    """Every test gets its own CATDOG_HOME and KERAS_HOME; none touches ~/.catdog or the network.
+    Training workers a test started (they are processes of their own) are stopped after it."""
+    home = tmp_path / "catdog_home"
+    monkeypatch.setenv("CATDOG_HOME", str(home))
+    monkeypatch.setenv("CATDOG_CACHE", str(shared_cache))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
+    monkeypatch.setenv("CATDOG_WORKER_IDLE", "120")  # a worker a test forgot still goes away
     monkeypatch.delenv("CATDOG_DATA_DIR", raising=False)
+    monkeypatch.delenv("CATDOG_BACKEND", raising=False)
+    monkeypatch.delenv("CATDOG_CLASS_PASSWORD", raising=False)
     if SHARED_WEIGHTS.is_file():
         monkeypatch.setenv("CATDOG_BASE_WEIGHTS", str(SHARED_WEIGHTS))
-    return tmp_path / "catdog_home"
+    yield home
+    from catdog_core.jobs import worker
+
+    worker.shutdown_workers(home, timeout=60)

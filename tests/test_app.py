@@ -1,8 +1,9 @@
 """Every page through Streamlit's AppTest, on the small synthetic dataset.
 
-Pages are opened the way a browser opens them: app.py (st.navigation and the
-sidebar) first, then AppTest.switch_page. Training runs in catdog_core's
-process-wide queue, so each test waits for its jobs before it ends.
+Pages are opened the way a browser opens them: app.py (st.navigation) first,
+then AppTest.switch_page. Training runs in a worker process that the first
+submitted job starts, exactly as under `streamlit run`; each test waits for its
+jobs before it ends.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import functools
 import io
 import json
+import re
 import time
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from catdog_core import dataset, jobs
+from catdog_core import dataset, jobs, sources, training
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
 from catdog_core.errors import DatasetUnavailable
 from conftest import jpeg_bytes, make_dataset
@@ -33,34 +35,13 @@ def data(monkeypatch, synthetic_data):
 
 
 @pytest.fixture(autouse=True)
-def navigation_mode(monkeypatch):
-    """Run every AppTest run as a server runs once app.py has called st.navigation.
-
-    AppTest resets PagesManager.uses_pages_directory before each run, so with a
-    pages/ folder it would serve the page file alone (Streamlit's old
-    pages-directory mode); pages then rerun through app.py, losing button clicks.
-    A real server leaves that mode for good on its first run (see _ui.run_through_app).
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    original = PagesManager.__init__
-
-    def init(self, *args, **kwargs):
-        PagesManager.uses_pages_directory = False
-        original(self, *args, **kwargs)
-
-    monkeypatch.setattr(PagesManager, "__init__", init)
-
-
-@pytest.fixture(autouse=True)
 def idle_queue():
-    """No job may outlive its test: it would save into the next test's CATDOG_HOME."""
+    """No job may outlive its test (conftest also stops the test's workers)."""
     yield
     queue = jobs.get_queue()
+    queue.stop_all()
     for job in queue.jobs():
-        if job.active:
-            queue.stop(job.job_id)
-            queue.wait(job.job_id, timeout=60)
+        queue.wait(job.job_id, timeout=60)
 
 
 # The uploads these tests make: drawn photos of 200x200 pixels at JPEG's default quality.
@@ -90,7 +71,8 @@ def start_training(at: AppTest, recipe: str, epochs: int) -> int:
 
 
 def texts(elements) -> list[str]:
-    return [e.value for e in elements]
+    """What a reader sees of each element: Markdown's backslash escapes (ui.plain) removed."""
+    return [re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~$:&=%])", r"\1", str(e.value)) for e in elements]
 
 
 def chart_points(at: AppTest) -> list[int]:
@@ -125,16 +107,16 @@ def test_home_shows_steps_data_and_runs(data):
     assert "local folder" in body and "cats, dogs" in body
     assert "No run has been trained yet." in body
     sidebar = " ".join(texts(at.sidebar.markdown))
-    assert "48 train" in sidebar and "16 validation" in sidebar and "4 test" in sidebar
+    assert "48 train" in sidebar and "15 validation" in sidebar and "5 test" in sidebar
     assert "Trained runs:** 0" in sidebar
     assert not at.error
 
 
 def test_home_without_data_offers_download_and_explains_failure(monkeypatch):
     def offline(url, target, progress):
-        raise DatasetUnavailable(dataset._offline_message("the download failed: no network in tests"))
+        raise DatasetUnavailable(sources.offline_message("the download failed: no network in tests"))
 
-    monkeypatch.setattr(dataset, "_download", offline)
+    monkeypatch.setattr(sources, "_download", offline)
     at = open_page()
     assert "not on this machine yet" in " ".join(texts(at.info))
     button(at, "Download the dataset").click().run()
@@ -155,7 +137,8 @@ def test_dataset_gallery_has_one_row_per_class_and_balance(data):
     assert captions == ["cats"] * 3 + ["dogs"] * 3
     first = [url for image in at.image for url in image.value]
     assert "**50%**" in " ".join(texts(at.markdown))
-    assert any("test split is fixed" in i for i in texts(at.info))
+    assert any("as many images of cats and dogs" in m for m in texts(at.markdown))  # a tie, said as one
+    assert any("test split stays put" in i for i in texts(at.info))
     assert at.get("plotly_chart")
     button(at, "Show other examples").click().run()
     assert not at.exception
@@ -239,9 +222,13 @@ def test_training_start_shows_growing_curves_then_result(data):
     wait_for(at, progressed)
     wait_for(at, lambda at: at.success)
     job = jobs.get_queue().get(job_id)
-    assert job.state == jobs.DONE and len(job.history) == 15
-    assert sorted(set(seen) - {0})[0] < 15  # curves were drawn before the end
+    # 48 training images are 2 batches an epoch: 15 epochs would be 30 steps, so it trains 50.
+    planned = training.epochs_for_steps(15, 48, 32)
+    assert job.state == jobs.DONE and len(job.history) == planned == 50
+    assert sorted(set(seen) - {0})[0] < planned  # curves were drawn before the end
     assert f"Saved as run `{job.run_id}`" in at.success[0].value
+    assert "too few to judge" in at.success[0].value  # 5 test images
+    assert any("15 epochs would be only 30 optimizer steps" in c for c in texts(at.caption))
     assert at.dataframe[0].value["run"].tolist() == [job.run_id]
     assert at.multiselect(key="compare").value == [job.run_id]
     assert len(at.get("plotly_chart")) == 4  # live accuracy + loss, compared accuracy + loss
@@ -289,7 +276,7 @@ def test_classify_trains_quick_model_and_classifies_uploads(data):
     assert any(m.startswith("### cats") for m in names)
     assert at.image[0].captions == ["warm cat.jpg"]
     assert len([c for c in at.get("plotly_chart") if "probabilities_" in (c.key or "")]) == 1
-    assert any(m.startswith("Finished 10 epochs") for m in texts(at.success))
+    assert any(m.startswith("Finished 50 epochs") for m in texts(at.success))  # 10 asked, small data
 
     at.toggle(key="classify_camera").set_value(True).run()
     at.camera_input(key="classify_photo").set_value(("shot.jpg", photo_bytes(1, 3), "image/jpeg")).run()
@@ -324,12 +311,13 @@ def test_training_fine_tune_adds_stage_and_marker(data):
     wait_for(at, lambda at: at.success, pause=0.5)
     job = jobs.get_queue().get(job_id)
     assert job.state == jobs.DONE
-    assert [h["stage"] for h in job.history] == ["frozen", "fine-tune"]
-    assert "Finished 2 epochs" in at.success[0].value
+    # 1 frozen epoch asked on 2 batches an epoch: the frozen stage trains 50 (100 steps), then 1 fine-tune epoch.
+    assert [h["stage"] for h in job.history] == ["frozen"] * 50 + ["fine-tune"]
+    assert "Finished 51 epochs" in at.success[0].value
     shapes = [json.loads(c.proto.spec)["layout"].get("shapes", []) for c in at.get("plotly_chart")]
     assert len(shapes) == 4 and all(len(s) == 1 for s in shapes)  # live and compared curves mark the start
     from catdog_core import runs
-    assert runs.latest().fine_tune_from_epoch == 1
+    assert runs.latest().fine_tune_from_epoch == 50
 
 
 def test_evaluate_shows_accuracy_confusion_and_mistakes(data, trained_transfer, monkeypatch):
@@ -403,7 +391,7 @@ def test_own_classes_upload_then_back_to_cats_and_dogs(data):
     button(at, "Use these classes").click().run()
     assert not at.exception and any("not a zip archive" in e for e in texts(at.error))
 
-    at.file_uploader(key="own_classes_zip").set_value(("fruit.zip", zip_of_classes(), "application/zip")).run()
+    at.file_uploader(key="own_classes_zip").set_value(("fruit.zip", zip_of_classes(n=10), "application/zip")).run()
     button(at, "Use these classes").click().run()
     assert not at.exception and not at.error
     source = at.session_state["data_source"]
@@ -463,11 +451,12 @@ def test_reproduce_queues_four_jobs_and_compares(data):
     button(at, "Reproduce the post (4 models × 20 epochs)").click().run()
     assert not at.exception
     queue = jobs.get_queue()
-    ids = at.session_state["reproduce_jobs"]
-    specs = [queue.get(i).spec for i in ids]
+    group = at.session_state["job_group"]
+    specs = [j.spec for j in queue.group(group)]
     assert [s.recipe for s in specs] == ["baseline", "augmented", "normalized", "transfer"]
     assert {s.label for s in specs} == {jobs.REPRODUCE_LABEL} and {s.epochs for s in specs} == {20}
-    for job_id in reversed(ids):  # the queued ones first, so none of them starts
-        queue.stop(job_id)
-    at.run()
+    # A second press cannot queue the four again: the button is now "Stop reproducing".
+    assert not [b for b in at.button if b.label.startswith("Reproduce the post")]
+    button(at, "Stop reproducing (all four)").click().run()
     assert not at.exception
+    assert not [j for j in queue.group(group) if j.active and not j.stop_requested]

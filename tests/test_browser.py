@@ -53,8 +53,7 @@ def streamlit_server(tmp_path: Path, **settings: str):
     log_path = tmp_path / "streamlit.log"
     log = open(log_path, "w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
-         "--server.headless", "true", "--server.fileWatcherType", "none"],
+        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],  # the rest: config.toml
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -109,7 +108,7 @@ def assert_clean(page, errors_expected: int = 0) -> None:
 
 
 def open_page(page, title: str) -> None:
-    page.get_by_test_id("stSidebarNav").get_by_text(title, exact=True).click()
+    page.get_by_test_id("stSidebar").get_by_role("link", name=title, exact=True).click()
     page.wait_for_timeout(300)
     wait_idle(page)
 
@@ -146,7 +145,8 @@ def test_every_page_in_chromium(server, cat_photo):
             page.goto(f"{server}/dataset")
             expect(page.get_by_role("heading", name="The dataset")).to_be_visible(timeout=60_000)
             wait_idle(page)
-            nav = page.get_by_test_id("stSidebarNavLink")
+            # The app's own menu, from the first page a bookmark opens (not Streamlit's file list).
+            nav = page.get_by_test_id("stSidebar").get_by_role("link")
             expect(nav).to_have_count(6)
             assert [t.strip().split("\n")[-1] for t in nav.all_inner_texts()] == [
                 "Home", "Dataset", "Augmentation", "Training", "Evaluate", "Classify"]
@@ -184,7 +184,7 @@ def test_every_page_in_chromium(server, cat_photo):
             shoot(page, "classify")
 
             open_page(page, "Evaluate")
-            expect(page.get_by_text("Test accuracy")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("Test accuracy", exact=True)).to_be_visible(timeout=60_000)
             expect(page.get_by_text("What it got wrong")).to_be_visible()
             expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1)
             wait_idle(page)

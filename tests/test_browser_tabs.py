@@ -131,7 +131,7 @@ def test_tabs_at_once(server, playwright_api, cat_picture):
             expect(d.get_by_test_id("stImage")).to_have_count(6)
             before = d.get_by_test_id("stImage").first.locator("img").get_attribute("src")
             d.get_by_role("button", name="Show other examples").click()
-            expect(d.get_by_test_id("stImage").first.locator("img")).not_to_have_attribute("src", before)
+            expect(d.get_by_test_id("stImage").first.locator("img")).not_to_have_attribute("src", before, timeout=30_000)
             no_exception(d, "dataset")
 
             g = tabs["augment"]

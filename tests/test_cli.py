@@ -26,13 +26,17 @@ TIMEOUT = 300
 
 
 @pytest.fixture(scope="module")
-def cli_env(synthetic_data, shared_weights, tmp_path_factory) -> dict:
+def cli_env(synthetic_data, shared_weights, shared_cache, tmp_path_factory) -> dict:
     home = tmp_path_factory.mktemp("cli_home")
     env = {k: v for k, v in os.environ.items() if not k.startswith("CATDOG_")}
     env.update(CATDOG_DATA_DIR=str(synthetic_data), CATDOG_HOME=str(home / "catdog"),
-               CATDOG_BASE_WEIGHTS=shared_weights, KERAS_HOME=str(home / "keras"),
-               TF_CPP_MIN_LOG_LEVEL="2", PYTHONPATH=str(REPO))
-    return env
+               CATDOG_BASE_WEIGHTS=shared_weights, KERAS_HOME=str(home / "keras"), CATDOG_CACHE=str(shared_cache),
+               CATDOG_WORKER_IDLE="120", CATDOG_TESTS_OFFLINE="1", TF_CPP_MIN_LOG_LEVEL="2",
+               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    yield env
+    from catdog_core.jobs import worker
+
+    worker.shutdown_workers(home / "catdog")  # the workers its commands started
 
 
 def cli(env: dict, *args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
@@ -77,7 +81,7 @@ def test_info_json(cli_env):
 
 def test_train_transfer_json(trained, cli_env):
     assert set(trained) == {"run", "recipe", "epochs", "stopped", "val_accuracy", "val_count", "test_accuracy",
-                            "test_count", "seconds"}
+                            "test_count", "seconds", "job"}
     assert trained["val_count"] + trained["test_count"] == 20
     assert trained["recipe"] == "transfer" and trained["epochs"] == 2
     assert 0 <= trained["val_accuracy"] <= 1 and 0 <= trained["test_accuracy"] <= 1

@@ -136,10 +136,10 @@ def test_load_dataset_is_cached_per_process(synthetic_data):
     assert dataset.cached_dataset(synthetic_data) is first
 
 
-def test_decoded_images_are_kept_on_disk_for_the_next_process(synthetic_data):
+def test_decoded_images_are_kept_on_disk_for_the_next_process(synthetic_data, fresh_cache):
     dataset.clear_cache()  # decode into this test's CATDOG_HOME
     first = dataset.load_dataset(synthetic_data)
-    cache = config.catdog_home() / "cache" / "decoded"
+    cache = config.cache_home() / "decoded"
     assert (cache / f"{first.key}.npy").is_file() and (cache / f"{first.key}.json").is_file()
     dataset.clear_cache()
     calls = []

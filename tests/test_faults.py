@@ -108,7 +108,11 @@ def test_damaged_run_folders_are_skipped_with_a_warning(trained):
 
 
 def test_a_job_whose_save_fails_reports_it_and_the_queue_goes_on(synthetic_data, monkeypatch):
-    queue = jobs.TrainingQueue()
+    import threading
+
+    from catdog_core.jobs import worker
+
+    queue = jobs.get_queue()
     real_save = runs.save_run
     calls = []
 
@@ -120,9 +124,11 @@ def test_a_job_whose_save_fails_reports_it_and_the_queue_goes_on(synthetic_data,
 
     monkeypatch.setattr(runs, "save_run", flaky_save)
     spec = jobs.JobSpec("transfer", 1, augment.NO_AUGMENTATION, str(synthetic_data), min_steps=0)
-    first, second = queue.submit(spec), queue.submit(spec)
-    failed = queue.wait(first, timeout=300)
+    first, second = queue.submit(spec, owner="a"), queue.submit(spec, owner="b")
+    for _ in range(2):  # the worker's own loop body, in this process so the fault can be injected
+        worker.run_one(queue, queue.claim("test:1"), threading.Event(), "test:1")
+    failed = queue.get(first)
     assert failed.state == jobs.FAILED and "No space left" in failed.error
-    done = queue.wait(second, timeout=300)
+    done = queue.get(second)
     assert done.state == jobs.DONE and done.run_id
     assert [r.run_id for r in runs.list_runs().runs] == [done.run_id]

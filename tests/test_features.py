@@ -13,6 +13,12 @@ def base(shared_weights):
     return models.build_features(shared_weights)
 
 
+@pytest.fixture(autouse=True)
+def own_cache(fresh_cache):
+    """Each test here starts with no converted base and no features."""
+    return fresh_cache
+
+
 @pytest.fixture(scope="module")
 def pixels() -> np.ndarray:
     return np.random.default_rng(5).integers(0, 256, (5, 160, 160, 3)).astype("float32")

@@ -1,16 +1,28 @@
-"""Tests for catdog_core.jobs: one training job at a time in a background worker."""
+"""catdog_core.jobs: the SQLite queue every process shares and the worker processes that train it.
+
+Every test here submits real jobs to real worker processes (started by
+`jobs.submit`, as the app and the command line do), on the small synthetic
+dataset; conftest stops the workers after each test.
+"""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import pytest
 
 from catdog_core import jobs, runs, training
 from catdog_core.augment import NO_AUGMENTATION
-from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec, JobState, TrainingQueue
+from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec, JobState, worker
 
-TIMEOUT = 120
+from conftest import REPO
+
+TIMEOUT = 180
 
 
 def wait_until(predicate, timeout: float = TIMEOUT, what: str = "condition"):
@@ -19,94 +31,106 @@ def wait_until(predicate, timeout: float = TIMEOUT, what: str = "condition"):
         value = predicate()
         if value:
             return value
-        time.sleep(0.02)
+        time.sleep(0.05)
     pytest.fail(f"timed out waiting for {what}")
-
-
-@pytest.fixture
-def queue():
-    q = TrainingQueue()
-    yield q
-    # Leave no job running into the next test (each test has its own CATDOG_HOME).
-    for job in q.jobs():
-        q.stop(job.job_id)
-    for job in q.jobs():
-        q.wait(job.job_id, timeout=TIMEOUT)
 
 
 def spec(data, recipe="baseline", epochs=1, **kw) -> JobSpec:
     return JobSpec(recipe, epochs, NO_AUGMENTATION, str(data), min_steps=0, **kw)
 
 
-def test_jobs_run_one_at_a_time_in_order(queue, synthetic_data):
-    first = queue.submit(spec(synthetic_data, label="first"))
-    second = queue.submit(spec(synthetic_data, label="second"))
-    third = queue.submit(spec(synthetic_data, label="third"))
-    assert queue.get(second).queue_position in (1, 2) and queue.get(third).state == QUEUED
+def test_jobs_run_one_at_a_time_in_order_in_another_process(synthetic_data):
+    queue = jobs.get_queue()
+    first = jobs.submit(spec(synthetic_data, label="first"), owner="alice")
+    second = jobs.submit(spec(synthetic_data, label="second"), owner="bob")
+    third = jobs.submit(spec(synthetic_data, label="third"), owner="carol")
+    assert queue.get(third).state == QUEUED and queue.get(third).owner == "carol"
 
     wait_until(lambda: queue.get(first).state == RUNNING, what="the first job to start")
-    running = queue.get(second)
-    assert running.state == QUEUED and running.queue_position == 1
-    assert queue.get(third).queue_position == 2
+    assert queue.get(second).queue_position == 1 and queue.get(third).queue_position == 2
     assert queue.current().job_id == first
+    assert queue.get(first).worker.split(":")[1] != str(os.getpid())  # trained by a worker, not here
 
     states = [queue.wait(j, timeout=TIMEOUT) for j in (first, second, third)]
     assert [s.state for s in states] == [DONE, DONE, DONE]
-    # Strictly one after another, in the order submitted.
-    for earlier, later in zip(states, states[1:]):
+    for earlier, later in zip(states, states[1:]):  # strictly one after another, in the order submitted
         assert earlier.finished <= later.started
     assert all(s.queue_position == 0 and len(s.history) == 1 and s.run_id for s in states)
     saved = {r.run_id: r for r in runs.list_runs().runs}
-    assert [saved[s.run_id].extra["label"] for s in states] == ["first", "second", "third"]
+    assert [saved[s.run_id].label for s in states] == ["first", "second", "third"]
+    assert saved[states[1].run_id].extra["owner"] == "bob"
     assert queue.current() is None
 
 
-def test_stopping_a_queued_job_cancels_it(queue, synthetic_data):
-    first = queue.submit(spec(synthetic_data))
-    second = queue.submit(spec(synthetic_data))
-    third = queue.submit(spec(synthetic_data))
+def test_the_same_job_twice_from_one_owner_is_queued_once(synthetic_data):
+    queue = jobs.get_queue()
+    blocker = queue.submit(spec(synthetic_data, epochs=30), owner="teacher")  # no worker yet: all stay queued
+    first = queue.submit(spec(synthetic_data, label="double click"), owner="student")
+    again = queue.submit(spec(synthetic_data, label="double click"), owner="student")
+    other = queue.submit(spec(synthetic_data, label="double click"), owner="someone else")
+    assert first == again and other != first
+    assert [j.job_id for j in queue.active()] == [blocker, first, other]
+    queue.stop_all()
+    assert queue.active() == []
+
+
+def test_stopping_a_queued_job_cancels_it_and_stop_all_asks_everyone(synthetic_data):
+    queue = jobs.get_queue()
+    first = jobs.submit(spec(synthetic_data, epochs=40))
+    second = queue.submit(spec(synthetic_data, label="second"))
+    third = queue.submit(spec(synthetic_data, label="third"))
     wait_until(lambda: queue.get(first).state == RUNNING, what="the first job to start")
-    assert queue.get(third).queue_position == 2
     queue.stop(second)
     cancelled = queue.get(second)
     assert cancelled.state == STOPPED and cancelled.started is None and not cancelled.active
     assert "Cancelled" in cancelled.phase
     assert queue.get(third).queue_position == 1  # moved up
-    queue.stop(first)  # the running one ends after its current batch; then the worker moves on
+    queue.stop_all()
     assert queue.wait(first, timeout=TIMEOUT).state == STOPPED
-    assert queue.wait(third, timeout=TIMEOUT).state == DONE
-    after = queue.get(second)
-    assert after.state == STOPPED and after.started is None and after.history == [] and after.run_id is None
+    assert queue.get(third).state == STOPPED and queue.get(third).started is None
     queue.stop(second)  # stopping a finished job again is harmless
     assert queue.get(second).state == STOPPED
 
 
-def test_stopping_a_running_job_keeps_finished_epochs_and_saves(queue, synthetic_data):
-    job_id = queue.submit(spec(synthetic_data, epochs=30))
-    wait_until(lambda: len(queue.get(job_id).history) >= 1, what="the first epoch")
+def test_a_group_stops_as_one(synthetic_data):
+    group, ids = jobs.submit_group([spec(synthetic_data, recipe=r, epochs=40) for r in ("baseline", "augmented")],
+                                   owner="teacher", label=training.REPRODUCE_LABEL)
+    queue = jobs.get_queue()
+    wait_until(lambda: queue.get(ids[0]).state == RUNNING, what="the group's first job")
+    queue.stop_group(group)
+    finished = [queue.wait(i, timeout=TIMEOUT) for i in ids]
+    assert [j.state for j in finished] == [STOPPED, STOPPED]
+    assert finished[1].started is None  # never started
+
+
+def test_stopping_a_running_job_keeps_finished_epochs_and_saves(synthetic_data):
+    queue = jobs.get_queue()
+    job_id = jobs.submit(spec(synthetic_data, epochs=60))
+    wait_until(lambda: len(queue.get(job_id).history) >= 2, what="two epochs")
     queue.stop(job_id)
     job = queue.wait(job_id, timeout=TIMEOUT)
     assert job.state == STOPPED and job.error is None
-    assert 1 <= len(job.history) < 30
+    assert 2 <= len(job.history) < 60
     assert job.phase == f"Stopped after {len(job.history)} epochs"
     run = runs.find_run(job.run_id)
-    assert run.stopped and run.epochs == len(job.history) and run.epochs_requested == 30
+    assert run.stopped and run.epochs == len(job.history) and run.epochs_requested == 60
     assert [h["epoch"] for h in run.history] == list(range(1, len(job.history) + 1))
 
 
-def test_stopping_before_the_first_epoch_saves_nothing(queue, synthetic_data):
+def test_stopping_before_the_first_epoch_saves_nothing(synthetic_data):
+    queue = jobs.get_queue()
     job_id = queue.submit(spec(synthetic_data, epochs=30))
-    wait_until(lambda: queue.get(job_id).state == RUNNING, what="the job to start")
-    queue.stop(job_id)
+    queue.stop(job_id)  # asked before any worker ran it: cancelled
+    jobs.ensure_workers()
     job = queue.wait(job_id, timeout=TIMEOUT)
     assert job.state == STOPPED and job.history == [] and job.run_id is None
-    assert "nothing was saved" in job.phase
     assert runs.list_runs().runs == []
 
 
-def test_a_failing_job_does_not_stop_the_worker(queue, synthetic_data, tmp_path):
-    bad = queue.submit(JobSpec("baseline", 1, NO_AUGMENTATION, str(tmp_path / "no-such-folder"), min_steps=0))
-    good = queue.submit(spec(synthetic_data))
+def test_a_failing_job_does_not_stop_the_worker(synthetic_data, tmp_path):
+    queue = jobs.get_queue()
+    bad = jobs.submit(JobSpec("baseline", 1, NO_AUGMENTATION, str(tmp_path / "no-such-folder"), min_steps=0))
+    good = jobs.submit(spec(synthetic_data))
     failed = queue.wait(bad, timeout=TIMEOUT)
     assert failed.state == FAILED and failed.phase == "Failed"
     assert failed.error.startswith("The dataset path") and "does not exist" in failed.error
@@ -114,20 +138,24 @@ def test_a_failing_job_does_not_stop_the_worker(queue, synthetic_data, tmp_path)
     assert queue.wait(good, timeout=TIMEOUT).state == DONE
 
 
-def test_an_unexpected_error_is_caught_too(queue, synthetic_data, monkeypatch):
-    from catdog_core import training
+def test_an_unexpected_error_is_one_sentence_and_the_worker_goes_on(synthetic_data, monkeypatch):
+    queue = jobs.get_queue()
+    job_id = queue.submit(spec(synthetic_data))
 
     def boom(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(training, "train", boom)
-    job = queue.wait(queue.submit(spec(synthetic_data)), timeout=TIMEOUT)
-    assert job.state == FAILED
-    assert job.error == "Training failed unexpectedly (RuntimeError: out of memory)."
+    monkeypatch.setattr(training, "run_job", boom)
+    job = queue.claim("test:1")
+    worker.run_one(queue, job, threading.Event(), "test:1")  # the worker's own handling, in this process
+    failed = queue.get(job_id)
+    assert failed.state == FAILED
+    assert failed.error == "Training failed unexpectedly (RuntimeError: out of memory)."
 
 
-def test_job_reports_progress_while_running(queue, synthetic_data):
-    job_id = queue.submit(spec(synthetic_data, epochs=2))
+def test_job_reports_progress_while_running(synthetic_data):
+    queue = jobs.get_queue()
+    job_id = jobs.submit(spec(synthetic_data, epochs=3))
     seen = set()
 
     def progressed():
@@ -138,9 +166,78 @@ def test_job_reports_progress_while_running(queue, synthetic_data):
 
     wait_until(progressed, what="the job to finish")
     job = queue.get(job_id)
-    assert job.state == DONE and [h["epoch"] for h in job.history] == [1, 2]
+    assert job.state == DONE and [h["epoch"] for h in job.history] == [1, 2, 3]
     assert seen and all(steps == 2 and 1 <= step <= 2 for _, step, steps in seen)
     assert job.test_accuracy is not None and job.phase == "Finished"
+
+
+def test_the_queue_outlives_the_processes_that_used_it(synthetic_data):
+    # What the server wrote is in the file: a new Queue (a restarted server) sees it, and a
+    # worker started later trains what waited.
+    first = jobs.get_queue().submit(spec(synthetic_data, label="before the restart"))
+    restarted = jobs.Queue()
+    assert [j.job_id for j in restarted.active()] == [first]
+    jobs.ensure_workers()
+    assert restarted.wait(first, timeout=TIMEOUT).state == DONE
+
+
+def _worker_pid(queue) -> int:
+    return wait_until(lambda: next((w["pid"] for w in queue.workers()), None), what="a registered worker")
+
+
+def test_a_killed_worker_loses_only_the_running_epoch(synthetic_data):
+    queue = jobs.get_queue()
+    job_id = jobs.submit(spec(synthetic_data, epochs=200))
+    wait_until(lambda: len(queue.get(job_id).history) >= 3, what="three epochs")
+    os.kill(_worker_pid(queue), signal.SIGKILL)  # no cleanup, no handlers: the power goes out
+    wait_until(lambda: not worker.slot_alive(queue.home, "0"), what="the worker to be gone")
+    done_before = len(queue.get(job_id).history)
+    jobs.ensure_workers()  # the next worker finds the job and saves its finished epochs
+    job = queue.wait(job_id, timeout=TIMEOUT)
+    assert job.state == STOPPED and "worker stopped" in job.phase
+    run = runs.find_run(job.run_id)
+    assert run.stopped and done_before <= run.epochs <= done_before + 1
+    assert run.test_accuracy is not None
+    assert runs.load_model(run).output_shape[-1] == 2
+
+
+def test_sigterm_stops_the_job_after_its_batch_and_saves_it(synthetic_data):
+    queue = jobs.get_queue()
+    job_id = jobs.submit(spec(synthetic_data, epochs=200))
+    wait_until(lambda: len(queue.get(job_id).history) >= 2, what="two epochs")
+    os.kill(_worker_pid(queue), signal.SIGTERM)
+    job = queue.wait(job_id, timeout=TIMEOUT)
+    assert job.state == STOPPED and job.run_id
+    assert runs.find_run(job.run_id).epochs >= 2
+    wait_until(lambda: not worker.slot_alive(queue.home, "0"), what="the worker to exit")
+
+
+def test_the_command_line_joins_the_queue(synthetic_data, shared_weights):
+    queue = jobs.get_queue()
+    running = jobs.submit(spec(synthetic_data, epochs=40, label="the app's job"), owner="session ab12")
+    wait_until(lambda: queue.get(running).state == RUNNING, what="the app's job to start")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+               CATDOG_DATA_DIR=str(synthetic_data))
+    cli = subprocess.Popen([sys.executable, "-m", "catdog_core", "train", "--recipe", "baseline", "--epochs", "1",
+                            "--min-steps", "0", "--json"], env=env, cwd=REPO, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True)
+    wait_until(lambda: len(queue.active()) == 2, what="the command line's job in the queue")
+    queue.stop(running)
+    out, err = cli.communicate(timeout=TIMEOUT)
+    assert cli.returncode == 0, err[-2000:]
+    assert "waits in the queue at position 1; now training: job" in err and "the app's job" in err
+    assert "Traceback" not in err and "tensorflow" not in err.lower()
+    assert out.strip().splitlines()[-1].startswith('{"run"')
+
+
+def test_two_workers_train_two_jobs_at_once(synthetic_data, monkeypatch):
+    monkeypatch.setenv("CATDOG_WORKERS", "2")
+    queue = jobs.get_queue()
+    ids = [jobs.submit(spec(synthetic_data, epochs=8, label=f"job {i}")) for i in range(2)]
+    both = [queue.wait(i, timeout=TIMEOUT) for i in ids]
+    assert [j.state for j in both] == [DONE, DONE]
+    assert both[1].started < both[0].finished  # they overlapped
+    assert {j.worker.split(":")[0] for j in both} == {"0", "1"}
 
 
 def test_eta_counts_down_within_an_epoch_and_keeps_stages_apart():
@@ -168,8 +265,7 @@ def test_eta_counts_down_within_an_epoch_and_keeps_stages_apart():
 
 
 def test_quick_spec_is_the_quick_preset():
-    from catdog_core.training import QUICK
-
     quick = training.quick_spec("/data")
-    assert quick.recipe == "transfer" and quick.epochs == QUICK.epochs and quick.data == "/data"
-    assert quick.settings.is_identity and quick.use_cache and quick.learning_rate == QUICK.learning_rate
+    assert quick.recipe == "transfer" and quick.epochs == training.QUICK.epochs and quick.data == "/data"
+    assert quick.settings.is_identity and quick.use_cache and quick.learning_rate == training.QUICK.learning_rate
+    assert JobSpec.from_dict(quick.to_dict()) == quick  # what the queue and Ray tasks carry

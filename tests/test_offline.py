@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from catdog_core import config, dataset, jobs, runs
-from test_app import button, idle_queue, navigation_mode, open_page, photo_bytes, start_training, texts, wait_for  # noqa: F401
+from test_app import button, idle_queue, open_page, photo_bytes, start_training, texts, wait_for  # noqa: F401
 
 HOW = ("CATDOG_DATA_DIR", "train/ and validation/")
 

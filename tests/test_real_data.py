@@ -10,22 +10,12 @@ import math
 import os
 import subprocess
 import sys
-import zipfile
 
 import pytest
 
 from catdog_core import augment, dataset, training
 
 pytestmark = pytest.mark.real
-
-
-@pytest.fixture(scope="module")
-def real_folder(shared_zip, tmp_path_factory):
-    """The shared zip unpacked once; every test here shares one decoded copy."""
-    root = tmp_path_factory.mktemp("real")
-    with zipfile.ZipFile(shared_zip) as archive:
-        archive.extractall(root)
-    return root / "cats_and_dogs_filtered"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 from catdog_core import jobs, predict, runs
 from catdog_core.augment import NO_AUGMENTATION
 from conftest import rss_mb
-from test_app import APP, TIMEOUT, idle_queue, navigation_mode, photo_bytes, start_training, texts  # noqa: F401
+from test_app import APP, TIMEOUT, idle_queue, photo_bytes, start_training, texts  # noqa: F401
 
 SESSIONS = 10
 TRAINERS = (3, 7)  # these sessions also start a training

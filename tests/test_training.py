@@ -121,7 +121,7 @@ def test_stop_during_epoch_one_gives_no_epochs(data):
     assert len(observer.batches) == 1 and observer.epochs == []
 
 
-def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, monkeypatch):
+def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, monkeypatch, fresh_cache):
     from catdog_core import features
 
     features.clear_memory()
@@ -165,6 +165,7 @@ def test_a_small_dataset_trains_at_least_min_steps(tmp_path):
     assert len(observer.batches) == 12 and result.epochs_done == 12
     assert result.notes and "3 epochs would be only 3 optimizer steps" in result.notes[0]
     assert training.epochs_for_steps(10, 2000, 32) == 10  # the post's data: 63 steps an epoch, as asked
+    assert training.epochs_for_steps(1, 2000, 32) == 1  # even one epoch (63 steps): not small data
     assert training.epochs_for_steps(10, 32, 32) == 100
 
 

@@ -13,6 +13,8 @@ maxUploadSize), so the page path checks the core's own byte limit with an 11 MB 
 
 from __future__ import annotations
 
+import re
+
 import resource
 import struct
 import tracemalloc
@@ -25,7 +27,7 @@ from PIL import Image
 from catdog_core import images, predict, runs
 from catdog_core.errors import InvalidImage
 from conftest import rss_mb
-from test_app import idle_queue, navigation_mode, open_page, photo_bytes  # noqa: F401
+from test_app import idle_queue, open_page, photo_bytes  # noqa: F401
 from test_images import BLUE, RED, WHITE, chunk, encode, near, png, two_halves
 
 NAME_LIMIT = 80
@@ -348,8 +350,10 @@ def _check_card(case: Case, card: list) -> None:
     all_pictures = [e for e in card if type(e).__name__ == "Image"]
     # The page may add a Grad-CAM picture ("where it looked for ..."): that one is not the upload.
     pictures = [p for p in all_pictures if not any(c.startswith("where it looked") for c in p.captions)]
+    # A name in Markdown is escaped (shown as typed, never as a link): what a reader sees is unescaped.
     names = ([c for p in pictures for c in p.captions]
-             + [e.value[2:-2] for e in card if type(e).__name__ == "Markdown" and e.value.startswith("**")])
+             + [re.sub(r"\\(.)", r"\1", e.value[2:-2]) for e in card
+                if type(e).__name__ == "Markdown" and e.value.startswith("**")])
     assert len(names) == 1, names
     shown = names[0]
     assert "/" not in shown and "\\" not in shown and shown != ".." and 0 < len(shown) <= NAME_LIMIT, shown
