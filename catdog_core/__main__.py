@@ -104,19 +104,6 @@ class _CliObserver:
                       f"val_loss {r.val_loss:.3f} val_acc {r.val_accuracy:.3f} ({r.seconds:.1f} s)")
 
 
-def _stop_on_signals(stop):
-    """SIGINT (Ctrl-C) and SIGTERM stop training after the current batch; the finished epochs are saved."""
-    import signal
-
-    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
-
-    def restore():
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-    return restore
-
-
 def _result_line(run) -> str:
     from .evaluate import verdict
 
@@ -124,10 +111,74 @@ def _result_line(run) -> str:
             f"test_acc {verdict(run.test_accuracy, run.test_count)}")
 
 
-def cmd_train(args) -> int:
-    import threading
+def _follow(queue, job_ids: list[int], bar: Bar) -> list:
+    """Show the jobs' progress until every one has ended; returns their final states.
 
-    from . import training
+    Ctrl-C or SIGTERM asks them to stop after the current batch (the finished
+    epochs are saved by the worker) and keeps following; a second one leaves at once.
+    """
+    import signal
+
+    from . import jobs
+
+    asked = []
+
+    def on_signal(signum, frame):
+        if asked:
+            raise KeyboardInterrupt
+        asked.append(signum)
+        queue.stop_many(job_ids)
+        bar.line("stopping after the current batch; the finished epochs are kept (press Ctrl-C again to leave)")
+
+    previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
+    shown: dict[int, int] = {i: 0 for i in job_ids}
+    waiting: dict[int, int] = {}
+    try:
+        while True:
+            states = [queue.get(i) for i in job_ids]
+            for job in states:
+                if job is None:
+                    continue
+                for report in job.history[shown[job.job_id]:]:
+                    bar.line(f"epoch {report['epoch']}/{report['epochs']}: loss {report['loss']:.3f} "
+                             f"acc {report['accuracy']:.3f} val_loss {report['val_loss']:.3f} "
+                             f"val_acc {report['val_accuracy']:.3f} ({report['seconds']:.1f} s)")
+                shown[job.job_id] = len(job.history)
+                if job.state == jobs.QUEUED and waiting.get(job.job_id) != job.queue_position:
+                    waiting[job.job_id] = job.queue_position
+                    running = queue.current()
+                    ahead = f"; now training: job {running.job_id} ({running.title})" if running else ""
+                    bar.line(f"job {job.job_id} waits in the queue at position {job.queue_position}{ahead}")
+                elif job.state == jobs.RUNNING:
+                    if job.phase == "Training" and job.steps:
+                        bar(job.step, job.steps, f"epoch {job.epoch}  loss {job.batch_loss or 0:.3f}  "
+                                                 f"acc {job.batch_accuracy or 0:.3f}")
+                    else:
+                        bar(job.phase_done, job.phase_total, job.phase)
+            if all(job is None or job.state in jobs.FINISHED for job in states):
+                return states
+            if any(job is not None and job.state == jobs.QUEUED for job in states):
+                jobs.ensure_workers(queue.home)  # a worker that exited on idle comes back
+            time.sleep(0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def _ended(job, bar: Bar):
+    """The saved run of a finished job, or None after saying why there is none."""
+    from . import jobs, runs
+
+    if job.state == jobs.FAILED:
+        raise CatdogError(job.error or "training failed")
+    if not job.run_id:
+        bar.line(f"{job.phase}: nothing saved")
+        return None
+    return runs.find_run(job.run_id)
+
+
+def cmd_train(args) -> int:
+    from . import jobs, training
     from .augment import AugmentSettings
 
     if args.quick:
@@ -145,14 +196,11 @@ def cmd_train(args) -> int:
                             min_steps=max(0, args.min_steps))
     bar = Bar()
     started = time.perf_counter()
-    stop = threading.Event()
-    restore = _stop_on_signals(stop)
-    try:
-        run = training.run_job(spec, _CliObserver(bar), stop)
-    finally:
-        restore()
+    queue = jobs.get_queue()
+    job_id = jobs.submit(spec, owner=f"command line (pid {os.getpid()})")
+    (job,) = _follow(queue, [job_id], bar)
+    run = _ended(job, bar)
     if run is None:
-        bar.line("no epoch finished: nothing saved")
         return 1
     seconds = time.perf_counter() - started
     for note in run.notes:
@@ -162,40 +210,70 @@ def cmd_train(args) -> int:
         print(json.dumps({"run": run.run_id, "recipe": run.recipe, "epochs": run.epochs, "stopped": run.stopped,
                           "val_accuracy": run.val_accuracy, "val_count": run.val_count,
                           "test_accuracy": run.test_accuracy, "test_count": run.test_count,
-                          "seconds": round(seconds, 2)}))
+                          "seconds": round(seconds, 2), "job": job_id}))
     return 0
 
 
 def cmd_reproduce(args) -> int:
-    """The post's four models, one after another, then a table beside the post's numbers."""
-    import threading
-
-    from . import runs, training
+    """The post's four models as one group of jobs, then a table beside the post's numbers."""
+    from . import jobs, runs, training
 
     bar = Bar()
-    stop = threading.Event()
-    restore = _stop_on_signals(stop)
-    try:
-        for spec in training.post_specs(args.data, 20 if args.epochs is None else args.epochs,
-                                        min_steps=max(0, args.min_steps)):
-            if stop.is_set():
-                break
-            bar.line(f"== {spec.recipe}: {spec.epochs} epochs, {spec.settings.flip} flips, "
-                     f"rotation {spec.settings.rotation}")
-            training.run_job(spec, _CliObserver(bar), stop)
-    finally:
-        restore()
+    specs = training.post_specs(args.data, 20 if args.epochs is None else args.epochs,
+                                min_steps=max(0, args.min_steps))
+    _, ids = jobs.submit_group(specs, owner=f"command line (pid {os.getpid()})", label=training.REPRODUCE_LABEL)
+    bar.line(f"queued jobs {', '.join(map(str, ids))}: the post's four models, one after another")
+    states = _follow(jobs.get_queue(), ids, bar)
+    failed = [job for job in states if job is not None and job.state == jobs.FAILED]
+    for job in failed:
+        bar.line(f"job {job.job_id} ({job.spec.recipe}) failed: {job.error}")
     listing = runs.list_runs().runs
     by_id = {run.run_id: run for run in listing}
     rows = runs.post_comparison(listing, training.REPRODUCE_LABEL)
     bar.line(f"{'model':28} {'post val':>9} {'our val':>8} {'our test':>9} {'s/epoch':>8}")
     for row in rows:
         run = by_id.get(row["run"])
-        per_epoch = sum(h["seconds"] for h in run.history) / max(1, len(run.history)) if run else None
+        per_epoch = sum(h["seconds"] for h in run.history) / max(1, len(run.history)) if run else float("nan")
         bar.line(f"{row['model']:28} {_pct(row['post val acc']):>9} {_pct(row['our val acc']):>8} "
-                 f"{_pct(row['our test acc']):>9} {per_epoch if per_epoch is not None else float('nan'):8.1f}")
+                 f"{_pct(row['our test acc']):>9} {per_epoch:8.1f}")
     if args.json:
         print(json.dumps(rows))
+    return 1 if failed else 0
+
+
+def cmd_worker(args) -> int:
+    """Run (or look at, or stop) the training workers of this CATDOG_HOME."""
+    from .jobs import worker
+
+    if args.stop:
+        worker.shutdown_workers()
+        print("workers asked to stop; running jobs keep their finished epochs", file=sys.stderr)
+        return 0
+    if args.status:
+        for line in worker.describe():
+            print(line)
+        return 0
+    return worker.main(args.slot, args.idle)
+
+
+def cmd_jobs(args) -> int:
+    """The queue: running and queued jobs, and the latest finished ones; --stop ID or --stop-all."""
+    from . import jobs
+
+    queue = jobs.get_queue()
+    if args.stop_all:
+        queue.stop_all()
+    for job_id in args.stop or []:
+        queue.stop(job_id)
+    listed = queue.jobs(limit=args.limit)
+    for job in reversed(listed):
+        where = (f"position {job.queue_position}" if job.state == jobs.QUEUED else
+                 f"epoch {job.epoch}/{job.epochs_total or job.spec.epochs}" if job.state == jobs.RUNNING else
+                 job.run_id or job.error or job.phase)
+        print(f"{job.job_id:>5}  {job.state:<8} {job.title[:40]:<40} {job.owner[:28]:<28} {where}")
+    if args.json:
+        print(json.dumps([{"job": j.job_id, "state": j.state, "recipe": j.spec.recipe, "owner": j.owner,
+                           "position": j.queue_position, "run": j.run_id, "error": j.error} for j in listed]))
     return 0
 
 
@@ -412,11 +490,21 @@ def parser() -> argparse.ArgumentParser:
                    help="what the exported model returns (default: logits, one score per class)")
     x.add_argument("--out", required=True,
                    help="keras: a .keras path or a folder; tflite: a folder (gets model.tflite)")
+    w = add("worker", "train queued jobs (started for you when a job is submitted)")
+    w.add_argument("--slot", default="0", help=argparse.SUPPRESS)
+    w.add_argument("--idle", type=float, default=None, help="seconds to wait for new jobs before exiting")
+    w.add_argument("--stop", action="store_true", help="ask this home's workers to stop and exit")
+    w.add_argument("--status", action="store_true", help="list this home's workers")
+    j = add("jobs", "the training queue: running, queued and recent jobs")
+    j.add_argument("--stop", type=int, nargs="+", metavar="ID", help="stop these jobs (queued ones are cancelled)")
+    j.add_argument("--stop-all", action="store_true", help="stop every queued and running job")
+    j.add_argument("--limit", type=int, default=20, help="how many jobs to list (default 20)")
     return p
 
 
 COMMANDS = {"info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce, "runs": cmd_runs,
-            "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export}
+            "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "worker": cmd_worker,
+            "jobs": cmd_jobs}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,6 +17,7 @@ DATA_DESCRIPTION = "cats_and_dogs_filtered: 1000 cats + 1000 dogs to train, 500 
 ENV_DATA_DIR = "CATDOG_DATA_DIR"
 ENV_BASE_WEIGHTS = "CATDOG_BASE_WEIGHTS"
 ENV_HOME = "CATDOG_HOME"
+ENV_CACHE = "CATDOG_CACHE"
 
 EXPECTED_LAYOUT = (
     "a folder (or .zip) with train/ and validation/, each holding one subfolder "
@@ -27,6 +28,14 @@ EXPECTED_LAYOUT = (
 def catdog_home() -> Path:
     """Where runs and extracted datasets live: $CATDOG_HOME or ~/.catdog."""
     return Path(os.environ.get(ENV_HOME) or Path.home() / ".catdog").expanduser()
+
+
+def cache_home() -> Path:
+    """Where content-keyed caches live (decoded images, the converted base, features):
+    $CATDOG_CACHE, else CATDOG_HOME/cache. Safe to share between homes and users: every
+    file in it is named by a hash of what it was made from."""
+    chosen = os.environ.get(ENV_CACHE)
+    return Path(chosen).expanduser() if chosen else catdog_home() / "cache"
 
 
 def keras_home() -> Path:

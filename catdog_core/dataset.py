@@ -15,7 +15,7 @@ a picture never moves another one, and the split is the same on every epoch,
 rerun, process and machine.
 
 Decoded once per machine. The decoded 160x160 images of a dataset are written
-to ``CATDOG_HOME/cache/decoded/<key>.npy`` and read back as a memory map, so a
+to ``<cache>/decoded/<key>.npy`` (config.cache_home) and read back as a memory map, so a
 second process (the training worker, a CLI run, a restarted server) starts in
 well under a second and thirty sessions share one copy in the page cache.
 """
@@ -291,7 +291,7 @@ def _at_least_one_validation_image(splits: dict[str, list[_Entry]], seed: int, n
 
 
 def _decoded_dir() -> Path:
-    return config.catdog_home() / "cache" / "decoded"
+    return config.cache_home() / "decoded"
 
 
 def _write_npy_header(f, rows: int) -> int:

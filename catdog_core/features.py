@@ -106,7 +106,7 @@ def is_converted(weights: str) -> bool:
 
 
 def cache_dir() -> Path:
-    return config.catdog_home() / "cache"
+    return config.cache_home()
 
 
 def tflite_path(key: str) -> Path:
@@ -145,6 +145,21 @@ def _ensure_converted(key: str, model, weights: str) -> None:
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, flat)
         write_atomic(converted_marker(weights), key.encode())
+
+
+_runners: "OrderedDict[tuple, Callable]" = OrderedDict()
+
+
+def cached_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
+    """tflite_runner, kept for the process per file (an interpreter takes a moment to set up)."""
+    st = path.stat()
+    key = (str(path), st.st_size, st.st_mtime_ns)
+    with _convert_lock:
+        if key not in _runners:
+            _runners[key] = tflite_runner(path)
+            while len(_runners) > 2:
+                _runners.popitem(last=False)
+        return _runners[key]
 
 
 def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
@@ -199,7 +214,7 @@ class FeatureExtractor:
             if convert:
                 _ensure_converted(self.key, features_model, weights)
             if path.is_file():
-                self._tflite = tflite_runner(path)
+                self._tflite = cached_runner(path)
         except Exception:  # a failed conversion or a damaged cache file: the TF path still works
             self._tflite = None
             path.unlink(missing_ok=True)

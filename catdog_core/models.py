@@ -11,6 +11,7 @@ keeps brightness and contrast working on the 0..255 range they are defined for.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass
 from . import config
 from .augment import AugmentSettings, build_layers
@@ -98,6 +99,25 @@ def _small_cnn_layers(num_classes: int) -> list:
     ]
 
 
+_shared: dict[str, object] = {}  # weights' content key -> a frozen base that models of this process share
+_shared_lock = threading.Lock()
+
+
+def shared_base(weights: str | None = None):
+    """One frozen MobileNetV2 per weights file and process, reused by every model built to keep it
+    frozen (a worker's tenth quick training does not rebuild and reload it: ~1 s saved each time).
+    Never for fine-tuning, which changes the base's weights."""
+    from .features import weights_digest
+
+    weights = weights or config.base_weights_setting()
+    key = weights_digest(weights) if os.path.isfile(weights) else weights
+    with _shared_lock:
+        if key not in _shared:
+            _shared.clear()  # one at a time: a base is 9 MB of weights and its graph
+            _shared[key] = load_base(weights)
+        return _shared[key]
+
+
 def load_base(weights: str | None = None, pretrained: bool = True):
     """Frozen MobileNetV2 without its top, from ImageNet or the local h5 file."""
     import keras
@@ -128,8 +148,12 @@ def load_base(weights: str | None = None, pretrained: bool = True):
 
 def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = None,
           weights: str | None = None, pretrained: bool = True,
-          learning_rate: float | None = None) -> BuiltModel:
-    """Build and compile one recipe, ready to fit; see BuiltModel for what comes back."""
+          learning_rate: float | None = None, share_base: bool = False) -> BuiltModel:
+    """Build and compile one recipe, ready to fit; see BuiltModel for what comes back.
+
+    share_base: use this process's shared frozen MobileNetV2 (see shared_base); only for
+    models that keep it frozen.
+    """
     import keras
     from keras import layers
 
@@ -147,7 +171,8 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
     if recipe.name in ("normalized", "transfer"):
         steps.append(preprocess_layer())
     if recipe.frozen_base:
-        preprocess, base = steps[0], load_base(weights, pretrained)
+        base = shared_base(weights) if share_base and pretrained else load_base(weights, pretrained)
+        preprocess = steps[0]
         pool = layers.GlobalMaxPooling2D(name="pool")
         dropout = layers.Dropout(0.2, name="dropout")
         dense = layers.Dense(num_classes, name="logits")

@@ -186,8 +186,9 @@ def clean_leftovers(older_than: float = STALE_SECONDS) -> list[Path]:
     home = config.catdog_home()
     removed = []
     now = time.time()
-    for folder in (home, home / "datasets", home / "uploads", home / "runs", home / "cache",
-                   home / "cache" / "decoded", home / "cache" / "features"):
+    cache = config.cache_home()
+    for folder in (home, home / "datasets", home / "uploads", home / "runs", cache, cache / "decoded",
+                   cache / "features"):
         try:
             entries = list(folder.iterdir())
         except OSError:

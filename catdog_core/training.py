@@ -14,8 +14,9 @@ Two paths give the same model:
   pass through the base, so every epoch sees new variants exactly as in the post.
 
 Small data: a split of 32 images is one batch, so "10 epochs" would be 10
-optimizer steps, far too few to learn anything. Every run trains at least
-`MIN_STEPS` steps (more epochs on a small training split), within a time budget.
+optimizer steps, far too few to learn anything. A run on a training split of
+fewer than SMALL_DATA_IMAGES images trains at least MIN_STEPS steps (more
+epochs), within a time budget.
 """
 
 from __future__ import annotations
@@ -34,12 +35,13 @@ from . import config, features
 from .augment import NO_AUGMENTATION, AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
-from .models import BASE_NAME, BuiltModel, build, get_recipe
+from .models import BASE_NAME, BuiltModel, build, get_recipe, shared_base
 
 MAX_EPOCHS = 200
 FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
 MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
+SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_STEPS steps
 
 
 @dataclass(frozen=True)
@@ -121,8 +123,11 @@ class TrainResult:
 
 
 def epochs_for_steps(epochs: int, train_images: int, batch_size: int, min_steps: int = MIN_STEPS) -> int:
-    """The epochs a run takes: those asked for, or more when they make fewer than `min_steps` steps."""
+    """The epochs a run takes: those asked for, or, on a small training split, more when they
+    make fewer than `min_steps` steps. The post's 2000 images always train the epochs asked for."""
     steps = max(1, math.ceil(train_images / batch_size))
+    if train_images >= SMALL_DATA_IMAGES:
+        return epochs
     return min(MAX_EPOCHS, max(epochs, math.ceil(min_steps / steps)))
 
 
@@ -279,9 +284,13 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
     settings = settings or AugmentSettings()
     weights = weights or config.base_weights_setting()
     started = time.perf_counter()
-    keras.utils.set_random_seed(seed)
     observer.on_phase("Building the model")
-    built = build(recipe, len(dataset.class_names), settings, weights=weights, learning_rate=learning_rate)
+    share_base = not fine_tune_epochs and get_recipe(recipe).frozen_base
+    if share_base:
+        shared_base(weights)  # made (or found) before seeding, so a seeded run repeats exactly either way
+    keras.utils.set_random_seed(seed)
+    built = build(recipe, len(dataset.class_names), settings, weights=weights, learning_rate=learning_rate,
+                  share_base=share_base)
     cached = use_cache and built.features is not None
 
     steps = math.ceil(len(dataset.train) / batch_size)

@@ -1,0 +1,124 @@
+"""A class submits at once: 30 quick trainings, and pages keep answering.
+
+Runs the same scenario with one worker (the baseline) and with N workers (and,
+with --ray ADDRESS, on a Ray cluster), in the same run on the same machine:
+
+  - 30 quick-preset jobs from 30 owners are submitted at once to the shared queue;
+  - meanwhile a student's Training page (AppTest, the real page script) is run
+    every half second, and its run time is recorded;
+  - printed: time until all 30 are done, each job's wait in the queue and its
+    training time, and the page's response times (p50, p95, max).
+
+The dataset is decoded and its features cached once before the clock starts
+(what any class has after its first quick training).
+
+    python benchmarks/bench_classroom.py --data PATH/cats_and_dogs_filtered [--jobs 30] [--workers 2] [--ray 127.0.0.1:6379]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+from _common import REPO
+
+
+def percentile(values: list[float], p: float) -> float:
+    values = sorted(values)
+    if not values:
+        return float("nan")
+    return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
+
+
+def page_probe(stop: threading.Event, samples: list[float]) -> None:
+    """A student keeps the Training page open: its script runs every half second."""
+    from streamlit.testing.v1 import AppTest
+
+    at = AppTest.from_file(str(REPO / "app.py"), default_timeout=60).run()
+    at.switch_page("pages/training.py")
+    while not stop.is_set():
+        started = time.perf_counter()
+        at.run()
+        samples.append(time.perf_counter() - started)
+        stop.wait(0.5)
+
+
+def scenario(name: str, home: Path, jobs_count: int, env: dict[str, str]) -> dict:
+    from catdog_core import jobs
+    from catdog_core.jobs import worker
+
+    for key, value in env.items():
+        os.environ[key] = value
+    os.environ["CATDOG_HOME"] = str(home)
+    queue = jobs.get_queue()
+    worker.shutdown_workers(home)
+    samples: list[float] = []
+    stop = threading.Event()
+    probe = threading.Thread(target=page_probe, args=(stop, samples), daemon=True)
+    started = time.time()
+    ids = [jobs.submit(jobs.quick_spec(), owner=f"student {i:02d}") for i in range(jobs_count)]
+    probe.start()
+    states = [queue.wait(i, timeout=3600) for i in ids]
+    total = time.time() - started
+    stop.set()
+    probe.join(60)
+    worker.shutdown_workers(home)
+    for key in env:
+        os.environ.pop(key, None)
+    failed = [s for s in states if s.state != jobs.DONE]
+    waits = [s.started - s.submitted for s in states if s.started]
+    trains = [s.finished - s.started for s in states if s.started and s.finished]
+    return {"name": name, "total": total, "failed": len(failed), "wait_p50": statistics.median(waits),
+            "wait_max": max(waits), "train_p50": statistics.median(trains), "page_p50": percentile(samples, 50),
+            "page_p95": percentile(samples, 95), "page_max": max(samples, default=float("nan")),
+            "pages": len(samples), "val": statistics.mean(s.history[-1]["val_accuracy"] for s in states if s.history)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data", required=True, help="folder with train/ and validation/")
+    p.add_argument("--jobs", type=int, default=30)
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    p.add_argument("--ray", default=None, help="a Ray head's address, to run the scenario there too")
+    args = p.parse_args()
+    folder = Path(args.data)
+    if (folder / "cats_and_dogs_filtered").is_dir():
+        folder = folder / "cats_and_dogs_filtered"
+    os.environ["CATDOG_DATA_DIR"] = str(folder)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    home = Path(tempfile.mkdtemp(prefix="catdog-classroom-"))
+    os.environ["CATDOG_HOME"] = str(home)
+
+    from catdog_core import jobs
+
+    print(f"bench_classroom: {args.jobs} quick trainings at once, data {folder}, {os.cpu_count()} CPUs, "
+          f"{time.strftime('%Y-%m-%d %H:%M')}")
+    warm_started = time.time()
+    first = jobs.submit(jobs.quick_spec(), owner="teacher")  # decode, convert, cache the features once
+    done = jobs.get_queue().wait(first, timeout=1800)
+    print(f"warm-up (the class's first quick training, cold): {time.time() - warm_started:.1f} s, {done.state}")
+
+    rows = [scenario("1 worker (baseline)", home, args.jobs, {"CATDOG_WORKERS": "1"})]
+    rows.append(scenario(f"{args.workers} workers", home, args.jobs, {"CATDOG_WORKERS": str(args.workers)}))
+    if args.ray:
+        rows.append(scenario("Ray cluster", home, args.jobs, {"CATDOG_BACKEND": "ray", "RAY_ADDRESS": args.ray}))
+
+    print(f"{'':22}{'all done s':>11}{'failed':>7}{'wait p50':>9}{'wait max':>9}{'train p50':>10}"
+          f"{'page p50':>9}{'page p95':>9}{'page max':>9}{'pages':>6}{'val':>7}")
+    for r in rows:
+        print(f"{r['name']:22}{r['total']:11.1f}{r['failed']:7d}{r['wait_p50']:9.1f}{r['wait_max']:9.1f}"
+              f"{r['train_p50']:10.1f}{r['page_p50']:9.2f}{r['page_p95']:9.2f}{r['page_max']:9.2f}{r['pages']:6d}"
+              f"{r['val']:7.3f}")
+    base = rows[0]["total"]
+    for r in rows[1:]:
+        print(f"ratio (1 worker / {r['name']}): {base / r['total']:.2f}x")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

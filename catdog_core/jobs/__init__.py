@@ -1,0 +1,40 @@
+"""Training jobs: a queue every process on the machine shares, and the backends
+that train it (a local worker process by default; a Ray cluster with
+CATDOG_BACKEND=ray). Nothing trains inside the Streamlit server: pages and the
+command line submit jobs and read their progress.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..training import REPRODUCE_LABEL, JobSpec, post_specs, quick_spec, resolved  # noqa: F401
+from .queue import (  # noqa: F401
+    DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
+)
+from .worker import backend, ensure_workers, shutdown_workers  # noqa: F401
+
+
+def get_queue(home: Path | None = None) -> Queue:
+    """This CATDOG_HOME's queue (cheap: every call reads the shared file)."""
+    return Queue(home)
+
+
+def submit(spec: JobSpec, owner: str = "", group: str = "", home: Path | None = None) -> int:
+    """Queue a job, with this process's data and weights settings written in, and make sure a
+    worker is alive to train it. Returns the job's id (an identical queued job's, on a double click)."""
+    queue = Queue(home)
+    job_id = queue.submit(resolved(spec), owner, group)
+    ensure_workers(queue.home)
+    return job_id
+
+
+def submit_group(specs: list[JobSpec], owner: str = "", label: str = "", home: Path | None = None) -> tuple[str, list[int]]:
+    """Several jobs that stop as one (the post's four models); returns (group, ids)."""
+    import secrets
+
+    group = f"{label or 'group'}:{secrets.token_hex(4)}"
+    queue = Queue(home)
+    ids = [queue.submit(resolved(spec), owner, group) for spec in specs]
+    ensure_workers(queue.home)
+    return group, ids

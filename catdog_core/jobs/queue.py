@@ -1,0 +1,365 @@
+"""The queue of training jobs: one SQLite file in CATDOG_HOME that every process
+on the machine shares (the Streamlit server, the command line, the workers).
+
+Pages and the command line only submit jobs and read them; worker processes
+claim queued jobs, write their progress (phase, batches, one row per finished
+epoch) and finish them. The queue survives a server restart; a job whose
+worker died is found by its worker's lock file, and its finished epochs are
+saved from the checkpoint written after each of them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import config
+from ..training import JobSpec
+
+QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
+FINISHED = (DONE, STOPPED, FAILED)
+KEEP_FINISHED = 500  # finished jobs remembered; older ones are forgotten (their runs stay)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    spec TEXT NOT NULL,
+    owner TEXT NOT NULL DEFAULT '',
+    grp TEXT NOT NULL DEFAULT '',
+    dedupe TEXT NOT NULL DEFAULT '',
+    state TEXT NOT NULL,
+    submitted REAL NOT NULL,
+    started REAL,
+    finished REAL,
+    stop_requested INTEGER NOT NULL DEFAULT 0,
+    worker TEXT NOT NULL DEFAULT '',
+    phase TEXT NOT NULL DEFAULT 'Waiting in the queue',
+    phase_done INTEGER NOT NULL DEFAULT 0,
+    phase_total INTEGER NOT NULL DEFAULT 0,
+    progress TEXT NOT NULL DEFAULT '{}',
+    run_id TEXT,
+    test_accuracy REAL,
+    error TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
+CREATE TABLE IF NOT EXISTS epochs (
+    job_id INTEGER NOT NULL,
+    epoch INTEGER NOT NULL,
+    report TEXT NOT NULL,
+    PRIMARY KEY (job_id, epoch)
+);
+CREATE TABLE IF NOT EXISTS workers (
+    slot TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    started REAL NOT NULL,
+    seen REAL NOT NULL,
+    shutdown INTEGER NOT NULL DEFAULT 0
+);
+"""
+
+_PROGRESS = ("epoch", "step", "steps", "batch_loss", "batch_accuracy", "stage", "epochs_total", "epoch_seconds")
+
+
+@dataclass(frozen=True)
+class Estimate:
+    seconds: float  # until the end of the job, or of the current stage when `whole` is False
+    whole: bool  # False while frozen epochs run and fine-tune epochs (not yet timed) follow
+
+
+def estimate_left(history: list[dict], stage: str, epoch: int, step: int, steps: int, epoch_seconds: float,
+                  epochs_total: int, fine_tune_epochs: int) -> Estimate | None:
+    """Seconds left, computed per stage: a fine-tune epoch runs the whole MobileNetV2 and costs
+    many frozen ones, so frozen epochs never predict it. Within the running epoch the estimate
+    follows the batches, so it counts down smoothly instead of jumping at each epoch's end."""
+    if not steps or step <= 0:
+        return None
+    timed = [h["seconds"] for h in history if h.get("stage") == stage]
+    per_step = epoch_seconds / step
+    per_epoch = sum(timed) / len(timed) if timed else per_step * steps
+    this_epoch = max(per_epoch - epoch_seconds, 0.0) if timed else per_step * (steps - step)
+    stage_end = epochs_total - fine_tune_epochs if stage == "frozen" else epochs_total
+    seconds = this_epoch + max(stage_end - epoch, 0) * per_epoch
+    return Estimate(max(seconds, 0.0), whole=not (stage == "frozen" and fine_tune_epochs > 0))
+
+
+@dataclass
+class JobState:
+    job_id: int
+    spec: JobSpec
+    state: str = QUEUED
+    phase: str = "Waiting in the queue"
+    phase_done: int = 0
+    phase_total: int = 0
+    epoch: int = 0
+    step: int = 0
+    steps: int = 0
+    batch_loss: float | None = None
+    batch_accuracy: float | None = None
+    history: list[dict] = field(default_factory=list)
+    run_id: str | None = None
+    test_accuracy: float | None = None
+    error: str | None = None
+    submitted: float = field(default_factory=time.time)
+    started: float | None = None
+    finished: float | None = None
+    queue_position: int = 0  # 0 when running or finished
+    stage: str = ""
+    epochs_total: int = 0
+    epoch_seconds: float = 0.0  # since the running epoch began
+    owner: str = ""
+    group: str = ""
+    stop_requested: bool = False
+    worker: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in (QUEUED, RUNNING)
+
+    @property
+    def title(self) -> str:
+        spec = self.spec
+        return spec.label or f"{spec.recipe}, {spec.epochs + spec.fine_tune_epochs} epochs"
+
+    def eta(self) -> Estimate | None:
+        """Time left, stage by stage; None while nothing has been timed yet."""
+        if self.state != RUNNING or not self.steps:
+            return None
+        return estimate_left(self.history, self.stage, self.epoch, self.step, self.steps, self.epoch_seconds,
+                             self.epochs_total or self.spec.epochs + self.spec.fine_tune_epochs,
+                             self.spec.fine_tune_epochs)
+
+    def eta_seconds(self) -> float | None:
+        estimate = self.eta()
+        return estimate.seconds if estimate is not None else None
+
+
+def _dedupe(spec: JobSpec, owner: str) -> str:
+    return hashlib.sha1(f"{owner}|{json.dumps(spec.to_dict(), sort_keys=True)}".encode()).hexdigest()
+
+
+class Queue:
+    """The jobs of one CATDOG_HOME. Every call opens its own connection: safe from any thread."""
+
+    def __init__(self, home: Path | None = None):
+        self.home = Path(home) if home is not None else config.catdog_home()
+        self.path = self.home / "queue.sqlite3"
+        self._ready = False
+
+    # ---- plumbing
+    def _db(self) -> sqlite3.Connection:
+        if not self._ready:
+            self.home.mkdir(parents=True, exist_ok=True)
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        db.execute("PRAGMA busy_timeout = 30000")
+        if not self._ready:
+            db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the worker's writes
+            db.executescript(_SCHEMA)
+            self._ready = True
+        return db
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    def _state(self, row: sqlite3.Row, history: list[dict], position: int) -> JobState:
+        progress = json.loads(row["progress"] or "{}")
+        return JobState(
+            job_id=row["id"], spec=JobSpec.from_dict(json.loads(row["spec"])), state=row["state"],
+            phase=row["phase"], phase_done=row["phase_done"], phase_total=row["phase_total"],
+            history=history, run_id=row["run_id"], test_accuracy=row["test_accuracy"], error=row["error"],
+            submitted=row["submitted"], started=row["started"], finished=row["finished"],
+            queue_position=position, owner=row["owner"], group=row["grp"],
+            stop_requested=bool(row["stop_requested"]), worker=row["worker"],
+            **{k: progress[k] for k in _PROGRESS if k in progress},
+        )
+
+    def _load(self, db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[JobState]:
+        if not rows:
+            return []
+        ids = [r["id"] for r in rows]
+        history: dict[int, list[dict]] = {i: [] for i in ids}
+        marks = ",".join("?" * len(ids))
+        for e in db.execute(f"SELECT job_id, report FROM epochs WHERE job_id IN ({marks}) ORDER BY job_id, epoch", ids):
+            history[e["job_id"]].append(json.loads(e["report"]))
+        queued = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY id", (QUEUED,))]
+        position = {job_id: i for i, job_id in enumerate(queued, start=1)}
+        return [self._state(r, history[r["id"]], position.get(r["id"], 0)) for r in rows]
+
+    # ---- what pages and the command line call
+    def submit(self, spec: JobSpec, owner: str = "", group: str = "") -> int:
+        """Queue a job; the same spec from the same owner while one is queued or running is that job
+        (a double click never queues twice)."""
+        key = _dedupe(spec, owner)
+        with closing(self._db()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                same = db.execute("SELECT id FROM jobs WHERE dedupe = ? AND state IN (?, ?) ORDER BY id LIMIT 1",
+                                  (key, QUEUED, RUNNING)).fetchone()
+                if same is not None:
+                    db.execute("COMMIT")
+                    return same["id"]
+                cursor = db.execute(
+                    "INSERT INTO jobs (spec, owner, grp, dedupe, state, submitted) VALUES (?, ?, ?, ?, ?, ?)",
+                    (json.dumps(spec.to_dict()), owner, group, key, QUEUED, time.time()))
+                db.execute("COMMIT")
+                return int(cursor.lastrowid)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+
+    def get(self, job_id: int) -> JobState | None:
+        if not self.exists():
+            return None
+        with closing(self._db()) as db:
+            rows = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchall()
+            found = self._load(db, rows)
+        return found[0] if found else None
+
+    def jobs(self, limit: int = 200, active_only: bool = False) -> list[JobState]:
+        """Jobs newest first (active ones: in queue order, running first)."""
+        if not self.exists():
+            return []
+        with closing(self._db()) as db:
+            if active_only:
+                rows = db.execute("SELECT * FROM jobs WHERE state IN (?, ?) ORDER BY state = ? DESC, id",
+                                  (RUNNING, QUEUED, RUNNING)).fetchall()
+            else:
+                rows = db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+            return self._load(db, rows)
+
+    def active(self) -> list[JobState]:
+        return self.jobs(active_only=True)
+
+    def current(self) -> JobState | None:
+        return next((j for j in self.active() if j.state == RUNNING), None)
+
+    def group(self, group: str) -> list[JobState]:
+        if not group or not self.exists():
+            return []
+        with closing(self._db()) as db:
+            return self._load(db, db.execute("SELECT * FROM jobs WHERE grp = ? ORDER BY id", (group,)).fetchall())
+
+    def stop(self, job_id: int) -> None:
+        """A queued job is cancelled; a running one stops after its current batch."""
+        if not self.exists():
+            return
+        with closing(self._db()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            db.execute("UPDATE jobs SET state = ?, phase = 'Cancelled before it started', finished = ?, "
+                       "stop_requested = 1 WHERE id = ? AND state = ?", (STOPPED, time.time(), job_id, QUEUED))
+            db.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ? AND state = ?", (job_id, RUNNING))
+            db.execute("COMMIT")
+
+    def stop_many(self, job_ids) -> None:
+        for job_id in list(job_ids):
+            self.stop(job_id)
+
+    def stop_group(self, group: str) -> None:
+        self.stop_many(j.job_id for j in self.group(group) if j.active)
+
+    def stop_all(self) -> None:
+        self.stop_many(j.job_id for j in self.active())
+
+    def wait(self, job_id: int, timeout: float | None = None, poll: float = 0.1) -> JobState | None:
+        deadline = None if timeout is None else time.time() + timeout
+        while True:
+            job = self.get(job_id)
+            if job is None or job.state in FINISHED or (deadline and time.time() > deadline):
+                return job
+            time.sleep(poll)
+
+    # ---- what workers call
+    def claim(self, worker: str) -> JobState | None:
+        """The oldest queued job, now running on `worker`; None when the queue is empty."""
+        with closing(self._db()) as db:
+            db.execute("BEGIN IMMEDIATE")
+            row = db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
+            if row is None:
+                db.execute("COMMIT")
+                return None
+            db.execute("UPDATE jobs SET state = ?, started = ?, worker = ?, phase = 'Starting' WHERE id = ?",
+                       (RUNNING, time.time(), worker, row["id"]))
+            db.execute("COMMIT")
+            return self._load(db, db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchall())[0]
+
+    def update(self, job_id: int, *, phase: str | None = None, done: int = 0, total: int = 0,
+               progress: dict | None = None) -> bool:
+        """Write a running job's phase and batch progress; returns whether a stop was asked for."""
+        with closing(self._db()) as db:
+            if phase is not None:
+                db.execute("UPDATE jobs SET phase = ?, phase_done = ?, phase_total = ? WHERE id = ?",
+                           (phase, done, total, job_id))
+            if progress is not None:
+                db.execute("UPDATE jobs SET progress = ? WHERE id = ?", (json.dumps(progress), job_id))
+            row = db.execute("SELECT stop_requested FROM jobs WHERE id = ?", (job_id,)).fetchone()
+        return bool(row and row["stop_requested"])
+
+    def add_epoch(self, job_id: int, report: dict) -> None:
+        with closing(self._db()) as db:
+            db.execute("INSERT OR REPLACE INTO epochs (job_id, epoch, report) VALUES (?, ?, ?)",
+                       (job_id, int(report["epoch"]), json.dumps(report)))
+
+    def finish(self, job_id: int, state: str, phase: str, run_id: str | None = None,
+               test_accuracy: float | None = None, error: str | None = None) -> None:
+        with closing(self._db()) as db:
+            db.execute("UPDATE jobs SET state = ?, phase = ?, run_id = ?, test_accuracy = ?, error = ?, finished = ? "
+                       "WHERE id = ?", (state, phase, run_id, test_accuracy, error, time.time(), job_id))
+        self.forget_old()
+
+    def requeue(self, job_id: int) -> None:
+        with closing(self._db()) as db:
+            db.execute("UPDATE jobs SET state = ?, worker = '', phase = 'Waiting in the queue' WHERE id = ?",
+                       (QUEUED, job_id))
+
+    def forget_old(self, keep: int = KEEP_FINISHED) -> None:
+        with closing(self._db()) as db:
+            old = [r["id"] for r in db.execute(
+                "SELECT id FROM jobs WHERE state IN (?, ?, ?) ORDER BY id DESC LIMIT -1 OFFSET ?",
+                (*FINISHED, keep))]
+            if old:
+                marks = ",".join("?" * len(old))
+                db.execute(f"DELETE FROM epochs WHERE job_id IN ({marks})", old)
+                db.execute(f"DELETE FROM jobs WHERE id IN ({marks})", old)
+
+    def running_on(self, worker_prefix: str) -> list[JobState]:
+        with closing(self._db()) as db:
+            return self._load(db, db.execute("SELECT * FROM jobs WHERE state = ? AND worker LIKE ?",
+                                             (RUNNING, worker_prefix + "%")).fetchall())
+
+    # ---- the workers' own table
+    def register_worker(self, slot: str) -> None:
+        import socket
+
+        now = time.time()
+        with closing(self._db()) as db:
+            db.execute("INSERT OR REPLACE INTO workers (slot, pid, host, started, seen, shutdown) "
+                       "VALUES (?, ?, ?, ?, ?, 0)", (slot, os.getpid(), socket.gethostname(), now, now))
+
+    def worker_seen(self, slot: str) -> bool:
+        """Note that the worker is alive; returns whether it was asked to shut down."""
+        with closing(self._db()) as db:
+            db.execute("UPDATE workers SET seen = ? WHERE slot = ? AND pid = ?", (time.time(), slot, os.getpid()))
+            row = db.execute("SELECT shutdown FROM workers WHERE slot = ?", (slot,)).fetchone()
+        return bool(row and row["shutdown"])
+
+    def unregister_worker(self, slot: str) -> None:
+        with closing(self._db()) as db:
+            db.execute("DELETE FROM workers WHERE slot = ? AND pid = ?", (slot, os.getpid()))
+
+    def workers(self) -> list[dict]:
+        if not self.exists():
+            return []
+        with closing(self._db()) as db:
+            return [dict(r) for r in db.execute("SELECT * FROM workers ORDER BY slot")]
+
+    def ask_workers_to_stop(self) -> None:
+        if self.exists():
+            with closing(self._db()) as db:
+                db.execute("UPDATE workers SET shutdown = 1")

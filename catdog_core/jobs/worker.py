@@ -1,0 +1,318 @@
+"""The local worker: a process that trains the queue's jobs one at a time, so no
+training ever runs inside the Streamlit server.
+
+    python -m catdog_core worker        # started for you when a job is submitted
+
+`ensure_workers()` starts CATDOG_WORKERS of them (default 1) when none is
+alive; each holds a lock file for its slot while it lives, which is how the
+others (and the queue) know it is alive. A worker waits CATDOG_WORKER_IDLE
+seconds (default 600) for new jobs before it exits, so the next job starts
+warm. SIGTERM and SIGINT stop the running job after its current batch; its
+finished epochs are saved as a run. A job whose worker was killed outright is
+saved from its last checkpoint by the next worker.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .. import config
+from ..errors import CatdogError
+from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
+
+IDLE_SECONDS = 600.0
+POLL_SECONDS = 0.25
+MAX_POLL_SECONDS = 2.0
+WRITE_EVERY = 0.25  # seconds between progress writes (epochs are always written at once)
+
+
+def worker_count() -> int:
+    try:
+        return max(1, min(16, int(os.environ.get("CATDOG_WORKERS", "1"))))
+    except ValueError:
+        return 1
+
+
+def idle_seconds() -> float:
+    try:
+        return max(0.0, float(os.environ.get("CATDOG_WORKER_IDLE", IDLE_SECONDS)))
+    except ValueError:
+        return IDLE_SECONDS
+
+
+def backend() -> str:
+    chosen = (os.environ.get("CATDOG_BACKEND") or "local").strip().lower()
+    if chosen not in ("local", "ray"):
+        raise CatdogError(f"CATDOG_BACKEND is {chosen!r}; it must be 'local' or 'ray'.")
+    return chosen
+
+
+def _lock_file(home: Path, slot: str) -> Path:
+    return home / "locks" / f"worker-{slot}.lock"
+
+
+def _try_lock(path: Path) -> int | None:
+    """An exclusive lock on path, or None when another process holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None
+    return fd
+
+
+def slot_alive(home: Path, slot: str) -> bool:
+    """True while a worker holds this slot's lock (the lock dies with its process)."""
+    fd = _try_lock(_lock_file(home, slot))
+    if fd is None:
+        return True
+    os.close(fd)
+    return False
+
+
+def slots() -> list[str]:
+    if backend() == "ray":
+        return ["ray"]
+    return [str(i) for i in range(worker_count())]
+
+
+def ensure_workers(home: Path | None = None) -> int:
+    """Start a worker for every slot that has none; returns how many were started."""
+    home = Path(home) if home is not None else config.catdog_home()
+    started = 0
+    for slot in slots():
+        if not slot_alive(home, slot):
+            _spawn(home, slot)
+            started += 1
+    return started
+
+
+def _spawn(home: Path, slot: str) -> None:
+    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding catdog_core
+    env = dict(os.environ, CATDOG_HOME=str(home), TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    with open(logs / f"worker-{slot}.log", "ab") as log:
+        subprocess.Popen([sys.executable, "-m", "catdog_core", "worker", "--slot", slot], env=env,
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                         cwd=str(home))
+
+
+def shutdown_workers(home: Path | None = None, timeout: float = 30.0) -> None:
+    """Ask this home's workers to stop their jobs and exit, and wait for them (tests, `catdog worker --stop`)."""
+    home = Path(home) if home is not None else config.catdog_home()
+    queue = Queue(home)
+    if not queue.exists():
+        return
+    queue.ask_workers_to_stop()
+    queue.stop_all()
+    deadline = time.time() + timeout
+    for worker in queue.workers():
+        while time.time() < deadline and slot_alive(home, worker["slot"]):
+            time.sleep(0.1)
+        if slot_alive(home, worker["slot"]):
+            try:
+                os.kill(worker["pid"], signal.SIGKILL)
+            except OSError:
+                pass
+
+
+# ---------------------------------------------------------------- inside the worker
+
+
+def checkpoint_dir(home: Path, job_id: int) -> Path:
+    return home / "jobs" / str(job_id)
+
+
+class _DbObserver:
+    """training.Observer writing to the queue: phases and batches at most every WRITE_EVERY s,
+    every finished epoch at once; a stop asked for in the queue sets the stop event."""
+
+    def __init__(self, queue: Queue, job_id: int, stop: threading.Event):
+        self.queue, self.job_id, self.stop = queue, job_id, stop
+        self.last = 0.0
+        self.progress: dict = {}
+
+    def _write(self, force: bool = False, **phase) -> None:
+        now = time.monotonic()
+        if not force and now - self.last < WRITE_EVERY:
+            return
+        self.last = now
+        if self.queue.update(self.job_id, progress=self.progress, **phase):
+            self.stop.set()
+
+    def on_phase(self, message, done=0, total=0):
+        self._write(force=not total or done in (0, total), phase=message, done=done, total=total)
+
+    def on_batch(self, r):
+        self.progress = {"epoch": r.epoch, "step": r.step, "steps": r.steps, "batch_loss": r.loss,
+                         "batch_accuracy": r.accuracy, "stage": r.stage, "epochs_total": r.epochs,
+                         "epoch_seconds": r.seconds}
+        self._write(force=r.step == r.steps, phase="Training")
+
+    def on_epoch(self, r):
+        self.queue.add_epoch(self.job_id, r.to_dict())
+        self._write(force=True)
+
+
+def _outcome(run, stop_asked: bool) -> tuple[str, str]:
+    if run is None:
+        return STOPPED, "Stopped before the first epoch finished: nothing was saved"
+    if run.stopped:
+        return STOPPED, f"Stopped after {run.epochs} epochs"
+    return DONE, "Finished"
+
+
+def run_one(queue: Queue, job: JobState, stop: threading.Event, worker: str) -> None:
+    """Train one claimed job to its end and record how it ended; never raises."""
+    from .. import training
+
+    observer = _DbObserver(queue, job.job_id, stop)
+    ckpt = checkpoint_dir(queue.home, job.job_id)
+    try:
+        run = training.run_job(job.spec, observer, stop, extra={"label": job.spec.label, "owner": job.owner,
+                                                               "job": job.job_id}, checkpoint=ckpt)
+        state, phase = _outcome(run, stop.is_set())
+        queue.finish(job.job_id, state, phase, run.run_id if run else None, run.test_accuracy if run else None)
+    except CatdogError as exc:
+        queue.finish(job.job_id, FAILED, "Failed", error=str(exc))
+    except Exception as exc:  # one job's failure never takes the worker down
+        queue.finish(job.job_id, FAILED, "Failed",
+                     error=f"Training failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).")
+    finally:
+        shutil.rmtree(ckpt, ignore_errors=True)
+        _forget_keras_state()
+
+
+def _forget_keras_state() -> None:
+    """Free the finished job's models. Keras' clear_session is not called: the shared frozen base
+    (models.shared_base) stays usable for the next job, and every layer here is named explicitly."""
+    import gc
+
+    gc.collect()
+
+
+def recover_dead(queue: Queue, me: str) -> None:
+    """Jobs left 'running' by a worker that no longer lives: their finished epochs become a run."""
+    from .. import training
+
+    my_slot = me.split(":", 1)[0]
+    for job in queue.running_on(""):
+        slot = job.worker.split(":", 1)[0]
+        if job.worker == me or (slot != my_slot and slot_alive(queue.home, slot)):
+            continue  # its worker lives (this slot's lock is mine: another pid on it has died)
+        ckpt = checkpoint_dir(queue.home, job.job_id)
+        reason = ""
+        try:
+            run = training.salvage(job.spec, ckpt, extra={"label": job.spec.label, "owner": job.owner,
+                                                         "job": job.job_id})
+        except Exception as exc:  # a checkpoint that cannot be read: the job failed
+            run, reason = None, f" ({type(exc).__name__})"
+        if run is None:
+            queue.finish(job.job_id, FAILED, "Failed",
+                         error="The training worker stopped (it was killed or crashed) before an epoch finished"
+                               f"{reason}; nothing was saved.")
+        else:
+            queue.finish(job.job_id, STOPPED, f"The worker stopped during epoch {run.epochs + 1}; "
+                                              f"the {run.epochs} finished epochs were saved",
+                         run.run_id, run.test_accuracy)
+        shutil.rmtree(ckpt, ignore_errors=True)
+
+
+def main(slot: str = "0", idle: float | None = None) -> int:
+    """The worker's loop; returns its exit code."""
+    home = config.catdog_home()
+    fd = _try_lock(_lock_file(home, slot))
+    if fd is None:
+        return 0  # another worker has this slot
+    queue = Queue(home)
+    queue.register_worker(slot)
+    me = f"{slot}:{os.getpid()}"
+    idle = idle_seconds() if idle is None else idle
+    current: dict = {}
+    stopping = threading.Event()
+
+    def on_signal(signum, frame):
+        stopping.set()
+        stop = current.get("stop")
+        if stop is not None:
+            stop.set()  # the running job ends after its current batch and is saved
+
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, on_signal)
+    try:
+        if slot == "ray":
+            from .raybackend import dispatch
+
+            return dispatch(queue, me, stopping, idle)
+        last_work = time.monotonic()
+        pause = POLL_SECONDS
+        while not stopping.is_set():
+            if queue.worker_seen(slot):
+                break
+            recover_dead(queue, me)
+            job = queue.claim(me)
+            if job is None:
+                if time.monotonic() - last_work > idle:
+                    break
+                stopping.wait(pause)
+                pause = min(pause * 1.5, MAX_POLL_SECONDS)  # an idle worker looks less and less often
+                continue
+            pause = POLL_SECONDS
+            stop = threading.Event()
+            if job.stop_requested:
+                stop.set()
+            current["stop"] = stop
+            beat = _Heartbeat(queue, slot, stop)
+            beat.start()
+            try:
+                run_one(queue, job, stop, me)
+            finally:
+                beat.done.set()
+                current.pop("stop", None)
+            last_work = time.monotonic()
+        return 0
+    finally:
+        queue.unregister_worker(slot)
+        os.close(fd)
+
+
+class _Heartbeat(threading.Thread):
+    """While a job runs: notes the worker alive and passes a shutdown request on as a stop."""
+
+    def __init__(self, queue: Queue, slot: str, stop: threading.Event):
+        super().__init__(daemon=True, name="catdog-heartbeat")
+        self.queue, self.slot, self.stop, self.done = queue, slot, stop, threading.Event()
+
+    def run(self):
+        while not self.done.wait(2.0):
+            try:
+                if self.queue.worker_seen(self.slot):
+                    self.stop.set()
+            except Exception:
+                pass
+
+
+def describe(home: Path | None = None) -> list[str]:
+    """Lines about the workers, for `catdog worker --status`."""
+    queue = Queue(home)
+    lines = []
+    for worker in queue.workers():
+        alive = slot_alive(queue.home, worker["slot"])
+        lines.append(f"worker {worker['slot']}: pid {worker['pid']} on {worker['host']}, "
+                     f"{'alive' if alive else 'gone'}, last seen {time.time() - worker['seen']:.0f} s ago")
+    running = [j for j in queue.active() if j.state == RUNNING]
+    lines.append(f"{len(running)} running, {len([j for j in queue.active() if j.state != RUNNING])} queued")
+    return lines
+
