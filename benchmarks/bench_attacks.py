@@ -24,15 +24,25 @@ sys.path.insert(0, str(REPO / "tests"))
 import hostile  # noqa: E402
 
 
+WRAP = """
+import atexit, runpy, sys
+def peak():  # VmHWM: this process's own peak (ru_maxrss from wait4 would carry the parent's over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write(f"\\nPEAK_KB {line.split()[1]}\\n")
+atexit.register(peak)
+sys.argv = ["catdog"] + sys.argv[1:]
+runpy.run_module("catdog_core", run_name="__main__", alter_sys=True)
+"""
+
+
 def measured(args: list[str], env: dict) -> tuple[float, float, str, str]:
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
-        started = time.monotonic()
-        child = subprocess.Popen([sys.executable, *args], env=env, cwd=REPO, stdout=out, stderr=err)
-        _, _, usage = os.wait4(child.pid, 0)
-        seconds = time.monotonic() - started
-        out.seek(0)
-        err.seek(0)
-        return seconds, usage.ru_maxrss / 1024, out.read(), err.read()
+    started = time.monotonic()
+    done = subprocess.run([sys.executable, "-c", WRAP, *args], env=env, cwd=REPO, capture_output=True,
+                          text=True, timeout=600)
+    seconds = time.monotonic() - started
+    peaks = [int(line.split()[1]) for line in done.stderr.splitlines() if line.startswith("PEAK_KB ")]
+    return seconds, (peaks[-1] / 1024 if peaks else float("nan")), done.stdout, done.stderr
 
 
 def main() -> None:
@@ -72,7 +82,7 @@ def main() -> None:
     print(f"{'file':22}{'bytes':>11}{'seconds':>9}{'peak MB':>9}  answer")
     rows = [(n, files / n) for n in attacks] + list(special.items())
     for name, path in rows:
-        seconds, peak, out, err = measured(["-m", "catdog_core", "predict", "latest", str(path), "--json"], env)
+        seconds, peak, out, err = measured(["predict", "latest", str(path), "--json"], env)
         lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         answer = lines[-1] if lines else {"error": err.strip().splitlines()[-1] if err.strip() else "?"}
         text = answer.get("error") or f"{answer.get('label')} ({max(answer['probabilities'].values()):.0%})"

@@ -11,29 +11,62 @@ from plotly.subplots import make_subplots
 _PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 
 
-def learning_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accuracy",
-                    title: str | None = None, markers: Mapping[str, int] | None = None) -> go.Figure:
-    """Training (dashed) vs validation (solid) per epoch, one colour per run.
+FONT = 15  # readable from the back of a classroom
+NO_TOOLBAR = {"displayModeBar": False}  # plotly_chart(config=...) for small charts: nothing covers the bars
+_TRAIN_COLOUR, _VAL_COLOUR = "#4C78A8", "#F58518"
 
-    `markers` maps a run name to the epoch after which a vertical line is drawn
-    (for example where fine-tuning starts).
+
+def _outlier_ceiling(values: Sequence[float]) -> float | None:
+    """A y-axis top that one early outlier (the baseline's first-epoch loss of 24) does not set:
+    None when the values have no such outlier."""
+    finite = sorted(v for v in values if v is not None and np.isfinite(v))
+    if len(finite) < 4:
+        return None
+    typical = finite[int(0.8 * (len(finite) - 1))]
+    return typical * 1.3 if finite[-1] > 3 * typical and typical > 0 else None
+
+
+def learning_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accuracy",
+                    title: str | None = None, markers: Mapping[str, int] | None = None,
+                    large: bool = False) -> go.Figure:
+    """Training vs validation per epoch.
+
+    One run: training and validation in two colours and two dash styles (dashed, solid).
+    Several runs: one colour per run, training dashed with circles, validation solid with
+    diamonds. A loss axis is cut above an early outlier, and the chart says so.
+    `markers` maps a run name to the epoch after which a vertical line is drawn (where
+    fine-tuning starts). `large`: bigger type and chart, for presenter mode.
     """
     fig = go.Figure()
+    single = len(histories) == 1
+    everything = []
     for i, (name, history) in enumerate(histories.items()):
         colour = _PALETTE[i % len(_PALETTE)]
         epochs = [h["epoch"] for h in history]
-        fig.add_scatter(x=epochs, y=[h[metric] for h in history], mode="lines+markers",
-                        name=f"{name} · training", line=dict(color=colour, dash="dash"))
-        fig.add_scatter(x=epochs, y=[h[f"val_{metric}"] for h in history], mode="lines+markers",
-                        name=f"{name} · validation", line=dict(color=colour))
+        train_y, val_y = [h[metric] for h in history], [h[f"val_{metric}"] for h in history]
+        everything += train_y + val_y
+        fig.add_scatter(x=epochs, y=train_y, mode="lines+markers", name=f"{name} · training",
+                        line=dict(color=_TRAIN_COLOUR if single else colour, dash="dash", width=3),
+                        marker=dict(symbol="circle", size=8))
+        fig.add_scatter(x=epochs, y=val_y, mode="lines+markers", name=f"{name} · validation",
+                        line=dict(color=_VAL_COLOUR if single else colour, width=3),
+                        marker=dict(symbol="diamond", size=9))
         if markers and name in markers:
             fig.add_vline(x=markers[name] + 0.5, line_dash="dot", line_color=colour,
                           annotation_text="fine-tuning starts")
+    size = FONT + (4 if large else 0)
     fig.update_layout(title=title or f"Training vs validation {metric}", xaxis_title="epoch",
-                      yaxis_title=metric, legend_title_text="run", margin=dict(t=50, b=40, l=50, r=10),
-                      height=360)
+                      yaxis_title=metric, legend_title_text="run", margin=dict(t=60, b=40, l=60, r=10),
+                      height=480 if large else 380, font=dict(size=size), title_font=dict(size=size + 3))
     if metric == "accuracy":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
+    else:
+        ceiling = _outlier_ceiling(everything)
+        if ceiling is not None:
+            fig.update_yaxes(range=[0, ceiling])
+            fig.add_annotation(text=f"axis cut at {ceiling:.2f}: the highest loss was {max(everything):.1f}",
+                               xref="paper", yref="paper", x=1, y=1, xanchor="right", yanchor="bottom",
+                               showarrow=False, font=dict(size=size - 3, color="#666"))
     fig.update_xaxes(dtick=1 if max((len(h) for h in histories.values()), default=0) <= 20 else None)
     return fig
 
@@ -65,14 +98,20 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None
     return fig
 
 
-def probabilities(probs: Mapping[str, float]) -> go.Figure:
-    """Horizontal bars, one per class, highest first."""
+def probabilities(probs: Mapping[str, float], large: bool = False) -> go.Figure:
+    """Horizontal bars, one per class, highest on top, on an axis from 0 to 100 %.
+
+    Show it with config=NO_TOOLBAR: plotly's toolbar would sit over the bars."""
     items = sorted(probs.items(), key=lambda kv: kv[1])
+    top = max(probs.values()) if probs else 0
     fig = go.Figure(go.Bar(x=[p for _, p in items], y=[n for n, _ in items], orientation="h",
-                           text=[f"{p:.1%}" for _, p in items], textposition="auto",
-                           marker_color=[_PALETTE[0] if p == max(probs.values()) else "#BBBBBB" for _, p in items]))
-    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%"), height=60 + 30 * len(items),
-                      margin=dict(t=10, b=10, l=10, r=10))
+                           text=[f"{p:.1%}" for _, p in items],
+                           textposition=["inside" if p > 0.25 else "outside" for _, p in items],
+                           cliponaxis=False,
+                           marker_color=[_PALETTE[0] if p == top else "#BBBBBB" for _, p in items]))
+    fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1]),
+                      height=(80 if large else 70) + (40 if large else 32) * len(items),
+                      margin=dict(t=10, b=10, l=10, r=40), font=dict(size=FONT + (4 if large else 0)))
     return fig
 
 

@@ -27,6 +27,7 @@ import json
 import os
 import stat as stat_module
 import threading
+import time
 from collections import OrderedDict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -463,6 +464,7 @@ _load_locks: dict[str, threading.Lock] = {}
 
 
 def _remember(dataset: Dataset) -> Dataset:
+    _looked.clear()  # what cached_dataset found missing may be here now
     with _cache_lock:
         _cache[dataset.key] = dataset
         _cache.move_to_end(dataset.key)
@@ -497,24 +499,43 @@ def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | 
         return _remember(_build(source, plan, array, manifest))
 
 
+_looked: dict[tuple, tuple[float, str | None]] = {}  # (data, seed) -> (when, key): cached_dataset's memory
+LOOK_SECONDS = 2.0
+
+
 def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
-    """The dataset if this process has already loaded it and no file changed, without reading any."""
-    try:
-        source = find_source(data, None, allow_download=False, unpack=False)
-        plan = _plan(source, seed, None, only_known=True)
-    except Exception:
-        return None
-    if plan is None:
+    """The dataset if this process has already loaded it and no file changed, without reading any.
+
+    Pages ask several times a run (sidebar, pickers); a stat of every file is done at most
+    every LOOK_SECONDS per source.
+    """
+    memo = (str(data) if data is not None else config.data_dir_setting() or "", seed)
+    now = time.monotonic()
+    known = _looked.get(memo)
+    key = None
+    if known is not None and now - known[0] < LOOK_SECONDS:
+        key = known[1]
+    else:
+        try:
+            source = find_source(data, None, allow_download=False, unpack=False)
+            plan = _plan(source, seed, None, only_known=True)
+        except Exception:
+            plan = None
+        key = plan.key if plan is not None else None
+        if len(_looked) > 64:
+            _looked.clear()
+        _looked[memo] = (now, key)
+    if key is None:
         return None
     with _cache_lock:
-        hit = _cache.get(plan.key)
-    return hit if hit is not None and hit.source == source else None
+        return _cache.get(key)
 
 
 def clear_cache() -> None:
     """Forget the datasets this process holds (the files on disk stay)."""
     with _cache_lock:
         _cache.clear()
+    _looked.clear()
     with _digests_lock:
         _digests.clear()
 
@@ -556,13 +577,15 @@ def majority_baseline(dataset: Dataset, split: str = "validation") -> float:
 
 
 def pick_examples(dataset: Dataset, n_per_class: int = 3, seed: int = 0,
-                  split: str = "train") -> list[tuple[str, np.ndarray]]:
-    """For each class, n images drawn with the seed: [(class_name, (n, H, W, 3) uint8)]."""
+                  split: str = "train", with_files: bool = False) -> list[tuple]:
+    """For each class, n images drawn with the seed: [(class_name, (n, H, W, 3) uint8)], or
+    [(class_name, images, file names)] with_files."""
     part = dataset.split(split)
     rng = np.random.default_rng(seed)
     rows = []
     for label, name in enumerate(dataset.class_names):
         idx = np.flatnonzero(part.labels == label)
-        chosen = rng.choice(idx, size=min(n_per_class, len(idx)), replace=False) if len(idx) else idx
-        rows.append((name, part.images[np.sort(chosen)]))
+        chosen = np.sort(rng.choice(idx, size=min(n_per_class, len(idx)), replace=False)) if len(idx) else idx
+        images = part.images[chosen]
+        rows.append((name, images, [part.files[i] for i in chosen]) if with_files else (name, images))
     return rows

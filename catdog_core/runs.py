@@ -283,7 +283,33 @@ def _checked_history(history) -> list[dict]:
     return out
 
 
+_read: "OrderedDict[tuple, Run]" = OrderedDict()  # a run folder's files (path, size, mtime) -> Run
+_read_lock = threading.Lock()
+
+
 def _read_run(path: Path) -> Run:
+    """A run folder, checked; parsed once per process for as long as its files do not change."""
+    try:
+        stamp = tuple((st.st_size, st.st_mtime_ns, st.st_ino) for st in
+                      (os.lstat(path / name) for name in (META_FILE, HISTORY_FILE, COMPLETE, MODEL_FILE)))
+    except OSError:
+        stamp = None
+    memo = (str(path), stamp)
+    if stamp is not None:
+        with _read_lock:
+            if memo in _read:
+                _read.move_to_end(memo)
+                return _read[memo]
+    run = _read_run_now(path)
+    if stamp is not None:
+        with _read_lock:
+            _read[memo] = run
+            while len(_read) > 2000:
+                _read.popitem(last=False)
+    return run
+
+
+def _read_run_now(path: Path) -> Run:
     if not (path / COMPLETE).is_file():
         raise _Bad("it has no COMPLETE marker (an interrupted save)")
     _regular_file(path / MODEL_FILE, MAX_MODEL_BYTES, MODEL_FILE)

@@ -114,7 +114,8 @@ def offline_message(why: str) -> str:
     return (
         f"The cats-and-dogs dataset is not available ({why}). Download "
         f"{config.DATA_URL} on a machine with internet and set {config.ENV_DATA_DIR} to the "
-        f"zip or its unpacked folder: {config.EXPECTED_LAYOUT}. Restart the app afterwards."
+        f"zip or its unpacked folder: {config.EXPECTED_LAYOUT}. Offline, the transfer recipe also needs "
+        f"{config.ENV_BASE_WEIGHTS} set to a MobileNetV2 no-top .h5 weights file. Restart the app afterwards."
     )
 
 

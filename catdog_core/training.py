@@ -490,7 +490,8 @@ def run_job(spec: JobSpec, observer: Observer | None = None, stop: threading.Eve
     if not result.epochs_done:
         return None
     observer.on_phase("Saving the run")
-    return runs.save_run(result, data.describe(), {"label": spec.label, **(extra or {})}, base=runs_root)
+    return runs.save_run(result, data.describe(), {"label": spec.label, "learning_rate": spec.learning_rate,
+                                                   **(extra or {})}, base=runs_root)
 
 
 def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_root: Path | None = None):

@@ -81,14 +81,13 @@ def _used_bytes(folder: Path) -> int:
 
 
 def _quota_left() -> int:
-    home = config.catdog_home()
+    """Bytes the uploads may still take: the zips and their unpacked folders count."""
     used = _used_bytes(uploads_dir())
     for zip_path in uploads_dir().glob("*.zip") if uploads_dir().is_dir() else ():
         try:
             used += _used_bytes(sources.extracted_dir(zip_path))
         except OSError:
             pass
-    del home
     return QUOTA_BYTES - used
 
 
@@ -149,14 +148,14 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path
     except OSError as exc:
         raise sources.zip_problem(exc, shown) from None
 
+    loaded = None
     try:
         loaded = dataset.load_dataset(target, progress=progress)
         _check_upload(loaded, classes)
     except Exception as exc:
+        if loaded is not None:
+            dataset.forget(loaded.key)  # its decoded images too: nothing refused is kept
         _forget(target)
-        key = getattr(locals().get("loaded"), "key", None)
-        if key:
-            dataset.forget(key)
         if isinstance(exc, CatdogError):
             raise
         raise sources.zip_problem(exc, shown) from None

@@ -4,7 +4,7 @@ import random
 
 import streamlit as st
 
-from catdog_core import augment, dataset, images
+from catdog_core import augment, codegen, dataset, images
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError
 import ui
@@ -111,3 +111,6 @@ with grid:
         for row in range(3):
             for col, copy in zip(st.columns(3), copies[row * 3:row * 3 + 3]):
                 col.image(copy, width="stretch")
+
+with st.expander("Show the code", icon=":material/code:"):
+    st.code("import keras\nfrom keras import layers\n\n" + codegen.augmentation(settings), language="python")

@@ -4,7 +4,7 @@ import random
 
 import streamlit as st
 
-from catdog_core import charts, dataset, uploads
+from catdog_core import charts, codegen, dataset, uploads
 from catdog_core.errors import CatdogError
 import ui
 
@@ -30,6 +30,26 @@ with st.expander("Use your own classes", icon=":material/upload:"):
             st.rerun()
         finally:
             bar.clear()
+    earlier = uploads.list_sets()
+    if earlier:
+        st.markdown("**Or open one uploaded before** (kept on this machine):")
+        by_path = {str(s.path): s for s in earlier}
+        chosen = st.selectbox("Earlier uploads", list(by_path), key="earlier_upload",
+                              format_func=lambda p: f"{by_path[p].name} · {', '.join(by_path[p].classes)} · "
+                                                    f"{by_path[p].images} images")
+        open_col, remove_col = st.columns(2)
+        if open_col.button("Open these classes", key="open_earlier", icon=":material/folder_open:"):
+            st.session_state[ui.SOURCE_KEY] = chosen
+            st.rerun()
+        if remove_col.button("Remove this upload", key="remove_earlier", icon=":material/delete:",
+                             disabled=chosen == ui.data_source(),
+                             help="Its zip and unpacked copy are deleted; runs trained on it stay."):
+            try:
+                uploads.delete_set(chosen)
+            except CatdogError as exc:
+                st.error(ui.plain(str(exc)))
+            else:
+                st.rerun()
 
 loaded = ui.load_data()
 if loaded is None:
@@ -39,11 +59,11 @@ st.caption(f"{ui.plain(loaded.source.description)} · {len(loaded.class_names)} 
 
 st.subheader("A few training images")
 seed = st.session_state.setdefault("gallery_seed", 0)
-for name, images in dataset.pick_examples(loaded, 3, seed):
-    st.markdown(f"**{ui.plain(name)}**")
-    cols = st.columns(6)
-    for col, image in zip(cols, images):
-        col.image(image, caption=name, width="stretch")
+train_counts = dataset.label_counts(loaded)["train"]
+for name, images, files in dataset.pick_examples(loaded, 3, seed, with_files=True):
+    st.markdown(f"**{ui.plain(name)}** · {train_counts[name]:,} training images")
+    for col, image, file in zip(st.columns(3), images, files):  # the post's rows of three, across the page
+        col.image(image, caption=file.rsplit("/", 1)[-1], width="stretch")
 
 
 def _new_examples():
@@ -86,3 +106,6 @@ else:
     st.caption("None: every file decoded as an image.")
 for note in loaded.notes:
     st.caption(ui.plain(note))
+
+with st.expander("Show the code", icon=":material/code:"):
+    st.code(codegen.load_data(), language="python")

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import charts, evaluate, runs
+from catdog_core import charts, codegen, evaluate, runs
 from catdog_core.errors import CatdogError
 import ui
 
@@ -90,3 +90,6 @@ else:
                 st.caption(" · ".join(f"{ui.plain(n)} {p:.0%}" for n, p in
                                       sorted(mistake.probabilities.items(), key=lambda kv: -kv[1])[:3])
                            + f"  \nloss {mistake.loss:.2f}")
+
+with st.expander("Show the code", icon=":material/code:"):
+    st.code(codegen.evaluate(f"{run.run_id}.keras"), language="python")

@@ -32,6 +32,10 @@ steps = [
 beyond = [
     ("pages/evaluate.py", "Then · Study its mistakes",
      "per-class accuracy, a confusion matrix, and the test photos it got most wrong."),
+    ("pages/inside.py", "Then · Look inside",
+     "where the photos land in MobileNetV2's features and in the small CNN's, and what each convolution sees."),
+    ("pages/classes.py", "Then · Your own classes",
+     "build classes in the browser from photos or the camera, train on them, classify live from the webcam."),
 ]
 for target, label, text in steps + beyond:
     left, right = st.columns([1, 3], vertical_alignment="center")

@@ -7,7 +7,7 @@ import zipfile
 import pandas as pd
 import streamlit as st
 
-from catdog_core import augment, charts, export, jobs, models, runs, training
+from catdog_core import augment, charts, codegen, export, jobs, models, runs, training
 from catdog_core.errors import CatdogError
 import ui
 
@@ -49,6 +49,7 @@ with left:
     recipe = models.RECIPES[name]
     st.markdown(f"{recipe.description} The post reports **{recipe.post_val_accuracy}** validation accuracy.")
     summary_box = st.expander("Keras summary")  # filled last: building a model takes a moment
+    code_box = st.expander("Show the code", icon=":material/code:")
 
 with right:
     if recipe.uses_augmentation:
@@ -120,8 +121,9 @@ else:
                if rid in by_id and rid not in kept and rid not in followed]
         followed += new
         st.session_state["compare"] = kept + new
-    chosen = st.multiselect("Compare runs", list(by_id), default=list(best_per_recipe.values())[:4],
-                            format_func=lambda rid: by_id[rid].title(), key="compare")
+    if "compare" not in st.session_state:
+        st.session_state["compare"] = list(best_per_recipe.values())[:4]  # the best of each recipe, first time
+    chosen = st.multiselect("Compare runs", list(by_id), format_func=lambda rid: by_id[rid].title(), key="compare")
     if chosen:
         curves, marks = {}, {}
         for rid in chosen:
@@ -130,7 +132,7 @@ else:
             marks.update(ui.fine_tune_marker(label, by_id[rid].history, by_id[rid].fine_tune_from_epoch))
         left, right = st.columns(2)
         for col, metric in ((left, "accuracy"), (right, "loss")):
-            col.plotly_chart(ui.legend_below(charts.learning_curves(curves, metric, markers=marks)),
+            col.plotly_chart(ui.legend_below(charts.learning_curves(curves, metric, markers=marks, large=ui.presenter())),
                              key=f"compare_{metric}")
 
     st.markdown("**Export a run** to use it outside this app")
@@ -140,6 +142,10 @@ else:
     a.download_button("Download .keras", exported.model_path.read_bytes(), file_name=f"{export_id}.keras",
                       mime="application/octet-stream", icon=":material/download:", width="stretch",
                       help="The Keras model; it takes raw 0..255 RGB images of 160x160 pixels.")
+    c.download_button("Download a retraining script", codegen.for_run(exported).encode("utf-8"),
+                      file_name=f"retrain_{exported.recipe}.py", mime="text/x-python", icon=":material/code:",
+                      width="stretch", help="A standalone Python script (TensorFlow only) that retrains this run's "
+                                            "recipe and settings on a data folder: python retrain.py --data FOLDER")
     tflite_key = f"_tflite_{export_id}"
     if b.button("Prepare TFLite", icon=":material/phone_android:", width="stretch",
                 help="Converts the model to TensorFlow Lite for phones and small boards (a few seconds)."):
@@ -154,7 +160,7 @@ else:
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
     if tflite_key in st.session_state:
-        c.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
+        b.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
                           mime="application/zip", icon=":material/download:", width="stretch",
                           help=f"{export.TFLITE_FILE} and {export.LABELS_FILE} (class names in output order).")
 
@@ -162,12 +168,16 @@ else:
         target = ui.run_picker("Run", "manage_run", listing.runs)
         name_col, rename_col = st.columns([3, 1], vertical_alignment="bottom")
         new_name = name_col.text_input("New name (up to 80 characters)", key="manage_name", max_chars=80)
-        if rename_col.button("Rename", key="manage_rename", width="stretch", disabled=not new_name.strip()):
-            try:
-                runs.rename_run(target, new_name)
-                st.rerun()
-            except CatdogError as exc:
-                st.error(ui.plain(str(exc)))
+        # Never disabled while the name is empty: in a browser the typed name arrives with the click.
+        if rename_col.button("Rename", key="manage_rename", width="stretch"):
+            if not new_name.strip():
+                st.error("Type the new name first.")
+            else:
+                try:
+                    runs.rename_run(target, new_name)
+                    st.rerun()
+                except CatdogError as exc:
+                    st.error(ui.plain(str(exc)))
         if st.session_state.get("_confirm_delete") == target.run_id:
             st.warning(f"Delete run {ui.plain(target.title())} for good? Its model and curves go too.")
             yes, no = st.columns(2)
@@ -195,14 +205,13 @@ if following:
         st.rerun()
 elif st.button("Reproduce the post (4 models × 20 epochs)", icon=":material/replay:"):
     ui.submit_group(jobs.post_specs(source), jobs.REPRODUCE_LABEL)
-comparison = pd.DataFrame(runs.post_comparison(listing.runs, jobs.REPRODUCE_LABEL))
-st.dataframe(comparison, hide_index=True, column_config={
-    c: st.column_config.NumberColumn(format="percent")
-    for c in ("post val acc", "post test acc", "our val acc", "our test acc")})
-reproduced = {row["model"]: by_id[row["run"]].history for row in comparison.to_dict("records")
-              if row["run"] in by_id}
+rows = runs.post_comparison(listing.runs, jobs.REPRODUCE_LABEL)
+shown = [{k: ("–" if v is None else f"{v:.1%}" if k.endswith("acc") else v) for k, v in row.items()}
+         for row in rows]  # "–" where nothing was measured yet
+st.dataframe(pd.DataFrame(shown).astype(str), hide_index=True)
+reproduced = {row["model"]: by_id[row["run"]].history for row in rows if row["run"] in by_id}
 if reproduced:
-    st.plotly_chart(ui.legend_below(charts.learning_curves(reproduced, "accuracy",
+    st.plotly_chart(ui.legend_below(charts.learning_curves(reproduced, "accuracy", large=ui.presenter(),
                                                            title="The reproduced runs: accuracy")),
                     key="reproduce_curves")
 
@@ -212,3 +221,8 @@ with summary_box, st.spinner("Building the model…"):
                 language=None)
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
+
+with code_box:
+    st.code(codegen.training(name, settings if recipe.uses_augmentation else augment.NO_AUGMENTATION,
+                             int(st.session_state["epochs"]), num_classes,
+                             fine_tune_epochs=fine_tune_epochs, fine_tune_at=fine_tune_at), language="python")

@@ -32,6 +32,8 @@ os.environ["CATDOG_TESTS_OFFLINE"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p)
 runpy.run_path(str(NETGUARD / "sitecustomize.py"))  # this process too
 
+import ui  # noqa: E402,F401  before any test loads TensorFlow: it loads streamlit-webrtc first, as the app does
+
 
 def draw_image(kind: int, rng: np.random.Generator, size: int = 96) -> np.ndarray:
     """Class 0: warm background with a bright disc; class 1: cool background with a dark square."""
@@ -88,14 +90,15 @@ def synthetic_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def trained_transfer(synthetic_data, shared_weights, tmp_path_factory):
-    """(dataset, TrainResult): transfer trained 3 epochs on the synthetic data, shared by every
-    test that needs a model. Class 0 ('cats') is the bright disc. Save it with runs.save_run."""
+    """(dataset, TrainResult): transfer trained 10 epochs on the synthetic data (20 optimizer steps;
+    3 epochs left about one drawn test photo in ten wrong), shared by every test that needs a model.
+    Class 0 ('cats') is the bright disc. Save it with runs.save_run."""
     from catdog_core import augment, dataset, training
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CATDOG_HOME", str(tmp_path_factory.mktemp("trained_home")))
         data = dataset.load_dataset(synthetic_data)
-        return data, training.train("transfer", data, 3, augment.NO_AUGMENTATION, min_steps=0)
+        return data, training.train("transfer", data, 10, augment.NO_AUGMENTATION, min_steps=0)
 
 
 @pytest.fixture(scope="session")

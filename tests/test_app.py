@@ -80,6 +80,11 @@ def chart_points(at: AppTest) -> list[int]:
     return [len(json.loads(c.proto.spec)["data"][0].get("x", [])) for c in at.get("plotly_chart")]
 
 
+def gallery_classes(at: AppTest) -> list[str]:
+    """The class of each gallery picture, read from its file name (cats.3.jpg, apples4.jpg)."""
+    return [re.match(r"[a-z]+", c).group(0).rstrip("0123456789") for image in at.image for c in image.captions]
+
+
 def grid_urls(at: AppTest) -> list[str]:
     return [url for image in at.image for url in image.value][-9:]
 
@@ -133,8 +138,9 @@ def test_home_without_data_offers_download_and_explains_failure(monkeypatch):
 
 def test_dataset_gallery_has_one_row_per_class_and_balance(data):
     at = open_page("dataset")
-    captions = [c for image in at.image for c in image.captions]
-    assert captions == ["cats"] * 3 + ["dogs"] * 3
+    assert gallery_classes(at) == ["cats"] * 3 + ["dogs"] * 3
+    assert all(c.endswith(".jpg") for image in at.image for c in image.captions)  # the file, not the class again
+    assert "**cats** · 24 training images" in texts(at.markdown)
     first = [url for image in at.image for url in image.value]
     assert "**50%**" in " ".join(texts(at.markdown))
     assert any("as many images of cats and dogs" in m for m in texts(at.markdown))  # a tie, said as one
@@ -149,9 +155,9 @@ def test_dataset_gallery_three_classes(tmp_path, monkeypatch):
     root = make_dataset(tmp_path / "abc", classes=("a", "b", "c"), n_train=6, n_val=5)
     monkeypatch.setenv("CATDOG_DATA_DIR", str(root))
     at = open_page("dataset")
-    captions = [c for image in at.image for c in image.captions]
-    assert captions == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
-    assert {"**a**", "**b**", "**c**"} <= set(texts(at.markdown))
+    assert gallery_classes(at) == ["a"] * 3 + ["b"] * 3 + ["c"] * 3
+    headers = [m for m in texts(at.markdown) if m.startswith("**") and " training images" in m]
+    assert [h.split(" · ")[0] for h in headers] == ["**a**", "**b**", "**c**"], headers
 
 
 # ---------------------------------------------------------------- Augmentation
@@ -278,7 +284,7 @@ def test_classify_trains_quick_model_and_classifies_uploads(data):
     assert len([c for c in at.get("plotly_chart") if "probabilities_" in (c.key or "")]) == 1
     assert any(m.startswith("Finished 50 epochs") for m in texts(at.success))  # 10 asked, small data
 
-    at.toggle(key="classify_camera").set_value(True).run()
+    at.radio(key="classify_camera_mode").set_value("snapshot").run()
     at.camera_input(key="classify_photo").set_value(("shot.jpg", photo_bytes(1, 3), "image/jpeg")).run()
     assert not at.exception
     assert any(m.startswith("### dogs") for m in texts(at.markdown))
@@ -395,8 +401,7 @@ def test_own_classes_upload_then_back_to_cats_and_dogs(data):
     button(at, "Use these classes").click().run()
     assert not at.exception and not at.error
     source = at.session_state["data_source"]
-    captions = [c for image in at.image for c in image.captions]
-    assert captions == ["apples"] * 3 + ["pears"] * 3 + ["plums"] * 3
+    assert gallery_classes(at) == ["apples"] * 3 + ["pears"] * 3 + ["plums"] * 3
     sidebar = " ".join(texts(at.sidebar.markdown))
     assert "your classes (apples, pears, plums)" in sidebar and "fruit" in sidebar
 
@@ -410,43 +415,34 @@ def test_own_classes_upload_then_back_to_cats_and_dogs(data):
     at.switch_page("pages/dataset.py").run()
     assert not at.exception
     assert "data_source" not in at.session_state
-    assert [c for image in at.image for c in image.captions] == ["cats"] * 3 + ["dogs"] * 3
+    assert gallery_classes(at) == ["cats"] * 3 + ["dogs"] * 3
     assert "your classes" not in " ".join(texts(at.sidebar.markdown))
 
 
 # ---------------------------------------------------------------- export and reproducing the post
 
 
-def test_training_export_offers_keras_download(data, trained_transfer, monkeypatch):
-    from streamlit.runtime.memory_media_file_storage import MemoryMediaFileStorage
-
-    served = {}
-    real = MemoryMediaFileStorage.load_and_get_id
-
-    def record(self, path_or_data, mimetype, kind, filename=None):
-        served[filename] = path_or_data
-        return real(self, path_or_data, mimetype, kind, filename)
-
-    monkeypatch.setattr(MemoryMediaFileStorage, "load_and_get_id", record)
+def test_training_export_offers_keras_download(data, trained_transfer):
     run = saved_transfer_run(trained_transfer)
     at = open_page("training")
     assert at.selectbox(key="export_run").value == run.run_id
     downloads = [d for d in at.get("download_button") if d.proto.label == "Download .keras"]
     assert len(downloads) == 1 and downloads[0].proto.url
-    assert served[f"{run.run_id}.keras"] == run.model_path.read_bytes() and len(served[f"{run.run_id}.keras"]) > 1000
     button(at, "Prepare TFLite").click().run()
     assert not at.exception and not at.error
     import zipfile
-    packed = zipfile.ZipFile(io.BytesIO(served[f"{run.run_id}-tflite.zip"]))
+    packed = zipfile.ZipFile(io.BytesIO(at.session_state[f"_tflite_{run.run_id}"]))
     assert sorted(packed.namelist()) == ["labels.txt", "model.tflite"]
     assert packed.read("labels.txt") == b"cats\ndogs\n"
+    assert [d for d in at.get("download_button") if d.proto.label == "Download TFLite zip"]
 
 
 def test_reproduce_queues_four_jobs_and_compares(data):
     at = open_page("training")
     rows = at.dataframe[-1].value
-    assert rows["post val acc"].tolist() == [0.58, 0.60, 0.74, 0.97]
-    assert rows["post test acc"].tolist()[-1] == 0.974
+    assert rows["post val acc"].tolist() == ["58.0%", "60.0%", "74.0%", "97.0%"]
+    assert rows["post test acc"].tolist() == ["–", "–", "–", "97.4%"]
+    assert "None" not in rows.to_string()  # not measured yet reads "–", not "None"
     assert any("minutes" in m for m in texts(at.markdown))
     button(at, "Reproduce the post (4 models × 20 epochs)").click().run()
     assert not at.exception

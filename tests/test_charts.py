@@ -25,13 +25,28 @@ def test_learning_curves_two_traces_per_run_with_the_history():
         assert list(train.y) == [e["accuracy"] for e in h]
         assert list(val.y) == [e["val_accuracy"] for e in h]
         assert train.line.dash == "dash" and val.line.dash is None
-        assert train.line.color == val.line.color  # one colour per run
+        assert train.marker.symbol != val.marker.symbol  # told apart without colour too
+        assert train.line.color == val.line.color  # several runs: one colour per run
     assert fig.data[0].line.color != fig.data[2].line.color
     assert tuple(fig.layout.yaxis.range) == (0, 1.02)
+    assert fig.layout.font.size >= 14  # readable on a projector
+    assert charts.learning_curves(runs, large=True).layout.font.size > fig.layout.font.size
+
+    one = charts.learning_curves({"baseline": runs["baseline"]})
+    assert one.data[0].line.color != one.data[1].line.color  # one run: two colours, two dashes
 
     loss = charts.learning_curves(runs, metric="loss", title="Loss")
     assert list(loss.data[1].y) == [e["val_loss"] for e in runs["baseline"]]
     assert loss.layout.title.text == "Loss" and loss.layout.yaxis.range is None
+
+
+def test_an_early_loss_outlier_does_not_flatten_the_other_curves():
+    h = history([(0.5, 0.5)] * 8)
+    h[0]["loss"] = 24.0  # the baseline's first epoch on raw pixels
+    fig = charts.learning_curves({"baseline": h}, metric="loss")
+    top = fig.layout.yaxis.range[1]
+    assert 0.5 < top < 2.0
+    assert any("axis cut" in a.text and "24.0" in a.text for a in fig.layout.annotations)
 
 
 def test_learning_curves_marker_and_empty():
@@ -68,6 +83,7 @@ def test_probabilities_one_bar_with_the_class_names():
     fig = charts.probabilities({"cats": 0.2, "dogs": 0.7, "birds": 0.1})
     assert len(fig.data) == 1 and fig.data[0].type == "bar" and fig.data[0].orientation == "h"
     bar = fig.data[0]
+    assert tuple(fig.layout.xaxis.range) == (0, 1) and list(fig.layout.xaxis.tickvals)[-1] == 1  # to 100 %
     assert list(bar.y) == ["birds", "cats", "dogs"]  # highest last: drawn on top
     assert list(bar.x) == [0.1, 0.2, 0.7]
     assert list(bar.text) == ["10.0%", "20.0%", "70.0%"]

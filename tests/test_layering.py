@@ -40,3 +40,24 @@ def test_no_file_in_the_library_imports_streamlit():
     assert offenders == []
     # The check itself works: it would catch both spellings.
     assert pattern.search("x = 1\nimport streamlit as st\n") and pattern.search("    from streamlit import session_state\n")
+
+
+def test_no_file_patches_or_imports_a_private_streamlit_internal():
+    """Pages and tests use Streamlit's documented API only: no streamlit.runtime internals, no
+    `_`-prefixed names, nothing monkeypatched (a Streamlit upgrade would break it silently)."""
+    private = re.compile(r"streamlit\.runtime|_clean_problem_modules|PagesManager|from streamlit\S* import _|"
+                         r"streamlit(\.\w+)*\._\w+")
+    files = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "ui").rglob("*.py")),
+             *sorted(PACKAGE.rglob("*.py")), *sorted((REPO / "tests").glob("*.py"))]
+    offenders = [str(f.relative_to(REPO)) for f in files
+                 if f.name != "test_layering.py" and private.search(f.read_text(encoding="utf-8"))]
+    assert offenders == []
+
+
+def test_the_command_line_client_does_not_load_tensorflow():
+    """`train`, `jobs` and `runs` only talk to the queue: the worker process does the training."""
+    code = ("import sys\nfrom catdog_core import __main__, jobs, runs, training\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""Many sessions at once: ten AppTest sessions in threads browse, preview and
+"""Many sessions at once: six AppTest sessions in threads browse, preview and
 classify while two of them start training. Trainings queue and run one at a
 time, no page sees an exception, every prediction matches the model's own
 answer, and memory comes back near where it started once the queue is empty.
@@ -14,31 +14,46 @@ from streamlit.testing.v1 import AppTest
 from catdog_core import jobs, predict, runs
 from catdog_core.augment import NO_AUGMENTATION
 from conftest import rss_mb
-from test_app import APP, TIMEOUT, idle_queue, photo_bytes, start_training, texts  # noqa: F401
+from test_app import APP, TIMEOUT, idle_queue, photo_bytes, texts  # noqa: F401
 
-SESSIONS = 10
-TRAINERS = (3, 7)  # these sessions also start a training
+SESSIONS = 6
+TRAINERS = (2, 5)  # these sessions also start a training
+
+
+RUN_LOCK = threading.Lock()
+
+
+def step(at: AppTest, change=None) -> AppTest:
+    """Apply a change (a widget value, a page switch) and run the script, one run at a time:
+    AppTest keeps per-run state in process globals, so two of its script runs cannot overlap.
+    The sessions still interleave run by run, share every cache, and run beside the workers."""
+    with RUN_LOCK:
+        if change is not None:
+            change()
+        return at.run()
 
 
 def one_session(i: int, outcome: dict) -> None:
     """A student's walk through the app; records exceptions, predictions and jobs."""
     problems = outcome.setdefault("problems", [])
     try:
-        at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
+        at = step(AppTest.from_file(str(APP), default_timeout=TIMEOUT))
         problems += [e.value for e in at.exception]
-        at.switch_page("pages/dataset.py").run()
-        at.switch_page("pages/augmentation.py").run()
-        at.slider(key="aug_rotation").set_value(0.05 * (i % 8)).run()
+        step(at, lambda: at.switch_page("pages/dataset.py"))
+        step(at, lambda: at.switch_page("pages/augmentation.py"))
+        step(at, lambda: at.slider(key="aug_rotation").set_value(0.05 * (i % 8)))
         problems += [e.value for e in at.exception]
         if i in TRAINERS:
-            at.switch_page("pages/training.py").run()
+            step(at, lambda: at.switch_page("pages/training.py"))
             at.session_state["augment_settings"] = NO_AUGMENTATION
-            # baseline keeps the latest transfer run the same
-            outcome.setdefault("jobs", []).append(start_training(at, "baseline", 3))
+            at.radio(key="recipe").set_value("baseline")  # baseline keeps the latest transfer run the same
+            at.number_input(key="epochs").set_value(3)
+            step(at, lambda: [b for b in at.button if b.label == "Start"][0].click())
+            outcome.setdefault("jobs", []).append(at.session_state["job_id"])
             problems += [e.value for e in at.exception]
-        at.switch_page("pages/classify.py").run()
+        step(at, lambda: at.switch_page("pages/classify.py"))
         data = photo_bytes(i % 2, 100 + i)
-        at.file_uploader(key="classify_files").set_value([(f"photo{i}.jpg", data, "image/jpeg")]).run()
+        step(at, lambda: at.file_uploader(key="classify_files").set_value([(f"photo{i}.jpg", data, "image/jpeg")]))
         problems += [e.value for e in at.exception] + [e.value for e in at.error]
         shown = [m[4:].split()[0] for m in texts(at.markdown) if m.startswith("### ")]
         outcome.setdefault("predictions", []).append((data, shown))
@@ -46,19 +61,8 @@ def one_session(i: int, outcome: dict) -> None:
         problems.append(f"session {i}: {type(exc).__name__}: {exc}")
 
 
-def test_ten_sessions_at_once(monkeypatch, synthetic_data, trained_transfer):
+def test_six_sessions_at_once(monkeypatch, synthetic_data, trained_transfer):
     monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
-    # AppTest keeps per-run state in process globals, so two script runs of the harness
-    # cannot overlap; the sessions still interleave run by run, share every cache, and
-    # run beside the training worker. Real concurrent tabs are in the browser test.
-    run_lock = threading.Lock()
-    real_run = AppTest._run
-
-    def one_run_at_a_time(self, *args, **kwargs):
-        with run_lock:
-            return real_run(self, *args, **kwargs)
-
-    monkeypatch.setattr(AppTest, "_run", one_run_at_a_time)
     data, result = trained_transfer
     run = runs.save_run(result, data.describe())
     warm: dict = {}
@@ -101,6 +105,6 @@ def test_ten_sessions_at_once(monkeypatch, synthetic_data, trained_transfer):
 
     gc.collect()
     after = rss_mb()
-    print(f"\nten sessions: memory {before:.0f} MB before, {after:.0f} MB after the queue emptied "
+    print(f"\n{SESSIONS} sessions: memory {before:.0f} MB before, {after:.0f} MB after the queue emptied "
           f"({after - before:+.0f} MB)")
     assert after - before < 400, f"memory grew by {after - before:.0f} MB"

@@ -12,6 +12,7 @@ import hmac
 import os
 import re
 import secrets
+import sys
 import threading
 import time
 
@@ -38,7 +39,34 @@ PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
     ("pages/training.py", "Training", ":material/model_training:"),
     ("pages/evaluate.py", "Evaluate", ":material/fact_check:"),
     ("pages/classify.py", "Classify", ":material/pets:"),
+    ("pages/classes.py", "Your classes", ":material/category:"),
+    ("pages/inside.py", "Inside the models", ":material/hub:"),
 ]
+
+
+def _preload_live_video() -> None:
+    """Load streamlit-webrtc before TensorFlow, if it is installed. Its SRTP library (pylibsrtp,
+    through aiortc) kills the whole process with a segmentation fault when it is first loaded
+    after TensorFlow (the two bring clashing native crypto symbols); loaded first, both work.
+    Pages load TensorFlow only after importing this module, so doing it here is early enough."""
+    if "tensorflow" not in sys.modules:
+        try:
+            import streamlit_webrtc  # noqa: F401
+        except ImportError:
+            pass
+
+
+_preload_live_video()
+
+
+def live_video_streamer():
+    """streamlit-webrtc's webrtc_streamer, or None: not installed, or TensorFlow was loaded first
+    (then loading it now would crash the server, see _preload_live_video)."""
+    if "streamlit_webrtc" not in sys.modules:
+        return None
+    from streamlit_webrtc import webrtc_streamer
+
+    return webrtc_streamer
 
 
 def plain(text) -> str:
@@ -185,6 +213,24 @@ def try_load_data(allow_download: bool = False):
     return loaded, None
 
 
+def presenter() -> bool:
+    """Presenter mode (the sidebar toggle): bigger type, images and charts, kept for the session."""
+    return bool(st.session_state.get(PRESENTER_KEY))
+
+
+def data_available() -> bool:
+    """Whether this session's dataset is on the machine (or at least its zip or download), without work."""
+    if cached_data() is not None:
+        return True
+    try:
+        dataset.find_source(data_source(), allow_download=False, unpack=False)
+        return True
+    except DatasetUnavailable as exc:
+        return "not unpacked yet" in str(exc)
+    except CatdogError:
+        return False
+
+
 def data_source() -> str | None:
     """This session's dataset: an uploaded zip of its own classes, or None for the configured one."""
     return st.session_state.get(SOURCE_KEY)
@@ -256,6 +302,10 @@ def default_run(listing, recipe: str | None = None):
     return runs.best(mine, recipe=recipe) or (runs.best(mine) if recipe else None)
 
 
+VALIDATION_NOTE = ("Why can validation beat training accuracy? Training accuracy is measured while dropout "
+                   "switches off a fifth of the features and augmentation changes every photo, and it averages "
+                   "over the whole epoch while the model was still learning; validation is measured after the "
+                   "epoch, on unchanged photos, with dropout off.")
 NEW_RUNS_KEY = "_new_runs"  # runs this session's jobs saved, newest last
 
 
@@ -279,9 +329,10 @@ def run_picker(label: str, key: str, listing, recipe: str | None = None, placeho
                                                   and st.session_state.get(f"_{key}_dataset") != _dataset_tag()):
         st.session_state.pop(key, None)
     st.session_state[f"_{key}_dataset"] = _dataset_tag()
-    top = default_run(listing, recipe)
-    index = list(by_id).index(top.run_id) if top is not None else (None if placeholder else 0)
-    chosen = st.selectbox(label, list(by_id), index=index, key=key, placeholder=placeholder,
+    if key not in st.session_state:
+        top = default_run(listing, recipe)
+        st.session_state[key] = top.run_id if top is not None else (None if placeholder else ordered[0].run_id)
+    chosen = st.selectbox(label, list(by_id), key=key, placeholder=placeholder,
                           format_func=lambda rid: by_id[rid].title() + ("" if rid in on_data else " · other data"))
     return by_id.get(chosen) if chosen else None
 
@@ -346,7 +397,7 @@ def duration_text(seconds: float | None) -> str:
 
 def legend_below(fig):
     """Learning curves side by side leave no room for a legend on the right."""
-    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22), height=420)
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22), height=fig.layout.height + 60)
     return fig
 
 
@@ -440,10 +491,11 @@ def _job_view(job_id: int, where: str) -> None:
         curves = {spec.recipe: job.history}
         marks = fine_tune_marker(spec.recipe, job.history)
         left, right = st.columns(2)
-        left.plotly_chart(legend_below(charts.learning_curves(curves, "accuracy", markers=marks)),
+        left.plotly_chart(legend_below(charts.learning_curves(curves, "accuracy", markers=marks, large=presenter())),
                           key=f"acc_{where}_{job_id}")
-        right.plotly_chart(legend_below(charts.learning_curves(curves, "loss", markers=marks)),
+        right.plotly_chart(legend_below(charts.learning_curves(curves, "loss", markers=marks, large=presenter())),
                            key=f"loss_{where}_{job_id}")
+        st.caption(VALIDATION_NOTE)
     elif job.active:
         st.caption("The accuracy and loss curves appear when the first epoch ends.")
 
@@ -482,19 +534,24 @@ def _queue_view() -> None:
             cols[2].markdown(f"queued, position {job.queue_position}")
         if job.stop_requested:
             cols[3].caption("stopping")
-        elif cols[3].button("Stop", key=f"queue_stop_{job.job_id}", icon=":material/stop_circle:"):
-            queue.stop(job.job_id)
-            st.rerun(scope="fragment")
+        else:  # callbacks, not st.rerun: a click may come in a fragment run or in a whole-page run
+            cols[3].button("Stop", key=f"queue_stop_{job.job_id}", icon=":material/stop_circle:",
+                           on_click=queue.stop, args=(job.job_id,))
     if st.session_state.get("_confirm_stop_all"):
         st.warning(f"Stop all {len(active)} jobs? Running ones keep their finished epochs; queued ones are cancelled.")
         yes, no = st.columns(2)
-        if yes.button("Yes, stop them all", type="primary", key="stop_all_yes"):
-            queue.stop_all()
-            st.session_state["_confirm_stop_all"] = False
-            st.rerun(scope="fragment")
-        if no.button("No, keep them", key="stop_all_no"):
-            st.session_state["_confirm_stop_all"] = False
-            st.rerun(scope="fragment")
-    elif len(active) > 1 and st.button("Stop all…", key="stop_all", icon=":material/cancel:"):
-        st.session_state["_confirm_stop_all"] = True
-        st.rerun(scope="fragment")
+        yes.button("Yes, stop them all", type="primary", key="stop_all_yes", on_click=_stop_all, args=(True,))
+        no.button("No, keep them", key="stop_all_no", on_click=_stop_all, args=(False,))
+    elif len(active) > 1:
+        st.button("Stop all…", key="stop_all", icon=":material/cancel:",
+                  on_click=_ask_stop_all)
+
+
+def _ask_stop_all() -> None:
+    st.session_state["_confirm_stop_all"] = True
+
+
+def _stop_all(confirmed: bool) -> None:
+    if confirmed:
+        jobs.get_queue().stop_all()
+    st.session_state["_confirm_stop_all"] = False

@@ -86,27 +86,37 @@ def slots() -> list[str]:
     return [str(i) for i in range(worker_count())]
 
 
+_spawned: dict[tuple[str, str], subprocess.Popen] = {}  # (home, slot) -> the worker this process started
+
+
 def ensure_workers(home: Path | None = None) -> int:
-    """Start a worker for every slot that has none; returns how many were started."""
+    """Start a worker for every slot that has none; returns how many were started.
+
+    A worker this process started and that is still starting up (not yet holding its slot's
+    lock) counts as alive, so a caller polling this in a loop starts one, not many.
+    """
     home = Path(home) if home is not None else config.catdog_home()
     started = 0
     for slot in slots():
+        previous = _spawned.get((str(home), slot))
+        if previous is not None and previous.poll() is None:
+            continue  # still starting, or running
         if not slot_alive(home, slot):
-            _spawn(home, slot)
+            _spawned[(str(home), slot)] = _spawn(home, slot)
             started += 1
     return started
 
 
-def _spawn(home: Path, slot: str) -> None:
+def _spawn(home: Path, slot: str) -> subprocess.Popen:
     package_root = str(Path(__file__).resolve().parents[2])  # the folder holding catdog_core
     env = dict(os.environ, CATDOG_HOME=str(home), TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"worker-{slot}.log", "ab") as log:
-        subprocess.Popen([sys.executable, "-m", "catdog_core", "worker", "--slot", slot], env=env,
-                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                         cwd=str(home))
+        return subprocess.Popen([sys.executable, "-m", "catdog_core", "worker", "--slot", slot], env=env,
+                                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                                cwd=str(home))
 
 
 def shutdown_workers(home: Path | None = None, timeout: float = 30.0) -> None:
@@ -166,7 +176,7 @@ class _DbObserver:
         self._write(force=True)
 
 
-def _outcome(run, stop_asked: bool) -> tuple[str, str]:
+def _outcome(run) -> tuple[str, str]:
     if run is None:
         return STOPPED, "Stopped before the first epoch finished: nothing was saved"
     if run.stopped:
@@ -183,7 +193,7 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event, worker: str) -> 
     try:
         run = training.run_job(job.spec, observer, stop, extra={"label": job.spec.label, "owner": job.owner,
                                                                "job": job.job_id}, checkpoint=ckpt)
-        state, phase = _outcome(run, stop.is_set())
+        state, phase = _outcome(run)
         queue.finish(job.job_id, state, phase, run.run_id if run else None, run.test_accuracy if run else None)
     except CatdogError as exc:
         queue.finish(job.job_id, FAILED, "Failed", error=str(exc))
@@ -239,6 +249,9 @@ def main(slot: str = "0", idle: float | None = None) -> int:
     queue = Queue(home)
     queue.register_worker(slot)
     me = f"{slot}:{os.getpid()}"
+    from ..sources import clean_leftovers
+
+    clean_leftovers()  # what a killed process left half-written (older than an hour)
     idle = idle_seconds() if idle is None else idle
     current: dict = {}
     stopping = threading.Event()

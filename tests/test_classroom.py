@@ -1,0 +1,191 @@
+"""Classroom polish (issue 13), page by page through AppTest: a queue the teacher controls,
+pickers that follow new runs, the Classify tally and labelled batch check, runs renamed and
+deleted, earlier uploads reopened, and the small texts that used to get in the way."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import zipfile
+
+import numpy as np
+import pytest
+
+from catdog_core import jobs, runs, training
+from catdog_core.augment import NO_AUGMENTATION
+from conftest import jpeg_bytes
+from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for, zip_of_classes  # noqa: F401
+
+
+@pytest.fixture
+def data(monkeypatch, synthetic_data):
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    return synthetic_data
+
+
+def saved(trained_transfer, **extra):
+    data, result = trained_transfer
+    return runs.save_run(result, data.describe(), extra or None)
+
+
+def test_the_queue_lists_every_job_with_its_owner_and_stop_all_asks_first(data):
+    queue = jobs.get_queue()
+    # Two students' jobs, queued before any worker runs them.
+    first = queue.submit(jobs.resolved(training.JobSpec("baseline", 40, NO_AUGMENTATION, min_steps=0)), "session aa11")
+    second = queue.submit(jobs.resolved(training.JobSpec("baseline", 5, NO_AUGMENTATION, min_steps=0)), "session bb22")
+    at = open_page("training")
+    body = " ".join(texts(at.markdown))
+    assert "The queue** · 2 jobs" in body and "session aa11" in body and "session bb22" in body
+    # The page's sidebar wakes a worker, which may already have taken the first job.
+    assert "queued, position 1" in body and ("queued, position 2" in body or "training, " in body), body
+    button(at, "Stop all…").click().run()
+    assert any("Stop all 2 jobs?" in w for w in texts(at.warning))
+    assert not any(queue.get(j).stop_requested for j in (first, second))  # nothing before the confirmation
+    button(at, "Yes, stop them all").click().run()
+    ended = [queue.wait(j, timeout=120) for j in (first, second)]
+    assert {j.state for j in ended} == {jobs.STOPPED}
+
+
+def test_start_pressed_twice_queues_one_job(data):
+    at = open_page("training")
+    at.session_state["augment_settings"] = NO_AUGMENTATION
+    at.radio(key="recipe").set_value("baseline")
+    at.number_input(key="epochs").set_value(40)
+    button(at, "Start").click().run()
+    first = at.session_state["job_id"]
+    button(at, "Start").click().run()  # the second click of a double click
+    assert at.session_state["job_id"] == first
+    assert len([j for j in jobs.get_queue().active() if j.owner == at.session_state["owner"]]) == 1
+
+
+def test_pickers_follow_a_new_run_and_drop_stale_choices(data, trained_transfer):
+    old = saved(trained_transfer)
+    at = open_page("training")
+    assert at.selectbox(key="export_run").value == old.run_id
+    assert at.multiselect(key="compare").value == [old.run_id]
+    at.session_state["augment_settings"] = NO_AUGMENTATION
+    button(at, "Quick transfer").click().run()
+    job_id = at.session_state["job_id"]
+    wait_for(at, lambda at: at.success, timeout=180, pause=0.5)
+    new = jobs.get_queue().get(job_id).run_id
+    at.run()
+    assert at.selectbox(key="export_run").value == new  # what the user just trained
+    assert set(at.multiselect(key="compare").value) == {old.run_id, new}
+    # The run picked for export is deleted elsewhere: the picker falls back, no error.
+    runs.delete_run(runs.find_run(new))
+    at.run()
+    assert not at.exception and at.selectbox(key="export_run").value == old.run_id
+    assert at.multiselect(key="compare").value == [old.run_id]
+
+
+def test_evaluate_goes_back_to_cats_and_dogs_with_the_sidebar_button(data, trained_transfer):
+    cats_and_dogs = saved(trained_transfer)
+    at = open_page("dataset")
+    at.file_uploader(key="own_classes_zip").set_value(("fruit.zip", zip_of_classes(n=10), "application/zip")).run()
+    button(at, "Use these classes").click().run()
+    at.switch_page("pages/training.py").run()
+    button(at, "Quick transfer").click().run()
+    fruit = jobs.get_queue().wait(at.session_state["job_id"], timeout=300)
+    assert fruit.state == jobs.DONE
+    at.switch_page("pages/evaluate.py").run()
+    assert at.selectbox(key="evaluate_run").value == fruit.run_id
+    button(at, "Back to cats and dogs").click().run()
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception and not at.error
+    assert at.selectbox(key="evaluate_run").value == cats_and_dogs.run_id
+    assert at.metric[0].label == "Test accuracy"
+
+
+def test_an_earlier_upload_is_reopened_from_the_list(data):
+    at = open_page("dataset")
+    at.file_uploader(key="own_classes_zip").set_value(("fruit.zip", zip_of_classes(n=10), "application/zip")).run()
+    button(at, "Use these classes").click().run()
+    button(at, "Back to cats and dogs").click().run()
+    fresh = open_page("dataset")  # another day, another session: no upload in hand
+    assert fresh.selectbox(key="earlier_upload").value.endswith(".zip")
+    button(fresh, "Open these classes").click().run()
+    assert not fresh.exception
+    assert "your classes (apples, pears, plums)" in " ".join(texts(fresh.sidebar.markdown))
+
+
+def test_runs_are_renamed_and_deleted_after_a_confirmation(data, trained_transfer):
+    keep, doomed = saved(trained_transfer), saved(trained_transfer)
+    at = open_page("training")
+    at.selectbox(key="manage_run").set_value(doomed.run_id)
+    at.text_input(key="manage_name").input("my [best] cat model")
+    button(at, "Rename").click().run()
+    assert runs.find_run(doomed.run_id).name == "my [best] cat model"
+    assert "my [best] cat model" in at.dataframe[0].value["name"].tolist()
+    at.selectbox(key="manage_run").set_value(doomed.run_id)
+    button(at, "Delete…").click().run()
+    assert runs.find_run(doomed.run_id)  # not yet
+    button(at, "Yes, delete it").click().run()
+    assert [r.run_id for r in runs.list_runs().runs] == [keep.run_id]
+    assert not [p for p in runs.runs_dir().iterdir() if p.name.startswith(".")]  # nothing half-deleted
+
+
+def test_classify_tallies_a_batch_and_draws_no_toolbar(data, trained_transfer):
+    saved(trained_transfer)
+    at = open_page("classify")
+    files = [(f"{i}.jpg", photo_bytes(i % 2 if i < 3 else 0, 30 + i), "image/jpeg") for i in range(4)]
+    at.file_uploader(key="classify_files").set_value(files).run()
+    assert not at.exception
+    tally = [m for m in texts(at.markdown) if m.startswith("**In this batch:**")]
+    assert tally == ["**In this batch:** 3 cats, 1 dog"]
+    charts_ = [c for c in at.get("plotly_chart") if "probabilities_" in (c.key or "")]
+    assert len(charts_) == 4
+    for chart in charts_:
+        assert json.loads(chart.proto.config)["displayModeBar"] is False
+        assert json.loads(chart.proto.spec)["layout"]["xaxis"]["range"] == [0, 1]
+
+
+def test_a_labelled_batch_is_checked(data, trained_transfer):
+    saved(trained_transfer)
+    rng = np.random.default_rng(4)
+    packed = io.BytesIO()
+    with zipfile.ZipFile(packed, "w") as archive:
+        for i in range(5):
+            archive.writestr(f"mine/cats/c{i}.jpg", jpeg_bytes(0, rng, size=120))
+            archive.writestr(f"mine/dogs/d{i}.jpg", jpeg_bytes(1, rng, size=120))
+        archive.writestr("mine/notes.txt", b"no class here")
+    at = open_page("classify")
+    at.file_uploader(key="check_files").set_value([("mine.zip", packed.getvalue(), "application/zip"),
+                                                   ("dog_extra.jpg", jpeg_bytes(1, 9, size=120), "image/jpeg")]).run()
+    assert not at.exception
+    right = next(m for m in at.metric if m.label == "Right")
+    assert right.value.endswith("of 11")
+    assert int(right.value.split()[0]) >= 9  # the synthetic classes are easy
+    assert any("notes.txt" in w for w in texts(at.warning))
+    assert any(c.key == "check_confusion" for c in at.get("plotly_chart"))
+
+
+def test_the_small_texts_a_teacher_tripped_over(monkeypatch, trained_transfer, synthetic_data):
+    # The offline message shows the layout as typed (no italics) and names the weights setting.
+    monkeypatch.delenv("CATDOG_DATA_DIR", raising=False)
+    at = open_page("dataset")
+    raw, shown = at.error[0].value, texts(at.error)[0]
+    assert "train/cats/\\*" in raw  # the star escaped: Markdown shows it, no italics
+    assert "train/cats/*.jpg" in shown and "CATDOG_BASE_WEIGHTS" in shown and "Restart" in shown
+    # Without data, Classify does not offer a training that cannot run.
+    at.switch_page("pages/classify.py").run()
+    assert not [b for b in at.button if b.label == "Train a quick model now"]
+    assert any("no dataset" in i for i in texts(at.info))
+    # With data: the teaching note under the curves.
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    at = open_page("training")
+    at.session_state["augment_settings"] = NO_AUGMENTATION
+    button(at, "Quick transfer").click().run()
+    wait_for(at, lambda at: at.success, timeout=180, pause=0.5)
+    assert any("Why can validation beat training accuracy?" in c for c in texts(at.caption))
+
+
+def test_presenter_mode_is_kept_for_the_session_and_enlarges_the_charts(data, trained_transfer):
+    saved(trained_transfer)
+    at = open_page("training")
+    normal = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    at.sidebar.toggle(key="presenter").set_value(True).run()
+    at.switch_page("pages/training.py").run()
+    assert at.session_state["presenter"] is True
+    large = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
+    assert large["font"]["size"] > normal["font"]["size"] and large["height"] > normal["height"]
