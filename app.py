@@ -18,5 +18,7 @@ PAGES = [
     st.Page("pages/training.py", title="Training", icon=":material/model_training:"),
     st.Page("pages/evaluate.py", title="Evaluate", icon=":material/fact_check:"),
     st.Page("pages/classify.py", title="Classify", icon=":material/pets:"),
+    st.Page("pages/classes.py", title="Your classes", icon=":material/category:"),
+    st.Page("pages/inside.py", title="Inside the models", icon=":material/hub:"),
 ]
 st.navigation(PAGES, position="hidden").run()  # the menu itself is drawn by ui.page_setup

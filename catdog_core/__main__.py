@@ -6,6 +6,8 @@
     python -m catdog_core evaluate latest
     python -m catdog_core predict latest photo.jpg ... [--explain OUTDIR]
     python -m catdog_core export latest --format tflite --out exported/
+    python -m catdog_core script latest --out retrain.py
+    python -m catdog_core map latest --out map.html
 
 Errors a user can cause end with exit code 2 and one line on stderr.
 """
@@ -241,6 +243,48 @@ def cmd_reproduce(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_script(args) -> int:
+    """A standalone Python script that retrains a run's recipe and settings (no catdog needed)."""
+    from pathlib import Path
+
+    from . import codegen, runs
+    from .fileio import write_atomic
+
+    run = runs.find_run(args.run)
+    code = codegen.for_run(run)
+    if not args.out:
+        print(code)
+        return 0
+    target = Path(args.out)
+    try:
+        write_atomic(target, code.encode("utf-8"))
+    except OSError as exc:
+        raise CatdogError(f"Cannot write {target} ({exc.strerror or exc}).") from None
+    print(f"wrote {target}: python {target} --data FOLDER --epochs N", file=sys.stderr)
+    return 0
+
+
+def cmd_map(args) -> int:
+    """The embedding map of a run as a self-contained HTML page."""
+    from pathlib import Path
+
+    from . import dataset, embedding, runs
+
+    run = runs.find_run(args.run)
+    bar = Bar()
+    data = dataset.load_dataset(args.data, progress=bar)
+    fig, seconds = embedding.build(run, data, args.method)
+    try:
+        embedding.write_html(fig, Path(args.out))
+    except OSError as exc:
+        raise CatdogError(f"Cannot write {args.out} ({exc.strerror or exc}).") from None
+    count = len(data.validation) + len(data.test)
+    bar.line(f"wrote {args.out}: {count} images of run {run.run_id} mapped in {seconds:.1f} s")
+    if args.json:
+        print(json.dumps({"run": run.run_id, "out": str(args.out), "images": count, "seconds": round(seconds, 2)}))
+    return 0
+
+
 def cmd_worker(args) -> int:
     """Run (or look at, or stop) the training workers of this CATDOG_HOME."""
     from .jobs import worker
@@ -449,12 +493,13 @@ def parser() -> argparse.ArgumentParser:
     from .models import RECIPES
     from .training import FINE_TUNE_AT, MIN_STEPS
 
-    p = _Parser(prog="python -m catdog_core", description=__doc__.split("\n")[0])
+    p = _Parser(prog="catdog", description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
 
     def add(name, help_text):
         cmd = sub.add_parser(name, help=help_text)
         cmd.add_argument("--json", action="store_true", help="end with one machine-readable JSON line")
+        cmd.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines")
         cmd.add_argument("--data", default=None,
                          help=f"dataset folder or zip (default: ${config.ENV_DATA_DIR}, else download)")
         return cmd
@@ -490,6 +535,13 @@ def parser() -> argparse.ArgumentParser:
                    help="what the exported model returns (default: logits, one score per class)")
     x.add_argument("--out", required=True,
                    help="keras: a .keras path or a folder; tflite: a folder (gets model.tflite)")
+    sc = add("script", "write a standalone Python script that retrains a run's recipe on any data folder")
+    sc.add_argument("run", help="run id, a run folder, 'latest' or 'best'")
+    sc.add_argument("--out", default=None, help="the .py file to write (default: print it)")
+    mp = add("map", "write the embedding map of a run (held-out images by features) as an HTML page")
+    mp.add_argument("run", help="run id, a run folder, 'latest' or 'best'")
+    mp.add_argument("--out", required=True, help="the .html file to write")
+    mp.add_argument("--method", choices=["pca", "umap"], default="pca", help="umap needs umap-learn")
     w = add("worker", "train queued jobs (started for you when a job is submitted)")
     w.add_argument("--slot", default="0", help=argparse.SUPPRESS)
     w.add_argument("--idle", type=float, default=None, help="seconds to wait for new jobs before exiting")
@@ -504,11 +556,39 @@ def parser() -> argparse.ArgumentParser:
 
 COMMANDS = {"info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce, "runs": cmd_runs,
             "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "worker": cmd_worker,
+            "script": cmd_script, "map": cmd_map,
             "jobs": cmd_jobs}
+
+
+def _quiet() -> None:
+    """Keep TensorFlow's, absl's and TFLite's start-up lines off the terminal.
+
+    They are written by C++ straight to file descriptor 2, so that descriptor goes to
+    /dev/null and Python's own stderr (progress bars, errors, tracebacks) to a copy of
+    the terminal. `--verbose` leaves everything as it is.
+    """
+    import logging
+    import warnings
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    logging.getLogger("absl").setLevel(logging.ERROR)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
+    warnings.filterwarnings("ignore", module="tensorflow|keras|absl")
+    try:
+        terminal = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
+        sys.stderr = os.fdopen(terminal, "w", buffering=1, encoding=sys.stderr.encoding or "utf-8",
+                               errors="backslashreplace")
+    except OSError:  # no file descriptors to juggle (an embedded interpreter): stay as is
+        pass
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
+    if not args.verbose and args.command != "worker" and argv is None:
+        _quiet()
     try:
         return COMMANDS[args.command](args)
     except CatdogError as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -122,3 +123,66 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = ALPHA) -> np.
     out = image.astype(np.uint8, copy=True)
     out[..., :3] = np.clip(blended.round(), 0, 255).astype(np.uint8)
     return out
+
+
+# ---------------------------------------------------------------- what a small CNN sees
+
+
+@dataclass(frozen=True)
+class Activation:
+    layer: str
+    filters: int
+    size: tuple[int, int]  # height, width of each feature map
+    maps: np.ndarray  # (height, width, filters) float32, after the layer's ReLU
+
+
+_probes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def conv_layers(model) -> list:
+    """The model's own convolution layers, in order (the small CNN's three; none for transfer)."""
+    import keras
+
+    return [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+
+
+def activations(model, image: np.ndarray) -> list[Activation]:
+    """What each convolution layer of a small CNN (models 1 to 3) makes of one image.
+
+    The image is squashed to 160x160 as the model sees it; the maps are the layers' outputs
+    after ReLU, one per filter. Raises CatdogError for a model without its own convolutions.
+    """
+    import keras
+
+    from .images import resize_for_model
+
+    layers = conv_layers(model)
+    if not layers:
+        raise CatdogError("This model has no convolution layers of its own (the transfer model's are inside "
+                          "MobileNetV2); pick a run of model 1, 2 or 3.")
+    with _compiled_lock:
+        probe = _probes.get(model)
+        if probe is None:
+            probe = keras.Model(model.inputs, [layer.output for layer in layers])
+            _probes[model] = probe
+    picture = resize_for_model(np.asarray(image, np.uint8))
+    outputs = probe(picture[None].astype("float32"), training=False)
+    outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+    return [Activation(layer.name, int(out.shape[-1]), (int(out.shape[1]), int(out.shape[2])),
+                       np.asarray(out[0], np.float32)) for layer, out in zip(layers, outputs)]
+
+
+def channel_grid(maps: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
+    """(H, W, C) feature maps as one uint8 picture: a grid of C tiles, each scaled to its own
+    0..255 (a filter that found nothing stays black), on a white background."""
+    height, width, count = maps.shape
+    rows = -(-count // columns)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), 255, np.uint8)
+    for c in range(count):
+        tile = maps[..., c]
+        top = float(tile.max())
+        scaled = np.zeros_like(tile) if top <= 0 else np.clip(tile / top, 0, 1)
+        r, k = divmod(c, columns)
+        grid[r * (height + gap):r * (height + gap) + height, k * (width + gap):k * (width + gap) + width] = (
+            np.round(scaled * 255).astype(np.uint8))
+    return grid

@@ -2,16 +2,16 @@
 
 import streamlit as st
 
-from catdog_core import charts, evaluate, explain, images, jobs, predict, runs
+from catdog_core import charts, codegen, evaluate, explain, images, jobs, predict, runs
 from catdog_core.errors import CatdogError
 import ui
 
 ui.page_setup()
 
 
-def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str) -> None:
+def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str) -> str | None:
     """One file: its image (and where the model looked), the predicted class and a bar per class,
-    or a one-sentence error."""
+    or a one-sentence error. Returns the predicted label (None for a refused file)."""
     shown_name = images.safe_display_name(name)
     with st.container(border=True):
         try:
@@ -21,7 +21,7 @@ def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str)
         except CatdogError as exc:
             st.markdown(f"**{ui.plain(shown_name)}**")
             st.error(ui.plain(str(exc)))
-            return
+            return None
         if looked is None:
             left, right = st.columns([1, 2], vertical_alignment="center")
         else:
@@ -29,7 +29,84 @@ def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str)
             middle.image(looked, caption=f"where it looked for {prediction.label}", width="stretch")
         left.image(picture, caption=shown_name, width="stretch")
         right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
-        right.plotly_chart(charts.probabilities(prediction.probabilities), key=f"probabilities_{key}")
+        right.plotly_chart(charts.probabilities(prediction.probabilities, large=ui.presenter()),
+                           key=f"probabilities_{key}", config=charts.NO_TOOLBAR)
+    return prediction.label
+
+
+def labelled_check(model, run, heatmap: bool) -> None:
+    """Photos whose class is known (a zip of class folders, or files named by class):
+    how many the model gets right, the confusion, and each miss with where it looked."""
+    st.markdown("Upload photos whose class you know: a **zip of class folders** "
+                f"(`{ui.plain(run.class_names[0])}/…`, `{ui.plain(run.class_names[1])}/…`) or files **named by "
+                f"class** (`{ui.plain(run.class_names[0])}_01.jpg`, …). The model's answers are checked against them.")
+    files = ui.file_uploader("Labelled photos or a zip", key="check_files", multiple=True)
+    if not files:
+        return
+    items = []
+    try:
+        for upload in files:
+            data = upload.getvalue()
+            if data[:4] == b"PK\x03\x04":
+                items += predict.images_in_zip(data)
+            else:
+                items.append((upload.name, data))
+    except CatdogError as exc:
+        st.error(ui.plain(str(exc)))
+        return
+    with st.spinner(f"Classifying {len(items)} photos…"):
+        result = predict.check_labelled(model, run.class_names, items)
+    if result.unlabelled:
+        st.warning(f"{len(result.unlabelled)} file(s) have no class in their name or folder and were left out: "
+                   + ui.plain(", ".join(result.unlabelled[:10])) + ("…" if len(result.unlabelled) > 10 else "."))
+    for name, why in result.refused:
+        st.error(ui.plain(f"{name}: {why}"))
+    if not result.total:
+        return
+    st.metric("Right", f"{result.right} of {result.total}",
+              help=evaluate.verdict(result.right / result.total, result.total))
+    st.caption(f"{evaluate.verdict(result.right / result.total, result.total)}.")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion"),
+                      key="check_confusion", config=charts.NO_TOOLBAR)
+    right.markdown("Each row is the class the photo really shows, each column what the model said.")
+    if not result.misses:
+        st.success("No misses.")
+        return
+    st.subheader(f"The {len(result.misses)} misses, the most confident first")
+    for miss in result.misses[:12]:
+        with st.container(border=True):
+            cols = st.columns([1, 1, 2] if heatmap else [1, 2], vertical_alignment="center")
+            cols[0].image(miss.picture, caption=miss.name, width="stretch")
+            if heatmap:
+                cols[1].image(explain.overlay(miss.picture, explain.grad_cam(model, miss.model_input)),
+                              caption=f"where it looked for {miss.prediction.label}", width="stretch")
+            cols[-1].markdown(f"**{ui.plain(miss.true_label)}**, said **{ui.plain(miss.prediction.label)}**")
+            cols[-1].plotly_chart(charts.probabilities(miss.prediction.probabilities, large=ui.presenter()),
+                                  key=f"miss_{miss.name}", config=charts.NO_TOOLBAR)
+
+
+def live_camera(model, run) -> bool:
+    """The webcam, classified frame by frame (streamlit-webrtc); False when it is not available."""
+    webrtc_streamer = ui.live_video_streamer()
+    if webrtc_streamer is None:
+        return False
+    from catdog_core.live import LiveClassifier
+
+    classifier = LiveClassifier(model, run.class_names)
+
+    def on_frame(frame):
+        import av
+
+        shown, _ = classifier(frame.to_ndarray(format="rgb24"))
+        return av.VideoFrame.from_ndarray(shown, format="rgb24")
+
+    # No STUN server: the browser and this server meet on localhost (or the class's own network).
+    webrtc_streamer(key=f"live_{run.run_id}", video_frame_callback=on_frame,
+                    rtc_configuration={"iceServers": []},
+                    media_stream_constraints={"video": True, "audio": False})
+    st.caption("The label and its probability are drawn over the video.")
+    return True
 
 
 st.title("Classify your own photos")
@@ -38,12 +115,16 @@ listing = runs.list_runs()
 transfer = ui.default_run(listing.runs, "transfer")
 job = ui.session_job()
 if transfer is None:
-    st.info("There is no trained transfer-learning model (model 4) yet. Train one here with the quick "
-            f"preset: {jobs.quick_spec().epochs} epochs on cached MobileNetV2 features, about a minute "
-            "on a laptop CPU.")
-    if job is None or not (job.active and job.spec.recipe == "transfer"):
-        if st.button("Train a quick model now", type="primary", icon=":material/bolt:"):
-            ui.submit(jobs.quick_spec(ui.data_source()))
+    if not ui.data_available():
+        st.info("There is no trained model yet, and no dataset to train one on: the Home page says how "
+                "to get the cats-and-dogs photos (or upload your own classes on the Dataset page).")
+    else:
+        st.info("There is no trained transfer-learning model (model 4) on your dataset yet. Train one here "
+                f"with the quick preset: {jobs.quick_spec().epochs} epochs on cached MobileNetV2 features, "
+                "well under a minute on a laptop CPU.")
+        if job is None or not (job.active and job.spec.recipe == "transfer"):
+            if st.button("Train a quick model now", type="primary", icon=":material/bolt:"):
+                ui.submit(jobs.quick_spec(ui.data_source()))
 mine = job is not None and st.session_state.get(ui.JOB_KEY) == job.job_id
 if job is not None and (job.active or (mine and job.spec.recipe == "transfer")):
     ui.job_panel(job.job_id, "classify")
@@ -73,11 +154,28 @@ if explain.supports(model):
 else:
     st.caption(explain.UNSUPPORTED)
 
-uploads = ui.file_uploader("Upload one or several images (JPEG, PNG, WebP, BMP or GIF)",
-                           key="classify_files", multiple=True)
-if st.toggle("Use the camera", key="classify_camera"):
-    photo = st.camera_input("Take a photo", key="classify_photo")
-    if photo is not None:
-        show_prediction(model, run, "camera photo", photo.getvalue(), heatmap, "camera")
-for i, upload in enumerate(uploads or []):
-    show_prediction(model, run, upload.name, upload.getvalue(), heatmap, f"upload_{i}")
+classify_tab, check_tab = st.tabs(["Classify photos", "Check labelled photos"])
+with classify_tab:
+    uploads = ui.file_uploader("Upload one or several images (JPEG, PNG, WebP, BMP or GIF)",
+                               key="classify_files", multiple=True)
+    camera = st.radio("Camera", ["off", "live", "snapshot"], horizontal=True, key="classify_camera_mode",
+                      help="Live: a prediction on every video frame the model keeps up with. Browsers allow a "
+                           "camera only on localhost or over HTTPS.")
+    if camera == "live" and not live_camera(model, run):
+        st.caption("Live video needs the streamlit-webrtc package; here is the snapshot camera instead.")
+        camera = "snapshot"
+    if camera == "snapshot":
+        photo = st.camera_input("Take a photo", key="classify_photo")
+        if photo is not None:
+            show_prediction(model, run, "camera photo", photo.getvalue(), heatmap, "camera")
+    summary = st.empty()  # filled once every file is classified
+    labels = [show_prediction(model, run, upload.name, upload.getvalue(), heatmap, f"upload_{i}")
+              for i, upload in enumerate(uploads or [])]
+    labels = [label for label in labels if label is not None]
+    if len(labels) > 1:
+        summary.markdown(f"**In this batch:** {ui.plain(predict.tally(labels, run.class_names))}")
+with check_tab:
+    labelled_check(model, run, heatmap)
+
+with st.expander("Show the code", icon=":material/code:"):
+    st.code(codegen.classify(f"{run.run_id}.keras", run.class_names), language="python")

@@ -1,0 +1,262 @@
+"""Show the code: the plain Keras code that does what a page just did, in the blog
+post's own style (image_dataset_from_directory, the recipe's layers, fit), and a
+standalone script that retrains a saved run's recipe on any data folder.
+
+What is generated imports tensorflow, keras and numpy only: a student can copy
+it into a notebook without this project.
+"""
+
+from __future__ import annotations
+
+from .augment import FLIP_MODES, AugmentSettings
+from .models import get_recipe
+
+_HEADER = '''import numpy as np
+import keras
+from keras import layers
+import tensorflow as tf
+
+IMG_SIZE = (160, 160)
+BATCH_SIZE = 32
+'''
+
+
+def load_data(folder: str = "cats_and_dogs_filtered") -> str:
+    """The post's loading, with this project's test split: a fifth of validation, by file."""
+    return f'''{_HEADER}
+# The post's loader: every image decoded and squashed to 160x160 (bilinear, no antialias).
+train_ds = keras.utils.image_dataset_from_directory("{folder}/train", shuffle=True,
+                                                    batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+val_ds = keras.utils.image_dataset_from_directory("{folder}/validation", shuffle=False,
+                                                  batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+class_names = train_ds.class_names
+print(class_names)
+
+# The post takes every 5th validation batch as its test set; as the dataset reshuffles each
+# pass, do it once, without shuffling, so the test images stay put:
+batches = int(val_ds.cardinality())
+test_ds = val_ds.take(batches // 5)
+val_ds = val_ds.skip(batches // 5)
+
+# Label balance: the baseline a model must beat.
+counts = np.bincount(np.concatenate([y.numpy() for _, y in train_ds]))
+print(dict(zip(class_names, counts)), "baseline", counts.max() / counts.sum())
+'''
+
+
+def augmentation(settings: AugmentSettings, preview: bool = True) -> str:
+    """The settings as the keras.Sequential of random layers the model puts in front."""
+    lines = []
+    if FLIP_MODES[settings.flip]:
+        lines.append(f'    layers.RandomFlip("{FLIP_MODES[settings.flip]}"),')
+    if settings.rotation:
+        lines.append(f"    layers.RandomRotation({settings.rotation:g}),  # up to ±{settings.rotation_degrees:.0f} degrees")
+    if settings.zoom:
+        lines.append(f"    layers.RandomZoom({settings.zoom:g}),")
+    if settings.translation:
+        lines.append(f"    layers.RandomTranslation({settings.translation:g}, {settings.translation:g}),")
+    if settings.contrast:
+        lines.append(f"    layers.RandomContrast({settings.contrast:g}, value_range=(0, 255)),")
+    if settings.brightness:
+        lines.append(f"    layers.RandomBrightness({settings.brightness:g}, value_range=(0, 255)),")
+    if not lines:  # Keras cannot build an empty Sequential: the model then takes the pictures as they are
+        return "# Augmentation is off in these settings: no random layers in front of the model.\n"
+    body = "\n".join(lines)
+    code = f"data_augmentation = keras.Sequential([\n{body}\n])\n"
+    if preview:
+        code += (
+            "\n# Nine random variants of one training image, as the Augmentation page draws them:\n"
+            "for images, _ in train_ds.take(1):\n"
+            "    first = images[:1]\n"
+            "    variants = [data_augmentation(first, training=True)[0] for _ in range(9)]\n")
+    return code
+
+
+def model(recipe: str, settings: AugmentSettings, num_classes: int = 2, weights: str = "imagenet",
+          preview: bool = True) -> str:
+    """The recipe as the post builds it."""
+    r = get_recipe(recipe)
+    parts = [augmentation(settings, preview) if r.uses_augmentation else ""]
+    x = "inputs"
+    steps = ["inputs = keras.Input(shape=IMG_SIZE + (3,))"]
+    if r.uses_augmentation and not settings.is_identity:
+        steps.append("x = data_augmentation(inputs)")
+        x = "x"
+    if recipe in ("normalized", "transfer"):
+        steps.append(f"x = layers.Rescaling(1 / 127.5, offset=-1)({x})  # mobilenet_v2.preprocess_input")
+        x = "x"
+    if r.frozen_base:
+        steps += [
+            f'base_model = keras.applications.MobileNetV2(input_shape=IMG_SIZE + (3,), include_top=False,',
+            f'                                            weights="{weights}")',
+            "base_model.trainable = False",
+            f"x = base_model({x}, training=False)",
+            "x = layers.GlobalMaxPooling2D()(x)",
+            "x = layers.Dropout(0.2)(x)",
+            f"outputs = layers.Dense({num_classes})(x)",
+        ]
+    else:
+        steps += [
+            f"x = layers.Conv2D(32, 3, activation='relu')({x})",
+            "x = layers.MaxPooling2D()(x)",
+            "x = layers.Conv2D(32, 3, activation='relu')(x)",
+            "x = layers.MaxPooling2D()(x)",
+            "x = layers.Conv2D(64, 3, activation='relu')(x)",
+            "x = layers.Flatten()(x)",
+            "x = layers.Dropout(0.2)(x)",
+            f"outputs = layers.Dense({num_classes})(x)",
+        ]
+    lr = r.learning_rate
+    steps += [
+        "model = keras.Model(inputs, outputs)",
+        f"model.compile(optimizer=keras.optimizers.Adam({lr:g}),",
+        "              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),",
+        "              metrics=['accuracy'])",
+        "model.summary()",
+    ]
+    return "".join(parts) + "\n" + "\n".join(steps) + "\n"
+
+
+def training(recipe: str, settings: AugmentSettings, epochs: int, num_classes: int = 2,
+             learning_rate: float | None = None, fine_tune_epochs: int = 0, fine_tune_at: int = 100) -> str:
+    """Loading, the model and fit: what the Training page's Start does."""
+    code = load_data() + "\n" + model(recipe, settings, num_classes)
+    if learning_rate:
+        code = code.replace(f"Adam({get_recipe(recipe).learning_rate:g})", f"Adam({learning_rate:g})")
+    code += f'''
+history = model.fit(train_ds, epochs={epochs}, validation_data=val_ds)
+print("validation accuracy", history.history["val_accuracy"][-1])
+'''
+    if fine_tune_epochs:
+        code += f'''
+# Fine-tuning: unfreeze the top of MobileNetV2, BatchNormalization stays in inference mode.
+base_model.trainable = True
+for layer in base_model.layers[:{fine_tune_at}]:
+    layer.trainable = False
+for layer in base_model.layers:
+    if isinstance(layer, layers.BatchNormalization):
+        layer.trainable = False
+model.compile(optimizer=keras.optimizers.Adam({(learning_rate or get_recipe(recipe).learning_rate) / 10:g}),
+              loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+history_fine = model.fit(train_ds, epochs={epochs + fine_tune_epochs}, initial_epoch={epochs},
+                         validation_data=val_ds)
+'''
+    code += '''
+loss, accuracy = model.evaluate(test_ds)
+print("test accuracy", accuracy)
+'''
+    return code
+
+
+def classify(model_file: str = "model.keras", class_names=("cats", "dogs")) -> str:
+    """What the Classify page does for one photo: the same pixels as the loader, then softmax."""
+    return f'''import numpy as np
+import keras
+import tensorflow as tf
+
+model = keras.saving.load_model("{model_file}")  # takes raw 0..255 RGB pixels, returns logits
+class_names = {list(class_names)!r}
+
+raw = tf.io.read_file("photo.jpg")
+image = tf.io.decode_jpeg(raw, channels=3)             # the loader's own decoder
+image = tf.image.resize(image, (160, 160))             # bilinear, no antialias: the loader's resize
+logits = model(image[None])                            # a batch of one
+probabilities = tf.nn.softmax(logits)[0].numpy()
+print(class_names[int(np.argmax(probabilities))], probabilities)
+'''
+
+
+def evaluate(model_file: str = "model.keras", folder: str = "cats_and_dogs_filtered") -> str:
+    """What the Evaluate page does: the test split, accuracy, confusion, the worst mistakes."""
+    return load_data(folder) + f'''
+model = keras.saving.load_model("{model_file}")
+images = np.concatenate([x.numpy() for x, _ in test_ds])
+labels = np.concatenate([y.numpy() for _, y in test_ds])
+probabilities = tf.nn.softmax(model.predict(images)).numpy()
+predicted = probabilities.argmax(axis=1)
+print("test accuracy", (predicted == labels).mean())
+print(tf.math.confusion_matrix(labels, predicted).numpy())  # rows: true class, columns: predicted
+losses = -np.log(probabilities[np.arange(len(labels)), labels])
+worst = np.argsort(-losses)[:12]  # the images the model was most confidently wrong about
+'''
+
+
+def script(recipe: str, settings: AugmentSettings, epochs: int = 10, learning_rate: float | None = None,
+           fine_tune_epochs: int = 0, fine_tune_at: int = 100, source: str = "") -> str:
+    """A standalone program that retrains this recipe and these settings on --data for --epochs,
+    printing the validation accuracy after each epoch. Imports tensorflow, keras and numpy only."""
+    r = get_recipe(recipe)
+    body = model(recipe, settings, num_classes=0, preview=False).replace("layers.Dense(0)",
+                                                                         "layers.Dense(len(class_names))")
+    body = body.replace('weights="imagenet"', "weights=args.weights")
+    if learning_rate:
+        body = body.replace(f"Adam({r.learning_rate:g})", f"Adam({learning_rate:g})")
+    body = "\n".join("    " + line if line else "" for line in body.splitlines())
+    fine = ""
+    if fine_tune_epochs and r.frozen_base:
+        fine = f'''
+    if args.fine_tune_epochs:
+        base_model.trainable = True
+        for i, layer in enumerate(base_model.layers):
+            if i < {fine_tune_at} or isinstance(layer, layers.BatchNormalization):
+                layer.trainable = False
+        model.compile(optimizer=keras.optimizers.Adam({(learning_rate or r.learning_rate) / 10:g}),
+                      loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        model.fit(train_ds, epochs=args.epochs + args.fine_tune_epochs, initial_epoch=args.epochs,
+                  validation_data=val_ds, callbacks=[PrintValidation()], verbose=0)
+'''
+    return f'''"""Retrain {r.title} ({recipe}){(' as in run ' + source) if source else ''}: a standalone script.
+
+    python this_script.py --data FOLDER_WITH_train_AND_validation [--epochs {epochs}] [--weights imagenet]
+
+Written by catdog; needs only tensorflow (keras) and numpy.
+"""
+
+import argparse
+
+import numpy as np
+import keras
+from keras import layers
+import tensorflow as tf
+
+IMG_SIZE = (160, 160)
+BATCH_SIZE = 32
+
+
+class PrintValidation(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        print(f"epoch {{epoch + 1}}: validation accuracy {{logs['val_accuracy']:.4f}}", flush=True)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True, help="a folder with train/ and validation/, one subfolder per class")
+    parser.add_argument("--epochs", type=int, default={epochs})
+    parser.add_argument("--weights", default="imagenet", help="MobileNetV2 weights: imagenet or a no-top .h5 file")
+    parser.add_argument("--fine-tune-epochs", type=int, default={fine_tune_epochs})
+    args = parser.parse_args()
+    keras.utils.set_random_seed(123)
+
+    train_ds = keras.utils.image_dataset_from_directory(args.data + "/train", shuffle=True,
+                                                        batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+    val_ds = keras.utils.image_dataset_from_directory(args.data + "/validation", shuffle=False,
+                                                      batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+    class_names = train_ds.class_names
+{body}
+    model.fit(train_ds, epochs=args.epochs, validation_data=val_ds, callbacks=[PrintValidation()], verbose=0)
+{fine}    loss, accuracy = model.evaluate(val_ds, verbose=0)
+    print(f"final validation accuracy {{accuracy:.4f}}")
+
+
+if __name__ == "__main__":
+    main()
+'''
+
+
+def for_run(run) -> str:
+    """The standalone script of a saved run."""
+    settings = AugmentSettings.from_dict(run.settings) if run.settings else AugmentSettings()
+    fine = run.epochs - run.fine_tune_from_epoch if run.fine_tune_from_epoch is not None else 0
+    rate = run.extra.get("learning_rate")
+    return script(run.recipe, settings, epochs=run.fine_tune_from_epoch or run.epochs, fine_tune_epochs=fine,
+                  learning_rate=rate if isinstance(rate, (int, float)) else None, source=run.run_id)

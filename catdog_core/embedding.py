@@ -1,0 +1,217 @@
+"""An embedding map: the held-out images (validation and test) as points, placed by
+what a network computes of them, projected to 2-D, coloured by class, with a model's
+mistakes marked. Side by side, MobileNetV2's features and the small CNN's last hidden
+layer for the same images show why transfer learning wins: the classes fall apart
+in the first and mix in the second. For a fine-tuned run: its base before and after.
+
+PCA is the projection (plain NumPy: an SVD, or the Gram matrix when the features are
+wider than the images are many); UMAP is used when `umap-learn` is installed and asked for.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from .errors import CatdogError
+
+THUMB = 56  # pixels of the hover thumbnails
+
+
+@dataclass
+class EmbeddingMap:
+    title: str
+    points: np.ndarray  # (N, 2)
+    labels: np.ndarray  # (N,) int
+    files: list[str]
+    class_names: tuple[str, ...]
+    wrong: np.ndarray | None  # (N,) bool: the model's mistakes, or None
+    explained: float | None  # share of the variance the two axes keep (PCA)
+
+
+def pca_2d(features: np.ndarray) -> tuple[np.ndarray, float]:
+    """(N, D) -> (N, 2) principal components, and the share of variance they keep."""
+    x = np.asarray(features, np.float64)
+    x = x - x.mean(axis=0, keepdims=True)
+    if x.shape[1] > x.shape[0]:  # wide (the small CNN's 87 616 numbers an image): the N x N Gram matrix
+        gram = x @ x.T
+        values, vectors = np.linalg.eigh(gram)
+        order = np.argsort(values)[::-1]
+        values, vectors = np.clip(values[order], 0, None), vectors[:, order]
+        points = vectors[:, :2] * np.sqrt(values[:2])
+        total = values.sum()
+    else:
+        _, singular, vt = np.linalg.svd(x, full_matrices=False)
+        points = x @ vt[:2].T
+        values = singular ** 2
+        total = values.sum()
+    return points.astype(np.float32), float(values[:2].sum() / total) if total > 0 else 0.0
+
+
+def project(features: np.ndarray, method: str = "pca") -> tuple[np.ndarray, float | None]:
+    if method == "umap":
+        try:
+            import umap  # optional
+        except ImportError:
+            raise CatdogError("UMAP needs the umap-learn package (pip install umap-learn); PCA works without it.") from None
+        return np.asarray(umap.UMAP(n_components=2, random_state=0).fit_transform(features), np.float32), None
+    if method != "pca":
+        raise CatdogError(f"Unknown projection {method!r}; choose pca or umap.")
+    return pca_2d(features)
+
+
+def held_out(dataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The validation and test images (all of the post's validation folder): images, labels, files."""
+    images = np.concatenate([dataset.validation.images, dataset.test.images])
+    labels = np.concatenate([dataset.validation.labels, dataset.test.labels])
+    return images, labels, list(dataset.validation.files) + list(dataset.test.files)
+
+
+def _mistakes(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    from .evaluate import logits_of
+
+    return logits_of(model, images).argmax(axis=1) != labels
+
+
+def transfer_features(dataset, weights: str | None = None, images: np.ndarray | None = None) -> np.ndarray:
+    """The frozen ImageNet MobileNetV2's pooled features of the held-out images (cached by content)."""
+    from . import config, features, models
+
+    weights = weights or config.base_weights_setting()
+    extractor = features.FeatureExtractor(models.build_features(weights), weights)
+    val = features.cached_features(extractor, dataset.key, "validation", dataset.validation.images)
+    test = features.cached_features(extractor, dataset.key, "test", dataset.test.images)
+    return np.concatenate([val, test])
+
+
+def hidden_features(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
+    """What a model feeds its last layer (the input of 'logits'), for each image."""
+    import keras
+
+    logits = model.get_layer("logits") if any(l.name == "logits" for l in model.layers) else model.layers[-1]
+    probe = keras.Model(model.inputs, logits.input)
+    out = [np.asarray(probe(images[i:i + batch].astype("float32"), training=False), np.float16)
+           for i in range(0, len(images), batch)]  # float16: the small CNN's 87 616 numbers an image
+    return np.concatenate(out).astype(np.float32)
+
+
+def maps_for(run, dataset, method: str = "pca", weights: str | None = None) -> list[EmbeddingMap]:
+    """The maps for a run: transfer features with its mistakes beside the small CNN's view (the
+    latest model 1 run on this data, when there is one); for a fine-tuned run, before and after."""
+    from . import runs
+
+    if tuple(run.class_names) != tuple(dataset.class_names):
+        raise CatdogError("This run was trained on other classes; pick a run of this dataset.")
+    images, labels, files = held_out(dataset)
+    model = runs.load_model(run)
+    wrong = _mistakes(model, images, labels)
+    names = tuple(dataset.class_names)
+    out = []
+    if run.recipe == "transfer":
+        points, kept = project(transfer_features(dataset, weights), method)
+        before = "before fine-tuning: " if run.fine_tune_from_epoch is not None else ""
+        out.append(EmbeddingMap(f"{before}MobileNetV2 (ImageNet) features", points, labels, files, names,
+                                None if run.fine_tune_from_epoch is not None else wrong, kept))
+        if run.fine_tune_from_epoch is not None:
+            points, kept = project(hidden_features(model, images), method)
+            out.append(EmbeddingMap(f"after fine-tuning: run {run.name}", points, labels, files, names, wrong, kept))
+            return out
+        small = next((r for r in runs.on_dataset(runs.list_runs().runs, dataset.key, names)
+                      if r.recipe == "baseline"), None)
+        if small is not None:
+            small_model = runs.load_model(small)
+            points, kept = project(hidden_features(small_model, images), method)
+            out.append(EmbeddingMap(f"small CNN (model 1, run {small.name}): last hidden layer", points, labels,
+                                    files, names, _mistakes(small_model, images, labels), kept))
+    else:
+        points, kept = project(hidden_features(model, images), method)
+        out.append(EmbeddingMap(f"{run.recipe} (run {run.name}): last hidden layer", points, labels, files, names,
+                                wrong, kept))
+        points, kept = project(transfer_features(dataset, weights), method)
+        out.append(EmbeddingMap("MobileNetV2 (ImageNet) features, for comparison", points, labels, files, names,
+                                None, kept))
+    return out
+
+
+def _thumbnail(image: np.ndarray) -> str:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(image).resize((THUMB, THUMB)).save(buffer, "JPEG", quality=70)
+    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
+
+
+def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
+    """The maps side by side as one plotly figure. With the images, each point carries its
+    thumbnail (shown on hover by the HTML export's script, and by the app on selection)."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    from .charts import _PALETTE, FONT
+
+    titles = [m.title + (f" · PCA keeps {m.explained:.0%}" if m.explained is not None else "") for m in maps]
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.06)
+    thumbs = [_thumbnail(image) for image in images] if images is not None else None
+    for col, m in enumerate(maps, start=1):
+        for label, name in enumerate(m.class_names):
+            idx = np.flatnonzero(m.labels == label)
+            wrong = m.wrong[idx] if m.wrong is not None else np.zeros(len(idx), bool)
+            for is_wrong in (False, True):
+                chosen = idx[wrong == is_wrong]
+                if not len(chosen):
+                    continue
+                fig.add_scatter(
+                    x=m.points[chosen, 0], y=m.points[chosen, 1], mode="markers", row=1, col=col,
+                    name=f"{name}" + (" · model wrong" if is_wrong else ""), legendgroup=f"{name}{is_wrong}",
+                    showlegend=col == 1 or m.wrong is not None and col == len(maps),
+                    marker=dict(color=_PALETTE[label % len(_PALETTE)], size=11 if is_wrong else 6,
+                                symbol="x" if is_wrong else "circle", opacity=0.9 if is_wrong else 0.55,
+                                line=dict(width=1, color="black") if is_wrong else None),
+                    customdata=[[m.files[i], thumbs[i] if thumbs else ""] for i in chosen],
+                    hovertemplate=f"{name}<br>%{{customdata[0]}}<extra></extra>")
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(height=560, font=dict(size=FONT), margin=dict(t=60, b=20, l=20, r=20),
+                      legend=dict(orientation="h", yanchor="top", y=-0.02))
+    return fig
+
+
+HOVER_SCRIPT = """
+var plot = document.getElementById('{plot_id}');
+var tip = document.createElement('img');
+tip.style.cssText = 'position:fixed;display:none;width:112px;height:112px;border:2px solid #333;'
+                  + 'background:#fff;pointer-events:none;z-index:10';
+document.body.appendChild(tip);
+plot.on('plotly_hover', function (event) {
+  var point = event.points[0];
+  if (!point.customdata || !point.customdata[1]) return;
+  tip.src = point.customdata[1];
+  tip.style.left = (event.event.clientX + 16) + 'px';
+  tip.style.top = (event.event.clientY + 16) + 'px';
+  tip.style.display = 'block';
+});
+plot.on('plotly_unhover', function () { tip.style.display = 'none'; });
+"""
+
+
+def write_html(fig, path) -> None:
+    """A self-contained HTML page (plotly.js inside) that shows each point's thumbnail on hover."""
+    from pathlib import Path
+
+    from .fileio import write_atomic
+
+    html = fig.to_html(include_plotlyjs=True, full_html=True, post_script=HOVER_SCRIPT)
+    write_atomic(Path(path), html.encode("utf-8"))
+
+
+def build(run, dataset, method: str = "pca", weights: str | None = None):
+    """(figure, seconds): the maps of a run as a figure with thumbnails, and how long it took."""
+    started = time.perf_counter()
+    maps = maps_for(run, dataset, method, weights)
+    images, _, _ = held_out(dataset)
+    fig = figure(maps, images)
+    return fig, time.perf_counter() - started

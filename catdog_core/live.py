@@ -1,0 +1,60 @@
+"""Live classification of a video stream (the webcam): each frame goes through the one
+pixel path's resize, the model, and comes back with the label and its probability
+drawn over it. Frames arriving while the model is busy are passed through with the
+last answer, so the video never stutters behind a slow CPU.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+
+import numpy as np
+
+from .images import resize_for_model
+from .predict import Prediction, classify_batch
+
+
+class LiveClassifier:
+    """rgb frame (H, W, 3) uint8 in, (the frame with the answer drawn on it, Prediction) out."""
+
+    def __init__(self, model, class_names):
+        self.model, self.class_names = model, tuple(class_names)
+        self.last: Prediction | None = None
+        self._busy = threading.Lock()
+        self._times: deque[float] = deque(maxlen=30)
+
+    @property
+    def rate(self) -> float:
+        """Predictions a second over the last few."""
+        if len(self._times) < 2:
+            return 0.0
+        return (len(self._times) - 1) / max(self._times[-1] - self._times[0], 1e-6)
+
+    def __call__(self, frame: np.ndarray) -> tuple[np.ndarray, Prediction | None]:
+        frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
+        if self._busy.acquire(blocking=False):
+            try:
+                self.last = classify_batch(self.model, resize_for_model(frame)[None], self.class_names)[0]
+                self._times.append(time.monotonic())
+            finally:
+                self._busy.release()
+        return (annotate(frame, self.last) if self.last is not None else frame), self.last
+
+
+def annotate(frame: np.ndarray, prediction: Prediction) -> np.ndarray:
+    """The label and its probability in a band across the top of the frame."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image)
+    size = max(16, frame.shape[0] // 14)
+    try:
+        font = ImageFont.load_default(size=size)
+    except TypeError:  # an older Pillow without sizes
+        font = ImageFont.load_default()
+    draw.rectangle((0, 0, frame.shape[1], int(size * 1.6)), fill=(0, 0, 0))
+    draw.text((size // 2, size // 4), f"{prediction.label} {prediction.confidence:.0%}", fill=(255, 255, 255),
+              font=font)
+    return np.asarray(image)

@@ -1,0 +1,169 @@
+"""Issue 14's teaching features: the standalone script, the embedding map, what the small CNN
+sees, live webcam classification, and classes built in the browser."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from catdog_core import augment, codegen, dataset, embedding, explain, live, models, runs, training
+from conftest import REPO, jpeg_bytes
+from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for  # noqa: F401
+
+
+@pytest.fixture(scope="module")
+def small_cnn(synthetic_data):
+    data = dataset.load_dataset(synthetic_data)
+    return data, training.train("baseline", data, 2, augment.AugmentSettings(), min_steps=0)
+
+
+def test_the_script_retrains_without_catdog(trained_transfer, shared_weights, synthetic_data, tmp_path):
+    data, result = trained_transfer
+    run = runs.save_run(result, data.describe())
+    out = tmp_path / "s.py"
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    made = subprocess.run([sys.executable, "-m", "catdog_core", "script", "latest", "--out", str(out)],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert made.returncode == 0, made.stderr[-2000:]
+    source = out.read_text()
+    assert "catdog_core" not in source.replace("Written by catdog", "")
+    assert "image_dataset_from_directory" in source and "MobileNetV2" in source and ".fit(" in source
+    # Run it where catdog_core cannot be imported: isolated mode (-I) ignores PYTHONPATH, another folder.
+    probe = subprocess.run([sys.executable, "-I", "-c", "import catdog_core"], cwd=tmp_path, capture_output=True)
+    assert probe.returncode != 0
+    done = subprocess.run([sys.executable, "-I", str(out), "--data", str(synthetic_data), "--epochs", "1",
+                           "--weights", shared_weights], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = [line for line in done.stdout.splitlines() if "validation accuracy" in line]
+    assert lines[0].startswith("epoch 1: validation accuracy") and lines[-1].startswith("final validation accuracy")
+    assert 0.0 <= float(lines[-1].split()[-1]) <= 1.0
+
+
+@pytest.mark.parametrize("recipe", list(models.RECIPES))
+def test_the_page_code_is_valid_python_for_every_recipe(recipe):
+    settings = augment.AugmentSettings(zoom=0.1, contrast=0.2)
+    for code in (codegen.training(recipe, settings, 5, fine_tune_epochs=2 if recipe == "transfer" else 0),
+                 codegen.script(recipe, settings), codegen.classify(), codegen.evaluate()):
+        compile(code, "<generated>", "exec")
+    assert "RandomZoom(0.1)" in codegen.training("augmented", settings, 5)
+    plain = augment.AugmentSettings(flip="none", rotation=0.0)  # nothing random: no empty Sequential
+    assert "data_augmentation" not in codegen.script(recipe, plain) and compile(codegen.script(recipe, plain), "s", "exec")
+
+
+def test_the_embedding_map_html(trained_transfer, small_cnn, tmp_path):
+    data, result = trained_transfer
+    runs.save_run(small_cnn[1], small_cnn[0].describe())  # a model 1 run: the right-hand map
+    run = runs.save_run(result, data.describe())
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+               CATDOG_DATA_DIR=str(data.source.root))
+    out = tmp_path / "map.html"
+    done = subprocess.run([sys.executable, "-m", "catdog_core", "map", run.run_id, "--out", str(out), "--json"],
+                          env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["images"] == len(data.validation) + len(data.test)
+    html = out.read_text()
+    assert "plotly" in html and "plotly_hover" in html and ("data:image/jpeg;base64," in html or "data:image\\u002fjpeg;base64," in html)  # plotly escapes /
+    assert "small CNN" in html and "MobileNetV2" in html
+
+
+def test_maps_separate_the_classes_and_mark_mistakes(trained_transfer):
+    data, result = trained_transfer
+    run = runs.save_run(result, data.describe())
+    (transfer,) = embedding.maps_for(run, data)[:1]
+    assert transfer.points.shape == (len(data.validation) + len(data.test), 2)
+    assert transfer.wrong is not None and transfer.wrong.dtype == bool
+    # The synthetic classes are far apart in MobileNetV2's features: the class means differ on the map.
+    means = [transfer.points[transfer.labels == k].mean(axis=0) for k in (0, 1)]
+    spread = transfer.points.std(axis=0).mean()
+    assert np.linalg.norm(means[0] - means[1]) > spread
+    points, kept = embedding.pca_2d(np.random.default_rng(0).normal(size=(20, 500)))
+    assert points.shape == (20, 2) and 0 < kept < 1  # the wide case (Gram matrix)
+
+
+def test_what_the_small_cnn_sees(small_cnn, trained_transfer):
+    data, result = small_cnn
+    layers = explain.activations(result.model, data.validation.images[0])
+    assert [a.filters for a in layers] == [32, 32, 64]
+    assert [a.size for a in layers] == [(158, 158), (77, 77), (36, 36)]
+    assert all(a.maps.shape == (*a.size, a.filters) and a.maps.min() >= 0 for a in layers)  # after ReLU
+    grid = explain.channel_grid(layers[0].maps)
+    assert grid.dtype == np.uint8 and grid.shape == (4 * 160 - 2, 8 * 160 - 2)
+    flipped = explain.activations(result.model, data.validation.images[0][:, ::-1])
+    assert not np.allclose(flipped[0].maps, layers[0].maps)  # augmentation changes what it sees
+    with pytest.raises(Exception, match="no convolution layers"):
+        explain.activations(trained_transfer[1].model, data.validation.images[0])
+
+
+def test_live_frames_get_labels_at_five_a_second_or_more(trained_transfer):
+    pytest.importorskip("av")
+    import av
+
+    import ui  # loaded by conftest before TensorFlow, as the app loads it
+
+    assert ui.live_video_streamer() is not None  # the page's dependency is installed and loadable
+
+    data, result = trained_transfer
+    classifier = live.LiveClassifier(result.model, result.class_names)
+    frames = [np.asarray(Image.open(io.BytesIO(jpeg_bytes(k % 2, k, size=240)))) for k in range(12)]
+    labels, started = [], time.perf_counter()
+    for k, frame in enumerate(frames * 3):
+        video = av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        shown, prediction = classifier(video.to_ndarray(format="rgb24"))
+        av.VideoFrame.from_ndarray(shown, format="rgb24")  # what goes back to the browser
+        labels.append(prediction.label)
+        assert shown.shape == frame.shape and not np.array_equal(shown[:10], frame[:10])  # the label band
+    rate = len(labels) / (time.perf_counter() - started)
+    print(f"\n[live] {rate:.1f} predictions a second on {os.cpu_count()} CPUs")
+    assert rate >= 5
+    assert labels[:12] == ["cats" if k % 2 == 0 else "dogs" for k in range(12)]
+
+
+def test_classes_built_in_the_browser_train_and_classify(monkeypatch, synthetic_data):
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    at = open_page("classes")
+    rng = np.random.default_rng(8)
+    for label, name in enumerate(("sunny", "stormy")):
+        at.text_input(key="new_class").input(name)
+        button(at, "Add the class").click().run()
+        at.radio(key="class_target").set_value(name).run()
+        files = [(f"{name}{i}.jpg", jpeg_bytes(label, rng, size=96), "image/jpeg") for i in range(9)]
+        files.append(("notes.txt", b"not a photo", "text/plain"))
+        at.file_uploader(key=f"class_files_{name}").set_value(files).run()
+        button(at, "Add 10 photo(s) to " + name).click().run()
+        assert any("notes.txt" in e for e in texts(at.error))
+    assert not at.exception
+    assert "**sunny** · 9 photos" in texts(at.markdown)
+    drop = [b for b in at.button if b.key == "drop_sunny_0"][0]
+    drop.click().run()
+    assert "**sunny** · 8 photos" in texts(at.markdown)
+    button(at, "Save and use these classes").click().run()
+    assert not at.exception and not at.error
+    assert "your classes (stormy, sunny)" in " ".join(texts(at.sidebar.markdown))
+    button(at, "Train the quick transfer model on them").click().run()
+    wait_for(at, lambda at: at.success and any("Finished" in s for s in texts(at.success)), timeout=240, pause=0.5)
+    at.switch_page("pages/classify.py").run()
+    at.file_uploader(key="classify_files").set_value([("sky.jpg", jpeg_bytes(1, 77, size=96), "image/jpeg")]).run()
+    assert not at.exception
+    assert any(m.startswith("### stormy") for m in texts(at.markdown))
+
+
+def test_inside_the_models_page(monkeypatch, synthetic_data, trained_transfer, small_cnn):
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    data, result = trained_transfer
+    runs.save_run(small_cnn[1], small_cnn[0].describe())
+    runs.save_run(result, data.describe())
+    at = open_page("inside")
+    assert not at.exception and not at.error
+    assert any(c.key == "embedding_map" for c in at.get("plotly_chart"))
+    assert any("conv_1" in m and "32 filters" in m for m in texts(at.markdown))
+    at.toggle(key="cnn_augmented").set_value(True).run()
+    assert not at.exception
