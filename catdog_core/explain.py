@@ -67,6 +67,13 @@ def _cam_fn(model):
         return cam
 
 
+def warm_up(model) -> None:
+    """Trace the Grad-CAM graph with a blank image, once per model: tracing is seconds of Python
+    that would otherwise land on the first photo a student classifies."""
+    if model not in _compiled:
+        grad_cam(model, np.zeros((*(d or 160 for d in model.input_shape[1:3]), 3), np.uint8))
+
+
 def grad_cam(model, image_160: np.ndarray, class_index: int | None = None) -> np.ndarray:
     """(160, 160) float32 heatmap in 0..1 for `class_index` (default: the predicted class).
 

@@ -552,6 +552,13 @@ def load_model(run: Run):
         if int(model.output_shape[-1]) != len(run.class_names):
             raise CatdogError(f"The model of run {run.run_id} answers {model.output_shape[-1]} classes but the "
                               f"run names {len(run.class_names)}.")
+        from .predict import warm_up
+
+        try:
+            warm_up(model)  # the compiled graph is traced now, not on the first photo a student sends
+        except Exception as exc:
+            raise CatdogError(f"The model of run {run.run_id} could not run on an image "
+                              f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}).") from None
         _models[key] = model
         while len(_models) > LOADED_MODELS:
             _models.popitem(last=False)

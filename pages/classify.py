@@ -114,6 +114,8 @@ st.title("Classify your own photos")
 listing = runs.list_runs()
 transfer = ui.default_run(listing.runs, "transfer")
 job = ui.session_job()
+# Only this session's own training: another student's job would redraw its curves here every second.
+mine = job is not None and st.session_state.get(ui.JOB_KEY) == job.job_id
 if transfer is None:
     if not ui.data_available():
         st.info("There is no trained model yet, and no dataset to train one on: the Home page says how "
@@ -122,11 +124,10 @@ if transfer is None:
         st.info("There is no trained transfer-learning model (model 4) on your dataset yet. Train one here "
                 f"with the quick preset: {jobs.quick_spec().epochs} epochs on cached MobileNetV2 features, "
                 "well under a minute on a laptop CPU.")
-        if job is None or not (job.active and job.spec.recipe == "transfer"):
+        if not (mine and job.active and job.spec.recipe == "transfer"):
             if st.button("Train a quick model now", type="primary", icon=":material/bolt:"):
                 ui.submit(jobs.quick_spec(ui.data_source()))
-mine = job is not None and st.session_state.get(ui.JOB_KEY) == job.job_id
-if job is not None and (job.active or (mine and job.spec.recipe == "transfer")):
+if mine and (job.active or job.spec.recipe == "transfer"):
     ui.job_panel(job.job_id, "classify")
 
 if not listing.runs:
@@ -142,6 +143,8 @@ st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), cla
 try:
     with st.spinner("Loading the model…"):
         model = runs.load_model(run)
+        if explain.supports(model):
+            explain.warm_up(model)  # while the student picks a photo, not after
 except CatdogError as exc:
     st.error(ui.plain(str(exc)))
     st.stop()

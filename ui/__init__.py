@@ -8,13 +8,16 @@ Training never runs here; pages submit jobs to the queue and read it.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import json
 import os
 import re
 import secrets
 import sys
 import threading
 import time
+from collections import OrderedDict
 
 import streamlit as st
 
@@ -401,12 +404,42 @@ def legend_below(fig):
     return fig
 
 
+_CURVES: OrderedDict = OrderedDict()  # (content of the history, metric, markers, size) -> figure
+_CURVES_LOCK = threading.Lock()
+
+
+def _job_curves(curves: dict, metric: str, marks: dict):
+    """A job's curve as a figure, built once per finished epoch: the panel redraws every second in
+    every tab that follows the job, and building a plotly figure is slow Python that holds the GIL."""
+    large = presenter()
+    key = (hashlib.sha1(json.dumps(curves, sort_keys=True, default=str).encode()).hexdigest(), metric,
+           tuple(sorted(marks.items())), large)
+    with _CURVES_LOCK:
+        if key in _CURVES:
+            _CURVES.move_to_end(key)
+            return _CURVES[key]
+    fig = legend_below(charts.learning_curves(curves, metric, markers=marks, large=large))
+    with _CURVES_LOCK:
+        _CURVES[key] = fig
+        while len(_CURVES) > 32:
+            _CURVES.popitem(last=False)
+    return fig
+
+
+# Every script run, a fragment's too, ends in Streamlit calling keras.backend.clear_session(), which
+# collects garbage and clears TensorFlow's kernel cache: about 0.2-0.5 s holding the GIL. A panel
+# redrawn every second in several tabs starved the tab that was classifying a photo, so panels poll
+# every two seconds and the queue view every three.
+PANEL_SECONDS = 2.0
+QUEUE_SECONDS = 3.0
+
+
 def job_panel(job_id: int, where: str) -> None:
-    """The live view of one job; polls the queue once a second while it is queued or running."""
+    """The live view of one job; polls the queue every PANEL_SECONDS while it is queued or running."""
     job = jobs.get_queue().get(job_id)
     if job is None:
         return
-    every = 1.0 if job.active else None
+    every = PANEL_SECONDS if job.active else None
     st.fragment(_job_view, run_every=every)(job_id, where)
 
 
@@ -491,10 +524,8 @@ def _job_view(job_id: int, where: str) -> None:
         curves = {spec.recipe: job.history}
         marks = fine_tune_marker(spec.recipe, job.history)
         left, right = st.columns(2)
-        left.plotly_chart(legend_below(charts.learning_curves(curves, "accuracy", markers=marks, large=presenter())),
-                          key=f"acc_{where}_{job_id}")
-        right.plotly_chart(legend_below(charts.learning_curves(curves, "loss", markers=marks, large=presenter())),
-                           key=f"loss_{where}_{job_id}")
+        left.plotly_chart(_job_curves(curves, "accuracy", marks), key=f"acc_{where}_{job_id}")
+        right.plotly_chart(_job_curves(curves, "loss", marks), key=f"loss_{where}_{job_id}")
         st.caption(VALIDATION_NOTE)
     elif job.active:
         st.caption("The accuracy and loss curves appear when the first epoch ends.")
@@ -507,10 +538,10 @@ def _job_view(job_id: int, where: str) -> None:
 
 def queue_view() -> None:
     """Every queued and running job of the machine, with owner, position and time left; Stop one,
-    or Stop all after a confirmation. Redrawn every two seconds while anything is active."""
+    or Stop all after a confirmation. Redrawn every QUEUE_SECONDS while anything is active."""
     if not jobs.get_queue().active():
         return
-    st.fragment(_queue_view, run_every=2.0)()
+    st.fragment(_queue_view, run_every=QUEUE_SECONDS)()
 
 
 def _queue_view() -> None:
@@ -519,10 +550,9 @@ def _queue_view() -> None:
     st.markdown(f"**The queue** · {len(active)} job{'s' if len(active) != 1 else ''} "
                 f"(one training at a time per worker)")
     if not active:
-        st.caption("Empty.")
-        return
+        st.rerun()  # the whole page: the queue view goes, the new runs come into the tables
     for job in active:
-        cols = st.columns([3, 2, 2, 1], vertical_alignment="center")
+        cols = st.columns([3, 2, 2, 1.4], vertical_alignment="center")
         mine = " (yours)" if job.owner == owner() else ""
         cols[0].markdown(f"**{job.job_id}** · {plain(job.title)}")
         cols[1].markdown(f"{plain(job.owner or 'unknown')}{mine}")
