@@ -1,16 +1,22 @@
 """The real app in headless Chromium: `streamlit run app.py` on the real dataset zip.
 
-Opens every page, checks that none shows an exception or an unexpected error,
-trains the quick transfer model from the Classify page, classifies a real cat
-photo from the validation split, and saves a full-page screenshot of each page
-to test-output/screenshots/ and docs/screenshots/ (the README shows them).
+Visits every page and every flow a teacher and a student go through: the app's
+own menu from the first paint, the gallery, the augmentation sliders, a quick
+training started from Classify, a photo and a batch classified, a labelled batch
+checked, the queue with two jobs and Stop all, a run renamed, Evaluate, and every
+page again in presenter mode. No page may show an exception or an unexpected error.
+
+Full-page screenshots go to test-output/screenshots/ (not tracked). To refresh the
+README's pictures, run
+
+    CATDOG_SCREENSHOTS=docs/screenshots python -m pytest -m browser tests/test_browser.py
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
-import shutil
+import re
 import socket
 import subprocess
 import sys
@@ -24,8 +30,7 @@ import pytest
 pytestmark = pytest.mark.browser
 
 REPO = Path(__file__).resolve().parent.parent
-SHOTS = REPO / "test-output" / "screenshots"
-DOCS_SHOTS = REPO / "docs" / "screenshots"
+SHOTS = REPO / (os.environ.get("CATDOG_SCREENSHOTS") or "test-output/screenshots")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -116,7 +121,6 @@ def open_page(page, title: str) -> None:
 def shoot(page, name: str) -> None:
     """A full-page screenshot: Streamlit scrolls inside its main section, so the window grows to fit it."""
     SHOTS.mkdir(parents=True, exist_ok=True)
-    DOCS_SHOTS.mkdir(parents=True, exist_ok=True)
     page.mouse.move(0, 0)  # no hover toolbars over the charts
     size = page.viewport_size
     height = page.evaluate("""() => Math.max(...[...document.querySelectorAll('[data-testid="stMain"], section')]
@@ -125,76 +129,172 @@ def shoot(page, name: str) -> None:
     page.wait_for_timeout(800)  # let charts redraw at the new size
     page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
     page.set_viewport_size(size)
-    shutil.copyfile(SHOTS / f"{name}.png", DOCS_SHOTS / f"{name}.png")
 
 
-def test_every_page_in_chromium(server, cat_photo):
+def labelled_zip(path: Path, shared_zip: Path, per_class: int = 4) -> Path:
+    """Real validation photos in class folders, as a student would zip them."""
+    with zipfile.ZipFile(shared_zip) as source, zipfile.ZipFile(path, "w") as target:
+        for cls in ("cats", "dogs"):
+            names = sorted(n for n in source.namelist() if f"/validation/{cls}/" in n and n.endswith(".jpg"))
+            for name in names[-per_class:]:
+                target.writestr(f"mine/{cls}/{Path(name).name}", source.read(name))
+    return path
+
+
+def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path):
     if not Path(CHROMIUM).is_file():
         if os.environ.get("CATDOG_REQUIRE_SHARED"):  # CI must run it, not skip it
             pytest.fail(f"{CHROMIUM} is not installed (apt-get install chromium)")
         pytest.skip(f"{CHROMIUM} is not installed (apt-get install chromium)")
     playwright = pytest.importorskip("playwright.sync_api")
     expect, sync_playwright = playwright.expect, playwright.sync_playwright
+    expect.set_options(timeout=20_000)  # a page rerun waits for the CPU while a training runs
+    dog_photo = tmp_path / "dog.4001.jpg"
+    with zipfile.ZipFile(shared_zip) as archive:
+        dog_photo.write_bytes(archive.read(sorted(n for n in archive.namelist()
+                                                  if "/validation/dogs/" in n and n.endswith(".jpg"))[0]))
+    checked = labelled_zip(tmp_path / "mine.zip", shared_zip)
+    own_photos = {}  # five training photos per class, for the Your classes page
+    with zipfile.ZipFile(shared_zip) as archive:
+        for label in ("cats", "dogs"):
+            names = sorted(n for n in archive.namelist() if f"/train/{label}/" in n and n.endswith(".jpg"))[:5]
+            own_photos[label] = []
+            for n in names:
+                (tmp_path / "own").mkdir(exist_ok=True)
+                path = tmp_path / "own" / n.rsplit("/", 1)[-1]
+                path.write_bytes(archive.read(n))
+                own_photos[label].append(path)
 
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 900})
             page.set_default_timeout(30_000)
-            # A bookmarked page as the first request after the server starts still runs inside app.py.
+            # A bookmarked page as the first request after the server starts: the app's own menu from
+            # the first paint, never Streamlit's list of files (app, augmentation, ..., ui).
             page.goto(f"{server}/dataset")
+            nav = page.get_by_test_id("stSidebar").get_by_role("link")
+            expect(nav.first).to_be_visible(timeout=60_000)
+            assert page.get_by_test_id("stSidebarNav").count() == 0
             expect(page.get_by_role("heading", name="The dataset")).to_be_visible(timeout=60_000)
             wait_idle(page)
-            # The app's own menu, from the first page a bookmark opens (not Streamlit's file list).
-            nav = page.get_by_test_id("stSidebar").get_by_role("link")
-            expect(nav).to_have_count(6)
+            expect(nav).to_have_count(8)
             assert [t.strip().split("\n")[-1] for t in nav.all_inner_texts()] == [
-                "Home", "Dataset", "Augmentation", "Training", "Evaluate", "Classify"]
+                "Home", "Dataset", "Augmentation", "Training", "Evaluate", "Classify", "Your classes",
+                "Inside the models"]
             expect(page.get_by_test_id("stImage")).to_have_count(6)
-            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1)
             expect(page.get_by_test_id("stSidebar").get_by_text("2000 train")).to_be_visible()
+            assert page.get_by_test_id("stSidebarNav").count() == 0
             assert_clean(page)
             shoot(page, "dataset")
 
             open_page(page, "Home")
             expect(page.get_by_role("heading", name="Cats vs dogs")).to_be_visible()
-            expect(page.get_by_text("local zip cats_and_dogs.zip").first).to_be_visible()
             assert_clean(page)
             shoot(page, "home")
 
             open_page(page, "Augmentation")
             expect(page.get_by_test_id("stImage")).to_have_count(10)  # the original and nine copies
             expect(page.get_by_text("0.2 = up to ±72°")).to_be_visible()
+            page.get_by_role("slider").first.focus()
+            page.keyboard.press("ArrowRight")
+            expect(page.get_by_text("0.21 = up to ±76°")).to_be_visible()
+            wait_idle(page)
             assert_clean(page)
             shoot(page, "augmentation")
 
             open_page(page, "Classify")
             page.get_by_role("button", name="Train a quick model now").click()
-            uploader = page.get_by_test_id("stFileUploaderDropzoneInput")
-            expect(uploader).to_be_attached(timeout=240_000)  # about a minute when the CPU is free
+            expect(page.get_by_text("Finished 10 epochs")).to_be_visible(timeout=240_000)
             wait_idle(page)
-            expect(page.get_by_text("Finished 10 epochs")).to_be_visible()
-            uploader.set_input_files(str(cat_photo))
+            uploader = page.get_by_test_id("stFileUploaderDropzoneInput").first
+            uploader.set_input_files([str(cat_photo), str(dog_photo)])
             expect(page.get_by_role("heading", name="cats")).to_be_visible(timeout=60_000)
             wait_idle(page)
-            expect(page.get_by_text(cat_photo.name).first).to_be_visible()
+            expect(page.get_by_text("In this batch:")).to_be_visible()
             expect(page.get_by_text("where it looked for cats")).to_be_visible()  # the Grad-CAM overlay
-            expect(page.get_by_test_id("stImage")).to_have_count(2)
+            # No plotly toolbar over the probability bars (the training curves above keep theirs).
+            covered = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
+                .filter(p => p.data && p.data.length && p.data[0].orientation === 'h')
+                .map(p => p.querySelector('.modebar') !== null)""")
+            assert len(covered) == 2 and not any(covered), covered
             assert_clean(page)
             shoot(page, "classify")
+            page.get_by_role("tab", name="Check labelled photos").click()
+            page.get_by_test_id("stFileUploaderDropzoneInput").last.set_input_files(str(checked))
+            expect(page.get_by_text("of 8")).to_be_visible(timeout=60_000)
+            wait_idle(page)
+            assert_clean(page)
+            shoot(page, "classify-check")
 
             open_page(page, "Evaluate")
             expect(page.get_by_text("Test accuracy", exact=True)).to_be_visible(timeout=60_000)
             expect(page.get_by_text("What it got wrong")).to_be_visible()
-            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(1)
             wait_idle(page)
             assert_clean(page)
             shoot(page, "evaluate")
 
             open_page(page, "Training")
             expect(page.get_by_text("Finished 10 epochs")).to_be_visible()
-            expect(page.get_by_test_id("stPlotlyChart")).to_have_count(4)
+            expect(page.get_by_text("Why can validation beat training accuracy?")).to_be_visible()
+            # Two jobs in the queue, then Stop all, confirmed.
+            page.get_by_role("button", name="1 epoch", exact=True).click()
+            wait_idle(page)
+            page.get_by_role("button", name="Start").click()
+            wait_idle(page)
+            page.get_by_role("button", name="Quick transfer").click()
+            expect(page.get_by_text("The queue", exact=True)).to_be_visible(timeout=30_000)
+            shoot(page, "training-queue")
+            page.get_by_role("button", name="Stop all…").click()
+            page.get_by_role("button", name="Yes, stop them all").click()
+            expect(page.get_by_text("The queue", exact=True)).to_have_count(0, timeout=120_000)
+            wait_idle(page)
+            # A run renamed.
+            page.get_by_text("Rename or delete a run").click()
+            page.get_by_label("New name (up to 80 characters)").fill("first quick model")
+            page.keyboard.press("Enter")
+            wait_idle(page)
+            page.get_by_role("button", name="Rename").click()
+            wait_idle(page)
+            expect(page.get_by_text("first quick model").first).to_be_attached()  # a dataframe cell
             assert_clean(page)
             shoot(page, "training")
+
+            # Inside the models: the embedding map of the quick model's held-out photos.
+            open_page(page, "Inside the models")
+            expect(page.get_by_text(re.compile(r"^Built in [0-9.]+ s"))).to_be_visible(timeout=120_000)
+            wait_idle(page)
+            assert page.locator(".js-plotly-plot").count() >= 1
+            assert_clean(page)
+            shoot(page, "inside")
+
+            # Your classes: two classes built from files, five photos each.
+            open_page(page, "Your classes")
+            for name, photos in (("tabby", own_photos["cats"]), ("puppy", own_photos["dogs"])):
+                page.get_by_label("New class name").fill(name)
+                page.keyboard.press("Enter")
+                wait_idle(page)
+                page.get_by_role("button", name="Add the class").click()
+                wait_idle(page)
+                page.get_by_test_id("stRadio").get_by_text(name, exact=True).click()
+                wait_idle(page)
+                page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files([str(f) for f in photos])
+                wait_idle(page)
+                page.get_by_role("button", name=f"Add {len(photos)} photo(s) to {name}").click()
+                wait_idle(page)
+                expect(page.get_by_text(f"{name} · {len(photos)} photos")).to_be_visible()
+            expect(page.get_by_role("button", name="Save and use these classes")).to_be_enabled()
+            assert_clean(page)
+            shoot(page, "classes")
+
+            # Every page again, as a projector shows it.
+            page.get_by_test_id("stSidebar").get_by_text("Presenter mode").click()
+            wait_idle(page)
+            for title, name in (("Home", "home"), ("Dataset", "dataset"), ("Augmentation", "augmentation"),
+                                ("Training", "training"), ("Evaluate", "evaluate"), ("Classify", "classify"),
+                                ("Inside the models", "inside")):
+                open_page(page, title)
+                assert_clean(page)
+                shoot(page, f"presenter-{name}")
         finally:
             browser.close()

@@ -83,25 +83,6 @@ def test_same_names_swapped_pictures_get_their_own_features(real_folder, shared_
     assert first.val_accuracy >= 0.85 and second.val_accuracy >= 0.85, (first.history, second.history)
 
 
-def test_predict_on_every_validation_file_agrees_with_evaluate(real_folder, shared_weights):
-    """`predict` over all 1000 validation files gives as many right labels as `evaluate`'s
-    validation and test accuracy imply (the same pixels, the same model, named run)."""
-    _cli("train", "--recipe", "transfer", "--quick", folder=real_folder)
-    evaluated = _cli("evaluate", "latest", folder=real_folder)
-    right_by_evaluate = round(evaluated["validation_accuracy"] * evaluated["validation_count"]
-                              + evaluated["test_accuracy"] * evaluated["test_count"])
-    files = sorted(str(p) for p in (real_folder / "validation").rglob("*.jpg"))
-    env = dict(os.environ, CATDOG_DATA_DIR=str(real_folder))
-    done = subprocess.run([sys.executable, "-m", "catdog_core", "predict", "latest", *files, "--json"],
-                          env=env, capture_output=True, text=True, timeout=900)
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert f"run {evaluated['run']}" in done.stderr  # the run that answered is named
-    answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
-    assert len(answers) == 1000 and all(a["run"] == evaluated["run"] for a in answers)
-    right = sum(a["label"] == a["file"].split(os.sep)[-2] for a in answers)
-    assert abs(right - right_by_evaluate) <= 1, (right, right_by_evaluate)
-
-
 def test_transfer_one_epoch_reaches_90_percent(real_dataset, shared_weights):
     result = training.train("transfer", real_dataset, 1, augment.AugmentSettings())
     assert result.cached and result.epochs_done == 1
@@ -132,16 +113,32 @@ def _cli(*args, folder):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_cli_transfer_two_epochs_reaches_93_percent(real_folder, shared_weights):
-    summary = _cli("train", "--recipe", "transfer", "--epochs", "2", folder=real_folder)
-    assert summary["recipe"] == "transfer" and summary["epochs"] == 2
-    assert summary["val_accuracy"] >= 0.93, summary
+def test_cli_transfer_one_augmented_epoch_reaches_90_percent(real_folder, shared_weights):
+    """The post's model 4 with its flip and rotation: every batch goes through MobileNetV2."""
+    summary = _cli("train", "--recipe", "transfer", "--epochs", "1", folder=real_folder)
+    assert summary["recipe"] == "transfer" and summary["epochs"] == 1
+    assert summary["val_accuracy"] >= 0.90, summary
     assert summary["test_accuracy"] >= 0.90, summary
 
 
-def test_cli_quick_preset_reaches_94_percent(real_folder, shared_weights):
+def test_cli_quick_preset_reaches_94_percent_and_predict_agrees_with_evaluate(real_folder, shared_weights):
+    """The quick preset from the command line; then `predict` over all 1000 validation files gives
+    as many right labels as `evaluate`'s validation and test accuracy imply (the same pixels, the
+    same model, the run named)."""
     summary = _cli("train", "--recipe", "transfer", "--quick", folder=real_folder)
     assert summary["epochs"] == training.QUICK.epochs
     assert summary["val_accuracy"] >= 0.94, summary
-    predicted = _cli("evaluate", "latest", folder=real_folder)
-    assert abs(predicted["validation_accuracy"] - summary["val_accuracy"]) < 0.005
+    evaluated = _cli("evaluate", "latest", folder=real_folder)
+    assert abs(evaluated["validation_accuracy"] - summary["val_accuracy"]) < 0.005
+    right_by_evaluate = round(evaluated["validation_accuracy"] * evaluated["validation_count"]
+                              + evaluated["test_accuracy"] * evaluated["test_count"])
+    files = sorted(str(p) for p in (real_folder / "validation").rglob("*.jpg"))
+    env = dict(os.environ, CATDOG_DATA_DIR=str(real_folder))
+    done = subprocess.run([sys.executable, "-m", "catdog_core", "predict", "latest", *files, "--json"],
+                          env=env, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"run {evaluated['run']}" in done.stderr  # the run that answered is named
+    answers = [json.loads(line) for line in done.stdout.splitlines() if line.startswith("{")]
+    assert len(answers) == 1000 and all(a["run"] == evaluated["run"] for a in answers)
+    right = sum(a["label"] == a["file"].split(os.sep)[-2] for a in answers)
+    assert abs(right - right_by_evaluate) <= 1, (right, right_by_evaluate)
