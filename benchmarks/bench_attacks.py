@@ -24,13 +24,8 @@ sys.path.insert(0, str(REPO / "tests"))
 import hostile  # noqa: E402
 
 
-WRAP = """
-import atexit, runpy, sys
-def peak():  # VmHWM: this process's own peak (ru_maxrss from wait4 would carry the parent's over exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            sys.stderr.write(f"\\nPEAK_KB {line.split()[1]}\\n")
-atexit.register(peak)
+WRAP = hostile.PEAK_PROBE + """
+import runpy
 sys.argv = ["catdog"] + sys.argv[1:]
 runpy.run_module("catdog_core", run_name="__main__", alter_sys=True)
 """

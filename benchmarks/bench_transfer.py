@@ -86,7 +86,7 @@ def project_pipeline(folder: Path, epochs: int, weights: str) -> dict:
     run = training.run_job(training.JobSpec("transfer", epochs, augment.AugmentSettings(), str(folder),
                                             weights=weights))  # the one job function the queue runs
     return {"val_accuracy": run.val_accuracy, "test_accuracy": run.test_accuracy,
-            "epoch_seconds": [h["seconds"] for h in run.history], "engine": "see run meta",
+            "epoch_seconds": [h["seconds"] for h in run.history],
             "inner_seconds": time.perf_counter() - started}
 
 
@@ -158,8 +158,6 @@ def main() -> None:
     a, b, c = rows["post"], rows["project"], rows["quick"]
     print(f"second quick training: {rows['again']['wall']:.1f} s with the worker warm, "
           f"{rows['fresh']['wall']:.1f} s in a new worker process (caches on disk)")
-    if "engine" in b:
-        print(f"(b) ran its frozen base on {b['engine']}")
 
     def projected(row, epochs=20):  # fixed cost + epochs x steady per-epoch cost
         return row["wall"] - sum(row["epoch_seconds"]) + epochs * row["per_epoch"]

@@ -31,8 +31,9 @@ class Bar:
 
     open_line = False  # a bar is drawn and its line not yet ended
 
-    def __init__(self, stream=sys.stderr):
-        self.stream, self.last, self.shown = stream, 0.0, False
+    def __init__(self, stream=None):
+        # sys.stderr is looked up now, not when this module loaded: quiet mode replaces it.
+        self.stream, self.last, self.shown = stream or sys.stderr, 0.0, False
 
     def __call__(self, done: int, total: int, message: str, force: bool = False) -> None:
         now = time.monotonic()

@@ -103,19 +103,19 @@ with right:
     if not classes():
         st.info("No class yet: name one on the left.")
     for name, photos in list(classes().items()):
-        header, remove = st.columns([4, 1], vertical_alignment="center")
+        header, remove = st.columns([3, 2], vertical_alignment="center")
         header.markdown(f"**{ui.plain(name)}** · {len(photos)} photo{'s' if len(photos) != 1 else ''}")
-        if remove.button("Remove class", key=f"drop_{name}"):
+        if remove.button("Remove class", key=f"drop_{name}", icon=":material/delete:"):
             del classes()[name]
             st.rerun()
         cols = st.columns(6)
         for i, (file_name, data) in enumerate(photos[:24]):
             with cols[i % 6]:
                 try:
-                    st.image(images.load_for_model(data)[0], caption=file_name, width="stretch")
+                    st.image(images.load_for_model(data)[0], width="stretch")  # names wrap badly here
                 except CatdogError:
                     continue
-                if st.button("✕", key=f"drop_{name}_{i}", help="Remove this photo"):
+                if st.button("✕", key=f"drop_{name}_{i}", help=f"Remove {ui.plain(file_name)}"):
                     photos.pop(i)
                     st.rerun()
         if len(photos) > 24:

@@ -157,3 +157,15 @@ def patch_member_header(data: bytes, name: str, *, flags: int | None = None, met
         raw[local + 8:local + 10] = method.to_bytes(2, "little")
         raw[central + 10:central + 12] = method.to_bytes(2, "little")
     return bytes(raw)
+
+
+# Python code to put first in a `python -c` program: at exit it writes the process's own peak
+# resident size (VmHWM; ru_maxrss from wait4 would carry the parent's over exec) as "PEAK_KB n".
+PEAK_PROBE = """
+import atexit, sys
+def _peak():
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            sys.stderr.write(f"\\nPEAK_KB {line.split()[1]}\\n")
+atexit.register(_peak)
+"""

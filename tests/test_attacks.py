@@ -31,14 +31,7 @@ def own_cache(fresh_cache):
     return fresh_cache
 
 
-PEAK = """
-import atexit, sys
-def _peak():  # VmHWM: this process's own peak resident size (ru_maxrss would carry the parent's over exec)
-    for line in open("/proc/self/status"):
-        if line.startswith("VmHWM:"):
-            sys.stderr.write(f"\\nPEAK_KB {line.split()[1]}\\n")
-atexit.register(_peak)
-"""
+PEAK = hostile.PEAK_PROBE
 
 
 def measured(code: str, *args: str, timeout: float = 120) -> tuple[float, float, subprocess.CompletedProcess]:

@@ -294,6 +294,8 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
                                 ("Training", "training"), ("Evaluate", "evaluate"), ("Classify", "classify"),
                                 ("Inside the models", "inside")):
                 open_page(page, title)
+                # Kept across pages (a widget's own state is not).
+                expect(page.get_by_test_id("stSidebar").get_by_role("switch", name="Presenter mode")).to_be_checked()
                 assert_clean(page)
                 shoot(page, f"presenter-{name}")
         finally:

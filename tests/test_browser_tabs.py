@@ -151,9 +151,12 @@ def test_tabs_at_once(server, playwright_api, cat_picture):
             no_exception(c, "classify")
 
             # Both trainings finish, each in its own tab.
-            # 48 training images: both train 100 optimizer steps (more epochs than asked, within 60 s).
+            # A finishes (48 training images: 100 optimizer steps, more epochs than asked); B, now
+            # running its 100 steps, is stopped from its own tab once an epoch is done and keeps it.
             expect(a.get_by_text(re.compile(r"Finished \d+ epochs"))).to_be_visible(timeout=150_000)
-            expect(b.get_by_text(re.compile(r"Finished \d+ epochs"))).to_be_visible(timeout=150_000)
+            expect(b.get_by_text(re.compile(r"^Epoch [2-9]\d* of"))).to_be_visible(timeout=120_000)
+            b.get_by_role("button", name="Stop", exact=True).first.click()
+            expect(b.get_by_text(re.compile(r"Stopped|Finished"))).to_be_visible(timeout=120_000)
             for name, tab in tabs.items():
                 no_exception(tab, name)
             listing = runs.list_runs()

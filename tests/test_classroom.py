@@ -69,6 +69,8 @@ def test_pickers_follow_a_new_run_and_drop_stale_choices(data, trained_transfer)
     job_id = at.session_state["job_id"]
     wait_for(at, lambda at: at.success, timeout=180, pause=0.5)
     new = jobs.get_queue().get(job_id).run_id
+    # The teaching note under the finished job's curves.
+    assert any("Why can validation beat training accuracy?" in c for c in texts(at.caption))
     at.run()
     assert at.selectbox(key="export_run").value == new  # what the user just trained
     assert set(at.multiselect(key="compare").value) == {old.run_id, new}
@@ -160,7 +162,7 @@ def test_a_labelled_batch_is_checked(data, trained_transfer):
     assert any(c.key == "check_confusion" for c in at.get("plotly_chart"))
 
 
-def test_the_small_texts_a_teacher_tripped_over(monkeypatch, trained_transfer, synthetic_data):
+def test_the_small_texts_a_teacher_tripped_over(monkeypatch):
     # The offline message shows the layout as typed (no italics) and names the weights setting.
     monkeypatch.delenv("CATDOG_DATA_DIR", raising=False)
     at = open_page("dataset")
@@ -171,20 +173,13 @@ def test_the_small_texts_a_teacher_tripped_over(monkeypatch, trained_transfer, s
     at.switch_page("pages/classify.py").run()
     assert not [b for b in at.button if b.label == "Train a quick model now"]
     assert any("no dataset" in i for i in texts(at.info))
-    # With data: the teaching note under the curves.
-    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
-    at = open_page("training")
-    at.session_state["augment_settings"] = NO_AUGMENTATION
-    button(at, "Quick transfer").click().run()
-    wait_for(at, lambda at: at.success, timeout=180, pause=0.5)
-    assert any("Why can validation beat training accuracy?" in c for c in texts(at.caption))
 
 
 def test_presenter_mode_is_kept_for_the_session_and_enlarges_the_charts(data, trained_transfer):
     saved(trained_transfer)
     at = open_page("training")
     normal = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]
-    at.sidebar.toggle(key="presenter").set_value(True).run()
+    at.sidebar.toggle(key="presenter_toggle").set_value(True).run()
     at.switch_page("pages/training.py").run()
     assert at.session_state["presenter"] is True
     large = json.loads(at.get("plotly_chart")[0].proto.spec)["layout"]

@@ -328,7 +328,10 @@ def _walk_blocks(node):
         if not hasattr(child, "children"):
             continue  # an element, not a block
         proto = getattr(child, "proto", None)
-        which = proto.WhichOneof("type") if proto is not None else None
+        try:
+            which = proto.WhichOneof("type") if proto is not None else None
+        except ValueError:  # a tab's proto has no "type"
+            which = None
         if which in ("vertical", "flex_container") and getattr(getattr(proto, which), "border", False):
             yield child
         else:

@@ -167,7 +167,13 @@ def _sidebar_status() -> None:
         jobs.ensure_workers()  # after a server restart, or when a worker went idle
     if active:
         st.page_link("pages/training.py", label="Watch it", icon=":material/monitoring:")
-    st.toggle("Presenter mode", key=PRESENTER_KEY, help="Bigger type, images and charts for a projector.")
+    # The widget's own state is dropped when the page changes; the choice lives in PRESENTER_KEY.
+    st.toggle("Presenter mode", key="presenter_toggle", value=bool(st.session_state.get(PRESENTER_KEY)),
+              on_change=_keep_presenter, help="Bigger type, images and charts for a projector.")
+
+
+def _keep_presenter() -> None:
+    st.session_state[PRESENTER_KEY] = bool(st.session_state.get("presenter_toggle"))
 
 
 # ---------------------------------------------------------------- progress and data
