@@ -127,7 +127,9 @@ def page_setup() -> None:
     _password_gate()
     st.session_state.setdefault(OWNER_KEY, f"session {secrets.token_hex(2)}")
     if st.session_state.get(PRESENTER_KEY):
-        st.html("<style>html, body, [class*='st-'] {font-size: 1.15rem;} h1 {font-size: 2.6rem !important;}</style>")
+        # Headings and everything inside them (Streamlit wraps their text), or the rule above shrinks them.
+        st.html("<style>html, body, [class*='st-'] {font-size: 1.15rem;} h1, h1 * {font-size: 2.6rem !important;} "
+                "h2, h2 * {font-size: 2.0rem !important;} h3, h3 * {font-size: 1.7rem !important;}</style>")
     with st.sidebar:
         for target, title, icon in PAGES:
             st.page_link(target, label=title, icon=icon)
