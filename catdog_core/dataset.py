@@ -52,6 +52,7 @@ DISK_CACHE = 8  # decoded datasets kept on disk
 
 _EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WebP"}
 IMAGE_EXTENSIONS = tuple(_EXT_FORMAT)
+FORMAT_EXTENSION = {fmt: ext for ext, fmt in reversed(_EXT_FORMAT.items())}  # "JPEG" -> ".jpg"
 
 
 @dataclass(frozen=True)

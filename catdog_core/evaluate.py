@@ -20,6 +20,13 @@ BATCH = 128  # images per forward pass: bounded memory, still one graph call per
 SMALL_SPLIT = 30  # below this many images an accuracy says little: shown as "too few to judge"
 
 
+
+def confusion_matrix(true_labels, predicted, classes: int) -> np.ndarray:
+    """(classes, classes) counts: rows = true class, columns = predicted class."""
+    matrix = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(true_labels, int), np.asarray(predicted, int)), 1)
+    return matrix
+
 def interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float, float]:
     """The 95 % (Wilson score) interval of an accuracy measured on `count` images.
 
@@ -130,9 +137,7 @@ def evaluate_run(model, dataset, class_names: Sequence[str], split: str = "test"
     predicted = log_probs.argmax(axis=-1)
     losses = -log_probs[np.arange(len(labels)), labels]
 
-    k = len(class_names)
-    confusion = np.zeros((k, k), dtype=np.int64)
-    np.add.at(confusion, (labels, predicted), 1)
+    confusion = confusion_matrix(labels, predicted, len(class_names))
     row_totals = confusion.sum(axis=1)
     per_class = {name: (float(confusion[i, i] / row_totals[i]) if row_totals[i] else None)
                  for i, name in enumerate(class_names)}

@@ -143,11 +143,11 @@ class LabelledCheck:
 
     @property
     def confusion(self) -> np.ndarray:
+        from .evaluate import confusion_matrix
+
         index = {n: i for i, n in enumerate(self.class_names)}
-        matrix = np.zeros((len(index), len(index)), dtype=np.int64)
-        for c in self.checked:
-            matrix[index[c.true_label], index[c.prediction.label]] += 1
-        return matrix
+        return confusion_matrix([index[c.true_label] for c in self.checked],
+                                [index[c.prediction.label] for c in self.checked], len(index))
 
 
 def check_labelled(model, class_names, items) -> LabelledCheck:

@@ -6,7 +6,7 @@ import zipfile
 
 import streamlit as st
 
-from catdog_core import images, jobs, uploads
+from catdog_core import dataset, images, jobs, uploads
 from catdog_core.errors import CatdogError
 import ui
 
@@ -68,9 +68,8 @@ def as_zip() -> bytes:
     with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
         for name, photos in classes().items():
             for i, (file_name, data) in enumerate(photos):
-                suffix = images.describe_format(data[:1024]) or "JPEG"
-                ext = {"JPEG": "jpg", "PNG": "png", "GIF": "gif", "BMP": "bmp", "WebP": "webp"}.get(suffix, "jpg")
-                archive.writestr(f"{name}/{i:03d}.{ext}", data)
+                ext = dataset.FORMAT_EXTENSION.get(images.describe_format(data[:1024]) or "JPEG", ".jpg")
+                archive.writestr(f"{name}/{i:03d}{ext}", data)
     return buffer.getvalue()
 
 
