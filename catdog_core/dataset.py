@@ -358,14 +358,18 @@ def _decode_into(plan: _Plan, target: Path, progress: Progress | None) -> dict:
 
 
 def _open_cached(plan: _Plan) -> tuple[np.ndarray, dict] | None:
+    return _open_cached_key(plan.key)
+
+
+def _open_cached_key(key: str) -> tuple[np.ndarray, dict] | None:
     folder = _decoded_dir()
-    manifest_path, array_path = folder / f"{plan.key}.json", folder / f"{plan.key}.npy"
+    manifest_path, array_path = folder / f"{key}.json", folder / f"{key}.npy"
     try:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         array = np.load(array_path, mmap_mode="r")
     except (OSError, ValueError):
         return None
-    if manifest.get("key") != plan.key or len(array) != len(manifest.get("rows", ())):
+    if manifest.get("key") != key or len(array) != len(manifest.get("rows", ())):
         return None
     try:
         os.utime(manifest_path)  # recently used: the disk cache drops the oldest first
@@ -423,7 +427,7 @@ def _decoded(plan: _Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
         lock.__exit__(None, None, None)
 
 
-def _build(source: DataSource, plan: _Plan, array: np.ndarray, manifest: dict) -> Dataset:
+def _build(source: DataSource, key: str, auto_split: bool, array: np.ndarray, manifest: dict) -> Dataset:
     names = tuple(manifest["classes"])
     if len(names) < 2:
         raise InvalidDataset(
@@ -443,7 +447,7 @@ def _build(source: DataSource, plan: _Plan, array: np.ndarray, manifest: dict) -
             part = part[keep]  # rare: a copy, only when a class was dropped
         splits[s] = Split(part, np.array([chunk[i][2] for i in keep], np.int32), tuple(chunk[i][1] for i in keep))
         start += count
-    if plan.auto_split:
+    if auto_split:
         for label, name in enumerate(names):
             total = sum(int(np.sum(splits[s].labels == label)) for s in SPLITS)
             if total < MIN_IMAGES_PER_CLASS:
@@ -453,25 +457,48 @@ def _build(source: DataSource, plan: _Plan, array: np.ndarray, manifest: dict) -
         raise InvalidDataset(f"{source.root}/validation has no usable images for the classes in train/.")
     skipped = tuple(SkippedFile(p, r) for p, r in manifest["skipped"])
     return Dataset(source, names, splits["train"], splits["validation"], splits["test"], skipped,
-                   tuple(manifest["notes"]), plan.auto_split, plan.key)
+                   tuple(manifest["notes"]), auto_split, key)
 
 
 # ---------------------------------------------------------------- loading
 
 
-_cache: "OrderedDict[str, Dataset]" = OrderedDict()  # content key -> dataset, most recent last
+_cache: "OrderedDict[str, tuple[Dataset, str]]" = OrderedDict()  # key -> (dataset, files' signature), newest last
 _cache_lock = threading.Lock()
 _load_locks: dict[str, threading.Lock] = {}
 
 
-def _remember(dataset: Dataset) -> Dataset:
+def _remember(dataset: Dataset, signature: str) -> Dataset:
     _looked.clear()  # what cached_dataset found missing may be here now
     with _cache_lock:
-        _cache[dataset.key] = dataset
+        _cache[dataset.key] = (dataset, signature)
         _cache.move_to_end(dataset.key)
         while len(_cache) > MEMORY_CACHE:
             _cache.popitem(last=False)
     return dataset
+
+
+def _held(key: str, source: DataSource) -> Dataset | None:
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0].source == source:
+            _cache.move_to_end(key)
+            return hit[0]
+    return None
+
+
+def files_signature(source: DataSource) -> str:
+    """A hash of every file's name, size, time and inode under the dataset: changes when any file
+    does, costs only stat() calls (no file is read)."""
+    entries = _scan(source.root)[0]
+    digest = hashlib.sha1()
+    for entry in entries:
+        try:
+            st = os.stat(entry.path)
+            digest.update(f"{entry.part}\t{entry.rel}\t{_stat_key(st)}\n".encode("utf-8", "surrogatepass"))
+        except OSError:
+            digest.update(f"{entry.rel}\tgone\n".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:16]
 
 
 def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | None = None,
@@ -482,54 +509,74 @@ def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | 
     open for the few most recent datasets of this process.
     """
     source = find_source(data, progress, allow_download)
+    signature = files_signature(source)  # before any file is read: a change while loading shows next time
     # Files already read by this process (same size, time and inode) are not read again, and a
     # dataset known in full reports no progress: a progress bar means real work.
     plan = _plan(source, seed, None, only_known=True) or _plan(source, seed, progress)
+    hit = _held(plan.key, source)
+    if hit is not None:
+        return hit
     with _cache_lock:
-        hit = _cache.get(plan.key)
-        if hit is not None and hit.source == source:
-            _cache.move_to_end(plan.key)
-            return hit
         lock = _load_locks.setdefault(plan.key, threading.Lock())
     with lock:  # two sessions asking at once share one decode
-        with _cache_lock:
-            hit = _cache.get(plan.key)
-        if hit is not None and hit.source == source:
+        hit = _held(plan.key, source)
+        if hit is not None:
             return hit
         array, manifest = _decoded(plan, progress)
-        return _remember(_build(source, plan, array, manifest))
+        return _remember(_build(source, plan.key, plan.auto_split, array, manifest), signature)
 
 
-_looked: dict[tuple, tuple[float, str | None]] = {}  # (data, seed) -> (when, key): cached_dataset's memory
+def signature_of(loaded: Dataset) -> str:
+    """The files' signature a dataset held by this process was loaded with ("" if not held)."""
+    with _cache_lock:
+        hit = _cache.get(loaded.key)
+    return hit[1] if hit is not None else ""
+
+
+def open_prepared(source: DataSource, key: str, auto_split: bool, signature: str) -> Dataset:
+    """A dataset another process (the model service, a worker) checked and decoded, opened here
+    from the disk cache as a memory map: no decoding and no TensorFlow in this process."""
+    hit = _held(key, source)
+    if hit is not None:
+        return hit
+    opened = _open_cached_key(key)
+    if opened is None:
+        raise DatasetUnavailable("The decoded images of this dataset are no longer in the cache; open the "
+                                 "page again to decode them.")
+    return _remember(_build(source, key, auto_split, *opened), signature)
+
+
+_looked: dict[tuple, tuple[float, str | None]] = {}  # (data, seed) -> (when, signature): cached_dataset's memory
 LOOK_SECONDS = 2.0
 
 
 def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
-    """The dataset if this process has already loaded it and no file changed, without reading any.
+    """The dataset if this process holds it already and no file changed since, without reading any.
 
-    Pages ask several times a run (sidebar, pickers); a stat of every file is done at most
-    every LOOK_SECONDS per source.
+    Pages ask several times a run (sidebar, pickers); the files are stat()ed at most every
+    LOOK_SECONDS per source.
     """
     memo = (str(data) if data is not None else config.data_dir_setting() or "", seed)
     now = time.monotonic()
     known = _looked.get(memo)
-    key = None
     if known is not None and now - known[0] < LOOK_SECONDS:
-        key = known[1]
+        source, signature = known[1]
     else:
         try:
             source = find_source(data, None, allow_download=False, unpack=False)
-            plan = _plan(source, seed, None, only_known=True)
+            signature = files_signature(source)
         except Exception:
-            plan = None
-        key = plan.key if plan is not None else None
+            source, signature = None, None
         if len(_looked) > 64:
             _looked.clear()
-        _looked[memo] = (now, key)
-    if key is None:
+        _looked[memo] = (now, (source, signature))
+    if signature is None:
         return None
     with _cache_lock:
-        return _cache.get(key)
+        for held, held_signature in reversed(_cache.values()):
+            if held.source == source and held_signature == signature:
+                return held
+    return None
 
 
 def clear_cache() -> None:

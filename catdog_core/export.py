@@ -127,6 +127,21 @@ def export_run(run, fmt: str, out: str | os.PathLike, output: str = "logits") ->
     return target
 
 
+def tflite_zip(run) -> bytes:
+    """The run as a TensorFlow Lite model and its labels, zipped for one download."""
+    import io
+    import tempfile
+    import zipfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_file = export_run(run, "tflite", tmp)
+        packed = io.BytesIO()
+        with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.write(model_file, TFLITE_FILE)
+            archive.write(labels_path(model_file), LABELS_FILE)
+    return packed.getvalue()
+
+
 def read_labels(path: str | os.PathLike) -> list[str]:
     """The class names of a labels.txt, in model output order."""
     return [line for line in Path(path).read_text(encoding="utf-8").splitlines() if line]

@@ -1,7 +1,8 @@
-"""Live classification of a video stream (the webcam): each frame goes through the one
-pixel path's resize, the model, and comes back with the label and its probability
-drawn over it. Frames arriving while the model is busy are passed through with the
-last answer, so the video never stutters behind a slow CPU.
+"""Live classification of a video stream (the webcam): each frame is handed to a
+predict function (the web app's: the model service, which resizes it through the
+one pixel path and runs the model) and comes back with the label and its
+probability drawn over it. Frames arriving while a prediction is under way are
+passed through with the last answer, so the video never stutters behind a slow CPU.
 """
 
 from __future__ import annotations
@@ -12,15 +13,21 @@ from collections import deque
 
 import numpy as np
 
-from .images import resize_for_model
-from .predict import Prediction, classify_batch
+from typing import Callable
+
+from .errors import CatdogError
+from .predict import Prediction
 
 
 class LiveClassifier:
-    """rgb frame (H, W, 3) uint8 in, (the frame with the answer drawn on it, Prediction) out."""
+    """rgb frame (H, W, 3) uint8 in, (the frame with the answer drawn on it, Prediction) out.
 
-    def __init__(self, model, class_names):
-        self.model, self.class_names = model, tuple(class_names)
+    `predict` takes a whole frame and returns its Prediction, raising CatdogError when it
+    cannot answer (then the last answer stays up).
+    """
+
+    def __init__(self, predict: Callable[[np.ndarray], Prediction]):
+        self.predict = predict
         self.last: Prediction | None = None
         self._busy = threading.Lock()
         self._times: deque[float] = deque(maxlen=30)
@@ -36,8 +43,10 @@ class LiveClassifier:
         frame = np.ascontiguousarray(frame[..., :3], dtype=np.uint8)
         if self._busy.acquire(blocking=False):
             try:
-                self.last = classify_batch(self.model, resize_for_model(frame)[None], self.class_names)[0]
+                self.last = self.predict(frame)
                 self._times.append(time.monotonic())
+            except CatdogError:
+                pass  # the service is busy or restarting: keep showing the last answer
             finally:
                 self._busy.release()
         return (annotate(frame, self.last) if self.last is not None else frame), self.last

@@ -200,6 +200,20 @@ def images_in_zip(data: bytes, limit: int = MAX_CHECK_FILES) -> list[tuple[str, 
         raise sources.zip_problem(exc, "the zip") from None
 
 
+def labelled_items(files: list[tuple[str, bytes]], limit: int = MAX_CHECK_FILES) -> list[tuple[str, bytes]]:
+    """Uploaded files for a labelled check as (name, bytes) photos: a zip's images with their
+    folders (see images_in_zip), other files as they are; at most `limit`."""
+    items: list[tuple[str, bytes]] = []
+    for name, data in files:
+        if bytes(data[:4]) == b"PK\x03\x04":
+            items += images_in_zip(data, limit)
+        else:
+            items.append((str(name), bytes(data)))
+        if len(items) >= limit:
+            return items[:limit]
+    return items
+
+
 def tally(labels, class_names) -> str:
     """A batch in words: '9 dogs, 1 cat' (most first; a class name ending in s loses it for one)."""
     from collections import Counter

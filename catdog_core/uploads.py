@@ -168,6 +168,19 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path
     return target
 
 
+def zip_of_classes(classes: dict[str, list[tuple[str, bytes]]]) -> bytes:
+    """Photos gathered per class (in the browser) as a zip of class folders: what import_zip takes."""
+    from .images import describe_format
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
+        for name, photos in classes.items():
+            for i, (_, data) in enumerate(photos):
+                ext = dataset.FORMAT_EXTENSION.get(describe_format(data[:1024]) or "JPEG", ".jpg")
+                archive.writestr(f"{name}/{i:03d}{ext}", data)
+    return buffer.getvalue()
+
+
 def _check_upload(data: dataset.Dataset, folders: list[str] | None) -> None:
     """What the loader tolerates in a prepared dataset but an upload should not have."""
     for folder in folders or ():

@@ -7,6 +7,7 @@ import streamlit as st
 from catdog_core import augment, codegen, dataset, images
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError
+from catdog_core.service import get_service
 import ui
 
 ui.page_setup()
@@ -16,7 +17,8 @@ FIELDS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness", "
 
 @st.cache_data(max_entries=64, show_spinner=False)
 def preview_images(image, settings: dict):
-    return augment.preview(image, AugmentSettings.from_dict(settings), 9)
+    """Nine copies, drawn by the model service; keyed by the image's pixels and the settings."""
+    return get_service().preview(image, settings, 9)
 
 
 def _load_widgets(settings: AugmentSettings) -> None:
@@ -68,7 +70,7 @@ with chooser:
         upload = ui.file_uploader("Upload an image (JPEG, PNG, WebP, BMP or GIF)", key="aug_upload")
         if upload is not None:
             try:
-                _, image = images.load_for_model(upload.getvalue())
+                _, image = ui.service.picture(upload.getvalue())
                 st.image(image, caption=images.safe_display_name(upload.name))
             except CatdogError as exc:
                 st.error(ui.plain(f"{images.safe_display_name(upload.name)}: {exc}"))
@@ -106,9 +108,13 @@ with grid:
     if image is None:
         st.caption("Choose an image on the left to see it augmented.")
     else:
-        with st.spinner("Drawing nine random variants…"):
-            copies = preview_images(image, settings.to_dict())
-        for row in range(3):
+        try:
+            with st.spinner("Drawing nine random variants…"):
+                copies = preview_images(image, settings.to_dict())
+        except CatdogError as exc:
+            st.error(ui.plain(str(exc)))
+            copies = []
+        for row in range(len(copies) // 3):
             for col, copy in zip(st.columns(3), copies[row * 3:row * 3 + 3]):
                 col.image(copy, width="stretch")
 

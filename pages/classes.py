@@ -1,12 +1,9 @@
 """Your classes: build a dataset in the browser (a class, a name, photos from files or the
 camera), then train the quick transfer model on it and classify. Saved like an uploaded zip."""
 
-import io
-import zipfile
-
 import streamlit as st
 
-from catdog_core import dataset, images, jobs, uploads
+from catdog_core import images, jobs, uploads
 from catdog_core.errors import CatdogError
 import ui
 
@@ -62,17 +59,6 @@ def add_photos(name: str, files) -> list[str]:
     return problems
 
 
-def as_zip() -> bytes:
-    """The set as a zip of class folders: what uploads.import_zip takes and keeps."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED) as archive:
-        for name, photos in classes().items():
-            for i, (file_name, data) in enumerate(photos):
-                ext = dataset.FORMAT_EXTENSION.get(images.describe_format(data[:1024]) or "JPEG", ".jpg")
-                archive.writestr(f"{name}/{i:03d}{ext}", data)
-    return buffer.getvalue()
-
-
 st.title("Build your own classes")
 st.markdown("Teach the model something new: add two or more classes, give each some photos (from files or "
             "the camera, several shots in a row), then train the quick transfer model on them and try it on "
@@ -108,12 +94,16 @@ with right:
             del classes()[name]
             st.rerun()
         cols = st.columns(6)
-        for i, (file_name, data) in enumerate(photos[:24]):
+        try:
+            thumbnails = ui.service.pictures([data for _, data in photos[:24]])
+        except CatdogError as exc:
+            st.error(ui.plain(str(exc)))
+            thumbnails = []
+        for i, ((file_name, data), thumbnail) in enumerate(zip(photos[:24], thumbnails)):
             with cols[i % 6]:
-                try:
-                    st.image(images.load_for_model(data)[0], width="stretch")  # names wrap badly here
-                except CatdogError:
-                    continue
+                if isinstance(thumbnail, str):
+                    continue  # refused when it was added; kept out of the set's zip too
+                st.image(thumbnail, width="stretch")  # names wrap badly here
                 if st.button("✕", key=f"drop_{name}_{i}", help=f"Remove {ui.plain(file_name)}"):
                     photos.pop(i)
                     st.rerun()
@@ -127,7 +117,8 @@ if st.button("Save and use these classes", type="primary", icon=":material/check
     bar = ui.ProgressBar()
     try:
         with st.spinner("Checking and decoding the photos…"):
-            path = uploads.import_zip(as_zip(), f"{set_name or 'my classes'}.zip", progress=bar)
+            path = ui.service.import_zip(uploads.zip_of_classes(classes()), f"{set_name or 'my classes'}.zip",
+                                         progress=bar)
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
     else:

@@ -9,15 +9,14 @@ import ui
 ui.page_setup()
 
 
-def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str) -> str | None:
+def show_prediction(run, name: str, data: bytes, heatmap: bool, key: str) -> str | None:
     """One file: its image (and where the model looked), the predicted class and a bar per class,
     or a one-sentence error. Returns the predicted label (None for a refused file)."""
     shown_name = images.safe_display_name(name)
     with st.container(border=True):
         try:
-            picture, model_input = images.load_for_model(data)
-            prediction = predict.classify(model, model_input, run.class_names)
-            looked = explain.overlay(picture, explain.grad_cam(model, model_input)) if heatmap else None
+            answer = ui.service.classify(run.run_id, data, heatmap)
+            picture, prediction, looked = answer.picture, answer.prediction, answer.looked
         except CatdogError as exc:
             st.markdown(f"**{ui.plain(shown_name)}**")
             st.error(ui.plain(str(exc)))
@@ -34,7 +33,7 @@ def show_prediction(model, run, name: str, data: bytes, heatmap: bool, key: str)
     return prediction.label
 
 
-def labelled_check(model, run, heatmap: bool) -> None:
+def labelled_check(run, heatmap: bool) -> None:
     """Photos whose class is known (a zip of class folders, or files named by class):
     how many the model gets right, the confusion, and each miss with where it looked."""
     st.markdown("Upload photos whose class you know: a **zip of class folders** "
@@ -43,19 +42,13 @@ def labelled_check(model, run, heatmap: bool) -> None:
     files = ui.file_uploader("Labelled photos or a zip", key="check_files", multiple=True)
     if not files:
         return
-    items = []
     try:
-        for upload in files:
-            data = upload.getvalue()
-            if data[:4] == b"PK\x03\x04":
-                items += predict.images_in_zip(data)
-            else:
-                items.append((upload.name, data))
+        items = predict.labelled_items([(upload.name, upload.getvalue()) for upload in files])
+        with st.spinner(f"Classifying {len(items)} photos…"):
+            result = ui.service.check_labelled(run.run_id, items, heatmap)
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
         return
-    with st.spinner(f"Classifying {len(items)} photos…"):
-        result = predict.check_labelled(model, run.class_names, items)
     if result.unlabelled:
         st.warning(f"{len(result.unlabelled)} file(s) have no class in their name or folder and were left out: "
                    + ui.plain(", ".join(result.unlabelled[:10])) + ("…" if len(result.unlabelled) > 10 else "."))
@@ -73,27 +66,28 @@ def labelled_check(model, run, heatmap: bool) -> None:
     if not result.misses:
         st.success("No misses.")
         return
-    st.subheader(f"The {len(result.misses)} misses, the most confident first")
-    for miss in result.misses[:12]:
+    st.subheader(f"The {result.miss_count} misses, the most confident first")
+    for miss in result.misses:
         with st.container(border=True):
-            cols = st.columns([1, 1, 2] if heatmap else [1, 2], vertical_alignment="center")
+            cols = st.columns([1, 1, 2] if miss.looked is not None else [1, 2], vertical_alignment="center")
             cols[0].image(miss.picture, caption=miss.name, width="stretch")
-            if heatmap:
-                cols[1].image(explain.overlay(miss.picture, explain.grad_cam(model, miss.model_input)),
-                              caption=f"where it looked for {miss.prediction.label}", width="stretch")
+            if miss.looked is not None:
+                cols[1].image(miss.looked, caption=f"where it looked for {miss.prediction.label}", width="stretch")
             cols[-1].markdown(f"**{ui.plain(miss.true_label)}**, said **{ui.plain(miss.prediction.label)}**")
             cols[-1].plotly_chart(charts.probabilities(miss.prediction.probabilities, large=ui.presenter()),
                                   key=f"miss_{miss.name}", config=charts.NO_TOOLBAR)
 
 
-def live_camera(model, run) -> bool:
-    """The webcam, classified frame by frame (streamlit-webrtc); False when it is not available."""
-    webrtc_streamer = ui.live_video_streamer()
-    if webrtc_streamer is None:
+def live_camera(run) -> bool:
+    """The webcam, classified frame by frame (streamlit-webrtc); False when it is not installed."""
+    try:
+        from streamlit_webrtc import webrtc_streamer
+    except ImportError:
         return False
     from catdog_core.live import LiveClassifier
 
-    classifier = LiveClassifier(model, run.class_names)
+    service = ui.service
+    classifier = LiveClassifier(lambda frame: service.classify_frame(run.run_id, frame))
 
     def on_frame(frame):
         import av
@@ -141,16 +135,14 @@ st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), cla
            f"{ui.plain(', '.join(run.class_names))}; validation {evaluate.verdict(run.val_accuracy, run.val_count)}. "
            "The best transfer run on your dataset is chosen by default.")
 try:
-    with st.spinner("Loading the model…"):
-        model = runs.load_model(run)
-        if explain.supports(model):
-            explain.warm_up(model)  # while the student picks a photo, not after
+    with st.spinner("Loading the model…"):  # while the student picks a photo, not after
+        model = ui.service.open_model(run.run_id)
 except CatdogError as exc:
     st.error(ui.plain(str(exc)))
     st.stop()
 
 heatmap = False
-if explain.supports(model):
+if model.explains:
     heatmap = st.toggle("Show where the model looked", value=True, key="classify_gradcam",
                         help="Grad-CAM: red marks the regions whose MobileNetV2 features pushed the "
                              "predicted class's score up, blue the regions it ignored.")
@@ -164,21 +156,21 @@ with classify_tab:
     camera = st.radio("Camera", ["off", "live", "snapshot"], horizontal=True, key="classify_camera_mode",
                       help="Live: a prediction on every video frame the model keeps up with. Browsers allow a "
                            "camera only on localhost or over HTTPS.")
-    if camera == "live" and not live_camera(model, run):
+    if camera == "live" and not live_camera(run):
         st.caption("Live video needs the streamlit-webrtc package; here is the snapshot camera instead.")
         camera = "snapshot"
     if camera == "snapshot":
         photo = st.camera_input("Take a photo", key="classify_photo")
         if photo is not None:
-            show_prediction(model, run, "camera photo", photo.getvalue(), heatmap, "camera")
+            show_prediction(run, "camera photo", photo.getvalue(), heatmap, "camera")
     summary = st.empty()  # filled once every file is classified
-    labels = [show_prediction(model, run, upload.name, upload.getvalue(), heatmap, f"upload_{i}")
+    labels = [show_prediction(run, upload.name, upload.getvalue(), heatmap, f"upload_{i}")
               for i, upload in enumerate(uploads or [])]
     labels = [label for label in labels if label is not None]
     if len(labels) > 1:
         summary.markdown(f"**In this batch:** {ui.plain(predict.tally(labels, run.class_names))}")
 with check_tab:
-    labelled_check(model, run, heatmap)
+    labelled_check(run, heatmap)
 
 with st.expander("Show the code", icon=":material/code:"):
     st.code(codegen.classify(f"{run.run_id}.keras", run.class_names), language="python")

@@ -22,7 +22,7 @@ with st.expander("Use your own classes", icon=":material/upload:"):
         bar = ui.ProgressBar()
         try:
             with st.spinner("Checking and decoding the images…"):
-                path = uploads.import_zip(upload.getvalue(), upload.name, progress=bar)
+                path = ui.service.import_zip(upload.getvalue(), upload.name, progress=bar)
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
         else:

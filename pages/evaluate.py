@@ -42,8 +42,7 @@ if key not in cache:
     bar = ui.ProgressBar()
     try:
         with st.spinner("Loading the model and classifying the test images…"):
-            model = runs.load_model(run)
-            cache[key] = evaluate.evaluate_run(model, loaded, run.class_names, "test", progress=bar)
+            cache[key] = ui.service.evaluate(run_id, ui.data_source(), "test", progress=bar)
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
         st.stop()

@@ -3,21 +3,19 @@ embedding map), and what each convolution of the small CNN makes of one photo.""
 
 import streamlit as st
 
-from catdog_core import augment, embedding, explain, runs
+from catdog_core import augment, runs
 from catdog_core.errors import CatdogError
+from catdog_core.service import get_service
 import ui
 
 ui.page_setup()
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
-def map_figure(run_id: str, dataset_key: str, method: str):
-    """The embedding map of a run on a dataset (both by content), built once per server."""
-    run = runs.find_run(run_id)
-    loaded = ui.cached_data()
-    if loaded is None or loaded.key != dataset_key:
-        raise CatdogError("The dataset changed; open the page again.")
-    return embedding.build(run, loaded, method)
+def map_figure(run_id: str, dataset_key: str, source: str | None, method: str):
+    """The embedding map of a run on a dataset (keyed by its content), built once per server by the
+    model service."""
+    return get_service().embedding_map(run_id, source, method)
 
 
 st.title("Inside the models")
@@ -48,7 +46,7 @@ with map_tab:
     elif run is not None:
         try:
             with st.spinner("Computing the features and the projection…"):
-                fig, seconds = map_figure(run.run_id, loaded.key, "pca")
+                fig, seconds = map_figure(run.run_id, loaded.key, ui.data_source(), "pca")
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
         else:
@@ -76,31 +74,26 @@ with cnn_tab:
                 "MobileNetV2.")
     else:
         run = ui.run_picker("Small CNN run", "cnn_run", small)
-        try:
-            model = runs.load_model(run)
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
-            st.stop()
         part = loaded.validation
         st.session_state["cnn_index"] = min(st.session_state.get("cnn_index", 0), len(part) - 1)
         index = st.number_input(f"Validation image (0 to {len(part) - 1})", 0, len(part) - 1, key="cnn_index")
-        image = part.images[index]
         settings = ui.current_settings()
         augmented = st.toggle(f"Augmented as on the Augmentation page ({augment.describe(settings)})",
                               key="cnn_augmented")
-        shown = augment.preview(image, settings, 1)[0] if augmented else image
         left, right = st.columns([1, 3])
-        left.image(shown, caption=f"{loaded.class_names[part.labels[index]]} · {part.files[index].rsplit('/', 1)[-1]}",
-                   width="stretch")
         try:
-            layers_seen = explain.activations(model, shown)
+            with st.spinner("Running the photo through the model…"):
+                shown, layers_seen = ui.service.activations(run.run_id, part.images[index],
+                                                            settings.to_dict() if augmented else None)
         except CatdogError as exc:
             right.error(ui.plain(str(exc)))
         else:
+            left.image(shown, caption=f"{loaded.class_names[part.labels[index]]} · "
+                                      f"{part.files[index].rsplit('/', 1)[-1]}", width="stretch")
             for act in layers_seen:
                 right.markdown(f"**{ui.plain(act.layer)}** · {act.filters} filters · each map "
                                f"{act.size[1]}×{act.size[0]} pixels")
-                right.image(explain.channel_grid(act.maps), width="stretch",
+                right.image(act.grid, width="stretch",
                             caption="one tile per filter: bright where it responds (after ReLU)")
         st.caption("The first convolution responds to edges and colours; deeper ones to larger patterns, on "
                    "smaller maps (each max pooling halves them). Flip or rotate the photo and the same filters "

@@ -1,14 +1,11 @@
 """Training: pick a recipe and epochs, watch the curves grow, compare, export and reproduce runs."""
 
-import io
-import tempfile
-import zipfile
-
 import pandas as pd
 import streamlit as st
 
 from catdog_core import augment, charts, codegen, export, jobs, models, runs, training
 from catdog_core.errors import CatdogError
+from catdog_core.service import get_service
 import ui
 
 ui.page_setup()
@@ -28,8 +25,8 @@ REPRODUCE_TIME = ("On a 2-core laptop CPU each model takes roughly 5 to 12 minut
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def recipe_summary(name: str, num_classes: int, settings: dict | None) -> str:
-    chosen = augment.AugmentSettings.from_dict(settings) if settings else None
-    return models.recipe_summary(name, num_classes, chosen)
+    """Keras' summary of a recipe, built by the model service once per recipe and settings."""
+    return get_service().recipe_summary(name, num_classes, settings)
 
 
 def _set_epochs(n: int) -> None:
@@ -150,13 +147,8 @@ else:
     if b.button("Prepare TFLite", icon=":material/phone_android:", width="stretch",
                 help="Converts the model to TensorFlow Lite for phones and small boards (a few seconds)."):
         try:
-            with st.spinner("Converting to TensorFlow Lite…"), tempfile.TemporaryDirectory() as tmp:
-                model_file = export.export_run(exported, "tflite", tmp)
-                packed = io.BytesIO()
-                with zipfile.ZipFile(packed, "w", zipfile.ZIP_DEFLATED) as archive:
-                    archive.write(model_file, export.TFLITE_FILE)
-                    archive.write(export.labels_path(model_file), export.LABELS_FILE)
-            st.session_state[tflite_key] = packed.getvalue()
+            with st.spinner("Converting to TensorFlow Lite…"):
+                st.session_state[tflite_key] = ui.service.tflite_zip(export_id)
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
     if tflite_key in st.session_state:

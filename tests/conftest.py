@@ -32,7 +32,7 @@ os.environ["CATDOG_TESTS_OFFLINE"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p)
 runpy.run_path(str(NETGUARD / "sitecustomize.py"))  # this process too
 
-import ui  # noqa: E402,F401  before any test loads TensorFlow: it loads streamlit-webrtc first, as the app does
+import streamlit_webrtc  # noqa: E402,F401  before any test loads TensorFlow: loaded after it, its SRTP library crashes the process (the server never loads TensorFlow; this test process does)
 
 
 def draw_image(kind: int, rng: np.random.Generator, size: int = 96) -> np.ndarray:

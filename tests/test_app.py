@@ -19,9 +19,8 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from catdog_core import dataset, jobs, sources, training
+from catdog_core import jobs, training
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
-from catdog_core.errors import DatasetUnavailable
 from conftest import jpeg_bytes, make_dataset
 
 APP = Path(__file__).resolve().parent.parent / "app.py"
@@ -117,16 +116,13 @@ def test_home_shows_steps_data_and_runs(data):
     assert not at.error
 
 
-def test_home_without_data_offers_download_and_explains_failure(monkeypatch):
-    def offline(url, target, progress):
-        raise DatasetUnavailable(sources.offline_message("the download failed: no network in tests"))
-
-    monkeypatch.setattr(sources, "_download", offline)
+def test_home_without_data_offers_download_and_explains_failure():
+    # The download runs in the model service, where the tests' network guard refuses it for real.
     at = open_page()
     assert "not on this machine yet" in " ".join(texts(at.info))
     button(at, "Download the dataset").click().run()
     assert not at.exception
-    assert any("no network in tests" in e and "CATDOG_DATA_DIR" in e for e in texts(at.error))
+    assert any("dataset is not available" in e and "CATDOG_DATA_DIR" in e for e in texts(at.error))
     # The other pages say the same instead of failing.
     at.switch_page("pages/dataset.py").run()
     assert not at.exception
@@ -337,11 +333,13 @@ def test_evaluate_shows_accuracy_confusion_and_mistakes(data, trained_transfer, 
     assert "What it got wrong" in texts(at.subheader)
     assert at.success or at.image  # no mistakes said plainly, or their gallery
 
-    # Mistakes: a gallery worst first, with true and predicted labels and probabilities.
+    # Mistakes: a gallery worst first, with true and predicted labels and probabilities. The model
+    # service's answer gets two mistakes added on the way to the page.
     from dataclasses import replace
     from catdog_core import evaluate
+    from catdog_core.service import ModelService
 
-    real = evaluate.evaluate_run
+    real = ModelService.evaluate
 
     def with_mistakes(*args, **kwargs):
         result = real(*args, **kwargs)
@@ -349,8 +347,8 @@ def test_evaluate_shows_accuracy_confusion_and_mistakes(data, trained_transfer, 
                  for i in range(2)]
         return replace(result, mistakes=wrong)
 
-    monkeypatch.setattr(evaluate, "evaluate_run", with_mistakes)
-    at = open_page("evaluate")
+    monkeypatch.setattr(ModelService, "evaluate", with_mistakes)
+    at = open_page("evaluate")  # a new session: its page asks the service again
     assert [c for image in at.image for c in image.captions] == ["true: cats · said: dogs"] * 2
     assert any(c.startswith("dogs 90% · cats 10%") for c in texts(at.caption))
     assert not at.exception and not at.error

@@ -29,6 +29,7 @@ from ..errors import CatdogError
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
 
 IDLE_SECONDS = 600.0
+NICENESS = 10  # below the web server and the model service: pages stay quick while a class trains
 POLL_SECONDS = 0.25
 MAX_POLL_SECONDS = 2.0
 WRITE_EVERY = 0.25  # seconds between progress writes (epochs are always written at once)
@@ -240,8 +241,17 @@ def recover_dead(queue: Queue, me: str) -> None:
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
+def lower_priority(steps: int = NICENESS) -> int:
+    """Run this process at a lower CPU priority (os.nice); returns the niceness it has now."""
+    try:
+        return os.nice(steps)
+    except OSError:  # not allowed here (some containers): run at the usual priority
+        return os.nice(0)
+
+
 def main(slot: str = "0", idle: float | None = None) -> int:
     """The worker's loop; returns its exit code."""
+    lower_priority()
     home = config.catdog_home()
     fd = _try_lock(_lock_file(home, slot))
     if fd is None:

@@ -1,0 +1,16 @@
+"""The model service: every piece of TensorFlow work the web pages ask for, done in a
+process of its own, so the Streamlit server never imports TensorFlow or Keras.
+
+    from catdog_core.service import get_service
+    answer = get_service().classify(run_id, photo_bytes, heatmap=True)
+
+`client` is what the server holds: a small, bounded interface (one method per kind
+of request) over two lanes, each a `multiprocessing` process started on first use
+and again after it died. `tasks` is what runs inside those processes: plain
+catdog_core calls (the one pixel path, models, Grad-CAM, previews, evaluation,
+embeddings, exports) whose answers are numbers, arrays, dataclasses and figures.
+`process` is the loop that serves requests in the child.
+"""
+
+from .client import (ModelService, ServiceBusy, ServiceUnavailable, get_service,  # noqa: F401
+                     shutdown_service)

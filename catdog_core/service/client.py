@@ -1,0 +1,318 @@
+"""The web server's side of the model service: one method per request, each bounded.
+
+Two lanes, each one process started on first use (`python -m catdog_core.service.process`,
+spoken to over a multiprocessing.connection socket with a random key): the *quick* lane answers what a student waits for with the mouse in
+hand (classify, Grad-CAM, previews, thumbnails, summaries, activations) and stays up;
+the *batch* lane does the long work (checking and decoding a dataset, importing a
+zip, evaluating a split, the embedding map, TFLite export) and exits when idle, so a
+ten-second evaluation never queues in front of a classify. Each lane answers one
+request at a time; callers wait their turn, up to the request's time limit.
+
+Bounds: the bytes a request carries, the seconds it may take (the process is killed
+past them), and requests in flight per caller (`owner`, a session). If a lane's
+process dies (killed, out of memory, a native crash), the request in flight gets one
+sentence (ServiceUnavailable) and the next request starts a fresh process.
+
+Why a process of our own and not ProcessPoolExecutor: a request past its time must
+be stopped, and a pool has no documented way to stop a running task's process; and a
+spawned pool re-imports the parent's main script (Streamlit's, pytest's, a user's),
+while `python -m` starts from catdog_core alone.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from multiprocessing.connection import Client
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import CatdogError
+from . import process
+
+MAX_REQUEST_BYTES = 256 * 1024**2  # photos, zips and frames a request may carry
+MAX_PER_OWNER = 2  # requests one session may have in flight (queued or running) at once
+QUICK_SECONDS = 120.0  # a classify on a cold, busy machine: model load, tracing, a queue of others
+BATCH_SECONDS = 1800.0  # decoding a large upload or a download on a slow line
+BATCH_IDLE = 300.0  # the batch lane's process exits after this long without work
+START_MARGIN = 5.0  # a lane this close to its idle exit is restarted rather than trusted
+START_SECONDS = 60.0  # for a new service process to listen (Python's start, not TensorFlow's)
+
+
+class ServiceUnavailable(CatdogError):
+    """The service process stopped while answering; the next request starts a new one."""
+
+
+class ServiceBusy(CatdogError):
+    """Too many requests waiting: the caller should try again in a moment."""
+
+
+def _payload_bytes(value, depth: int = 0) -> int:
+    """The bytes a request carries in photos, arrays and strings (what it costs to send)."""
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return len(value)
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, str):
+        return len(value)
+    if depth < 3 and isinstance(value, (list, tuple)):
+        return sum(_payload_bytes(v, depth + 1) for v in value)
+    if depth < 3 and isinstance(value, dict):
+        return sum(_payload_bytes(v, depth + 1) for v in value.values())
+    return 64
+
+
+def _environment() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if k.startswith(process.ENV_PREFIXES)}
+
+
+class _Lane:
+    """One service process and the lock that gives it one request at a time."""
+
+    def __init__(self, name: str, idle: float | None, seconds: float):
+        self.name, self.idle, self.seconds = name, idle, seconds
+        self.lock = threading.Lock()
+        self.process: subprocess.Popen | None = None
+        self.conn = None
+        self.folder: str | None = None
+        self.last_used = 0.0
+
+    @property
+    def pid(self) -> int | None:
+        return self.process.pid if self.process is not None and self.process.poll() is None else None
+
+    def _start(self) -> None:
+        self._stop()
+        folder = tempfile.mkdtemp(prefix="catdog-service-")
+        address = os.path.join(folder, "socket")
+        key = secrets.token_bytes(32)
+        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding catdog_core
+        env = dict(os.environ, CATDOG_SERVICE_KEY=key.hex(), TF_CPP_MIN_LOG_LEVEL=os.environ.get(
+            "TF_CPP_MIN_LOG_LEVEL", "2"))
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        command = [sys.executable, "-m", "catdog_core.service.process", address, str(self.idle or 0)]
+        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
+        self.folder = folder
+        deadline = time.monotonic() + START_SECONDS
+        while True:
+            try:
+                self.conn = Client(address, family="AF_UNIX", authkey=key)
+                return
+            except (FileNotFoundError, ConnectionRefusedError):
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self._stop()
+                    raise ServiceUnavailable("The model service could not be started; see the server's log.")
+                time.sleep(0.05)
+
+    def _stop(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.kill()
+            self.process.wait(10)
+            self.process = None
+        if getattr(self, "folder", None):
+            shutil.rmtree(self.folder, ignore_errors=True)
+            self.folder = None
+
+    def _usable(self) -> bool:
+        if self.process is None or self.process.poll() is not None:
+            return False
+        return self.idle is None or time.monotonic() - self.last_used < self.idle - START_MARGIN
+
+    def request(self, name: str, args: tuple, kwargs: dict, seconds: float | None, progress) -> object:
+        limit = seconds or self.seconds
+        deadline = time.monotonic() + limit
+        if not self.lock.acquire(timeout=limit):
+            raise ServiceBusy("The model service is busy with other students' requests; try again in a moment.")
+        handed_off = False
+        try:
+            if not self._usable():
+                self._start()
+            self.conn.send((name, args, kwargs, _environment(), progress is not None))
+            while True:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    self._stop()
+                    raise CatdogError(f"The model service took more than {limit:.0f} s and was stopped; "
+                                      "try again, or with a smaller request.")
+                if not self.conn.poll(min(left, 0.5)):
+                    if self.process.poll() is not None:
+                        raise self._died()
+                    continue
+                try:
+                    kind, *rest = self.conn.recv()
+                except (EOFError, OSError):
+                    raise self._died() from None
+                if kind == "progress":
+                    try:
+                        progress(*rest)
+                    except BaseException:
+                        # The caller gave up (a page rerun stops its script here). The answer is still
+                        # coming: read it in the background so the next request gets its own.
+                        threading.Thread(target=self._drain, daemon=True).start()
+                        handed_off = True
+                        raise
+                    continue
+                self.last_used = time.monotonic()
+                if kind == "ok":
+                    return rest[0]
+                if kind == "error":
+                    raise rest[0]
+                raise CatdogError(f"The model service could not answer ({rest[0]}).")
+        except (BrokenPipeError, ConnectionResetError):
+            raise self._died() from None
+        finally:
+            if not handed_off:
+                self.lock.release()
+
+    def _died(self) -> ServiceUnavailable:
+        self._stop()
+        return ServiceUnavailable("The model service stopped while answering (it was closed, ran out of "
+                                  "memory or crashed); it starts again with your next request.")
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                kind, *_ = self.conn.recv()
+                if kind != "progress":
+                    self.last_used = time.monotonic()
+                    return
+        except (EOFError, OSError, AttributeError):
+            self._stop()
+        finally:
+            self.lock.release()
+
+    def close(self) -> None:
+        with self.lock:
+            self._stop()
+
+
+class ModelService:
+    """What the pages ask of TensorFlow. Every method raises CatdogError with a sentence."""
+
+    def __init__(self):
+        self.quick = _Lane("quick", None, QUICK_SECONDS)
+        self.batch = _Lane("batch", BATCH_IDLE, BATCH_SECONDS)
+        self._owners: Counter = Counter()
+        self._owners_lock = threading.Lock()
+
+    def _call(self, lane: _Lane, name: str, *args, owner: str | None = None, progress=None,
+              seconds: float | None = None, **kwargs):
+        size = _payload_bytes(args) + _payload_bytes(kwargs)
+        if size > MAX_REQUEST_BYTES:
+            raise CatdogError(f"That is {size / 1024**2:.0f} MB to process at once; the limit is "
+                              f"{MAX_REQUEST_BYTES // 1024**2} MB, so send fewer or smaller files.")
+        with self._owners_lock:
+            if owner is not None and self._owners[owner] >= MAX_PER_OWNER:
+                raise ServiceBusy("Your earlier requests are still being answered; wait for them, then try again.")
+            self._owners[owner] += 1
+        try:
+            return lane.request(name, args, kwargs, seconds, progress)
+        finally:
+            with self._owners_lock:
+                self._owners[owner] -= 1
+                if self._owners[owner] <= 0:
+                    del self._owners[owner]
+
+    # ------------------------------------------------------------ pictures and previews
+
+    def picture(self, data: bytes, owner: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(display copy, 160x160 model input) of untrusted bytes, through the one pixel path."""
+        return self._call(self.quick, "picture", bytes(data), owner=owner)
+
+    def pictures(self, items: list[bytes], owner: str | None = None) -> list:
+        """160x160 copies of several photos; a refused one comes back as its sentence."""
+        return self._call(self.quick, "pictures", [bytes(d) for d in items], owner=owner)
+
+    def preview(self, image: np.ndarray, settings: dict, n: int = 9, owner: str | None = None) -> np.ndarray:
+        return self._call(self.quick, "preview", np.asarray(image, np.uint8), dict(settings), int(n), owner=owner)
+
+    def recipe_summary(self, name: str, num_classes: int, settings: dict | None, owner: str | None = None) -> str:
+        return self._call(self.quick, "recipe_summary", name, int(num_classes), settings, owner=owner)
+
+    # ------------------------------------------------------------ datasets
+
+    def load_dataset(self, data: str | None = None, *, allow_download: bool = False, progress=None,
+                     owner: str | None = None):
+        """The dataset, decoded by the service into the disk cache and opened here from it."""
+        from .. import dataset
+
+        prepared = self._call(self.batch, "prepare_dataset", data, allow_download, owner=owner, progress=progress)
+        return dataset.open_prepared(prepared.source, prepared.key, prepared.auto_split, prepared.signature)
+
+    def import_zip(self, data: bytes, name: str, progress=None, owner: str | None = None) -> Path:
+        return self._call(self.batch, "import_zip", bytes(data), str(name), owner=owner, progress=progress)
+
+    # ------------------------------------------------------------ models
+
+    def open_model(self, run_id: str, owner: str | None = None):
+        """Load and warm a run's model; returns tasks.ModelInfo (classes, whether Grad-CAM works)."""
+        return self._call(self.quick, "open_model", run_id, owner=owner)
+
+    def classify(self, run_id: str, data: bytes, heatmap: bool = False, owner: str | None = None):
+        """One photo's tasks.Answer: its picture, the prediction, and the Grad-CAM overlay if asked."""
+        return self._call(self.quick, "classify", run_id, bytes(data), bool(heatmap), owner=owner)
+
+    def classify_frame(self, run_id: str, frame: np.ndarray):
+        return self._call(self.quick, "classify_frame", run_id, np.asarray(frame, np.uint8), seconds=10.0)
+
+    def check_labelled(self, run_id: str, items: list[tuple[str, bytes]], heatmap: bool, owner: str | None = None):
+        return self._call(self.quick, "check_labelled", run_id, [(str(n), bytes(d)) for n, d in items],
+                          bool(heatmap), owner=owner)
+
+    def activations(self, run_id: str, image: np.ndarray, settings: dict | None, owner: str | None = None):
+        return self._call(self.quick, "activations", run_id, np.asarray(image, np.uint8), settings, owner=owner)
+
+    def evaluate(self, run_id: str, data: str | None, split: str = "test", progress=None, owner: str | None = None):
+        return self._call(self.batch, "evaluate", run_id, data, split, owner=owner, progress=progress)
+
+    def embedding_map(self, run_id: str, data: str | None, method: str = "pca", owner: str | None = None):
+        return self._call(self.batch, "embedding_map", run_id, data, method, owner=owner)
+
+    def tflite_zip(self, run_id: str, owner: str | None = None) -> bytes:
+        return self._call(self.batch, "tflite_zip", run_id, owner=owner)
+
+    # ------------------------------------------------------------ housekeeping
+
+    def pids(self) -> dict[str, int | None]:
+        """The lanes' process ids (None: not running)."""
+        return {"quick": self.quick.pid, "batch": self.batch.pid}
+
+    def ping(self, lane: str = "quick") -> int:
+        return self._call(getattr(self, lane), "ping")
+
+    def close(self) -> None:
+        self.quick.close()
+        self.batch.close()
+
+
+_service: ModelService | None = None
+_service_lock = threading.Lock()
+
+
+def get_service() -> ModelService:
+    """The process's one ModelService (its lanes start on first use)."""
+    global _service
+    with _service_lock:
+        if _service is None:
+            _service = ModelService()
+        return _service
+
+
+def shutdown_service() -> None:
+    global _service
+    with _service_lock:
+        if _service is not None:
+            _service.close()
+            _service = None

@@ -1,0 +1,90 @@
+"""The service process's loop: receive a request, run the task, send the answer.
+
+    python -m catdog_core.service.process SOCKET IDLE_SECONDS   # started by `client`
+
+A fresh Python that imports TensorFlow itself and shares nothing with the web server
+but one multiprocessing.connection socket (the key comes in CATDOG_SERVICE_KEY). It
+ends when the connection closes (the server went away) or after IDLE_SECONDS without
+a request (0: never).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import time
+import traceback
+
+PROGRESS_EVERY = 0.1  # seconds between progress messages (the last one always goes)
+ENV_PREFIXES = ("CATDOG_", "KERAS_HOME")
+
+
+def _apply_environment(env: dict[str, str]) -> None:
+    """Answer in the caller's settings (its CATDOG_HOME, data, weights): they travel with each request."""
+    for name in [n for n in os.environ if n.startswith(ENV_PREFIXES)]:
+        if name not in env:
+            del os.environ[name]
+    os.environ.update(env)
+
+
+class _Progress:
+    """progress(done, total, message) for a task, sent back over the pipe at most every PROGRESS_EVERY."""
+
+    def __init__(self, send):
+        self.send, self.last = send, 0.0
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        now = time.monotonic()
+        if now - self.last >= PROGRESS_EVERY or (total and done >= total):
+            self.last = now
+            self.send(("progress", int(done), int(total), str(message)))
+
+
+def serve(conn, idle: float | None) -> None:
+    from . import tasks
+    from ..errors import CatdogError
+
+    lock = threading.Lock()
+
+    def send(message) -> None:
+        with lock:
+            conn.send(message)
+
+    while True:
+        try:
+            if not conn.poll(idle):
+                return  # idle: the next request starts a fresh process
+            name, args, kwargs, env, wants_progress = conn.recv()
+        except (EOFError, OSError):
+            return  # the server went away
+        _apply_environment(env)
+        task = getattr(tasks, name, None) if name in tasks.REQUESTS else None
+        try:
+            if task is None:
+                raise CatdogError(f"The model service has no request called {name!r}.")
+            if wants_progress:
+                kwargs = dict(kwargs, progress=_Progress(send))
+            send(("ok", task(*args, **kwargs)))
+        except CatdogError as exc:
+            send(("error", exc))
+        except Exception as exc:  # a bug or a library failure: one line to the page, the traceback to the log
+            traceback.print_exc(file=sys.stderr)
+            first = str(exc).splitlines()[0][:200] if str(exc) else ""
+            send(("failed", f"{type(exc).__name__}{': ' + first if first else ''}"))
+
+
+def main(argv: list[str]) -> int:
+    from multiprocessing.connection import Listener
+
+    address, idle = argv[0], float(argv[1])
+    key = bytes.fromhex(os.environ.pop("CATDOG_SERVICE_KEY"))
+    with Listener(address, family="AF_UNIX", authkey=key) as listener:
+        conn = listener.accept()  # the server that started this process: it alone has the key
+    with conn:
+        serve(conn, idle or None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

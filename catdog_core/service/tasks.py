@@ -1,0 +1,213 @@
+"""What the model service does, one function per request. Runs inside the service
+process (see `process`); every answer is plain data the web server can draw without
+TensorFlow: numpy arrays, dataclasses, strings, bytes and plotly figures.
+
+A request names a saved run by its id and a dataset by its source (None for the
+configured one), never by an object: the service loads and keeps them itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .. import augment, dataset, explain, images, predict, runs
+from ..augment import AugmentSettings
+from ..errors import CatdogError
+
+MAX_MISS_MAPS = 12  # Grad-CAM overlays for a labelled check: the misses a page shows
+REQUESTS = ("picture", "pictures", "preview", "recipe_summary", "prepare_dataset", "import_zip", "open_model",
+            "classify", "classify_frame", "check_labelled", "activations", "evaluate", "embedding_map",
+            "tflite_zip", "ping")  # the only names a request may call
+
+
+@dataclass(frozen=True)
+class PreparedData:
+    """Where a dataset's decoded images are on disk: enough for any process to open them."""
+
+    source: dataset.DataSource
+    key: str
+    auto_split: bool
+    signature: str  # of the files when they were read (dataset.files_signature)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    run_id: str
+    class_names: tuple[str, ...]
+    explains: bool  # Grad-CAM is available (the model has the MobileNetV2 base)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """One photo classified: what it looks like, what the model said, and where it looked."""
+
+    picture: np.ndarray  # the display copy, uint8
+    prediction: predict.Prediction
+    looked: np.ndarray | None  # the Grad-CAM overlay, or None
+
+
+@dataclass(frozen=True)
+class Miss:
+    name: str
+    true_label: str
+    prediction: predict.Prediction
+    picture: np.ndarray
+    looked: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class CheckAnswer:
+    """A labelled batch checked: the same numbers as predict.LabelledCheck, pictures only for misses."""
+
+    class_names: tuple[str, ...]
+    right: int
+    total: int
+    confusion: np.ndarray
+    misses: list[Miss]  # the most confident first, at most MAX_MISS_MAPS with pictures
+    miss_count: int
+    unlabelled: list[str]
+    refused: list[tuple[str, str]]
+
+
+@dataclass(frozen=True)
+class LayerView:
+    layer: str
+    filters: int
+    size: tuple[int, int]
+    grid: np.ndarray  # explain.channel_grid of the maps
+
+
+def _model(run_id: str):
+    run = runs.find_run(run_id)
+    return run, runs.load_model(run)
+
+
+# ---------------------------------------------------------------- pictures
+
+
+def picture(data: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Untrusted bytes -> (display copy, 160x160 model input), or InvalidImage."""
+    return images.load_for_model(data)
+
+
+def pictures(items: list[bytes]) -> list[np.ndarray | str]:
+    """Model-sized copies of several photos (thumbnails); a refused photo gives its sentence."""
+    out: list[np.ndarray | str] = []
+    for data in items:
+        try:
+            out.append(images.load_for_model(data)[1])
+        except CatdogError as exc:
+            out.append(str(exc))
+    return out
+
+
+def preview(image: np.ndarray, settings: dict, n: int) -> np.ndarray:
+    return augment.preview(np.asarray(image, np.uint8), AugmentSettings.from_dict(settings), n)
+
+
+def recipe_summary(name: str, num_classes: int, settings: dict | None) -> str:
+    from .. import models
+
+    chosen = AugmentSettings.from_dict(settings) if settings else None
+    return models.recipe_summary(name, num_classes, chosen)
+
+
+# ---------------------------------------------------------------- datasets
+
+
+def prepare_dataset(data: str | None, allow_download: bool, progress=None) -> PreparedData:
+    """Find, unpack, check and decode a dataset into the disk cache (once per machine)."""
+    loaded = dataset.load_dataset(data, progress=progress, allow_download=allow_download)
+    return PreparedData(loaded.source, loaded.key, loaded.auto_split, dataset.signature_of(loaded))
+
+
+def import_zip(data: bytes, name: str, progress=None) -> Path:
+    from .. import uploads
+
+    return uploads.import_zip(data, name, progress=progress)
+
+
+# ---------------------------------------------------------------- models
+
+
+def open_model(run_id: str) -> ModelInfo:
+    """Load a run's model and trace its graphs now, so the first photo is answered at once."""
+    run, model = _model(run_id)
+    explains = explain.supports(model)
+    if explains:
+        explain.warm_up(model)
+    return ModelInfo(run.run_id, tuple(run.class_names), explains)
+
+
+def classify(run_id: str, data: bytes, heatmap: bool) -> Answer:
+    run, model = _model(run_id)
+    shown, model_input = images.load_for_model(data)
+    prediction = predict.classify(model, model_input, run.class_names)
+    looked = None
+    if heatmap and explain.supports(model):
+        looked = explain.overlay(shown, explain.grad_cam(model, model_input))
+    return Answer(shown, prediction, looked)
+
+
+def classify_frame(run_id: str, frame: np.ndarray) -> predict.Prediction:
+    """One video frame (any size, RGB uint8) through the pixel path's resize and the model."""
+    run, model = _model(run_id)
+    frame = np.ascontiguousarray(np.asarray(frame)[..., :3], dtype=np.uint8)
+    return predict.classify(model, images.resize_for_model(frame), run.class_names)
+
+
+def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -> CheckAnswer:
+    run, model = _model(run_id)
+    result = predict.check_labelled(model, run.class_names, items)
+    misses = []
+    for miss in result.misses[:MAX_MISS_MAPS]:
+        looked = None
+        if heatmap and explain.supports(model):
+            looked = explain.overlay(miss.picture, explain.grad_cam(model, miss.model_input))
+        misses.append(Miss(miss.name, miss.true_label, miss.prediction, miss.picture, looked))
+    return CheckAnswer(result.class_names, result.right, result.total, result.confusion, misses,
+                       len(result.misses), result.unlabelled, result.refused)
+
+
+def activations(run_id: str, image: np.ndarray, settings: dict | None) -> tuple[np.ndarray, list[LayerView]]:
+    """(the photo as the model sees it, augmented when settings are given; each convolution's maps)."""
+    _, model = _model(run_id)
+    shown = np.asarray(image, np.uint8)
+    if settings is not None:
+        shown = augment.preview(shown, AugmentSettings.from_dict(settings), 1)[0]
+    views = [LayerView(a.layer, a.filters, a.size, explain.channel_grid(a.maps))
+             for a in explain.activations(model, shown)]
+    return shown, views
+
+
+def evaluate(run_id: str, data: str | None, split: str = "test", progress=None):
+    from .. import evaluate as evaluation
+
+    run, model = _model(run_id)
+    loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
+    return evaluation.evaluate_run(model, loaded, run.class_names, split, progress=progress)
+
+
+def embedding_map(run_id: str, data: str | None, method: str):
+    """(plotly figure, seconds) of the run's embedding map on the dataset."""
+    from .. import embedding
+
+    run = runs.find_run(run_id)
+    loaded = dataset.load_dataset(data, allow_download=False)
+    return embedding.build(run, loaded, method)
+
+
+def tflite_zip(run_id: str) -> bytes:
+    from .. import export
+
+    return export.tflite_zip(runs.find_run(run_id))
+
+
+def ping() -> int:
+    """The service's process id (tests and the benchmark use it)."""
+    import os
+
+    return os.getpid()

@@ -1,0 +1,108 @@
+"""The session's dataset: loaded through the model service with a progress bar, then read here
+from the shared disk cache; its problems shown in one sentence; uploads taken as bytes."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catdog_core import config, dataset
+from catdog_core.errors import CatdogError, DatasetUnavailable
+
+from .model import service
+from .state import data_source
+from .text import plain
+
+DATA_HINT = (f"The app reads {config.EXPECTED_LAYOUT}. Point {config.ENV_DATA_DIR} at such a "
+             "folder or zip and restart the app.")
+
+
+class ProgressBar:
+    """st.progress fed by catdog_core's progress(done, total, message) callbacks.
+
+    The bar appears on the first callback only, so a cached result shows nothing,
+    and it is redrawn only when the percentage or the message changes.
+    """
+
+    def __init__(self):
+        self.slot = st.empty()
+        self.shown = None
+
+    def __call__(self, done: int, total: int, message: str) -> None:
+        fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
+        if total and "Download" in message:
+            text = f"{message}: {done / 1e6:.0f} of {total / 1e6:.0f} MB"
+        elif total:
+            text = f"{message}: {done:,} of {total:,}"
+        else:
+            text = f"{message}…"
+        key = (int(fraction * 100), message)
+        if key != self.shown:
+            self.shown = key
+            self.slot.progress(fraction, text=text)
+
+    def clear(self) -> None:
+        self.slot.empty()
+
+
+def cached_data():
+    """This session's dataset if this server has opened it already and no file changed, without work."""
+    return dataset.cached_dataset(data_source())
+
+
+def try_load_data(allow_download: bool = False):
+    """(dataset, None) or (None, the CatdogError that stopped it); a progress bar on first load."""
+    held = cached_data()
+    if held is not None:
+        return held, None
+    bar = ProgressBar()
+    try:
+        with st.spinner("Loading the dataset…"):  # covers the model service's start before the first report
+            loaded = service.load_dataset(data_source(), progress=bar, allow_download=allow_download)
+    except CatdogError as exc:
+        return None, exc
+    finally:
+        bar.clear()
+    if st.session_state.get("_opened_dataset") != loaded.key:
+        st.session_state["_opened_dataset"] = loaded.key
+        st.rerun()  # newly opened in this server: rerun once so the sidebar shows it too
+    return loaded, None
+
+
+def load_data():
+    """The dataset, or None after showing why it is missing and where to fix it."""
+    loaded, problem = try_load_data()
+    if problem is not None:
+        show_data_problem(problem)
+    return loaded
+
+
+def data_available() -> bool:
+    """Whether this session's dataset is on the machine (or at least its zip or download), without work."""
+    if cached_data() is not None:
+        return True
+    try:
+        dataset.find_source(data_source(), allow_download=False, unpack=False)
+        return True
+    except DatasetUnavailable as exc:
+        return "not unpacked yet" in str(exc)
+    except CatdogError:
+        return False
+
+
+def show_data_problem(problem: CatdogError, link_home: bool = True) -> None:
+    st.error(plain(str(problem)))
+    if isinstance(problem, DatasetUnavailable) and link_home:
+        st.page_link("pages/home.py", label="Get the dataset on the Home page", icon=":material/download:")
+    elif not isinstance(problem, DatasetUnavailable):
+        st.caption(DATA_HINT)
+
+
+def file_uploader(label: str, key: str, multiple: bool = False):
+    """st.file_uploader for untrusted files, without Streamlit's extension filter.
+
+    With type=..., a request whose file name lacks an allowed extension (a crafted
+    name such as "..") raises inside Streamlit and shows a traceback. catdog_core
+    checks every file's content instead (images.decode, uploads.import_zip),
+    which also catches a wrong extension, and answers in one sentence.
+    """
+    return st.file_uploader(label, accept_multiple_files=multiple, key=key)

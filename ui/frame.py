@@ -1,0 +1,114 @@
+"""The page frame every page draws first: the class password, the app's own menu and the
+sidebar status (data, runs, the job training now, presenter mode)."""
+
+from __future__ import annotations
+
+import hmac
+import os
+import time
+
+import streamlit as st
+
+from catdog_core import dataset, jobs, runs
+
+from .data import cached_data
+from .state import AUTH_KEY, PRESENTER_KEY, SOURCE_KEY, data_source, owner
+from .text import plain
+
+PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
+    ("pages/home.py", "Home", ":material/home:"),
+    ("pages/dataset.py", "Dataset", ":material/photo_library:"),
+    ("pages/augmentation.py", "Augmentation", ":material/flip:"),
+    ("pages/training.py", "Training", ":material/model_training:"),
+    ("pages/evaluate.py", "Evaluate", ":material/fact_check:"),
+    ("pages/classify.py", "Classify", ":material/pets:"),
+    ("pages/classes.py", "Your classes", ":material/category:"),
+    ("pages/inside.py", "Inside the models", ":material/hub:"),
+]
+
+
+def _class_password() -> str | None:
+    """CATDOG_CLASS_PASSWORD, else `class_password` in Streamlit's secrets; None: no password."""
+    chosen = os.environ.get("CATDOG_CLASS_PASSWORD")
+    if not chosen:
+        try:
+            chosen = st.secrets.get("class_password")
+        except Exception:  # no secrets file: that is the usual case
+            chosen = None
+    return str(chosen) if chosen else None
+
+
+def _password_gate() -> None:
+    """With a class password set, nothing but this form shows until the session gives it."""
+    password = _class_password()
+    if password is None or st.session_state.get(AUTH_KEY):
+        return
+    st.title("catdog · cats vs dogs")
+    st.markdown("This class's dashboard asks for the password your teacher gave you.")
+    with st.form("class_password_form"):
+        given = st.text_input("Class password", type="password", key="class_password_input")
+        sent = st.form_submit_button("Enter", type="primary")
+    if sent:
+        if hmac.compare_digest(given.encode("utf-8"), password.encode("utf-8")):
+            st.session_state[AUTH_KEY] = True
+            st.rerun()
+        time.sleep(1.0)  # a guess a second, per session
+        st.error("That is not the class password.")
+    st.stop()
+
+
+def page_setup() -> None:
+    """Every page's first call: the class password, the app's own menu, the sidebar status."""
+    _password_gate()
+    owner()
+    if st.session_state.get(PRESENTER_KEY):
+        # Headings and everything inside them (Streamlit wraps their text), or the rule above shrinks them.
+        st.html("<style>html, body, [class*='st-'] {font-size: 1.15rem;} h1, h1 * {font-size: 2.6rem !important;} "
+                "h2, h2 * {font-size: 2.0rem !important;} h3, h3 * {font-size: 1.7rem !important;}</style>")
+    with st.sidebar:
+        for target, title, icon in PAGES:
+            st.page_link(target, label=title, icon=icon)
+        st.divider()
+        _sidebar_status()
+
+
+def _back_to_default() -> None:
+    st.session_state.pop(SOURCE_KEY, None)
+
+
+def _sidebar_status() -> None:
+    loaded = cached_data()
+    own = data_source() is not None
+    if loaded is not None:
+        sizes = " · ".join(f"{len(loaded.split(s))} {s}" for s in dataset.SPLITS)
+        what = f"your classes ({plain(', '.join(loaded.class_names))}) from " if own else ""
+        st.markdown(f"**Data:** {what}{plain(loaded.source.description)}  \n{sizes}")
+    elif own:
+        st.markdown("**Data:** your own classes (the Dataset page loads them)")
+    else:
+        st.markdown("**Data:** not loaded yet (Home and Dataset load it)")
+    if own:
+        st.button("Back to cats and dogs", icon=":material/pets:", on_click=_back_to_default,
+                  help="Every page goes back to the default dataset; your upload stays on disk.")
+    listing = runs.list_runs()
+    st.markdown(f"**Trained runs:** {len(listing.runs)}")
+    queue = jobs.get_queue()
+    active = queue.active()
+    running = [j for j in active if j.state == jobs.RUNNING]
+    for job in running:
+        st.markdown(f"**Training now:** {plain(job.spec.recipe)}, {job.spec.epochs} epochs ({plain(job.owner)})")
+    waiting = len(active) - len(running)
+    if waiting:
+        st.markdown(f"**Queued:** {waiting} job{'s' if waiting > 1 else ''}")
+        jobs.ensure_workers()  # after a server restart, or when a worker went idle
+    if active:
+        st.page_link("pages/training.py", label="Watch it", icon=":material/monitoring:")
+    # The widget's own state is dropped when the page changes; the choice lives in PRESENTER_KEY.
+    st.toggle("Presenter mode", key="presenter_toggle", value=bool(st.session_state.get(PRESENTER_KEY)),
+              on_change=_keep_presenter, help="Bigger type, images and charts for a projector.")
+
+
+def _keep_presenter() -> None:
+    st.session_state[PRESENTER_KEY] = bool(st.session_state.get("presenter_toggle"))
+
+

@@ -1,0 +1,228 @@
+"""Training jobs as the pages show them: submit one for this session, follow it in a live
+panel (progress, time left, curves), and the queue of every job with Stop buttons.
+Training never runs here; pages submit jobs to the queue and read it."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from catdog_core import augment, charts, evaluate, jobs, runs
+from catdog_core.errors import CatdogError
+
+from .runs import VALIDATION_NOTE, fine_tune_marker
+from .state import GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, owner, presenter
+from .text import plain
+
+
+def session_job() -> jobs.JobState | None:
+    """The job this session follows: its own latest, else the one running for anyone."""
+    queue = jobs.get_queue()
+    job_id = st.session_state.get(JOB_KEY)
+    group = st.session_state.get(GROUP_KEY)
+    if group:
+        mine = queue.group(group)
+        running = next((j for j in mine if j.state == jobs.RUNNING), None)
+        if running is not None:
+            return running  # reproducing the post: follow the model being trained now
+    job = queue.get(job_id) if job_id is not None else None
+    return job or queue.current()
+
+
+def submit(spec: jobs.JobSpec) -> None:
+    """Queue a job for this session and redraw the page (sidebar included) around it."""
+    st.session_state[JOB_KEY] = jobs.submit(spec, owner=owner())
+    st.session_state.pop(GROUP_KEY, None)
+    st.rerun()
+
+
+def submit_group(specs: list[jobs.JobSpec], label: str) -> None:
+    group, ids = jobs.submit_group(specs, owner=owner(), label=label)
+    st.session_state[GROUP_KEY] = group
+    st.session_state[JOB_KEY] = ids[0]
+    st.rerun()
+
+
+def duration_text(seconds: float | None) -> str:
+    if seconds is None:
+        return "after epoch 1"
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    minutes, seconds = divmod(seconds, 60)
+    return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
+
+
+def legend_below(fig):
+    """Learning curves side by side leave no room for a legend on the right."""
+    fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.22), height=fig.layout.height + 60)
+    return fig
+
+
+@st.cache_resource(max_entries=32, show_spinner=False)
+def _curves_figure(curves: dict, metric: str, marks: dict, large: bool):
+    """A job's curve as a figure, built once per finished epoch and shared by every tab that follows
+    the job: the panel redraws every two seconds, and building a plotly figure is slow Python."""
+    return legend_below(charts.learning_curves(curves, metric, markers=marks, large=large))
+
+
+def _job_curves(curves: dict, metric: str, marks: dict):
+    return _curves_figure(curves, metric, marks, presenter())
+
+
+# Every open tab that follows a job reruns its panel this often: the queue is read from SQLite and
+# nothing else is computed, so thirty tabs cost the server little.
+PANEL_SECONDS = 2.0
+QUEUE_SECONDS = 3.0
+
+
+def job_panel(job_id: int, where: str) -> None:
+    """The live view of one job; polls the queue every PANEL_SECONDS while it is queued or running."""
+    job = jobs.get_queue().get(job_id)
+    if job is None:
+        return
+    every = PANEL_SECONDS if job.active else None
+    st.fragment(_job_view, run_every=every)(job_id, where)
+
+
+def _saved_run(run_id: str | None):
+    if not run_id:
+        return None
+    try:
+        return runs.find_run(run_id)
+    except CatdogError:
+        return None
+
+
+def _job_view(job_id: int, where: str) -> None:
+    queue = jobs.get_queue()
+    job = queue.get(job_id)
+    if job is None:
+        st.info("That training job is no longer in the queue; its run, if saved, is in the table below.")
+        return
+    seen = st.session_state.setdefault("_job_states", {})
+    was_active = seen.get(job_id) in (jobs.QUEUED, jobs.RUNNING)
+    seen[job_id] = job.state
+
+    spec = job.spec
+    total = job.epochs_total or spec.epochs + spec.fine_tune_epochs
+    uses_augmentation = spec.recipe != "baseline"
+    st.markdown(f"**Job {job.job_id}: {plain(job.title)}** · recipe `{spec.recipe}` · "
+                f"{augment.describe(spec.settings) if uses_augmentation else 'no augmentation'}")
+
+    if job.state == jobs.QUEUED:
+        st.info(f"Waiting in the queue at position {job.queue_position}: jobs train one after another.")
+    elif job.state == jobs.RUNNING:
+        if job.phase == "Training" and job.steps:
+            st.progress(job.step / job.steps,
+                        text=f"Epoch {job.epoch} of {total}: batch {job.step} of {job.steps}"
+                             + (f" · loss {job.batch_loss:.3f} · accuracy {job.batch_accuracy:.1%}"
+                                if job.batch_loss is not None else ""))
+        elif job.phase_total:
+            st.progress(min(job.phase_done / job.phase_total, 1.0),
+                        text=f"{job.phase}: {job.phase_done:,} of {job.phase_total:,}")
+        else:
+            st.progress(0.0, text=f"{job.phase}…")
+        done_epochs = len(job.history)
+        cols = st.columns(3)
+        cols[0].metric("Epochs finished", f"{done_epochs} of {total}")
+        estimate = job.eta()
+        if estimate is None:
+            cols[1].metric("Time left", "after the first batches")
+        elif estimate.whole:
+            cols[1].metric("Time left", duration_text(estimate.seconds))
+        else:
+            cols[1].metric("Frozen stage left", duration_text(estimate.seconds),
+                           help="Fine-tune epochs run the whole MobileNetV2 and take much longer; "
+                                "their time shows once the first of them starts.")
+        last = job.history[-1]["val_accuracy"] if job.history else None
+        cols[2].metric("Validation accuracy", f"{last:.1%}" if last is not None else "–")
+
+    if job.active:
+        if job.stop_requested:
+            st.caption("Stopping after the current batch; finished epochs are kept.")
+        elif st.button("Stop" if job.state == jobs.RUNNING else "Cancel", key=f"stop_{where}_{job_id}",
+                       icon=":material/stop_circle:",
+                       help="Ends after the current batch and keeps the finished epochs."):
+            queue.stop(job_id)
+            st.caption("Stopping after the current batch; finished epochs are kept.")
+    elif job.state in (jobs.DONE, jobs.STOPPED):
+        run = _saved_run(job.run_id)
+        if run is None:
+            st.warning(f"{job.phase}.")
+        else:
+            numbers = (f"validation {evaluate.verdict(run.val_accuracy, run.val_count)}; "
+                       f"test {evaluate.verdict(run.test_accuracy, run.test_count)}")
+            if job.state == jobs.DONE:
+                st.success(f"Finished {len(job.history)} epochs: {numbers}. Saved as run `{run.run_id}`.")
+            else:
+                st.warning(f"{job.phase}: {numbers}. Saved as run `{run.run_id}`.")
+            for note in run.notes:
+                st.caption(plain(note))
+    elif job.state == jobs.FAILED:
+        st.error(plain(job.error or "Training failed."))
+
+    if job.history:
+        curves = {spec.recipe: job.history}
+        marks = fine_tune_marker(spec.recipe, job.history)
+        left, right = st.columns(2)
+        left.plotly_chart(_job_curves(curves, "accuracy", marks), key=f"acc_{where}_{job_id}")
+        right.plotly_chart(_job_curves(curves, "loss", marks), key=f"loss_{where}_{job_id}")
+        st.caption(VALIDATION_NOTE)
+    elif job.active:
+        st.caption("The accuracy and loss curves appear when the first epoch ends.")
+
+    if was_active and not job.active:
+        if job.run_id and job.owner == owner():
+            st.session_state.setdefault(NEW_RUNS_KEY, []).append(job.run_id)  # pickers select it
+        st.rerun()  # the whole page: the new run belongs in the tables and selectors
+
+
+def queue_view() -> None:
+    """Every queued and running job of the machine, with owner, position and time left; Stop one,
+    or Stop all after a confirmation. Redrawn every QUEUE_SECONDS while anything is active."""
+    if not jobs.get_queue().active():
+        return
+    st.fragment(_queue_view, run_every=QUEUE_SECONDS)()
+
+
+def _queue_view() -> None:
+    queue = jobs.get_queue()
+    active = queue.active()
+    st.markdown(f"**The queue** · {len(active)} job{'s' if len(active) != 1 else ''} "
+                f"(one training at a time per worker)")
+    if not active:
+        st.rerun()  # the whole page: the queue view goes, the new runs come into the tables
+    for job in active:
+        cols = st.columns([3, 2, 2, 1.4], vertical_alignment="center")
+        mine = " (yours)" if job.owner == owner() else ""
+        cols[0].markdown(f"**{job.job_id}** · {plain(job.title)}")
+        cols[1].markdown(f"{plain(job.owner or 'unknown')}{mine}")
+        if job.state == jobs.RUNNING:
+            estimate = job.eta()
+            left = duration_text(estimate.seconds) if estimate is not None else "timing…"
+            cols[2].markdown(f"training, {left} left" + ("" if estimate is None or estimate.whole else " (frozen)"))
+        else:
+            cols[2].markdown(f"queued, position {job.queue_position}")
+        if job.stop_requested:
+            cols[3].caption("stopping")
+        else:  # callbacks, not st.rerun: a click may come in a fragment run or in a whole-page run
+            cols[3].button("Stop", key=f"queue_stop_{job.job_id}", icon=":material/stop_circle:",
+                           on_click=queue.stop, args=(job.job_id,))
+    if st.session_state.get("_confirm_stop_all"):
+        st.warning(f"Stop all {len(active)} jobs? Running ones keep their finished epochs; queued ones are cancelled.")
+        yes, no = st.columns(2)
+        yes.button("Yes, stop them all", type="primary", key="stop_all_yes", on_click=_stop_all, args=(True,))
+        no.button("No, keep them", key="stop_all_no", on_click=_stop_all, args=(False,))
+    elif len(active) > 1:
+        st.button("Stop all…", key="stop_all", icon=":material/cancel:",
+                  on_click=_ask_stop_all)
+
+
+def _ask_stop_all() -> None:
+    st.session_state["_confirm_stop_all"] = True
+
+
+def _stop_all(confirmed: bool) -> None:
+    if confirmed:
+        jobs.get_queue().stop_all()
+    st.session_state["_confirm_stop_all"] = False

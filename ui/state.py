@@ -1,0 +1,39 @@
+"""What a session remembers between pages: its keys in st.session_state, and the small
+readers of them every page uses (who it is, its dataset, its augmentation, presenter mode)."""
+
+from __future__ import annotations
+
+import secrets
+
+import streamlit as st
+
+from catdog_core.augment import AugmentSettings
+
+SETTINGS_KEY = "augment_settings"
+JOB_KEY = "job_id"
+GROUP_KEY = "job_group"
+SOURCE_KEY = "data_source"  # an uploaded zip's path (set by the Dataset page only), or None: the default
+OWNER_KEY = "owner"
+AUTH_KEY = "class_password_ok"
+PRESENTER_KEY = "presenter"
+NEW_RUNS_KEY = "_new_runs"  # runs this session's jobs saved, newest last
+
+
+def owner() -> str:
+    """This session's name in the queue and towards the model service."""
+    return st.session_state.setdefault(OWNER_KEY, f"session {secrets.token_hex(2)}")
+
+
+def presenter() -> bool:
+    """Presenter mode (the sidebar toggle): bigger type, images and charts, kept for the session."""
+    return bool(st.session_state.get(PRESENTER_KEY))
+
+
+def data_source() -> str | None:
+    """This session's dataset: an uploaded zip of its own classes, or None for the configured one."""
+    return st.session_state.get(SOURCE_KEY)
+
+
+def current_settings() -> AugmentSettings:
+    """The settings chosen on the Augmentation page; the post's until then."""
+    return st.session_state.get(SETTINGS_KEY) or AugmentSettings()
