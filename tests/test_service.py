@@ -1,0 +1,153 @@
+"""The model service: TensorFlow's work in processes of its own, bounded, and restarted
+after a crash, while the process that asks (the web server) never loads TensorFlow."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import numpy as np
+import pytest
+
+from catdog_core import dataset, runs
+from catdog_core.errors import CatdogError, InvalidImage
+from catdog_core.service import ModelService, ServiceBusy, ServiceUnavailable, client
+from conftest import REPO, jpeg_bytes, make_dataset
+
+
+@pytest.fixture
+def service():
+    """A service of the test's own (not the process's shared one), closed afterwards."""
+    own = ModelService()
+    yield own
+    own.close()
+
+
+@pytest.fixture
+def saved_run(trained_transfer):
+    data, result = trained_transfer
+    return runs.save_run(result, data.describe())
+
+
+def test_the_caller_never_loads_tensorflow(synthetic_data, tmp_path):
+    """A plain process uses the service for a photo, a dataset and a preview, then still has no
+    TensorFlow or Keras: what the Streamlit server does on every page."""
+    code = (
+        "import json, sys\n"
+        "from catdog_core.service import get_service\n"
+        "service = get_service()\n"
+        f"data = service.load_dataset({str(synthetic_data)!r})\n"
+        "shown, model_input = service.picture(open('photo.jpg', 'rb').read())\n"
+        "copies = service.preview(model_input, {'flip': 'horizontal', 'rotation': 0.2, 'seed': 3}, 9)\n"
+        "print(json.dumps({'train': len(data.train), 'classes': list(data.class_names),\n"
+        "                  'shapes': [list(shown.shape), list(model_input.shape), list(copies.shape)],\n"
+        "                  'loaded': sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')),\n"
+        "                  'service': service.pids()['quick'] is not None}))\n"
+    )
+    (tmp_path / "photo.jpg").write_bytes(jpeg_bytes(0, 1, size=120))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ["PYTHONPATH"]]))
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert found["loaded"] == []
+    assert found["train"] == 48 and found["classes"] == ["cats", "dogs"]
+    assert found["shapes"] == [[120, 120, 3], [160, 160, 3], [9, 160, 160, 3]]
+    assert found["service"]
+
+
+def test_refusals_come_back_as_the_same_sentences(service):
+    with pytest.raises(InvalidImage, match="not an image this app can read"):
+        service.picture(b"%PDF-1.4 not a photo")
+    with pytest.raises(CatdogError, match="No saved run"):
+        service.classify("no-such-run", jpeg_bytes(), heatmap=False)
+    shown, model_input = service.picture(jpeg_bytes(1, 2, size=200))  # the same process answers again
+    assert shown.shape == (200, 200, 3) and model_input.dtype == np.uint8
+
+
+def test_the_service_answers_in_the_callers_settings(service, saved_run, tmp_path, monkeypatch):
+    """CATDOG_HOME travels with each request: another home, another set of runs."""
+    assert service.open_model(saved_run.run_id).class_names == ("cats", "dogs")
+    monkeypatch.setenv("CATDOG_HOME", str(tmp_path / "another_home"))
+    with pytest.raises(CatdogError, match="No saved run"):
+        service.open_model(saved_run.run_id)
+
+
+def test_a_killed_service_says_so_and_the_next_request_works(service, saved_run):
+    """kill -9 in the middle of a classify: one sentence for that request, a fresh process for the next."""
+    photo = jpeg_bytes(0, 5, size=200)
+    outcome = {}
+
+    def classify():
+        try:
+            outcome["answer"] = service.classify(saved_run.run_id, photo, heatmap=True)
+        except CatdogError as exc:
+            outcome["error"] = exc
+
+    asking = threading.Thread(target=classify)
+    asking.start()
+    deadline = time.time() + 60
+    while service.pids()["quick"] is None or not service.quick.lock.locked():
+        assert time.time() < deadline, "the request never started"
+        time.sleep(0.01)
+    time.sleep(0.5)  # the cold model is loading and tracing: well inside the request
+    first = service.pids()["quick"]
+    os.kill(first, signal.SIGKILL)
+    asking.join(60)
+    assert isinstance(outcome.get("error"), ServiceUnavailable), outcome
+    assert "stopped while answering" in str(outcome["error"]) and "next request" in str(outcome["error"])
+
+    answer = service.classify(saved_run.run_id, photo, heatmap=True)
+    assert answer.prediction.label in ("cats", "dogs") and answer.looked.shape == (200, 200, 3)
+    assert service.pids()["quick"] not in (None, first)
+
+
+def test_a_request_past_its_time_is_stopped_and_the_next_works(service, saved_run):
+    with pytest.raises(CatdogError, match="took more than 0 s and was stopped"):
+        service._call(service.quick, "open_model", saved_run.run_id, seconds=0.3)  # a cold model takes seconds
+    assert service.pids()["quick"] is None
+    assert service.open_model(saved_run.run_id).explains
+
+
+def test_requests_are_bounded_by_bytes_and_by_session(service, monkeypatch):
+    with pytest.raises(CatdogError, match="limit is 256 MB"):
+        service.pictures([b"x" * (64 * 1024**2)] * 5)
+    assert service.pids() == {"quick": None, "batch": None}  # refused before anything was sent
+
+    # A session with two requests in flight gets a sentence for a third; others are served.
+    monkeypatch.setattr(client, "MAX_PER_OWNER", 2)
+    release = threading.Event()
+    service.quick.lock.acquire()  # the lane is busy: requests queue behind it
+    waiting = [threading.Thread(target=lambda: service.picture(jpeg_bytes(), owner="ana")) for _ in range(2)]
+    for thread in waiting:
+        thread.start()
+    deadline = time.time() + 10
+    while service._owners.get("ana", 0) < 2:
+        assert time.time() < deadline
+        time.sleep(0.01)
+    with pytest.raises(ServiceBusy, match="still being answered"):
+        service.picture(jpeg_bytes(), owner="ana")
+    service.quick.lock.release()
+    release.set()
+    for thread in waiting:
+        thread.join(120)
+    assert service.picture(jpeg_bytes(), owner="ana")[1].shape == (160, 160, 3)
+    assert "ana" not in service._owners
+
+
+def test_the_batch_lane_reports_progress_and_leaves_the_quick_lane_free(service, tmp_path, fresh_cache):
+    root = make_dataset(tmp_path / "fresh", n_train=12, n_val=6, seed=11)
+    reports = []
+    loaded = service.load_dataset(str(root), progress=lambda *r: reports.append(r))
+    assert len(loaded.train) == 24 and loaded.train.images.shape == (24, 160, 160, 3)
+    assert service.pids()["batch"] is not None and service.pids()["quick"] is None
+    assert {message for _, _, message in reports} >= {"Checking the files", "Decoding the images"}
+    assert reports[-1][0] == reports[-1][1]  # the last report says it is complete
+    # Decoded by the service into the cache, read here from disk as a memory map.
+    assert isinstance(loaded.train.images, np.memmap)
+    assert dataset.cached_dataset(str(root)) is loaded
