@@ -122,9 +122,8 @@ if st.button("Save and use these classes", type="primary", icon=":material/check
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
     else:
-        st.session_state[ui.SOURCE_KEY] = str(path)
         st.session_state["_set_saved"] = True
-        st.rerun()
+        ui.use_data(path)
     finally:
         bar.clear()
 
@@ -144,8 +143,7 @@ if earlier:
         chosen = st.selectbox("Saved sets", list(by_path), key="classes_earlier",
                               format_func=lambda p: f"{by_path[p].name} · {', '.join(by_path[p].classes)}")
         if st.button("Use this set", key="classes_open"):
-            st.session_state[ui.SOURCE_KEY] = chosen
-            st.rerun()
+            ui.use_data(chosen)
 
 with st.expander("Show the code", icon=":material/code:"):
     st.code('''# The classes, saved as folders of photos: my_classes/apples/001.jpg, my_classes/pears/001.jpg, ...

@@ -26,8 +26,7 @@ with st.expander("Use your own classes", icon=":material/upload:"):
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
         else:
-            st.session_state[ui.SOURCE_KEY] = str(path)
-            st.rerun()
+            ui.use_data(path)
         finally:
             bar.clear()
     earlier = uploads.list_sets()
@@ -39,8 +38,7 @@ with st.expander("Use your own classes", icon=":material/upload:"):
                                                     f"{by_path[p].images} images")
         open_col, remove_col = st.columns(2)
         if open_col.button("Open these classes", key="open_earlier", icon=":material/folder_open:"):
-            st.session_state[ui.SOURCE_KEY] = chosen
-            st.rerun()
+            ui.use_data(chosen)
         if remove_col.button("Remove this upload", key="remove_earlier", icon=":material/delete:",
                              disabled=chosen == ui.data_source(),
                              help="Its zip and unpacked copy are deleted; runs trained on it stay."):

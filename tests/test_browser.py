@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import signal
 import socket
 import subprocess
 import sys
@@ -50,6 +51,31 @@ def server(tmp_path, shared_zip, shared_weights):
         yield url
 
 
+class ServerURL(str):
+    """The server's URL, with the process id of `streamlit run` (to read what it has loaded)."""
+
+    pid: int
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is pid (the model service's lanes, a training worker)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def loads_tensorflow(pid: int) -> bool:
+    """Whether a live process has TensorFlow's native library mapped (Keras brings it too)."""
+    maps = Path(f"/proc/{pid}/maps").read_text()
+    return "tensorflow" in maps.lower()
+
+
 @contextlib.contextmanager
 def streamlit_server(tmp_path: Path, **settings: str):
     """`streamlit run app.py` on a free port with these env settings; yields its URL, always stops it."""
@@ -60,7 +86,8 @@ def streamlit_server(tmp_path: Path, **settings: str):
     process = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],  # the rest: config.toml
         cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
+    url = ServerURL(f"http://127.0.0.1:{port}")
+    url.pid = process.pid
     try:
         deadline = time.time() + 60
         while True:
@@ -298,5 +325,22 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
                 expect(page.get_by_test_id("stSidebar").get_by_role("switch", name="Presenter mode")).to_be_checked()
                 assert_clean(page)
                 shoot(page, f"presenter-{name}")
+
+            # Every page was visited, photos classified with Grad-CAM, a slider moved, Inside opened: the
+            # server still has no TensorFlow; the model service, its child, has it (so the check can fail).
+            assert not loads_tensorflow(server.pid)
+            helpers = children(server.pid)
+            assert any(loads_tensorflow(pid) for pid in helpers), helpers
+
+            # The model service killed outright: the next photo is answered by a fresh one.
+            for pid in helpers:
+                if loads_tensorflow(pid):
+                    os.kill(pid, signal.SIGKILL)
+            open_page(page, "Classify")
+            page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(dog_photo))
+            expect(page.get_by_role("heading", name="dogs")).to_be_visible(timeout=120_000)
+            wait_idle(page)
+            assert_clean(page)
+            assert not loads_tensorflow(server.pid)
         finally:
             browser.close()

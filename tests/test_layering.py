@@ -61,3 +61,20 @@ def test_the_command_line_client_does_not_load_tensorflow():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip() == "[]"
+
+
+def test_the_web_pages_and_ui_import_no_tensorflow():
+    """Everything pages/ and ui/ import (catdog_core's modules, the model service's client) leaves
+    TensorFlow and Keras out of the Streamlit server; the browser test checks the live server too."""
+    pattern = re.compile(r"^from catdog_core(?:\.(\w+))? import ([\w, ]+)", re.MULTILINE)
+    modules = set()
+    for path in [*sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "ui").glob("*.py"))]:
+        for package, names in pattern.findall(path.read_text(encoding="utf-8")):
+            modules |= {f"catdog_core.{package}"} if package else {f"catdog_core.{n.strip()}" for n in names.split(",")}
+    assert {"catdog_core.service", "catdog_core.dataset", "catdog_core.runs"} <= modules
+    code = ("import importlib, sys\nimport ui\n"
+            f"for name in {sorted(modules)!r}:\n    importlib.import_module(name)\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.strip().splitlines()[-1] == "[]"

@@ -23,6 +23,7 @@ def test_the_served_defaults_keep_a_classroom_safe():
     assert settings["client"]["showErrorDetails"] == "none"  # no tracebacks with server paths
     assert settings["client"]["showSidebarNavigation"] is False  # the app's own menu from the first paint
     assert settings["browser"]["gatherUsageStats"] is False
+    assert settings["runner"]["postScriptGC"] is False  # no full collection of the heap per script run
     assert settings["server"]["maxUploadSize"] <= uploads.MAX_UPLOAD_ZIP_BYTES // 2**20
 
 

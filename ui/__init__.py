@@ -14,7 +14,7 @@ Pages use the names below as `ui.<name>`.
 """
 
 from .data import (DATA_HINT, ProgressBar, cached_data, data_available, file_uploader,  # noqa: F401
-                   load_data, show_data_problem, try_load_data)
+                   load_data, show_data_problem, try_load_data, use_data)
 from .frame import PAGES, page_setup  # noqa: F401
 from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, duration_text, job_panel, legend_below,  # noqa: F401
                    queue_view, session_job, submit, submit_group)

@@ -9,7 +9,7 @@ from catdog_core import config, dataset
 from catdog_core.errors import CatdogError, DatasetUnavailable
 
 from .model import service
-from .state import data_source
+from .state import SOURCE_KEY, data_source
 from .text import plain
 
 DATA_HINT = (f"The app reads {config.EXPECTED_LAYOUT}. Point {config.ENV_DATA_DIR} at such a "
@@ -66,6 +66,14 @@ def try_load_data(allow_download: bool = False):
         st.session_state["_opened_dataset"] = loaded.key
         st.rerun()  # newly opened in this server: rerun once so the sidebar shows it too
     return loaded, None
+
+
+def use_data(source: str) -> None:
+    """Switch this session to another dataset (an uploaded zip's path), opened before the page is
+    redrawn so that the sidebar and every page show it at once."""
+    st.session_state[SOURCE_KEY] = str(source)
+    try_load_data()
+    st.rerun()
 
 
 def load_data():

@@ -1,6 +1,6 @@
 """The web server's side of the model service: one method per request, each bounded.
 
-Two lanes, each one process started on first use (`python -m catdog_core.service.process`,
+Two lanes, each one process started on first use (`python -m catdog_core.service`,
 spoken to over a multiprocessing.connection socket with a random key): the *quick* lane answers what a student waits for with the mouse in
 hand (classify, Grad-CAM, previews, thumbnails, summaries, activations) and stays up;
 the *batch* lane does the long work (checking and decoding a dataset, importing a
@@ -98,7 +98,7 @@ class _Lane:
         env = dict(os.environ, CATDOG_SERVICE_KEY=key.hex(), TF_CPP_MIN_LOG_LEVEL=os.environ.get(
             "TF_CPP_MIN_LOG_LEVEL", "2"))
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-        command = [sys.executable, "-m", "catdog_core.service.process", address, str(self.idle or 0)]
+        command = [sys.executable, "-m", "catdog_core.service", address, str(self.idle or 0)]
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self.folder = folder
         deadline = time.monotonic() + START_SECONDS

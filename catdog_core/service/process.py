@@ -1,6 +1,6 @@
 """The service process's loop: receive a request, run the task, send the answer.
 
-    python -m catdog_core.service.process SOCKET IDLE_SECONDS   # started by `client`
+    python -m catdog_core.service SOCKET IDLE_SECONDS   # started by `client`
 
 A fresh Python that imports TensorFlow itself and shares nothing with the web server
 but one multiprocessing.connection socket (the key comes in CATDOG_SERVICE_KEY). It
@@ -84,7 +84,3 @@ def main(argv: list[str]) -> int:
     with conn:
         serve(conn, idle or None)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
