@@ -52,9 +52,9 @@ def main() -> None:
     from conftest import make_dataset  # noqa: E402  (a small drawn dataset to train a model on)
 
     data = make_dataset(home / "data", n_train=16, n_val=6)
-    from catdog_core import training
+    from catdog_core import jobs
 
-    run = training.run_job(training.JobSpec("baseline", 1, data=str(data), min_steps=0))
+    run = jobs.run_job(jobs.JobSpec("baseline", 1, data=str(data), min_steps=0))
     files = home / "files"
     files.mkdir()
     rng = np.random.default_rng(0)

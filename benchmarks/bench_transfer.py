@@ -80,10 +80,10 @@ def post_pipeline(folder: Path, epochs: int, weights: str) -> dict:
 
 
 def project_pipeline(folder: Path, epochs: int, weights: str) -> dict:
-    from catdog_core import augment, training
+    from catdog_core import augment, jobs
 
     started = time.perf_counter()
-    run = training.run_job(training.JobSpec("transfer", epochs, augment.AugmentSettings(), str(folder),
+    run = jobs.run_job(jobs.JobSpec("transfer", epochs, augment.AugmentSettings(), str(folder),
                                             weights=weights))  # the one job function the queue runs
     return {"val_accuracy": run.val_accuracy, "test_accuracy": run.test_accuracy,
             "epoch_seconds": [h["seconds"] for h in run.history],

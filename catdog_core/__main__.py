@@ -92,23 +92,8 @@ def cmd_info(args) -> int:
     return 0
 
 
-class _CliObserver:
-    def __init__(self, bar: Bar):
-        self.bar = bar
-
-    def on_phase(self, message, done=0, total=0):
-        self.bar(done, total, message)
-
-    def on_batch(self, r):
-        self.bar(r.step, r.steps, f"epoch {r.epoch}  loss {r.loss:.3f}  acc {r.accuracy:.3f}")
-
-    def on_epoch(self, r):
-        self.bar.line(f"epoch {r.epoch}/{r.epochs}: loss {r.loss:.3f} acc {r.accuracy:.3f} "
-                      f"val_loss {r.val_loss:.3f} val_acc {r.val_accuracy:.3f} ({r.seconds:.1f} s)")
-
-
 def _result_line(run) -> str:
-    from .evaluate import verdict
+    from .metrics import verdict
 
     return (f"run {run.run_id}: val_acc {verdict(run.val_accuracy, run.val_count)}; "
             f"test_acc {verdict(run.test_accuracy, run.test_count)}")
@@ -193,7 +178,7 @@ def cmd_train(args) -> int:
         settings = AugmentSettings(flip=args.flip, rotation=args.rotation)
     if not 1 <= epochs <= training.MAX_EPOCHS:  # refuse before decoding the dataset (`or 20` took 0 as 20)
         raise CatdogError(f"Epochs must be a whole number from 1 to {training.MAX_EPOCHS}, not {epochs}.")
-    spec = training.JobSpec(args.recipe, epochs, settings, args.data, use_cache=not args.no_cache,
+    spec = jobs.JobSpec(args.recipe, epochs, settings, args.data, use_cache=not args.no_cache,
                             learning_rate=learning_rate, fine_tune_epochs=args.fine_tune_epochs,
                             fine_tune_at=args.fine_tune_at, label="quick" if args.quick else "",
                             min_steps=max(0, args.min_steps))
@@ -219,12 +204,12 @@ def cmd_train(args) -> int:
 
 def cmd_reproduce(args) -> int:
     """The post's four models as one group of jobs, then a table beside the post's numbers."""
-    from . import jobs, runs, training
+    from . import jobs, runs
 
     bar = Bar()
-    specs = training.post_specs(args.data, 20 if args.epochs is None else args.epochs,
+    specs = jobs.post_specs(args.data, 20 if args.epochs is None else args.epochs,
                                 min_steps=max(0, args.min_steps))
-    _, ids = jobs.submit_group(specs, owner=f"command line (pid {os.getpid()})", label=training.REPRODUCE_LABEL)
+    _, ids = jobs.submit_group(specs, owner=f"command line (pid {os.getpid()})", label=jobs.REPRODUCE_LABEL)
     bar.line(f"queued jobs {', '.join(map(str, ids))}: the post's four models, one after another")
     states = _follow(jobs.get_queue(), ids, bar)
     failed = [job for job in states if job is not None and job.state == jobs.FAILED]
@@ -232,7 +217,7 @@ def cmd_reproduce(args) -> int:
         bar.line(f"job {job.job_id} ({job.spec.recipe}) failed: {job.error}")
     listing = runs.list_runs().runs
     by_id = {run.run_id: run for run in listing}
-    rows = runs.post_comparison(listing, training.REPRODUCE_LABEL)
+    rows = runs.post_comparison(listing, jobs.REPRODUCE_LABEL)
     bar.line(f"{'model':28} {'post val':>9} {'our val':>8} {'our test':>9} {'s/epoch':>8}")
     for row in rows:
         run = by_id.get(row["run"])
@@ -349,7 +334,7 @@ def _confusion_lines(ev) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
-    from . import dataset, evaluate, runs
+    from . import dataset, evaluate, metrics, runs
 
     run = runs.find_run(args.run)
     model = runs.load_model(run)
@@ -364,7 +349,7 @@ def cmd_evaluate(args) -> int:
         counts[split] = detail.count
     bar.line(f"run {run.run_id} ({run.recipe}) answered:")
     for split, count in counts.items():
-        bar.line(f"  {split}: {evaluate.verdict(results[f'{split}_accuracy'], count)}")
+        bar.line(f"  {split}: {metrics.verdict(results[f'{split}_accuracy'], count)}")
     # Per class and confusion for the last split evaluated: test, or validation when test is empty.
     print(f"per class ({detail.split}): " + ", ".join(f"{n} {_pct(a)}" for n, a in detail.per_class.items()),
           file=sys.stderr)
@@ -373,7 +358,7 @@ def cmd_evaluate(args) -> int:
     if args.json:
         print(json.dumps({"run": run.run_id, "recipe": run.recipe, **results,
                           **{f"{s}_count": c for s, c in counts.items()},
-                          **{f"{s}_interval": list(evaluate.interval(results[f"{s}_accuracy"], c))
+                          **{f"{s}_interval": list(metrics.interval(results[f"{s}_accuracy"], c))
                              for s, c in counts.items()},
                           "split": detail.split, "per_class": detail.per_class,
                           "confusion": detail.confusion.tolist()}))

@@ -8,7 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-_PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
+PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 
 
 FONT = 15  # readable from the back of a classroom
@@ -41,7 +41,7 @@ def learning_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accu
     single = len(histories) == 1
     everything = []
     for i, (name, history) in enumerate(histories.items()):
-        colour = _PALETTE[i % len(_PALETTE)]
+        colour = PALETTE[i % len(PALETTE)]
         epochs = [h["epoch"] for h in history]
         train_y, val_y = [h[metric] for h in history], [h[f"val_{metric}"] for h in history]
         everything += train_y + val_y
@@ -76,7 +76,7 @@ def label_counts(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
     fig = go.Figure()
     for i, (split, per_class) in enumerate(counts.items()):
         fig.add_bar(x=list(per_class), y=list(per_class.values()), name=split,
-                    marker_color=_PALETTE[i % len(_PALETTE)], text=list(per_class.values()),
+                    marker_color=PALETTE[i % len(PALETTE)], text=list(per_class.values()),
                     textposition="outside")
     fig.update_layout(barmode="group", title="Images per class and split", xaxis_title="class",
                       yaxis_title="images", height=360, margin=dict(t=50, b=40, l=50, r=10))
@@ -108,7 +108,7 @@ def probabilities(probs: Mapping[str, float], large: bool = False) -> go.Figure:
                            text=[f"{p:.1%}" for _, p in items],
                            textposition=["inside" if p > 0.25 else "outside" for _, p in items],
                            cliponaxis=False,
-                           marker_color=[_PALETTE[0] if p == top else "#BBBBBB" for _, p in items]))
+                           marker_color=[PALETTE[0] if p == top else "#BBBBBB" for _, p in items]))
     fig.update_layout(xaxis=dict(range=[0, 1], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1]),
                       height=(80 if large else 70) + (40 if large else 32) * len(items),
                       margin=dict(t=10, b=10, l=10, r=40), font=dict(size=FONT + (4 if large else 0)))

@@ -51,7 +51,6 @@ MEMORY_CACHE = 4  # datasets kept open per process
 DISK_CACHE = 8  # decoded datasets kept on disk
 
 _EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WebP"}
-IMAGE_EXTENSIONS = tuple(_EXT_FORMAT)
 FORMAT_EXTENSION = {fmt: ext for ext, fmt in reversed(_EXT_FORMAT.items())}  # "JPEG" -> ".jpg"
 
 
@@ -121,14 +120,9 @@ def _list_class_files(class_dir: Path) -> list[Path]:
     return found
 
 
-def count_files(root: Path) -> int:
-    """How many files a dataset folder holds, without reading any (for planning work)."""
-    return sum(len(files) for _, _, files in os.walk(root, followlinks=False))
-
-
 def _class_dirs(parent: Path, skipped: list[SkippedFile], notes: list[str], root: Path) -> dict[str, Path]:
     dirs = {}
-    for d in sources._visible_dirs(parent):
+    for d in sources.visible_dirs(parent):
         if len(d.name) > 255 or not d.name.strip():
             notes.append(f"Skipped a class folder with an unusable name ({d.name[:40]}...).")
             continue

@@ -151,7 +151,7 @@ def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .charts import _PALETTE, FONT
+    from .charts import PALETTE, FONT
 
     titles = [m.title + (f" · PCA keeps {m.explained:.0%}" if m.explained is not None else "") for m in maps]
     fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.06)
@@ -168,7 +168,7 @@ def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
                     x=m.points[chosen, 0], y=m.points[chosen, 1], mode="markers", row=1, col=col,
                     name=f"{name}" + (" · model wrong" if is_wrong else ""), legendgroup=f"{name}{is_wrong}",
                     showlegend=col == 1 or m.wrong is not None and col == len(maps),
-                    marker=dict(color=_PALETTE[label % len(_PALETTE)], size=11 if is_wrong else 6,
+                    marker=dict(color=PALETTE[label % len(PALETTE)], size=11 if is_wrong else 6,
                                 symbol="x" if is_wrong else "circle", opacity=0.9 if is_wrong else 0.55,
                                 line=dict(width=1, color="black") if is_wrong else None),
                     customdata=[[m.files[i], thumbs[i] if thumbs else ""] for i in chosen],

@@ -10,6 +10,10 @@ class DatasetUnavailable(CatdogError):
     """The dataset is neither on disk nor downloadable."""
 
 
+class NotUnpacked(DatasetUnavailable):
+    """The dataset's zip is on disk but not unpacked yet (only when asked not to unpack)."""
+
+
 class InvalidDataset(CatdogError):
     """A dataset folder or zip does not have a usable layout."""
 

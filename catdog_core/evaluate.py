@@ -8,53 +8,20 @@ a student finds mislabelled files, odd photos and what the model confuses.
 
 from __future__ import annotations
 
-import math
+import io
+import re
+import zipfile
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 
-from .errors import CatdogError
+from . import predict
+from .errors import CatdogError, InvalidDataset, InvalidImage
+from .images import load_for_model, safe_display_name
+from .metrics import SMALL_SPLIT, confusion_matrix, interval, log_softmax
 
 BATCH = 128  # images per forward pass: bounded memory, still one graph call per batch
-SMALL_SPLIT = 30  # below this many images an accuracy says little: shown as "too few to judge"
-
-
-
-def confusion_matrix(true_labels, predicted, classes: int) -> np.ndarray:
-    """(classes, classes) counts: rows = true class, columns = predicted class."""
-    matrix = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(matrix, (np.asarray(true_labels, int), np.asarray(predicted, int)), 1)
-    return matrix
-
-def interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float, float]:
-    """The 95 % (Wilson score) interval of an accuracy measured on `count` images.
-
-    Wilson's interval stays inside 0..1 and is honest for small counts and for
-    0 % or 100 %: 2 of 2 right gives 34 %..100 %, 190 of 200 gives 91 %..97 %.
-    """
-    if count <= 0:
-        return 0.0, 1.0
-    p = min(max(accuracy, 0.0), 1.0)
-    denominator = 1 + z * z / count
-    centre = (p + z * z / (2 * count)) / denominator
-    half = z * math.sqrt(p * (1 - p) / count + z * z / (4 * count * count)) / denominator
-    return max(0.0, centre - half), min(1.0, centre + half)
-
-
-def verdict(accuracy: float | None, count: int | None) -> str:
-    """An accuracy as a student should read it: the value, its 95 % interval and the image count."""
-    if accuracy is None:
-        return "not measured"
-    if not count:
-        return f"{accuracy:.1%}"
-    low, high = interval(accuracy, count)
-    images = f"{count} image{'s' if count != 1 else ''}"
-    if count < SMALL_SPLIT:
-        return f"{accuracy:.1%} on {images}: too few to judge (95 % interval {low:.0%}-{high:.0%})"
-    return f"{accuracy:.1%} (95 % interval {low:.0%}-{high:.0%}, {images})"
-
-
 @dataclass(frozen=True)
 class Mistake:
     index: int  # position in the split, so the image is split.images[index]
@@ -99,18 +66,11 @@ class Evaluation:
         }
 
 
-def _log_softmax(logits: np.ndarray) -> np.ndarray:
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=-1, keepdims=True))
-
-
 def logits_of(model, images: np.ndarray, progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
     """(N, 160, 160, 3) uint8 -> (N, classes) float64 logits, in batches."""
-    from .predict import logits  # the same compiled graph the Classify page uses
-
     out = []
-    for start in range(0, len(images), BATCH):
-        out.append(logits(model, images[start:start + BATCH]))
+    for start in range(0, len(images), BATCH):  # the same compiled graph the Classify page uses
+        out.append(predict.logits(model, images[start:start + BATCH]))
         if progress:
             progress(min(start + BATCH, len(images)), len(images), "Classifying the images")
     return np.concatenate(out)
@@ -131,7 +91,7 @@ def evaluate_run(model, dataset, class_names: Sequence[str], split: str = "test"
     if logits.shape[-1] != len(class_names):
         raise CatdogError(f"The model gives {logits.shape[-1]} scores but the run names {len(class_names)} "
                           "classes; its files do not belong together.")
-    log_probs = _log_softmax(logits)
+    log_probs = log_softmax(logits)
     probs = np.exp(log_probs)
     labels = part.labels.astype(int)
     predicted = log_probs.argmax(axis=-1)
@@ -148,3 +108,128 @@ def evaluate_run(model, dataset, class_names: Sequence[str], split: str = "test"
                         {n: float(p) for n, p in zip(class_names, probs[i])}) for i in wrong]
     return Evaluation(split, class_names, float(np.mean(predicted == labels)), float(losses.mean()),
                       per_class, confusion, mistakes)
+
+
+# ---------------------------------------------------------------- a labelled batch check
+
+MAX_CHECK_FILES = 500
+
+
+def _stem_words(name: str) -> list[str]:
+    return [w for w in re.split(r"[^0-9a-zA-Z\u00c0-\uffff]+", name.lower()) if w]
+
+
+def _forms(class_name: str) -> set[str]:
+    """A class name and its singular/plural, lower case: 'cats' matches cat.3.jpg and cats/."""
+    base = class_name.lower()
+    return {base, base[:-1] if base.endswith("s") else base + "s"}
+
+
+def label_from_name(name: str, class_names) -> str | None:
+    """The class a file's name or folder says it shows: a folder named after a class
+    (cats/x.jpg, dog/x.jpg) or a file name starting with one (cat.12.jpg, Dogs_01.png)."""
+    parts = str(name).replace("\\", "/").split("/")
+    for folder in reversed(parts[:-1]):
+        for cls in class_names:
+            if folder.lower() in _forms(cls):
+                return cls
+    words = _stem_words(parts[-1].rsplit(".", 1)[0])
+    for cls in class_names:
+        if words and words[0] in _forms(cls):
+            return cls
+    return None
+
+
+@dataclass
+class Checked:
+    name: str
+    true_label: str
+    prediction: predict.Prediction
+    picture: np.ndarray  # the display copy
+    model_input: np.ndarray
+
+
+@dataclass
+class LabelledCheck:
+    """Photos whose class is known, classified: how many right, the confusion, the misses."""
+
+    class_names: tuple[str, ...]
+    checked: list[Checked]
+    unlabelled: list[str]  # names no class could be read from
+    refused: list[tuple[str, str]]  # (name, why) for files that are not usable images
+
+    @property
+    def right(self) -> int:
+        return sum(c.prediction.label == c.true_label for c in self.checked)
+
+    @property
+    def total(self) -> int:
+        return len(self.checked)
+
+    @property
+    def misses(self) -> list[Checked]:
+        wrong = [c for c in self.checked if c.prediction.label != c.true_label]
+        return sorted(wrong, key=lambda c: c.prediction.probabilities.get(c.true_label, 0.0))
+
+    @property
+    def confusion(self) -> np.ndarray:
+        index = {n: i for i, n in enumerate(self.class_names)}
+        return confusion_matrix([index[c.true_label] for c in self.checked],
+                                [index[c.prediction.label] for c in self.checked], len(index))
+
+
+def check_labelled(model, class_names, items) -> LabelledCheck:
+    """(name, bytes) pairs -> LabelledCheck; the class of each is read from its name."""
+    class_names = tuple(str(n) for n in class_names)
+    checked, unlabelled, refused = [], [], []
+    for name, data in list(items)[:MAX_CHECK_FILES]:
+        true = label_from_name(name, class_names)
+        if true is None:
+            unlabelled.append(safe_display_name(name))
+            continue
+        try:
+            shown, model_input = load_for_model(data)
+        except InvalidImage as exc:
+            refused.append((safe_display_name(name), str(exc)))
+            continue
+        checked.append(Checked(safe_display_name(name), true, predict.classify(model, model_input, class_names), shown,
+                               model_input))
+    return LabelledCheck(class_names, checked, unlabelled, refused)
+
+
+def images_in_zip(data: bytes, limit: int = MAX_CHECK_FILES) -> list[tuple[str, bytes]]:
+    """The image files of an uploaded zip, with their paths, after the same member checks as a
+    dataset zip (names, sizes, encryption); raises InvalidDataset with a sentence."""
+    from . import sources
+
+    limits = sources.ZipLimits(members=limit * 2, total_bytes=200 * 1024**2, member_bytes=10 * 1024**2)
+    try:
+        with zipfile.ZipFile(io.BytesIO(bytes(data))) as archive:
+            members = sources.check_members(archive, "the zip", limits)
+            out = []
+            for member in members:
+                parts = sources.check_member_name(member.filename, "the zip")
+                if member.is_dir() or not parts or any(p.startswith((".", "__MACOSX")) for p in parts):
+                    continue
+                out.append(("/".join(parts), archive.read(member)))
+                if len(out) >= limit:
+                    break
+            return out
+    except InvalidDataset:
+        raise
+    except Exception as exc:
+        raise sources.zip_problem(exc, "the zip") from None
+
+
+def labelled_items(files: list[tuple[str, bytes]], limit: int = MAX_CHECK_FILES) -> list[tuple[str, bytes]]:
+    """Uploaded files for a labelled check as (name, bytes) photos: a zip's images with their
+    folders (see images_in_zip), other files as they are; at most `limit`."""
+    items: list[tuple[str, bytes]] = []
+    for name, data in files:
+        if bytes(data[:4]) == b"PK\x03\x04":
+            items += images_in_zip(data, limit)
+        else:
+            items.append((str(name), bytes(data)))
+        if len(items) >= limit:
+            return items[:limit]
+    return items

@@ -36,7 +36,8 @@ _convert_lock = threading.Lock()
 _digest_memo: dict[tuple, str] = {}
 
 
-def _interpreter_class():
+def tflite_interpreter_class():
+    """LiteRT's Interpreter if installed, else TensorFlow's own; None when neither can be had."""
     try:
         from ai_edge_litert.interpreter import Interpreter  # the maintained runtime, if installed
         return Interpreter
@@ -136,7 +137,7 @@ def tflite_bytes(model) -> bytes:
         return tf.lite.TFLiteConverter.from_concrete_functions([convert_variables_to_constants_v2(graph)]).convert()
 
 
-def _ensure_converted(key: str, model, weights: str) -> None:
+def ensure_converted(key: str, model, weights: str) -> None:
     """Convert the base for this key unless done; one conversion at a time, never twice."""
     with _convert_lock:
         target = tflite_path(key)
@@ -169,7 +170,7 @@ def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]
     of a split works too. Raises ImportError without TFLite, ValueError or
     RuntimeError for a file that is not a TFLite model.
     """
-    Interpreter = _interpreter_class()
+    Interpreter = tflite_interpreter_class()
     if Interpreter is None:
         raise ImportError("TensorFlow Lite is not installed")
     with warnings.catch_warnings():
@@ -207,12 +208,12 @@ class FeatureExtractor:
         self._tf_fn = tf.function(lambda x: features_model(x, training=False), reduce_retracing=True)
         self._tflite = None
         self.key = base_key(features_model, weights)
-        if _interpreter_class() is None:
+        if tflite_interpreter_class() is None:
             return
         path = tflite_path(self.key)
         try:
             if convert:
-                _ensure_converted(self.key, features_model, weights)
+                ensure_converted(self.key, features_model, weights)
             if path.is_file():
                 self._tflite = cached_runner(path)
         except Exception:  # a failed conversion or a damaged cache file: the TF path still works

@@ -24,10 +24,11 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from . import config
-from .errors import CatdogError, DatasetUnavailable, InvalidDataset
+from .errors import CatdogError, DatasetUnavailable, InvalidDataset, NotUnpacked
 from .fileio import write_atomic
 
 # progress(done, total, message); total may be 0 when unknown.
+DOWNLOADING = "Downloading the dataset"  # the one phase whose done and total count bytes
 Progress = Callable[[int, int, str], None]
 
 MAX_ZIP_BYTES = 2 * 1024**3  # uncompressed, for a dataset zip named by the teacher
@@ -67,8 +68,8 @@ def find_source(data: str | os.PathLike | None = None, progress: Progress | None
     return _downloaded_source(progress, allow_download and unpack, unpack)
 
 
-def _not_unpacked(name: str) -> DatasetUnavailable:
-    return DatasetUnavailable(f"{name} is not unpacked yet; loading the dataset unpacks it.")
+def _not_unpacked(name: str) -> NotUnpacked:
+    return NotUnpacked(f"{name} is not unpacked yet; loading the dataset unpacks it.")
 
 
 def _local_source(path: Path, progress: Progress | None, unpack: bool = True) -> DataSource:
@@ -129,7 +130,7 @@ def _download(url: str, target: Path, progress: Progress | None) -> None:
                 out.write(chunk)
                 done += len(chunk)
                 if progress:
-                    progress(done, total, "Downloading the dataset")
+                    progress(done, total, DOWNLOADING)
 
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -337,7 +338,8 @@ def extract_zip(path: Path, progress: Progress | None = None, limits: ZipLimits 
     return dest
 
 
-def _visible_dirs(path: Path) -> list[Path]:
+def visible_dirs(path: Path) -> list[Path]:
+    """The folders inside `path` a dataset may use: no links, hidden folders or macOS leftovers."""
     return sorted(p for p in path.iterdir() if p.is_dir() and not p.is_symlink()
                   and not p.name.startswith((".", "__MACOSX")))
 
@@ -347,7 +349,7 @@ def dataset_root(path: Path) -> Path:
     for _ in range(4):
         if (path / "train").is_dir():
             return path
-        subdirs = _visible_dirs(path)
+        subdirs = visible_dirs(path)
         has_files = any(p.is_file() for p in path.iterdir() if not p.name.startswith("."))
         if len(subdirs) == 1 and not has_files:
             path = subdirs[0]

@@ -3,7 +3,7 @@ camera), then train the quick transfer model on it and classify. Saved like an u
 
 import streamlit as st
 
-from catdog_core import images, jobs, uploads
+from catdog_core import dataset, images, jobs, uploads
 from catdog_core.errors import CatdogError
 import ui
 
@@ -12,6 +12,7 @@ ui.page_setup()
 SET_KEY = "built_classes"  # {class name: [(file name, bytes)]}, this session's set being built
 MAX_CLASSES = 10
 MAX_PHOTOS = 200  # per class
+MIN_PHOTOS = dataset.MIN_IMAGES_PER_CLASS
 
 
 def classes() -> dict[str, list[tuple[str, bytes]]]:
@@ -62,7 +63,7 @@ def add_photos(name: str, files) -> list[str]:
 st.title("Build your own classes")
 st.markdown("Teach the model something new: add two or more classes, give each some photos (from files or "
             "the camera, several shots in a row), then train the quick transfer model on them and try it on "
-            f"the Classify page. Each class needs at least 5 photos; 15 or more work better.")
+            f"the Classify page. Each class needs at least {MIN_PHOTOS} photos; 15 or more work better.")
 
 left, right = st.columns([2, 3], gap="large")
 with left:
@@ -110,10 +111,10 @@ with right:
         if len(photos) > 24:
             st.caption(f"and {len(photos) - 24} more")
 
-ready = len(classes()) >= 2 and all(len(p) >= 5 for p in classes().values())
+ready = len(classes()) >= 2 and all(len(p) >= MIN_PHOTOS for p in classes().values())
 set_name = st.text_input("Name of this set", key="set_name", max_chars=60, value="my classes")
 if st.button("Save and use these classes", type="primary", icon=":material/check:", disabled=not ready,
-             help=None if ready else "Two classes with at least 5 photos each."):
+             help=None if ready else f"Two classes with at least {MIN_PHOTOS} photos each."):
     bar = ui.ProgressBar()
     try:
         with st.spinner("Checking and decoding the photos…"):

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import charts, codegen, evaluate, explain, images, jobs, predict, runs
+from catdog_core import charts, codegen, evaluate, explain, images, jobs, metrics, predict, runs
 from catdog_core.errors import CatdogError
 import ui
 
@@ -43,7 +43,7 @@ def labelled_check(run, heatmap: bool) -> None:
     if not files:
         return
     try:
-        items = predict.labelled_items([(upload.name, upload.getvalue()) for upload in files])
+        items = evaluate.labelled_items([(upload.name, upload.getvalue()) for upload in files])
         with st.spinner(f"Classifying {len(items)} photos…"):
             result = ui.service.check_labelled(run.run_id, items, heatmap)
     except CatdogError as exc:
@@ -57,8 +57,8 @@ def labelled_check(run, heatmap: bool) -> None:
     if not result.total:
         return
     st.metric("Right", f"{result.right} of {result.total}",
-              help=evaluate.verdict(result.right / result.total, result.total))
-    st.caption(f"{evaluate.verdict(result.right / result.total, result.total)}.")
+              help=metrics.verdict(result.right / result.total, result.total))
+    st.caption(f"{metrics.verdict(result.right / result.total, result.total)}.")
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion"),
                       key="check_confusion", config=charts.NO_TOOLBAR)
@@ -132,7 +132,7 @@ if run is None:
     st.info("No model was trained on your dataset yet; choose one above or train the quick model.")
     st.stop()
 st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), classes "
-           f"{ui.plain(', '.join(run.class_names))}; validation {evaluate.verdict(run.val_accuracy, run.val_count)}. "
+           f"{ui.plain(', '.join(run.class_names))}; validation {metrics.verdict(run.val_accuracy, run.val_count)}. "
            "The best transfer run on your dataset is chosen by default.")
 try:
     with st.spinner("Loading the model…"):  # while the student picks a photo, not after

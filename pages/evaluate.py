@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import charts, codegen, evaluate, runs
+from catdog_core import charts, codegen, metrics, runs
 from catdog_core.errors import CatdogError
 import ui
 
@@ -55,10 +55,10 @@ low, high = result.interval
 cols[0].metric("Test accuracy", f"{result.accuracy:.1%}",
                help=f"{result.count} test images, mean loss {result.loss:.3f}; 95 % interval {low:.0%} to {high:.0%}")
 if result.too_few:
-    st.warning(f"{evaluate.verdict(result.accuracy, result.count)}. Each test image moves the accuracy by "
+    st.warning(f"{metrics.verdict(result.accuracy, result.count)}. Each test image moves the accuracy by "
                f"{1 / result.count:.0%}; add more images before trusting this number.")
 else:
-    st.caption(f"Test accuracy {evaluate.verdict(result.accuracy, result.count)}.")
+    st.caption(f"Test accuracy {metrics.verdict(result.accuracy, result.count)}.")
 if len(result.per_class) <= 5:
     for col, (name, share) in zip(cols[1:], result.per_class.items()):
         col.metric(f"{ui.plain(name)} recognised", f"{share:.1%}" if share is not None else "no images")

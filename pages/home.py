@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import config, dataset, evaluate, runs
+from catdog_core import config, dataset, metrics, runs
 from catdog_core.errors import DatasetUnavailable
 import ui
 
@@ -75,8 +75,8 @@ if listing.runs:
     st.markdown(line)
     if top is not None:
         st.markdown(f"Best on this dataset: **{ui.plain(top.title())}**, validation "
-                    f"{ui.plain(evaluate.verdict(top.val_accuracy, top.val_count))}; test "
-                    f"{ui.plain(evaluate.verdict(top.test_accuracy, top.test_count))}.")
+                    f"{ui.plain(metrics.verdict(top.val_accuracy, top.val_count))}; test "
+                    f"{ui.plain(metrics.verdict(top.test_accuracy, top.test_count))}.")
 else:
     st.markdown("No run has been trained yet.")
 for message in listing.problems:

@@ -12,7 +12,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from catdog_core import jobs, runs, training
+from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
 from conftest import jpeg_bytes
 from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for, zip_of_classes  # noqa: F401
@@ -32,8 +32,8 @@ def saved(trained_transfer, **extra):
 def test_the_queue_lists_every_job_with_its_owner_and_stop_all_asks_first(data):
     queue = jobs.get_queue()
     # Two students' jobs, queued before any worker runs them.
-    first = queue.submit(jobs.resolved(training.JobSpec("baseline", 40, NO_AUGMENTATION, min_steps=0)), "session aa11")
-    second = queue.submit(jobs.resolved(training.JobSpec("baseline", 5, NO_AUGMENTATION, min_steps=0)), "session bb22")
+    first = queue.submit(jobs.resolved(jobs.JobSpec("baseline", 40, NO_AUGMENTATION, min_steps=0)), "session aa11")
+    second = queue.submit(jobs.resolved(jobs.JobSpec("baseline", 5, NO_AUGMENTATION, min_steps=0)), "session bb22")
     at = open_page("training")
     body = " ".join(texts(at.markdown))
     assert "The queue** · 2 jobs" in body and "session aa11" in body and "session bb22" in body

@@ -33,14 +33,15 @@ def test_worker_killed_between_model_and_history_leaves_no_run(trained, syntheti
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
         from catdog_core import augment, dataset, runs, training
+        from catdog_core.runs import save as saving
         data = dataset.load_dataset({str(synthetic_data)!r})
         result = training.train("transfer", data, 1, augment.NO_AUGMENTATION, min_steps=0)
-        real_write = runs._write_json
+        real_write = saving.write_json
         def die(path, value):
             if path.name == runs.HISTORY_FILE:
                 os._exit(9)  # the power goes out: no cleanup, no exception handlers
             real_write(path, value)
-        runs._write_json = die
+        saving.write_json = die
         runs.save_run(result, data.describe())
     """)
     done = subprocess.run([sys.executable, "-c", script], env=dict(os.environ), capture_output=True,
@@ -126,7 +127,7 @@ def test_a_job_whose_save_fails_reports_it_and_the_queue_goes_on(synthetic_data,
     spec = jobs.JobSpec("transfer", 1, augment.NO_AUGMENTATION, str(synthetic_data), min_steps=0)
     first, second = queue.submit(spec, owner="a"), queue.submit(spec, owner="b")
     for _ in range(2):  # the worker's own loop body, in this process so the fault can be injected
-        worker.run_one(queue, queue.claim("test:1"), threading.Event(), "test:1")
+        worker.run_one(queue, queue.claim("test:1"), threading.Event())
     failed = queue.get(first)
     assert failed.state == jobs.FAILED and "No space left" in failed.error
     done = queue.get(second)

@@ -94,7 +94,7 @@ def test_stopping_a_queued_job_cancels_it_and_stop_all_asks_everyone(synthetic_d
 
 def test_a_group_stops_as_one(synthetic_data):
     group, ids = jobs.submit_group([spec(synthetic_data, recipe=r, epochs=40) for r in ("baseline", "augmented")],
-                                   owner="teacher", label=training.REPRODUCE_LABEL)
+                                   owner="teacher", label=jobs.REPRODUCE_LABEL)
     queue = jobs.get_queue()
     wait_until(lambda: queue.get(ids[0]).state == RUNNING, what="the group's first job")
     queue.stop_group(group)
@@ -147,7 +147,7 @@ def test_an_unexpected_error_is_one_sentence_and_the_worker_goes_on(synthetic_da
 
     monkeypatch.setattr(training, "run_job", boom)
     job = queue.claim("test:1")
-    worker.run_one(queue, job, threading.Event(), "test:1")  # the worker's own handling, in this process
+    worker.run_one(queue, job, threading.Event())  # the worker's own handling, in this process
     failed = queue.get(job_id)
     assert failed.state == FAILED
     assert failed.error == "Training failed unexpectedly (RuntimeError: out of memory)."
@@ -183,6 +183,15 @@ def test_the_queue_outlives_the_processes_that_used_it(synthetic_data):
 
 def _worker_pid(queue) -> int:
     return wait_until(lambda: next((w["pid"] for w in queue.workers()), None), what="a registered worker")
+
+
+def test_workers_train_at_a_lower_cpu_priority_than_the_server(synthetic_data):
+    """So that pages and the model service stay quick while a class trains."""
+    queue = jobs.get_queue()
+    job_id = jobs.submit(spec(synthetic_data))
+    pid = _worker_pid(queue)
+    assert os.getpriority(os.PRIO_PROCESS, pid) == os.getpriority(os.PRIO_PROCESS, 0) + worker.NICENESS
+    assert queue.wait(job_id, timeout=TIMEOUT).state == DONE
 
 
 def test_a_killed_worker_loses_only_the_running_epoch(synthetic_data):
@@ -265,7 +274,7 @@ def test_eta_counts_down_within_an_epoch_and_keeps_stages_apart():
 
 
 def test_quick_spec_is_the_quick_preset():
-    quick = training.quick_spec("/data")
+    quick = jobs.quick_spec("/data")
     assert quick.recipe == "transfer" and quick.epochs == training.QUICK.epochs and quick.data == "/data"
     assert quick.settings.is_identity and quick.use_cache and quick.learning_rate == training.QUICK.learning_rate
     assert JobSpec.from_dict(quick.to_dict()) == quick  # what the queue and Ray tasks carry

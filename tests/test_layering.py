@@ -78,3 +78,47 @@ def test_the_web_pages_and_ui_import_no_tensorflow():
     proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
+def _imports_of(path) -> set[str]:
+    """Every catdog_core module a file imports, at the top or inside a function."""
+    import ast
+
+    package = "catdog_core." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+    if package.endswith(".__init__"):
+        package = package[: -len(".__init__")] + ".x"  # relative imports start from the package itself
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                parent = package.split(".")[: -node.level]
+                base = ".".join(parent + ([base] if base else []))
+            if base.startswith("catdog_core"):
+                found |= {f"{base}.{a.name}" if (PACKAGE.parent / f"{base}.{a.name}".replace(".", "/")).with_suffix(
+                    ".py").exists() or (PACKAGE.parent / f"{base}.{a.name}".replace(".", "/")).is_dir() else base
+                          for a in node.names}
+        elif isinstance(node, ast.Import):
+            found |= {a.name for a in node.names if a.name.startswith("catdog_core")}
+    return found
+
+
+def test_no_two_modules_import_each_other():
+    modules = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = "catdog_core." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
+        modules[name.removesuffix(".__init__")] = _imports_of(path)
+    pairs = sorted({tuple(sorted((a, b))) for a, uses in modules.items() for b in uses
+                    if a != b and a in modules.get(b, ()) and not b.startswith(a + ".") and not a.startswith(b + ".")})
+    assert pairs == []
+    # The check itself works: evaluate and predict imported each other before metrics.py.
+    assert "catdog_core.metrics" in modules["catdog_core.predict"]
+
+
+def test_only_the_jobs_package_knows_about_queues_and_ray():
+    pattern = re.compile(r"^\s*(import ray\b|from ray\b|import sqlite3|.*\bQueue\(|.*\bray\.)", re.MULTILINE)
+    files = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "ui").glob("*.py")),
+             *[p for p in sorted(PACKAGE.rglob("*.py")) if "jobs" not in p.relative_to(PACKAGE).parts]]
+    offenders = [str(f.relative_to(REPO)) for f in files if pattern.search(f.read_text(encoding="utf-8"))]
+    assert offenders == []
+    assert pattern.search("    queue = Queue(home)\n") and pattern.search("import ray\n")

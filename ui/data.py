@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catdog_core import config, dataset
-from catdog_core.errors import CatdogError, DatasetUnavailable
+from catdog_core import config, dataset, sources
+from catdog_core.errors import CatdogError, DatasetUnavailable, NotUnpacked
 
 from .model import service
 from .state import SOURCE_KEY, data_source
@@ -29,7 +29,7 @@ class ProgressBar:
 
     def __call__(self, done: int, total: int, message: str) -> None:
         fraction = min(max(done / total, 0.0), 1.0) if total else 0.0
-        if total and "Download" in message:
+        if total and message == sources.DOWNLOADING:
             text = f"{message}: {done / 1e6:.0f} of {total / 1e6:.0f} MB"
         elif total:
             text = f"{message}: {done:,} of {total:,}"
@@ -91,8 +91,8 @@ def data_available() -> bool:
     try:
         dataset.find_source(data_source(), allow_download=False, unpack=False)
         return True
-    except DatasetUnavailable as exc:
-        return "not unpacked yet" in str(exc)
+    except NotUnpacked:
+        return True
     except CatdogError:
         return False
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catdog_core import augment, charts, evaluate, jobs, runs
+from catdog_core import augment, charts, jobs, metrics, runs
 from catdog_core.errors import CatdogError
 
 from .runs import VALIDATION_NOTE, fine_tune_marker
@@ -150,8 +150,8 @@ def _job_view(job_id: int, where: str) -> None:
         if run is None:
             st.warning(f"{job.phase}.")
         else:
-            numbers = (f"validation {evaluate.verdict(run.val_accuracy, run.val_count)}; "
-                       f"test {evaluate.verdict(run.test_accuracy, run.test_count)}")
+            numbers = (f"validation {metrics.verdict(run.val_accuracy, run.val_count)}; "
+                       f"test {metrics.verdict(run.test_accuracy, run.test_count)}")
             if job.state == jobs.DONE:
                 st.success(f"Finished {len(job.history)} epochs: {numbers}. Saved as run `{run.run_id}`.")
             else:

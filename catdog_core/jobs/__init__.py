@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..training import REPRODUCE_LABEL, JobSpec, post_specs, quick_spec, resolved  # noqa: F401
+from .spec import REPRODUCE_LABEL, JobSpec, post_specs, quick_spec, resolved  # noqa: F401
 from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )
+from .run import run_job, salvage  # noqa: F401
 from .worker import backend, ensure_workers, shutdown_workers  # noqa: F401
 
 

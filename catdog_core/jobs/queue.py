@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
-from ..training import JobSpec
+from .spec import JobSpec
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 FINISHED = (DONE, STOPPED, FAILED)
@@ -134,10 +134,6 @@ class JobState:
         return estimate_left(self.history, self.stage, self.epoch, self.step, self.steps, self.epoch_seconds,
                              self.epochs_total or self.spec.epochs + self.spec.fine_tune_epochs,
                              self.spec.fine_tune_epochs)
-
-    def eta_seconds(self) -> float | None:
-        estimate = self.eta()
-        return estimate.seconds if estimate is not None else None
 
 
 def _dedupe(spec: JobSpec, owner: str) -> str:
@@ -312,11 +308,6 @@ class Queue:
             db.execute("UPDATE jobs SET state = ?, phase = ?, run_id = ?, test_accuracy = ?, error = ?, finished = ? "
                        "WHERE id = ?", (state, phase, run_id, test_accuracy, error, time.time(), job_id))
         self.forget_old()
-
-    def requeue(self, job_id: int) -> None:
-        with closing(self._db()) as db:
-            db.execute("UPDATE jobs SET state = ?, worker = '', phase = 'Waiting in the queue' WHERE id = ?",
-                       (QUEUED, job_id))
 
     def forget_old(self, keep: int = KEEP_FINISHED) -> None:
         with closing(self._db()) as db:

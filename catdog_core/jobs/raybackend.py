@@ -121,9 +121,10 @@ def train_task(spec_dict: dict, actor, upload: tuple[str, bytes] | None, extra: 
     """One job, on whichever node Ray chose: train, then hand the run folder back as a zip."""
     import ray
 
-    from .. import training
+    from .run import run_job
+    from .spec import JobSpec
 
-    spec = training.JobSpec.from_dict(spec_dict)
+    spec = JobSpec.from_dict(spec_dict)
     if upload is not None:  # the class zip a student uploaded to the server
         name, data = upload
         target = config.catdog_home() / "uploads" / name
@@ -132,11 +133,11 @@ def train_task(spec_dict: dict, actor, upload: tuple[str, bytes] | None, extra: 
 
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, data)
-        spec = training.JobSpec.from_dict({**spec_dict, "data": str(target)})
+        spec = JobSpec.from_dict({**spec_dict, "data": str(target)})
     stop = threading.Event()
     observer = _ActorObserver(ray, actor, stop)
     with tempfile.TemporaryDirectory() as tmp:
-        run = training.run_job(spec, observer, stop, extra=extra, runs_root=Path(tmp))
+        run = run_job(spec, observer, stop, extra=extra, runs_root=Path(tmp))
         observer._flush(force=True)
         if run is None:
             return {"run": None}

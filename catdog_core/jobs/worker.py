@@ -15,6 +15,7 @@ saved from its last checkpoint by the next worker.
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import shutil
 import signal
@@ -185,14 +186,14 @@ def _outcome(run) -> tuple[str, str]:
     return DONE, "Finished"
 
 
-def run_one(queue: Queue, job: JobState, stop: threading.Event, worker: str) -> None:
+def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
     """Train one claimed job to its end and record how it ended; never raises."""
-    from .. import training
+    from .run import run_job
 
     observer = _DbObserver(queue, job.job_id, stop)
     ckpt = checkpoint_dir(queue.home, job.job_id)
     try:
-        run = training.run_job(job.spec, observer, stop, extra={"label": job.spec.label, "owner": job.owner,
+        run = run_job(job.spec, observer, stop, extra={"label": job.spec.label, "owner": job.owner,
                                                                "job": job.job_id}, checkpoint=ckpt)
         state, phase = _outcome(run)
         queue.finish(job.job_id, state, phase, run.run_id if run else None, run.test_accuracy if run else None)
@@ -203,20 +204,14 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event, worker: str) -> 
                      error=f"Training failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).")
     finally:
         shutil.rmtree(ckpt, ignore_errors=True)
-        _forget_keras_state()
-
-
-def _forget_keras_state() -> None:
-    """Free the finished job's models. Keras' clear_session is not called: the shared frozen base
-    (models.shared_base) stays usable for the next job, and every layer here is named explicitly."""
-    import gc
-
-    gc.collect()
+        # Free the finished job's models; not Keras' clear_session, which would also drop the shared
+        # frozen base (models.shared_base) the next job reuses.
+        gc.collect()
 
 
 def recover_dead(queue: Queue, me: str) -> None:
     """Jobs left 'running' by a worker that no longer lives: their finished epochs become a run."""
-    from .. import training
+    from .run import salvage
 
     my_slot = me.split(":", 1)[0]
     for job in queue.running_on(""):
@@ -226,7 +221,7 @@ def recover_dead(queue: Queue, me: str) -> None:
         ckpt = checkpoint_dir(queue.home, job.job_id)
         reason = ""
         try:
-            run = training.salvage(job.spec, ckpt, extra={"label": job.spec.label, "owner": job.owner,
+            run = salvage(job.spec, ckpt, extra={"label": job.spec.label, "owner": job.owner,
                                                          "job": job.job_id})
         except Exception as exc:  # a checkpoint that cannot be read: the job failed
             run, reason = None, f" ({type(exc).__name__})"
@@ -300,7 +295,7 @@ def main(slot: str = "0", idle: float | None = None) -> int:
             beat = _Heartbeat(queue, slot, stop)
             beat.start()
             try:
-                run_one(queue, job, stop, me)
+                run_one(queue, job, stop)
             finally:
                 beat.done.set()
                 current.pop("stop", None)

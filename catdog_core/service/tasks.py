@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import augment, dataset, explain, images, predict, runs
+from .. import evaluate as evaluation
 from ..augment import AugmentSettings
 from ..errors import CatdogError
 
@@ -60,7 +61,7 @@ class Miss:
 
 @dataclass(frozen=True)
 class CheckAnswer:
-    """A labelled batch checked: the same numbers as predict.LabelledCheck, pictures only for misses."""
+    """A labelled batch checked: the same numbers as evaluate.LabelledCheck, pictures only for misses."""
 
     class_names: tuple[str, ...]
     right: int
@@ -161,7 +162,7 @@ def classify_frame(run_id: str, frame: np.ndarray) -> predict.Prediction:
 
 def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -> CheckAnswer:
     run, model = _model(run_id)
-    result = predict.check_labelled(model, run.class_names, items)
+    result = evaluation.check_labelled(model, run.class_names, items)
     misses = []
     for miss in result.misses[:MAX_MISS_MAPS]:
         looked = None
@@ -184,8 +185,6 @@ def activations(run_id: str, image: np.ndarray, settings: dict | None) -> tuple[
 
 
 def evaluate(run_id: str, data: str | None, split: str = "test", progress=None):
-    from .. import evaluate as evaluation
-
     run, model = _model(run_id)
     loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
     return evaluation.evaluate_run(model, loaded, run.class_names, split, progress=progress)

@@ -1,0 +1,94 @@
+"""Running one job: load the data, train, save the run; or save what a dead job's checkpoint
+kept. Used by the local worker, the Ray task, the command line and the benchmarks alike."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+from .. import config, features
+from ..models import build, get_recipe
+from ..training import EpochReport, Observer, TrainResult, train, unfreeze
+from .spec import JobSpec
+
+
+def _convert_while_decoding(spec: JobSpec) -> threading.Thread | None:
+    """For the transfer recipe, build and convert the frozen base while the dataset decodes (once per machine)."""
+    if not (get_recipe(spec.recipe).frozen_base and spec.use_cache) or features.tflite_interpreter_class() is None:
+        return None
+    weights = spec.weights or config.base_weights_setting()
+    try:
+        if features.is_converted(weights):
+            return None
+    except OSError:
+        return None
+
+    def work():
+        from ..models import build_features
+
+        try:
+            model = build_features(weights)
+            features.ensure_converted(features.base_key(model, weights), model, weights)
+        except Exception:
+            pass  # training converts (or falls back to TensorFlow) itself
+
+    thread = threading.Thread(target=work, name="catdog-convert", daemon=True)
+    thread.start()
+    return thread
+
+
+def run_job(spec: JobSpec, observer: Observer | None = None, stop: threading.Event | None = None,
+            extra: dict | None = None, checkpoint: Path | None = None, runs_root: Path | None = None):
+    """The one training job: load the data, train, save the run. Returns the saved Run, or None
+    when it was stopped before an epoch finished. Used by the queue's workers, Ray tasks, the
+    command line (through the queue) and the benchmarks alike."""
+    from .. import dataset as datasets
+    from .. import runs
+
+    observer = observer or Observer()
+    observer.on_phase("Loading the dataset")
+    converting = _convert_while_decoding(spec)
+    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    if converting is not None:
+        converting.join()
+    result = train(spec.recipe, data, spec.epochs, spec.settings, observer=observer, stop=stop,
+                   seed=spec.seed, use_cache=spec.use_cache, learning_rate=spec.learning_rate,
+                   weights=spec.weights, fine_tune_epochs=spec.fine_tune_epochs,
+                   fine_tune_at=spec.fine_tune_at, min_steps=spec.min_steps, checkpoint=checkpoint)
+    if not result.epochs_done:
+        return None
+    observer.on_phase("Saving the run")
+    return runs.save_run(result, data.describe(), {"label": spec.label, "learning_rate": spec.learning_rate,
+                                                   **(extra or {})}, base=runs_root)
+
+
+def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_root: Path | None = None):
+    """A job whose process died: its finished epochs (the last checkpoint) saved as a stopped run.
+    None when no epoch had finished."""
+    from .. import dataset as datasets
+    from .. import evaluate, runs
+
+    info_path = Path(checkpoint) / "checkpoint.json"
+    if not info_path.is_file():
+        return None
+    info = json.loads(info_path.read_text(encoding="utf-8"))
+    if not info.get("history"):
+        return None
+    data = datasets.load_dataset(spec.data)
+    if list(data.class_names) != info["class_names"]:
+        return None  # the data changed since: these weights answer other classes
+    built = build(spec.recipe, len(data.class_names), spec.settings, weights=spec.weights,
+                  learning_rate=spec.learning_rate)
+    if info["stage"] == "fine-tune":
+        unfreeze(built, spec.fine_tune_at, (spec.learning_rate or built.recipe.learning_rate) / 10)
+    learner = built.head if info["learner"] == "head" else built.model
+    learner.load_weights(Path(checkpoint) / "weights.weights.h5")
+    result = TrainResult(get_recipe(spec.recipe).name, built.inference, data.class_names, spec.settings,
+                         int(info["epochs_requested"]), [EpochReport(**h) for h in info["history"]],
+                         stopped=True, fine_tune_from_epoch=info.get("fine_tune_from_epoch"),
+                         cached=info["learner"] == "head", notes=list(info.get("notes", [])))
+    if len(data.test):
+        checked = evaluate.evaluate_run(built.inference, data, data.class_names, "test")
+        result.test_accuracy, result.test_loss, result.test_count = checked.accuracy, checked.loss, checked.count
+    return runs.save_run(result, data.describe(), {"label": spec.label, **(extra or {})}, base=runs_root)

@@ -1,0 +1,64 @@
+"""A training job as data: what to train, on what, with which settings. JSON-able, so the
+queue, a worker, a Ray task, the command line and a saved run all carry the same record."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields, replace
+
+from .. import config
+from ..augment import AugmentSettings
+from ..training import FINE_TUNE_AT, MIN_STEPS, QUICK
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """Everything a training job needs, JSON-able so a queue or a Ray task can carry it."""
+
+    recipe: str
+    epochs: int
+    settings: AugmentSettings = field(default_factory=AugmentSettings)
+    data: str | None = None  # dataset path; None: the configured default
+    use_cache: bool = True
+    learning_rate: float | None = None  # None: the recipe's own
+    fine_tune_epochs: int = 0
+    fine_tune_at: int = FINE_TUNE_AT
+    label: str = ""  # what pages show, e.g. "quick transfer"
+    seed: int = config.SEED
+    weights: str | None = None  # MobileNetV2 weights; None: $CATDOG_BASE_WEIGHTS or ImageNet
+    min_steps: int = MIN_STEPS  # optimizer steps a small dataset still gets (more epochs)
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        values["settings"] = self.settings.to_dict()
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "JobSpec":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in dict(values).items() if k in known}
+        values["settings"] = AugmentSettings.from_dict(values.get("settings") or {})
+        return cls(**values)
+
+
+def quick_spec(data: str | None = None) -> JobSpec:
+    """The transfer quick preset as a job."""
+    return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, use_cache=True,
+                   learning_rate=QUICK.learning_rate, label="quick transfer")
+
+
+REPRODUCE_LABEL = "reproduce the post"
+
+
+def post_specs(data: str | None = None, epochs: int = 20, min_steps: int = MIN_STEPS) -> list[JobSpec]:
+    """The post's four models with its settings: 20 epochs, batch 32, flip both ways, rotation 0.2."""
+    from ..models import RECIPES
+
+    return [JobSpec(name, epochs, AugmentSettings(), data, label=REPRODUCE_LABEL, min_steps=min_steps)
+            for name in RECIPES]
+
+
+def resolved(spec: JobSpec) -> JobSpec:
+    """The spec with this process's data and weights settings written in, so any worker (another
+    process, another machine) trains what the submitter meant."""
+    return replace(spec, data=spec.data if spec.data is not None else config.data_dir_setting(),
+                   weights=spec.weights or config.base_weights_setting())

@@ -1,0 +1,181 @@
+"""Reading a run folder as untrusted input: plain files under size caps, JSON checked against
+a schema to the leaf, one sentence (Bad) for whatever is wrong."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import stat as stat_module
+import threading
+from collections import OrderedDict
+from pathlib import Path
+
+from ..errors import CatdogError
+from .record import (COMPLETE, HISTORY_FILE, MAX_CLASSES, MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_NAME, META_FILE,
+                     MODEL_FILE, Run)
+
+
+class Bad(CatdogError):
+    """Why a run folder cannot be used, as the end of a sentence."""
+
+
+def regular_file(path: Path, cap: int, what: str) -> int:
+    """The size of `path`, which must be a plain file (not a link, FIFO or device) under `cap` bytes."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        raise Bad(f"{what} is missing") from None
+    except OSError as exc:
+        raise Bad(f"{what} is unreadable ({exc.strerror or exc})") from None
+    if not stat_module.S_ISREG(st.st_mode):
+        raise Bad(f"{what} is not a plain file")
+    if st.st_size > cap:
+        raise Bad(f"{what} is {st.st_size / 2**20:.1f} MB, over the {cap / 2**20:.0f} MB limit")
+    return st.st_size
+
+
+def read_json(path: Path, what: str):
+    regular_file(path, MAX_JSON_BYTES, what)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as f:
+            raw = f.read(MAX_JSON_BYTES + 1)
+        if len(raw) > MAX_JSON_BYTES:
+            raise Bad(f"{what} is over the size limit")
+        return json.loads(raw.decode("utf-8"))
+    except Bad:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise Bad(f"its metadata is unreadable ({type(exc).__name__})") from None
+
+
+def _text(value, what: str, limit: int = MAX_NAME, empty: bool = False) -> str:
+    if not isinstance(value, str) or len(value) > limit or (not empty and not value.strip()):
+        raise Bad(f"its {what} is not a text of up to {limit} characters")
+    return value
+
+
+def _int(value, what: str, low: int = 0, high: int = 100_000, none: bool = False) -> int | None:
+    if value is None and none:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise Bad(f"its {what} is not a whole number from {low} to {high}")
+    return value
+
+
+def _number(value, what: str, low: float = -math.inf, high: float = math.inf, none: bool = True) -> float | None:
+    if value is None and none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+            or not low <= value <= high:
+        raise Bad(f"its {what} is not a number from {low:g} to {high:g}")
+    return float(value)
+
+
+def _dict(value, what: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise Bad(f"its {what} is not a table of settings")
+    return value
+
+
+_HISTORY_FIELDS = {"epoch": (1, 100_000), "epochs": (1, 100_000)}
+_HISTORY_NUMBERS = ("loss", "accuracy", "val_loss", "val_accuracy", "seconds")
+
+
+def _checked_history(history) -> list[dict]:
+    if not isinstance(history, list) or len(history) > 10_000:
+        raise Bad("its history is not a list of epochs")
+    out = []
+    for item in history:
+        if not isinstance(item, dict):
+            raise Bad("its history is not a list of epochs")
+        row = {name: _int(item.get(name), f"history {name}", *bounds) for name, bounds in _HISTORY_FIELDS.items()}
+        for name in _HISTORY_NUMBERS:
+            low, high = (0.0, 1.0) if name.endswith("accuracy") else (0.0, math.inf)
+            row[name] = _number(item.get(name), f"history {name}", low, high, none=False)
+        row["stage"] = _text(item.get("stage", "train"), "history stage", 20)
+        out.append(row)
+    return out
+
+
+_read: "OrderedDict[tuple, Run]" = OrderedDict()  # a run folder's files (path, size, mtime) -> Run
+_read_lock = threading.Lock()
+
+
+def read_run(path: Path) -> Run:
+    """A run folder, checked; parsed once per process for as long as its files do not change."""
+    try:
+        stamp = tuple((st.st_size, st.st_mtime_ns, st.st_ino) for st in
+                      (os.lstat(path / name) for name in (META_FILE, HISTORY_FILE, COMPLETE, MODEL_FILE)))
+    except OSError:
+        stamp = None
+    memo = (str(path), stamp)
+    if stamp is not None:
+        with _read_lock:
+            if memo in _read:
+                _read.move_to_end(memo)
+                return _read[memo]
+    run = _read_run_now(path)
+    if stamp is not None:
+        with _read_lock:
+            _read[memo] = run
+            while len(_read) > 2000:
+                _read.popitem(last=False)
+    return run
+
+
+def _read_run_now(path: Path) -> Run:
+    if not (path / COMPLETE).is_file():
+        raise Bad("it has no COMPLETE marker (an interrupted save)")
+    regular_file(path / MODEL_FILE, MAX_MODEL_BYTES, MODEL_FILE)
+    try:
+        return _checked_run(path)
+    except Bad as exc:
+        text = str(exc)
+        raise Bad(text if "metadata" in text or text.startswith(MODEL_FILE) else f"its metadata is unusable: {text}") from None
+
+
+def _checked_run(path: Path) -> Run:
+    from ..models import RECIPES
+
+    if not (path / COMPLETE).is_file():
+        raise Bad("it has no COMPLETE marker (an interrupted save)")
+    regular_file(path / MODEL_FILE, MAX_MODEL_BYTES, MODEL_FILE)
+    meta = read_json(path / META_FILE, META_FILE)
+    history = _checked_history(read_json(path / HISTORY_FILE, HISTORY_FILE))
+    if not isinstance(meta, dict):
+        raise Bad("its metadata is not a table")
+    recipe = meta.get("recipe")
+    if recipe not in RECIPES:
+        raise Bad("its recipe is not one of this app's recipes")
+    names = meta.get("class_names")
+    if not isinstance(names, list) or not 2 <= len(names) <= MAX_CLASSES:
+        raise Bad(f"its class_names is not a list of 2 to {MAX_CLASSES} names")
+    names = tuple(_text(n, "class name") for n in names)
+    if len(set(names)) != len(names):
+        raise Bad("its class names repeat")
+    epochs = _int(meta.get("epochs"), "epochs")
+    extra = _dict(meta.get("extra"), "extra")
+    for key in ("label", "name"):
+        if key in extra:
+            _text(extra[key], key, 200, empty=True)
+    notes = meta.get("notes", [])
+    if not isinstance(notes, list) or not all(isinstance(n, str) and len(n) <= 1000 for n in notes[:20]):
+        raise Bad("its notes are not a list of texts")
+    return Run(
+        run_id=path.name, path=path, recipe=recipe, class_names=names, epochs=epochs,
+        epochs_requested=_int(meta.get("epochs_requested", epochs), "epochs_requested"),
+        stopped=bool(meta.get("stopped", False) is True),
+        test_accuracy=_number(meta.get("test_accuracy"), "test accuracy", 0.0, 1.0),
+        test_loss=_number(meta.get("test_loss"), "test loss", 0.0),
+        seconds=_number(meta.get("seconds", 0.0), "seconds", 0.0, none=False),
+        created=_text(str(meta.get("created", "")), "date", 64, empty=True),
+        settings=_dict(meta.get("settings"), "settings"), dataset=_dict(meta.get("dataset"), "dataset"),
+        history=history, extra=extra,
+        fine_tune_from_epoch=_int(meta.get("fine_tune_from_epoch"), "fine-tune start", none=True),
+        test_count=_int(meta.get("test_count"), "test count", high=10**9, none=True),
+        notes=tuple(notes[:20]),
+    )

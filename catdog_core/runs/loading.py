@@ -1,0 +1,149 @@
+"""A run's model: its file vetted before Keras builds anything (size, layers, parameters), then
+loaded once per process with safe_mode on and kept in a small cache."""
+
+from __future__ import annotations
+
+import json
+import threading
+import zipfile
+from collections import OrderedDict
+from pathlib import Path
+
+from ..errors import CatdogError
+from .checks import Bad, regular_file
+from .record import LOADED_MODELS, MAX_MODEL_BYTES, MAX_MODEL_CONFIG_BYTES, MAX_PARAMS, MODEL_FILE, Run
+
+
+_PARAM_RULES = {
+    "Dense": lambda c, s: (s[-1] + 1) * c.get("units", 0) if s else c.get("units", 0),
+    "Conv2D": lambda c, s: _kernel(c) * ((s[-1] if s else 1) + 0) * c.get("filters", 0) + c.get("filters", 0),
+    "DepthwiseConv2D": lambda c, s: _kernel(c) * (s[-1] if s else 1) * c.get("depth_multiplier", 1),
+    "BatchNormalization": lambda c, s: 4 * (s[-1] if s else 0),
+    "Embedding": lambda c, s: c.get("input_dim", 0) * c.get("output_dim", 0),
+}
+
+
+def _kernel(cfg: dict) -> int:
+    size = cfg.get("kernel_size", 1)
+    values = size if isinstance(size, (list, tuple)) else [size]
+    product = 1
+    for v in values:
+        product *= int(v) if isinstance(v, int) and v > 0 else 1
+    return product
+
+
+def _count_params(layer_config, depth: int = 0) -> int:
+    """An upper estimate of a saved model's parameters, from its config alone."""
+    if depth > 20 or not isinstance(layer_config, dict):
+        return 0
+    cfg = layer_config.get("config") if isinstance(layer_config.get("config"), dict) else {}
+    total = 0
+    for child in cfg.get("layers", []) if isinstance(cfg.get("layers"), list) else []:
+        total += _count_params(child, depth + 1)
+    shape = (layer_config.get("build_config") or {}).get("input_shape") if isinstance(
+        layer_config.get("build_config"), dict) else None
+    dims = [d for d in shape if isinstance(d, int)] if isinstance(shape, list) and shape and not isinstance(
+        shape[0], list) else []
+    rule = _PARAM_RULES.get(str(layer_config.get("class_name")))
+    if rule is not None:
+        safe_cfg = {k: (v if isinstance(v, (int, list)) and not isinstance(v, bool) else 0)
+                    for k, v in cfg.items() if k in ("units", "filters", "kernel_size", "depth_multiplier",
+                                                     "input_dim", "output_dim")}
+        try:
+            total += int(rule(safe_cfg, dims))
+        except (TypeError, ValueError):
+            total += MAX_PARAMS + 1
+    return total
+
+
+def _logits_units(layer_config, depth: int = 0) -> int | None:
+    if depth > 20 or not isinstance(layer_config, dict):
+        return None
+    cfg = layer_config.get("config") if isinstance(layer_config.get("config"), dict) else {}
+    if layer_config.get("class_name") == "Dense" and cfg.get("name") == "logits":
+        units = cfg.get("units")
+        return units if isinstance(units, int) else None
+    for child in cfg.get("layers", []) if isinstance(cfg.get("layers"), list) else []:
+        found = _logits_units(child, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
+def check_model_file(path: Path, classes: int | None = None) -> None:
+    """Refuse a .keras file that is too big, or whose layers need too many parameters, before
+    Keras builds it; raises CatdogError with a sentence."""
+    regular_file(path, MAX_MODEL_BYTES, MODEL_FILE)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            info = archive.getinfo("config.json")
+            if info.file_size > MAX_MODEL_CONFIG_BYTES:
+                raise Bad("its model configuration is over the size limit")
+            weights = sum(i.file_size for i in archive.infolist())
+            if weights > 2 * MAX_MODEL_BYTES:
+                raise Bad("its model unpacks to more than the size limit")
+            model_config = json.loads(archive.read(info).decode("utf-8"))
+    except Bad:
+        raise
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile, RecursionError, UnicodeDecodeError) as exc:
+        raise Bad(f"{MODEL_FILE} is not a Keras model file ({type(exc).__name__})") from None
+    params = _count_params(model_config)
+    if params > MAX_PARAMS:
+        raise Bad(f"its model would need about {params / 1e6:,.0f} million parameters, "
+                   f"over the {MAX_PARAMS / 1e6:.0f} million any recipe here uses")
+    if classes is not None:
+        units = _logits_units(model_config)
+        if units is not None and units != classes:
+            raise Bad(f"its model answers {units} classes but its class list names {classes}")
+
+
+_models: "OrderedDict[tuple, object]" = OrderedDict()
+_models_lock = threading.Lock()
+
+
+def load_model(run: Run):
+    """The run's Keras model, checked, then loaded once per process with safe_mode on.
+
+    Kept in a small least-recently-used cache keyed by the file (path, size, mtime).
+    """
+    import keras
+
+    try:
+        st = run.model_path.stat()
+        key = (str(run.model_path), st.st_size, st.st_mtime_ns)
+    except OSError as exc:
+        raise CatdogError(f"The model of run {run.run_id} could not be read ({exc.strerror or exc}).") from None
+    with _models_lock:
+        if key in _models:
+            _models.move_to_end(key)
+            return _models[key]
+        try:
+            check_model_file(run.model_path, len(run.class_names))
+        except CatdogError as exc:
+            raise CatdogError(f"The model of run {run.run_id} was refused: {exc}.") from None
+        try:
+            model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+        except Exception as exc:
+            raise CatdogError(f"The model of run {run.run_id} could not be loaded "
+                              f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}).") from None
+        if int(model.output_shape[-1]) != len(run.class_names):
+            raise CatdogError(f"The model of run {run.run_id} answers {model.output_shape[-1]} classes but the "
+                              f"run names {len(run.class_names)}.")
+        from .predict import warm_up
+
+        try:
+            warm_up(model)  # the compiled graph is traced now, not on the first photo a student sends
+        except Exception as exc:
+            raise CatdogError(f"The model of run {run.run_id} could not run on an image "
+                              f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}).") from None
+        _models[key] = model
+        while len(_models) > LOADED_MODELS:
+            _models.popitem(last=False)
+        return model
+
+
+def forget_models(folder: Path) -> None:
+    """Drop the loaded models of a run folder (it is being deleted)."""
+    with _models_lock:
+        for key in [k for k in _models if k[0].startswith(str(folder))]:
+            del _models[key]

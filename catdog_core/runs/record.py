@@ -1,0 +1,104 @@
+"""A saved run as data: the files of a run folder, its limits, and the Run record pages read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import config
+
+MODEL_FILE = "model.keras"
+META_FILE = "meta.json"
+HISTORY_FILE = "history.json"
+COMPLETE = "COMPLETE"
+MAX_JSON_BYTES = 1024 * 1024
+MAX_MODEL_BYTES = 200 * 1024 * 1024
+MAX_MODEL_CONFIG_BYTES = 8 * 1024 * 1024
+MAX_PARAMS = 30_000_000  # MobileNetV2 has 2.3 M; the small CNN 0.2 M
+MAX_CLASSES = 1000
+MAX_NAME = 255
+LOADED_MODELS = 4  # models kept in memory per process
+
+
+@dataclass(frozen=True)
+class Run:
+    run_id: str
+    path: Path
+    recipe: str
+    class_names: tuple[str, ...]
+    epochs: int
+    epochs_requested: int
+    stopped: bool
+    test_accuracy: float | None
+    test_loss: float | None
+    seconds: float
+    created: str
+    settings: dict
+    dataset: dict
+    history: list[dict] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+    fine_tune_from_epoch: int | None = None  # fine-tuning began after this epoch
+    test_count: int | None = None  # images in the test split it was measured on
+    notes: tuple[str, ...] = ()
+
+    @property
+    def best_val_accuracy(self) -> float | None:
+        values = [h["val_accuracy"] for h in self.history]
+        return max(values) if values else None
+
+    @property
+    def val_accuracy(self) -> float | None:
+        return self.history[-1]["val_accuracy"] if self.history else None
+
+    @property
+    def val_count(self) -> int | None:
+        counts = self.dataset.get("counts", {}).get("validation")
+        return sum(counts.values()) if isinstance(counts, dict) else None
+
+    @property
+    def dataset_key(self) -> str:
+        return str(self.dataset.get("key", ""))
+
+    @property
+    def label(self) -> str:
+        return str(self.extra.get("label", ""))
+
+    @property
+    def name(self) -> str:
+        """The name a person gave the run, else its id."""
+        return str(self.extra.get("name") or self.run_id)
+
+    @property
+    def model_path(self) -> Path:
+        return self.path / MODEL_FILE
+
+    def title(self) -> str:
+        """One line naming the run for pickers and messages (plain text)."""
+        acc = self.val_accuracy
+        return f"{self.recipe} · {self.name}" + (f" · val {acc:.1%}" if acc is not None else "")
+
+    def row(self) -> dict:
+        """One line of the runs table."""
+        return {
+            "run": self.run_id,
+            "name": self.extra.get("name") or "",
+            "recipe": self.recipe,
+            "epochs": str(self.epochs) if not self.stopped else f"{self.epochs} of {self.epochs_requested} (stopped)",
+            "val acc": self.val_accuracy,
+            "best val acc": self.best_val_accuracy,
+            "test acc": self.test_accuracy,
+            "test images": self.test_count,
+            "seconds": round(self.seconds, 1),
+            "date": self.created[:16].replace("T", " "),
+            "classes": ", ".join(self.class_names),
+        }
+
+
+@dataclass
+class RunListing:
+    runs: list[Run]
+    problems: list[str]
+
+
+def runs_dir() -> Path:
+    return config.catdog_home() / "runs"
