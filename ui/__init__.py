@@ -13,6 +13,9 @@ nothing here imports TensorFlow or Keras: that work goes to the model service.
 Pages use the names below as `ui.<name>`.
 """
 
+import gc
+
+
 from .data import (DATA_HINT, ProgressBar, cached_data, data_available, file_uploader,  # noqa: F401
                    load_data, show_data_problem, try_load_data, use_data)
 from .frame import PAGES, page_setup  # noqa: F401
@@ -23,3 +26,9 @@ from .runs import VALIDATION_NOTE, default_run, fine_tune_marker, run_picker, se
 from .state import (AUTH_KEY, GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, OWNER_KEY, PRESENTER_KEY,  # noqa: F401
                     SETTINGS_KEY, SOURCE_KEY, current_settings, data_source, owner, presenter)
 from .text import plain  # noqa: F401
+
+# The server's long-lived objects (Streamlit, plotly, pandas and this package, ~140,000 of them) are
+# imported by now: moved out of the collector's reach, Python's own full collections walk only what
+# script runs make, not the whole heap again every few seconds.
+gc.collect()
+gc.freeze()

@@ -8,6 +8,7 @@ configured one), never by an object: the service loads and keeps them itself.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -184,10 +185,25 @@ def activations(run_id: str, image: np.ndarray, settings: dict | None) -> tuple[
     return shown, views
 
 
+_evaluations: "OrderedDict[tuple, object]" = OrderedDict()  # (model file, dataset key, split) -> Evaluation
+EVALUATIONS_KEPT = 16
+
+
 def evaluate(run_id: str, data: str | None, split: str = "test", progress=None):
+    """A run on a split, computed once per model file and dataset content: a class opening the
+    Evaluate page together waits for one evaluation, not thirty."""
     run, model = _model(run_id)
     loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
-    return evaluation.evaluate_run(model, loaded, run.class_names, split, progress=progress)
+    stat = run.model_path.stat()
+    key = (str(run.model_path), stat.st_size, stat.st_mtime_ns, loaded.key, split)
+    if key in _evaluations:
+        _evaluations.move_to_end(key)
+        return _evaluations[key]
+    result = evaluation.evaluate_run(model, loaded, run.class_names, split, progress=progress)
+    _evaluations[key] = result
+    while len(_evaluations) > EVALUATIONS_KEPT:
+        _evaluations.popitem(last=False)
+    return result
 
 
 def embedding_map(run_id: str, data: str | None, method: str):
