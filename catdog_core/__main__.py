@@ -138,9 +138,10 @@ def _follow(queue, job_ids: list[int], bar: Bar) -> list:
                     ahead = f"; now training: job {running.job_id} ({running.title})" if running else ""
                     bar.line(f"job {job.job_id} waits in the queue at position {job.queue_position}{ahead}")
                 elif job.state == jobs.RUNNING:
-                    if job.phase == "Training" and job.steps:
-                        bar(job.step, job.steps, f"epoch {job.epoch}  loss {job.batch_loss or 0:.3f}  "
-                                                 f"acc {job.batch_accuracy or 0:.3f}")
+                    batch = job.batch
+                    if job.phase == "Training" and batch is not None and batch.steps:
+                        bar(batch.step, batch.steps, f"epoch {batch.epoch}  loss {batch.loss:.3f}  "
+                                                     f"acc {batch.accuracy:.3f}")
                     else:
                         bar(job.phase_done, job.phase_total, job.phase)
             if all(job is None or job.state in jobs.FINISHED for job in states):
@@ -298,7 +299,7 @@ def cmd_jobs(args) -> int:
     listed = queue.jobs(limit=args.limit)
     for job in reversed(listed):
         where = (f"position {job.queue_position}" if job.state == jobs.QUEUED else
-                 f"epoch {job.epoch}/{job.epochs_total or job.spec.epochs}" if job.state == jobs.RUNNING else
+                 f"epoch {job.batch.epoch if job.batch else 0}/{job.epochs_total}" if job.state == jobs.RUNNING else
                  job.run_id or job.error or job.phase)
         print(f"{job.job_id:>5}  {job.state:<8} {job.title[:40]:<40} {job.owner[:28]:<28} {where}")
     if args.json:

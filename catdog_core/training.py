@@ -46,6 +46,9 @@ SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_S
 
 @dataclass(frozen=True)
 class BatchReport:
+    """Where a running job is: the one progress record, from the training callback to the queue
+    (or Ray's progress actor) to the pages and the command line."""
+
     epoch: int  # 1-based
     step: int  # 1-based within the epoch
     steps: int
@@ -54,6 +57,17 @@ class BatchReport:
     epochs: int = 0  # epochs planned in all (more than asked on a small dataset)
     stage: str = "train"
     seconds: float = 0.0  # since this epoch began
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "BatchReport | None":
+        """The record stored by to_dict, or None for anything else (a queue written by an older version)."""
+        try:
+            return cls(**values)
+        except TypeError:
+            return None
 
 
 @dataclass(frozen=True)

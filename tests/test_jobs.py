@@ -13,11 +13,13 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 
 import pytest
 
 from catdog_core import jobs, runs, training
 from catdog_core.augment import NO_AUGMENTATION
+from catdog_core.training import BatchReport
 from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec, JobState, worker
 
 from conftest import REPO
@@ -160,8 +162,8 @@ def test_job_reports_progress_while_running(synthetic_data):
 
     def progressed():
         job = queue.get(job_id)
-        if job.state == RUNNING and job.step:
-            seen.add((job.epoch, job.step, job.steps))
+        if job.state == RUNNING and job.batch is not None:
+            seen.add((job.batch.epoch, job.batch.step, job.batch.steps))
         return job.state in jobs.FINISHED
 
     wait_until(progressed, what="the job to finish")
@@ -255,18 +257,19 @@ def test_eta_counts_down_within_an_epoch_and_keeps_stages_apart():
     job.state = RUNNING
     assert job.eta() is None  # no batch timed yet
     # Epoch 1 of 5 frozen ones, 10 steps, 4 done in 2 s: 0.5 s a step.
-    job.stage, job.epochs_total, job.epoch, job.step, job.steps, job.epoch_seconds = "frozen", 7, 1, 4, 10, 2.0
+    batch = BatchReport(epoch=1, step=4, steps=10, loss=0.5, accuracy=0.5, epochs=7, stage="frozen", seconds=2.0)
+    job.batch = batch
     first = job.eta()
     assert first.seconds == pytest.approx(6 * 0.5 + 4 * 5.0) and not first.whole  # fine-tuning not timed yet
-    job.step, job.epoch_seconds = 8, 4.0
+    job.batch = replace(batch, step=8, seconds=4.0)
     assert job.eta().seconds < first.seconds  # it counts down as batches finish
     # Two frozen epochs took 4 s each: the third is half done.
     job.history = [{"stage": "frozen", "seconds": 4.0}] * 2
-    job.epoch, job.step, job.epoch_seconds = 3, 5, 2.0
+    job.batch = replace(batch, epoch=3, step=5, seconds=2.0)
     assert job.eta().seconds == pytest.approx(2.0 + 2 * 4.0)
     # Fine-tuning: 20 s an epoch is measured on its own batches, not on the fast frozen epochs.
     job.history += [{"stage": "frozen", "seconds": 4.0}] * 3
-    job.stage, job.epoch, job.step, job.epoch_seconds = "fine-tune", 6, 2, 4.0
+    job.batch = replace(batch, stage="fine-tune", epoch=6, step=2, seconds=4.0)
     fine = job.eta()
     assert fine.whole and fine.seconds == pytest.approx(8 * 2.0 + 1 * 20.0)
     job.state = DONE

@@ -104,7 +104,7 @@ def _job_view(job_id: int, where: str) -> None:
     seen[job_id] = job.state
 
     spec = job.spec
-    total = job.epochs_total or spec.epochs + spec.fine_tune_epochs
+    total = job.epochs_total
     uses_augmentation = spec.recipe != "baseline"
     st.markdown(f"**Job {job.job_id}: {plain(job.title)}** · recipe `{spec.recipe}` · "
                 f"{augment.describe(spec.settings) if uses_augmentation else 'no augmentation'}")
@@ -112,11 +112,11 @@ def _job_view(job_id: int, where: str) -> None:
     if job.state == jobs.QUEUED:
         st.info(f"Waiting in the queue at position {job.queue_position}: jobs train one after another.")
     elif job.state == jobs.RUNNING:
-        if job.phase == "Training" and job.steps:
-            st.progress(job.step / job.steps,
-                        text=f"Epoch {job.epoch} of {total}: batch {job.step} of {job.steps}"
-                             + (f" · loss {job.batch_loss:.3f} · accuracy {job.batch_accuracy:.1%}"
-                                if job.batch_loss is not None else ""))
+        batch = job.batch
+        if job.phase == "Training" and batch is not None and batch.steps:
+            st.progress(batch.step / batch.steps,
+                        text=f"Epoch {batch.epoch} of {total}: batch {batch.step} of {batch.steps}"
+                             f" · loss {batch.loss:.3f} · accuracy {batch.accuracy:.1%}")
         elif job.phase_total:
             st.progress(min(job.phase_done / job.phase_total, 1.0),
                         text=f"{job.phase}: {job.phase_done:,} of {job.phase_total:,}")

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..training import BatchReport
 from .spec import JobSpec
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
@@ -64,8 +65,6 @@ CREATE TABLE IF NOT EXISTS workers (
 );
 """
 
-_PROGRESS = ("epoch", "step", "steps", "batch_loss", "batch_accuracy", "stage", "epochs_total", "epoch_seconds")
-
 
 @dataclass(frozen=True)
 class Estimate:
@@ -97,11 +96,7 @@ class JobState:
     phase: str = "Waiting in the queue"
     phase_done: int = 0
     phase_total: int = 0
-    epoch: int = 0
-    step: int = 0
-    steps: int = 0
-    batch_loss: float | None = None
-    batch_accuracy: float | None = None
+    batch: BatchReport | None = None  # the last batch of a running job
     history: list[dict] = field(default_factory=list)
     run_id: str | None = None
     test_accuracy: float | None = None
@@ -110,9 +105,6 @@ class JobState:
     started: float | None = None
     finished: float | None = None
     queue_position: int = 0  # 0 when running or finished
-    stage: str = ""
-    epochs_total: int = 0
-    epoch_seconds: float = 0.0  # since the running epoch began
     owner: str = ""
     group: str = ""
     stop_requested: bool = False
@@ -129,11 +121,16 @@ class JobState:
 
     def eta(self) -> Estimate | None:
         """Time left, stage by stage; None while nothing has been timed yet."""
-        if self.state != RUNNING or not self.steps:
+        batch = self.batch
+        if self.state != RUNNING or batch is None or not batch.steps:
             return None
-        return estimate_left(self.history, self.stage, self.epoch, self.step, self.steps, self.epoch_seconds,
-                             self.epochs_total or self.spec.epochs + self.spec.fine_tune_epochs,
-                             self.spec.fine_tune_epochs)
+        return estimate_left(self.history, batch.stage, batch.epoch, batch.step, batch.steps, batch.seconds,
+                             self.epochs_total, self.spec.fine_tune_epochs)
+
+    @property
+    def epochs_total(self) -> int:
+        """Epochs planned in all: the batches say (a small dataset gets more), else the spec."""
+        return (self.batch.epochs if self.batch is not None else 0) or self.spec.epochs + self.spec.fine_tune_epochs
 
 
 def _dedupe(spec: JobSpec, owner: str) -> str:
@@ -173,7 +170,7 @@ class Queue:
             submitted=row["submitted"], started=row["started"], finished=row["finished"],
             queue_position=position, owner=row["owner"], group=row["grp"],
             stop_requested=bool(row["stop_requested"]), worker=row["worker"],
-            **{k: progress[k] for k in _PROGRESS if k in progress},
+            batch=BatchReport.from_dict(progress) if progress else None,
         )
 
     def _load(self, db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[JobState]:

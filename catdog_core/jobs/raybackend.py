@@ -107,9 +107,7 @@ class _ActorObserver:
         self._flush(force=not total)
 
     def on_batch(self, r):
-        self.pending.append(("batch", {"epoch": r.epoch, "step": r.step, "steps": r.steps, "batch_loss": r.loss,
-                                       "batch_accuracy": r.accuracy, "stage": r.stage, "epochs_total": r.epochs,
-                                       "epoch_seconds": r.seconds}))
+        self.pending.append(("batch", r.to_dict()))
         self._flush()
 
     def on_epoch(self, r):

@@ -168,9 +168,7 @@ class _DbObserver:
         self._write(force=not total or done in (0, total), phase=message, done=done, total=total)
 
     def on_batch(self, r):
-        self.progress = {"epoch": r.epoch, "step": r.step, "steps": r.steps, "batch_loss": r.loss,
-                         "batch_accuracy": r.accuracy, "stage": r.stage, "epochs_total": r.epochs,
-                         "epoch_seconds": r.seconds}
+        self.progress = r.to_dict()
         self._write(force=r.step == r.steps, phase="Training")
 
     def on_epoch(self, r):
