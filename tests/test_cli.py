@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 from catdog_core import runs
-from catdog_core.__main__ import main
+from catdog_core.cli import main
 
 from conftest import REPO, draw_image
 

@@ -1,0 +1,81 @@
+"""The command line's arguments: one subcommand per job, the same options everywhere."""
+
+from __future__ import annotations
+
+import argparse
+
+from .. import config
+
+DESCRIPTION = "The command line: look at the data, train, evaluate and predict without a browser."
+
+
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes end like every other user error: exit code 2 and one line on stderr."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
+def parser() -> argparse.ArgumentParser:
+    from ..models import RECIPES
+    from ..training import FINE_TUNE_AT, MIN_STEPS
+
+    p = _Parser(prog="catdog", description=DESCRIPTION)
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add(name, help_text):
+        cmd = sub.add_parser(name, help=help_text)
+        cmd.add_argument("--json", action="store_true", help="end with one machine-readable JSON line")
+        cmd.add_argument("--verbose", action="store_true", help="also show TensorFlow's own log lines")
+        cmd.add_argument("--data", default=None,
+                         help=f"dataset folder or zip (default: ${config.ENV_DATA_DIR}, else download)")
+        return cmd
+
+    add("info", "data source, counts per split and class, skipped files")
+    t = add("train", "train a recipe and save the run")
+    t.add_argument("--recipe", choices=list(RECIPES), default="transfer")
+    t.add_argument("--epochs", type=int, default=None, help="default 20 (10 with --quick)")
+    t.add_argument("--quick", action="store_true", help="no augmentation, cached features (transfer)")
+    t.add_argument("--flip", choices=["none", "horizontal", "vertical", "both"], default="both")
+    t.add_argument("--rotation", type=float, default=0.2)
+    t.add_argument("--no-cache", action="store_true", help="train the whole model as the post does")
+    t.add_argument("--fine-tune-epochs", type=int, default=0,
+                   help="after the frozen stage, train the top of MobileNetV2 this many more epochs")
+    t.add_argument("--fine-tune-at", type=int, default=FINE_TUNE_AT, help="first MobileNetV2 layer to unfreeze")
+    t.add_argument("--min-steps", type=int, default=MIN_STEPS,
+                   help=f"optimizer steps a small dataset still gets, in more epochs (default {MIN_STEPS})")
+    r = add("reproduce", "train the post's four models with its settings and compare")
+    r.add_argument("--epochs", type=int, default=None, help="default: the post's 20")
+    r.add_argument("--min-steps", type=int, default=MIN_STEPS, help=argparse.SUPPRESS)
+    add("runs", "list saved runs")
+    e = add("evaluate", "accuracy of a saved run on validation and test")
+    e.add_argument("run", help="run id, a run folder, 'latest' or 'latest:RECIPE'")
+    pr = add("predict", "classify image files with a saved run")
+    pr.add_argument("run")
+    pr.add_argument("images", nargs="+")
+    pr.add_argument("--explain", metavar="OUTDIR", default=None,
+                    help="also write a Grad-CAM overlay per image to OUTDIR/<name>_gradcam.png (transfer runs)")
+    x = add("export", "write a saved run as a .keras file or a TensorFlow Lite model, with labels.txt")
+    x.add_argument("run", help="run id, a run folder, 'latest' or 'latest:RECIPE'")
+    x.add_argument("--format", choices=["keras", "tflite"], default="keras")
+    x.add_argument("--output", choices=["logits", "probabilities"], default="logits",
+                   help="what the exported model returns (default: logits, one score per class)")
+    x.add_argument("--out", required=True,
+                   help="keras: a .keras path or a folder; tflite: a folder (gets model.tflite)")
+    sc = add("script", "write a standalone Python script that retrains a run's recipe on any data folder")
+    sc.add_argument("run", help="run id, a run folder, 'latest' or 'best'")
+    sc.add_argument("--out", default=None, help="the .py file to write (default: print it)")
+    mp = add("map", "write the embedding map of a run (held-out images by features) as an HTML page")
+    mp.add_argument("run", help="run id, a run folder, 'latest' or 'best'")
+    mp.add_argument("--out", required=True, help="the .html file to write")
+    mp.add_argument("--method", choices=["pca", "umap"], default="pca", help="umap needs umap-learn")
+    w = add("worker", "train queued jobs (started for you when a job is submitted)")
+    w.add_argument("--slot", default="0", help=argparse.SUPPRESS)
+    w.add_argument("--idle", type=float, default=None, help="seconds to wait for new jobs before exiting")
+    w.add_argument("--stop", action="store_true", help="ask this home's workers to stop and exit")
+    w.add_argument("--status", action="store_true", help="list this home's workers")
+    j = add("jobs", "the training queue: running, queued and recent jobs")
+    j.add_argument("--stop", type=int, nargs="+", metavar="ID", help="stop these jobs (queued ones are cancelled)")
+    j.add_argument("--stop-all", action="store_true", help="stop every queued and running job")
+    j.add_argument("--limit", type=int, default=20, help="how many jobs to list (default 20)")
+    return p
