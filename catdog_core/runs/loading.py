@@ -129,7 +129,7 @@ def load_model(run: Run):
         if int(model.output_shape[-1]) != len(run.class_names):
             raise CatdogError(f"The model of run {run.run_id} answers {model.output_shape[-1]} classes but the "
                               f"run names {len(run.class_names)}.")
-        from .predict import warm_up
+        from ..predict import warm_up
 
         try:
             warm_up(model)  # the compiled graph is traced now, not on the first photo a student sends
