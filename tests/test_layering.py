@@ -122,3 +122,15 @@ def test_only_the_jobs_package_knows_about_queues_and_ray():
     offenders = [str(f.relative_to(REPO)) for f in files if pattern.search(f.read_text(encoding="utf-8"))]
     assert offenders == []
     assert pattern.search("    queue = Queue(home)\n") and pattern.search("import ray\n")
+
+
+def test_every_import_inside_a_function_names_a_module_that_exists():
+    """Lazy imports (TensorFlow stays out until needed) are only run when their function is: a
+    wrong path after a module moved would fail in front of a user, so each is resolved here."""
+    missing = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        for name in _imports_of(path):
+            target = PACKAGE.parent / name.replace(".", "/")
+            if not (target.with_suffix(".py").exists() or (target / "__init__.py").exists()):
+                missing.append(f"{path.relative_to(REPO)}: {name}")
+    assert missing == []

@@ -9,7 +9,7 @@ from .progress import Bar
 
 
 def result_line(run) -> str:
-    from .metrics import verdict
+    from ..metrics import verdict
 
     return (f"run {run.run_id}: val_acc {verdict(run.val_accuracy, run.val_count)}; "
             f"test_acc {verdict(run.test_accuracy, run.test_count)}")

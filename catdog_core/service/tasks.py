@@ -206,13 +206,25 @@ def evaluate(run_id: str, data: str | None, split: str = "test", progress=None):
     return result
 
 
+_maps: "OrderedDict[tuple, object]" = OrderedDict()  # (model file, dataset key, method) -> (figure, seconds)
+MAPS_KEPT = 4
+
+
 def embedding_map(run_id: str, data: str | None, method: str):
-    """(plotly figure, seconds) of the run's embedding map on the dataset."""
+    """(plotly figure, seconds) of the run's embedding map on the dataset, built once per model file
+    and dataset content."""
     from .. import embedding
 
     run = runs.find_run(run_id)
     loaded = dataset.load_dataset(data, allow_download=False)
-    return embedding.build(run, loaded, method)
+    stat = run.model_path.stat()
+    key = (str(run.model_path), stat.st_size, stat.st_mtime_ns, loaded.key, method)
+    if key not in _maps:
+        _maps[key] = embedding.build(run, loaded, method)
+        while len(_maps) > MAPS_KEPT:
+            _maps.popitem(last=False)
+    _maps.move_to_end(key)
+    return _maps[key]
 
 
 def tflite_zip(run_id: str) -> bytes:
