@@ -35,6 +35,12 @@ runpy.run_path(str(NETGUARD / "sitecustomize.py"))  # this process too
 import streamlit_webrtc  # noqa: E402,F401  before any test loads TensorFlow: loaded after it, its SRTP library crashes the process (the server never loads TensorFlow; this test process does)
 
 
+def subprocess_env(**settings: str) -> dict[str, str]:
+    """The environment for a process a test starts: this one's, with the repository importable."""
+    return dict(os.environ, PYTHONPATH=os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH", "")) if p),
+                **settings)
+
+
 def draw_image(kind: int, rng: np.random.Generator, size: int = 96) -> np.ndarray:
     """Class 0: warm background with a bright disc; class 1: cool background with a dark square."""
     yy, xx = np.mgrid[:size, :size]

@@ -22,7 +22,7 @@ from catdog_core import dataset, images, runs, sources, uploads
 from catdog_core.errors import CatdogError, InvalidDataset, InvalidImage
 
 import hostile
-from conftest import REPO
+from conftest import REPO, subprocess_env
 
 
 @pytest.fixture(autouse=True)
@@ -36,7 +36,7 @@ PEAK = hostile.PEAK_PROBE
 
 def measured(code: str, *args: str, timeout: float = 120) -> tuple[float, float, subprocess.CompletedProcess]:
     """(seconds, peak resident MB, result) of `python -c code args...` in a fresh process."""
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-c", PEAK + code, *args], env=env, cwd=REPO, capture_output=True,
                           text=True, timeout=timeout)
@@ -252,7 +252,7 @@ def test_a_full_disk_while_unpacking_keeps_nothing(isolated_home, monkeypatch):
 def test_two_processes_unpacking_one_zip_at_once_both_succeed(tmp_path, isolated_home):
     archive = tmp_path / "pets.zip"
     archive.write_bytes(hostile.zip_bytes(hostile.class_members(10)))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     cli = [sys.executable, "-m", "catdog_core", "info", "--data", str(archive), "--json"]
     children = [subprocess.Popen(cli, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
                 for _ in range(3)]
@@ -364,7 +364,7 @@ def test_predict_answers_odd_paths_with_a_sentence(kind, good_run, tmp_path, iso
         if os.geteuid() == 0:
             target.chmod(0o644)
             target = tmp_path / "nowhere" / "x.jpg"  # root reads anything: a path it cannot open instead
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     started = time.monotonic()
     done = subprocess.run([sys.executable, *PREDICT, str(target), "--json"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
@@ -379,8 +379,7 @@ def test_the_command_line_stops_on_sigterm_and_keeps_the_finished_epochs(synthet
 
     from catdog_core import jobs
 
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-               CATDOG_DATA_DIR=str(synthetic_data))
+    env = subprocess_env(CATDOG_DATA_DIR=str(synthetic_data))
     cli = subprocess.Popen([sys.executable, "-m", "catdog_core", "train", "--recipe", "baseline", "--epochs", "100",
                             "--min-steps", "0", "--json"], env=env, cwd=REPO, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)

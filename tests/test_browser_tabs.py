@@ -19,12 +19,11 @@ import pytest
 
 from catdog_core import runs
 from catdog_core.models import RECIPES
-from conftest import jpeg_bytes
+from conftest import REPO, jpeg_bytes
 from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
 
 pytestmark = pytest.mark.browser
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _missing(why: str):

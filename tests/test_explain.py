@@ -14,7 +14,7 @@ from PIL import Image
 from catdog_core import explain, models, predict, runs
 from catdog_core.errors import CatdogError
 
-from conftest import REPO, draw_image
+from conftest import REPO, draw_image, subprocess_env
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,7 @@ def test_cli_predict_explain_writes_one_png_per_image(trained, tmp_path, shared_
     for kind, size in ((0, 200), (1, 120)):
         names.append(str(tmp_path / f"photo{kind}.jpg"))
         Image.fromarray(draw_image(kind, rng, size=size)).save(names[-1])
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, "-m", "catdog_core", "predict", run.run_id, *names,
                            "--explain", str(tmp_path / "cams"), "--json"],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=300)

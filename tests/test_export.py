@@ -13,7 +13,7 @@ import pytest
 from catdog_core import evaluate, export, predict, runs
 from catdog_core.errors import CatdogError
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +105,7 @@ def test_unknown_format_is_refused(saved, tmp_path):
 
 def test_cli_export_json(saved, tmp_path):
     _, run = saved
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-           "TF_CPP_MIN_LOG_LEVEL": "2"}
+    env = subprocess_env(TF_CPP_MIN_LOG_LEVEL="2")
     proc = subprocess.run([sys.executable, "-m", "catdog_core", "export", str(run.path), "--format", "keras",
                            "--out", str(tmp_path / "cli"), "--json"],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=300)

@@ -15,8 +15,8 @@ import pytest
 
 from catdog_core import augment, jobs, runs
 from catdog_core.errors import CatdogError
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.training import BatchReport
 from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec, JobState, worker
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 
 TIMEOUT = 180
 
@@ -227,8 +227,7 @@ def test_the_command_line_joins_the_queue(synthetic_data, shared_weights):
     queue = jobs.get_queue()
     running = jobs.submit(spec(synthetic_data, epochs=40, label="the app's job"), owner="session ab12")
     wait_until(lambda: queue.get(running).state == RUNNING, what="the app's job to start")
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-               CATDOG_DATA_DIR=str(synthetic_data))
+    env = subprocess_env(CATDOG_DATA_DIR=str(synthetic_data))
     cli = subprocess.Popen([sys.executable, "-m", "catdog_core", "train", "--recipe", "baseline", "--epochs", "1",
                             "--min-steps", "0", "--json"], env=env, cwd=REPO, stdout=subprocess.PIPE,
                            stderr=subprocess.PIPE, text=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, subprocess_env
 
 pytestmark = pytest.mark.ray
 
@@ -55,8 +55,7 @@ def ray_head(tmp_path_factory):
 
 
 def test_a_quick_model_trains_through_a_ray_head(ray_head, real_folder, shared_weights, isolated_home):
-    env = dict(os.environ, CATDOG_BACKEND="ray", RAY_ADDRESS=ray_head, CATDOG_DATA_DIR=str(real_folder),
-               PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env(CATDOG_BACKEND="ray", RAY_ADDRESS=ray_head, CATDOG_DATA_DIR=str(real_folder))
     started = time.monotonic()
     done = subprocess.run([sys.executable, "-m", "catdog_core", "train", "--recipe", "transfer", "--quick", "--json"],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=900)

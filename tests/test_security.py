@@ -13,8 +13,8 @@ import pytest
 
 from catdog_core import runs
 from catdog_core.errors import CatdogError
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parent.parent
 
 
 def _fake_run(folder: Path, model) -> runs.Run:

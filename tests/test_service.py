@@ -17,7 +17,7 @@ import pytest
 from catdog_core import dataset, runs
 from catdog_core.errors import CatdogError, InvalidImage
 from catdog_core.service import ModelService, ServiceBusy, ServiceUnavailable, client
-from conftest import REPO, jpeg_bytes, make_dataset
+from conftest import REPO, jpeg_bytes, make_dataset, subprocess_env
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def test_the_caller_never_loads_tensorflow(synthetic_data, tmp_path):
         "                  'service': service.pids()['quick'] is not None}))\n"
     )
     (tmp_path / "photo.jpg").write_bytes(jpeg_bytes(0, 1, size=120))
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ["PYTHONPATH"]]))
+    env = subprocess_env()
     proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                           timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]

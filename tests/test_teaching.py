@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from catdog_core import augment, codegen, dataset, embedding, explain, live, models, runs, training
-from conftest import REPO, jpeg_bytes
+from conftest import REPO, jpeg_bytes, subprocess_env
 from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for  # noqa: F401
 
 
@@ -29,7 +29,7 @@ def test_the_script_retrains_without_catdog(trained_transfer, shared_weights, sy
     data, result = trained_transfer
     run = runs.save_run(result, data.describe())
     out = tmp_path / "s.py"
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
+    env = subprocess_env()
     made = subprocess.run([sys.executable, "-m", "catdog_core", "script", "latest", "--out", str(out)],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert made.returncode == 0, made.stderr[-2000:]
@@ -62,8 +62,7 @@ def test_the_embedding_map_html(trained_transfer, small_cnn, tmp_path):
     data, result = trained_transfer
     runs.save_run(small_cnn[1], small_cnn[0].describe())  # a model 1 run: the right-hand map
     run = runs.save_run(result, data.describe())
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-               CATDOG_DATA_DIR=str(data.source.root))
+    env = subprocess_env(CATDOG_DATA_DIR=str(data.source.root))
     out = tmp_path / "map.html"
     done = subprocess.run([sys.executable, "-m", "catdog_core", "map", run.run_id, "--out", str(out), "--json"],
                           env=env, cwd=REPO, capture_output=True, text=True, timeout=300)
