@@ -236,7 +236,12 @@ class _Reporter:
 
 def _write_checkpoint(folder: Path, learner, result: TrainResult, stage: str) -> None:
     """The learner's weights and the history after a finished epoch, replaced whole each time:
-    what `salvage` saves as a run when the process training it is killed."""
+    what `salvage` saves as a run when the process training it is killed.
+
+    Not keras.callbacks.BackupAndRestore or ModelCheckpoint: those resume or keep weights for a
+    later fit, while a salvaged job becomes a finished run in another process, which also needs the
+    history, the stage (frozen or fine-tune) and whether the head or the whole model was learning.
+    """
     from .fileio import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)

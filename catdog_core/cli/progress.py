@@ -7,7 +7,11 @@ import time
 
 
 class Bar:
-    """A one-line progress bar on stderr, redrawn at most 10 times a second."""
+    """A one-line progress bar on stderr, redrawn at most 10 times a second.
+
+    Not keras.utils.Progbar: importing Keras starts TensorFlow, and the commands that follow the
+    queue (train, jobs, reproduce) stay out of it; the worker process trains.
+    """
 
     open_line = False  # a bar is drawn and its line not yet ended
 
