@@ -9,9 +9,9 @@ it into a notebook without this project.
 from __future__ import annotations
 
 from .augment import FLIP_MODES, AugmentSettings
-from .models import get_recipe
+from .models import SMALL_CNN, TRANSFER_HEAD, get_recipe
 
-_HEADER = '''import numpy as np
+HEADER = '''import numpy as np
 import keras
 from keras import layers
 import tensorflow as tf
@@ -23,7 +23,7 @@ BATCH_SIZE = 32
 
 def load_data(folder: str = "cats_and_dogs_filtered") -> str:
     """The post's loading, with this project's test split: a fifth of validation, by file."""
-    return f'''{_HEADER}
+    return f'''{HEADER}
 # The post's loader: every image decoded and squashed to 160x160 (bilinear, no antialias).
 train_ds = keras.utils.image_dataset_from_directory("{folder}/train", shuffle=True,
                                                     batch_size=BATCH_SIZE, image_size=IMG_SIZE)
@@ -72,9 +72,18 @@ def augmentation(settings: AugmentSettings, preview: bool = True) -> str:
     return code
 
 
-def model(recipe: str, settings: AugmentSettings, num_classes: int = 2, weights: str = "imagenet",
+def _layer_lines(table) -> list[str]:
+    """models' layer tables (SMALL_CNN, TRANSFER_HEAD) as the post writes them: x = layers.X(...)(x)."""
+    lines = []
+    for kind, args, kwargs, _ in table:
+        shown = [repr(a) for a in args] + [f"{k}={v!r}" for k, v in kwargs.items()]
+        lines.append(f"x = layers.{kind}({', '.join(shown)})(x)")
+    return lines
+
+
+def model(recipe: str, settings: AugmentSettings, num_classes: int = 2, weights: str | None = "imagenet",
           preview: bool = True) -> str:
-    """The recipe as the post builds it."""
+    """The recipe as the post builds it, from the same layer tables as models.build."""
     r = get_recipe(recipe)
     parts = [augmentation(settings, preview) if r.uses_augmentation else ""]
     x = "inputs"
@@ -82,30 +91,22 @@ def model(recipe: str, settings: AugmentSettings, num_classes: int = 2, weights:
     if r.uses_augmentation and not settings.is_identity:
         steps.append("x = data_augmentation(inputs)")
         x = "x"
-    if recipe in ("normalized", "transfer"):
+    if r.normalizes:
         steps.append(f"x = layers.Rescaling(1 / 127.5, offset=-1)({x})  # mobilenet_v2.preprocess_input")
         x = "x"
+    if x == "inputs":
+        steps.append("x = inputs")
     if r.frozen_base:
         steps += [
-            f'base_model = keras.applications.MobileNetV2(input_shape=IMG_SIZE + (3,), include_top=False,',
-            f'                                            weights="{weights}")',
+            'base_model = keras.applications.MobileNetV2(input_shape=IMG_SIZE + (3,), include_top=False,',
+            f'                                            weights={weights!r})',
             "base_model.trainable = False",
-            f"x = base_model({x}, training=False)",
-            "x = layers.GlobalMaxPooling2D()(x)",
-            "x = layers.Dropout(0.2)(x)",
-            f"outputs = layers.Dense({num_classes})(x)",
+            "x = base_model(x, training=False)",
+            *_layer_lines(TRANSFER_HEAD),
         ]
     else:
-        steps += [
-            f"x = layers.Conv2D(32, 3, activation='relu')({x})",
-            "x = layers.MaxPooling2D()(x)",
-            "x = layers.Conv2D(32, 3, activation='relu')(x)",
-            "x = layers.MaxPooling2D()(x)",
-            "x = layers.Conv2D(64, 3, activation='relu')(x)",
-            "x = layers.Flatten()(x)",
-            "x = layers.Dropout(0.2)(x)",
-            f"outputs = layers.Dense({num_classes})(x)",
-        ]
+        steps += _layer_lines(SMALL_CNN)
+    steps.append(f"outputs = layers.Dense({num_classes})(x)")
     lr = r.learning_rate
     steps += [
         "model = keras.Model(inputs, outputs)",
@@ -188,7 +189,7 @@ def script(recipe: str, settings: AugmentSettings, epochs: int = 10, learning_ra
     r = get_recipe(recipe)
     body = model(recipe, settings, num_classes=0, preview=False).replace("layers.Dense(0)",
                                                                          "layers.Dense(len(class_names))")
-    body = body.replace('weights="imagenet"', "weights=args.weights")
+    body = body.replace("weights='imagenet'", "weights=args.weights")
     if learning_rate:
         body = body.replace(f"Adam({r.learning_rate:g})", f"Adam({learning_rate:g})")
     body = "\n".join("    " + line if line else "" for line in body.splitlines())

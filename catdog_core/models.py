@@ -31,6 +31,24 @@ class Recipe:
     learning_rate: float = 1e-3
     post_val: float | None = None  # the post's figures as numbers, after its 20 epochs
     post_test: float | None = None
+    normalizes: bool = False  # mobilenet_v2.preprocess_input (x / 127.5 - 1) in front
+
+
+# The post's layers as data, (Keras layer, arguments, keyword arguments, name): the builders below
+# make them and codegen prints them, so the code shown to students is the model that trains.
+SMALL_CNN = (
+    ("Conv2D", (32, 3), {"activation": "relu"}, "conv_1"),
+    ("MaxPooling2D", (), {}, "pool_1"),
+    ("Conv2D", (32, 3), {"activation": "relu"}, "conv_2"),
+    ("MaxPooling2D", (), {}, "pool_2"),
+    ("Conv2D", (64, 3), {"activation": "relu"}, "conv_3"),
+    ("Flatten", (), {}, "flatten"),
+    ("Dropout", (0.2,), {}, "dropout"),
+)
+TRANSFER_HEAD = (
+    ("GlobalMaxPooling2D", (), {}, "pool"),
+    ("Dropout", (0.2,), {}, "dropout"),
+)
 
 
 RECIPES = {
@@ -44,10 +62,10 @@ RECIPES = {
                "about 60 %", True, False, post_val=0.60),
         Recipe("normalized", "Model 3: + normalisation",
                "Model 2 with pixels scaled to -1..1 (MobileNetV2's preprocess_input) before the convolutions.",
-               "about 74 %", True, False, post_val=0.74),
+               "about 74 %", True, False, post_val=0.74, normalizes=True),
         Recipe("transfer", "Model 4: transfer learning",
                "Frozen ImageNet MobileNetV2 as a feature extractor, GlobalMaxPooling, Dropout(0.2), Dense: only the head learns.",
-               "about 97 % (97.4 % test)", True, True, post_val=0.97, post_test=0.974),
+               "about 97 % (97.4 % test)", True, True, post_val=0.97, post_test=0.974, normalizes=True),
     )
 }
 
@@ -83,20 +101,51 @@ def preprocess_layer(name: str = "preprocess"):
     return layers.Rescaling(1 / 127.5, offset=-1.0, name=name)
 
 
-def _small_cnn_layers(num_classes: int) -> list:
-    """The post's model 1, its layers named so that two models built at once never clash."""
+def make_layers(table) -> list:
+    """Keras layers from a table such as SMALL_CNN, each named so that two models never clash."""
     from keras import layers
 
-    return [
-        layers.Conv2D(32, 3, activation="relu", name="conv_1"),
-        layers.MaxPooling2D(name="pool_1"),
-        layers.Conv2D(32, 3, activation="relu", name="conv_2"),
-        layers.MaxPooling2D(name="pool_2"),
-        layers.Conv2D(64, 3, activation="relu", name="conv_3"),
-        layers.Flatten(name="flatten"),
-        layers.Dropout(0.2, name="dropout"),
-        layers.Dense(num_classes, name="logits"),
-    ]
+    return [getattr(layers, kind)(*args, name=name, **kwargs) for kind, args, kwargs, name in table]
+
+
+def logits_layer(num_classes: int):
+    from keras import layers
+
+    return layers.Dense(num_classes, name="logits")
+
+
+def small_cnn(recipe: Recipe, num_classes: int):
+    """Models 1 to 3: (pixels scaled to -1..1 for model 3) the post's three convolutions, Flatten,
+    Dropout, Dense. Returns forward(x) -> logits."""
+    steps = ([preprocess_layer()] if recipe.normalizes else []) + make_layers(SMALL_CNN) + [logits_layer(num_classes)]
+
+    def forward(x):
+        for layer in steps:
+            x = layer(x)
+        return x
+
+    return forward
+
+
+@dataclass
+class TransferParts:
+    """Model 4's layers, kept apart so training can cache the frozen base's outputs."""
+
+    preprocess: object
+    base: object
+    pool: object
+    dropout: object
+    logits: object
+
+    def __call__(self, x):
+        return self.logits(self.dropout(self.pool(self.base(self.preprocess(x), training=False))))
+
+
+def transfer(num_classes: int, base) -> TransferParts:
+    """Model 4: preprocess_input, the frozen MobileNetV2 (training=False), GlobalMaxPooling2D,
+    Dropout(0.2), Dense."""
+    pool, dropout = make_layers(TRANSFER_HEAD)
+    return TransferParts(preprocess_layer(), base, pool, dropout, logits_layer(num_classes))
 
 
 _shared: dict[str, object] = {}  # weights' content key -> a frozen base that models of this process share
@@ -155,7 +204,6 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
     models that keep it frozen.
     """
     import keras
-    from keras import layers
 
     recipe = get_recipe(name)
     if num_classes < 2:
@@ -167,25 +215,12 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
         augmentation = build_layers(settings)
     built = BuiltModel(recipe, None, augmentation=augmentation)
 
-    steps: list = []
-    if recipe.name in ("normalized", "transfer"):
-        steps.append(preprocess_layer())
+    parts = None
     if recipe.frozen_base:
         base = shared_base(weights) if share_base and pretrained else load_base(weights, pretrained)
-        preprocess = steps[0]
-        pool = layers.GlobalMaxPooling2D(name="pool")
-        dropout = layers.Dropout(0.2, name="dropout")
-        dense = layers.Dense(num_classes, name="logits")
-
-        def forward(x):
-            return dense(dropout(pool(base(preprocess(x), training=False))))
+        forward = parts = transfer(num_classes, base)
     else:
-        steps += _small_cnn_layers(num_classes)
-
-        def forward(x):
-            for layer in steps:
-                x = layer(x)
-            return x
+        forward = small_cnn(recipe, num_classes)
 
     # The post's model first, so each shared layer's first output is the one in its graph.
     inputs = keras.Input(config.IMG_SIZE + (3,), name="image")
@@ -196,12 +231,13 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
     else:
         clean = keras.Input(config.IMG_SIZE + (3,), name="image")
         built.inference = keras.Model(clean, forward(clean), name=recipe.name)
-    if recipe.frozen_base:
+    if parts is not None:
         # The same layer objects, regrouped so training can cache base outputs.
         raw = keras.Input(config.IMG_SIZE + (3,), name="raw")
-        built.features = keras.Model(raw, pool(base(preprocess(raw), training=False)), name="features")
-        pooled = keras.Input((base.output_shape[-1],), name="pooled")
-        built.head = keras.Model(pooled, dense(dropout(pooled)), name="head")
+        built.features = keras.Model(raw, parts.pool(parts.base(parts.preprocess(raw), training=False)),
+                                     name="features")
+        pooled = keras.Input((parts.base.output_shape[-1],), name="pooled")
+        built.head = keras.Model(pooled, parts.logits(parts.dropout(pooled)), name="head")
         compile_model(built.head, learning_rate)
     return built
 

@@ -186,3 +186,22 @@ def test_saved_model_reloads_safely_and_classifies_raw_pixels(built, pixels, tmp
         loaded = keras.models.load_model(path, safe_mode=True, compile=False)
         np.testing.assert_allclose(np.asarray(loaded(pixels, training=False)),
                                    np.asarray(model(pixels, training=False)), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("recipe", ["baseline", "augmented", "normalized", "transfer"])
+def test_the_code_shown_builds_the_model_that_trains(recipe):
+    """codegen prints the same layer tables models.build makes: run the shown code, compare layers."""
+    from catdog_core import codegen
+
+    settings = AugmentSettings(zoom=0.1)
+    shown = {}
+    exec(codegen.HEADER + codegen.model(recipe, settings, weights=None, preview=False).replace(
+        "model.summary()", ""), shown)
+
+    def structure(model):
+        return [(type(layer).__name__, layer.output.shape[1:]) for layer in model.layers]
+
+    built = models.build(recipe, 2, settings, pretrained=False).model
+    assert structure(shown["model"]) == structure(built)
+    assert shown["model"].count_params() == built.count_params()
+
