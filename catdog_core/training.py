@@ -32,14 +32,12 @@ from pathlib import Path
 import numpy as np
 
 from . import config, features
-from .augment import NO_AUGMENTATION, AugmentSettings
+from .augment import AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
+from .jobs.spec import MAX_EPOCHS, MIN_STEPS, JobSpec
 from .models import BASE_NAME, BuiltModel, build, get_recipe, shared_base
 
-MAX_EPOCHS = 200
-FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
-MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
 SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_STEPS steps
 
@@ -95,16 +93,6 @@ class Observer:
     def on_epoch(self, report: EpochReport) -> None: ...
 
 
-@dataclass(frozen=True)
-class QuickPreset:
-    """"Press Train, see a good model": cached features, no augmentation."""
-
-    epochs: int = 10
-    settings: AugmentSettings = NO_AUGMENTATION
-    learning_rate: float = 3e-4  # steadier than Adam's 1e-3 over 10 epochs (96 % vs 93-95 % val)
-
-
-QUICK = QuickPreset()
 
 
 @dataclass
@@ -273,13 +261,11 @@ def _features(extract, data: Dataset, split: str, observer: Observer):
                                     lambda done, total: observer.on_phase(message, done, total))
 
 
-def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings | None = None, *,
-          observer: Observer | None = None, stop: threading.Event | None = None,
-          seed: int = config.SEED, use_cache: bool = True, batch_size: int = config.BATCH_SIZE,
-          weights: str | None = None, learning_rate: float | None = None,
-          fine_tune_epochs: int = 0, fine_tune_at: int = FINE_TUNE_AT,
-          min_steps: int = MIN_STEPS, checkpoint: Path | None = None) -> TrainResult:
-    """Train one recipe for `epochs` epochs (more on a small dataset); returns history and test metrics.
+def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
+          stop: threading.Event | None = None, batch_size: int = config.BATCH_SIZE,
+          checkpoint: Path | None = None) -> TrainResult:
+    """Train what the spec says on the dataset: its recipe for its epochs (more on a small dataset);
+    returns the history and test metrics (the spec's `data` is not read: the dataset is given).
 
     A set `stop` event ends training after the current batch; the model keeps
     the weights of the last finished epoch and the partial epoch is dropped.
@@ -291,6 +277,9 @@ def train(recipe: str, dataset: Dataset, epochs: int, settings: AugmentSettings 
     """
     import keras
 
+    recipe, epochs, settings, seed = spec.recipe, spec.epochs, spec.settings, spec.seed
+    use_cache, weights, learning_rate = spec.use_cache, spec.weights, spec.learning_rate
+    fine_tune_epochs, fine_tune_at, min_steps = spec.fine_tune_epochs, spec.fine_tune_at, spec.min_steps
     if not isinstance(epochs, int) or isinstance(epochs, bool) or not 1 <= epochs <= MAX_EPOCHS:
         raise InvalidSettings(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}, not {epochs!r}.")
     if fine_tune_epochs and (not isinstance(fine_tune_epochs, int) or not 0 <= fine_tune_epochs <= MAX_EPOCHS

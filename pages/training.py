@@ -59,20 +59,20 @@ with right:
                    "With no augmentation the base's outputs are computed once and each epoch takes seconds.")
 
     st.session_state.setdefault("epochs", 20)
-    st.number_input("Epochs (the post trains 10 to 20)", 1, training.MAX_EPOCHS, key="epochs",
+    st.number_input("Epochs (the post trains 10 to 20)", 1, jobs.MAX_EPOCHS, key="epochs",
                     persist_state="session")
     with st.container(horizontal=True):
         for n in EPOCH_PRESETS:
             st.button(f"{n} epoch{'s' if n > 1 else ''}", on_click=_set_epochs, args=(n,), key=f"preset_{n}")
 
-    fine_tune_epochs, fine_tune_at = 0, training.FINE_TUNE_AT
+    fine_tune_epochs, fine_tune_at = 0, jobs.FINE_TUNE_AT
     if recipe.frozen_base:
         if st.checkbox("Fine-tune after the frozen stage", key="fine_tune", persist_state="session"):
             st.caption(FINE_TUNE_TEXT)
             a, b = st.columns(2)
-            fine_tune_epochs = int(a.number_input("Fine-tune epochs", 1, training.MAX_EPOCHS, 10,
+            fine_tune_epochs = int(a.number_input("Fine-tune epochs", 1, jobs.MAX_EPOCHS, 10,
                                                   key="fine_tune_epochs"))
-            fine_tune_at = int(b.number_input("Unfreeze from layer", 0, 153, training.FINE_TUNE_AT,
+            fine_tune_at = int(b.number_input("Unfreeze from layer", 0, 153, jobs.FINE_TUNE_AT,
                                               key="fine_tune_at"))
 
     start, quick = st.columns(2)
@@ -82,7 +82,7 @@ with right:
         ui.submit(jobs.JobSpec(name, epochs, settings, source, fine_tune_epochs=fine_tune_epochs,
                                fine_tune_at=fine_tune_at, label=what))
     if quick.button("Quick transfer", icon=":material/bolt:", width="stretch",
-                    help=f"Model 4 for {training.QUICK.epochs} epochs without augmentation, on cached "
+                    help=f"Model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
                          "MobileNetV2 features: a good model in about a minute."):
         ui.submit(jobs.quick_spec(source))
 

@@ -100,11 +100,12 @@ def trained_transfer(synthetic_data, shared_weights, tmp_path_factory):
     3 epochs left about one drawn test photo in ten wrong), shared by every test that needs a model.
     Class 0 ('cats') is the bright disc. Save it with runs.save_run."""
     from catdog_core import augment, dataset, training
+    from catdog_core.jobs import JobSpec
 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("CATDOG_HOME", str(tmp_path_factory.mktemp("trained_home")))
         data = dataset.load_dataset(synthetic_data)
-        return data, training.train("transfer", data, 10, augment.NO_AUGMENTATION, min_steps=0)
+        return data, training.train(JobSpec("transfer", 10, augment.NO_AUGMENTATION, min_steps=0), data)
 
 
 @pytest.fixture(scope="session")

@@ -33,9 +33,10 @@ def test_worker_killed_between_model_and_history_leaves_no_run(trained, syntheti
         import os, sys
         sys.path.insert(0, {str(REPO)!r})
         from catdog_core import augment, dataset, runs, training
+        from catdog_core.jobs import JobSpec
         from catdog_core.runs import save as saving
         data = dataset.load_dataset({str(synthetic_data)!r})
-        result = training.train("transfer", data, 1, augment.NO_AUGMENTATION, min_steps=0)
+        result = training.train(JobSpec("transfer", 1, augment.NO_AUGMENTATION, min_steps=0), data)
         real_write = saving.write_json
         def die(path, value):
             if path.name == runs.HISTORY_FILE:

@@ -277,6 +277,6 @@ def test_eta_counts_down_within_an_epoch_and_keeps_stages_apart():
 
 def test_quick_spec_is_the_quick_preset():
     quick = jobs.quick_spec("/data")
-    assert quick.recipe == "transfer" and quick.epochs == training.QUICK.epochs and quick.data == "/data"
-    assert quick.settings.is_identity and quick.use_cache and quick.learning_rate == training.QUICK.learning_rate
+    assert quick.recipe == "transfer" and quick.epochs == jobs.QUICK.epochs and quick.data == "/data"
+    assert quick.settings.is_identity and quick.use_cache and quick.learning_rate == jobs.QUICK.learning_rate
     assert JobSpec.from_dict(quick.to_dict()) == quick  # what the queue and Ray tasks carry

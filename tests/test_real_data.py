@@ -12,7 +12,8 @@ import sys
 
 import pytest
 
-from catdog_core import augment, dataset, training
+from catdog_core import augment, dataset, jobs, training
+from catdog_core.jobs import JobSpec
 
 pytestmark = pytest.mark.real
 
@@ -77,13 +78,13 @@ def test_same_names_swapped_pictures_get_their_own_features(real_folder, shared_
     a, b = tmp_path / "a", tmp_path / "b"
     _class_folder_copy(real_folder, a, 150, swap=False)
     _class_folder_copy(real_folder, b, 150, swap=True)  # b/train/cats/cat.0.jpg holds a dog
-    first = training.train("transfer", dataset.load_dataset(a), 5, augment.NO_AUGMENTATION)
-    second = training.train("transfer", dataset.load_dataset(b), 5, augment.NO_AUGMENTATION)
+    first = training.train(JobSpec("transfer", 5, augment.NO_AUGMENTATION), dataset.load_dataset(a))
+    second = training.train(JobSpec("transfer", 5, augment.NO_AUGMENTATION), dataset.load_dataset(b))
     assert first.val_accuracy >= 0.85 and second.val_accuracy >= 0.85, (first.history, second.history)
 
 
 def test_transfer_one_epoch_reaches_90_percent(real_dataset, shared_weights):
-    result = training.train("transfer", real_dataset, 1, augment.AugmentSettings())
+    result = training.train(JobSpec("transfer", 1, augment.AugmentSettings()), real_dataset)
     assert result.cached and result.epochs_done == 1
     assert result.val_accuracy >= 0.90, result.history
     assert result.test_accuracy >= 0.90
@@ -110,7 +111,7 @@ def test_cli_quick_preset_reaches_94_percent_and_predict_agrees_with_evaluate(re
     as many right labels as `evaluate`'s validation and test accuracy imply (the same pixels, the
     same model, the run named)."""
     summary = _cli("train", "--recipe", "transfer", "--quick", folder=real_folder)
-    assert summary["epochs"] == training.QUICK.epochs
+    assert summary["epochs"] == jobs.QUICK.epochs
     assert summary["val_accuracy"] >= 0.94, summary
     evaluated = _cli("evaluate", "latest", folder=real_folder)
     assert abs(evaluated["validation_accuracy"] - summary["val_accuracy"]) < 0.005

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from catdog_core import dataset, predict, runs, training
+from catdog_core.jobs import JobSpec
 from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.errors import CatdogError, RunNotFound
 
@@ -21,7 +22,7 @@ def data(synthetic_data):
 @pytest.fixture(scope="module")
 def result(data):
     """One real (small) training result, saved by each test into its own CATDOG_HOME."""
-    return training.train("baseline", data, 1, NO_AUGMENTATION, min_steps=0)
+    return training.train(JobSpec("baseline", 1, NO_AUGMENTATION, min_steps=0), data)
 
 
 def save(result, data, recipe: str | None = None, **extra):

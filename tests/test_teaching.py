@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from catdog_core import augment, codegen, dataset, embedding, explain, live, models, runs, training
+from catdog_core.jobs import JobSpec
 from conftest import REPO, jpeg_bytes, subprocess_env
 from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for  # noqa: F401
 
@@ -22,7 +23,7 @@ from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for
 @pytest.fixture(scope="module")
 def small_cnn(synthetic_data):
     data = dataset.load_dataset(synthetic_data)
-    return data, training.train("baseline", data, 2, augment.AugmentSettings(), min_steps=0)
+    return data, training.train(JobSpec("baseline", 2, augment.AugmentSettings(), min_steps=0), data)
 
 
 def test_the_script_retrains_without_catdog(trained_transfer, shared_weights, synthetic_data, tmp_path):

@@ -8,7 +8,8 @@ import threading
 import numpy as np
 import pytest
 
-from catdog_core import dataset, models, training
+from catdog_core import dataset, jobs, models, training
+from catdog_core.jobs import JobSpec
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
 from catdog_core.errors import InvalidSettings
 from catdog_core.training import BatchReport, EpochReport, Observer
@@ -51,7 +52,7 @@ def built_models(monkeypatch):
 @pytest.mark.parametrize("recipe", list(models.RECIPES))
 def test_each_recipe_trains_one_epoch_and_reports(data, recipe):
     observer = Recorder()
-    result = training.train(recipe, data, 1, AugmentSettings(), observer=observer, batch_size=32, min_steps=0)
+    result = training.train(JobSpec(recipe, 1, AugmentSettings(), min_steps=0), data, observer=observer, batch_size=32)
     # 48 training images in batches of 32: two steps, each reported.
     assert [(b.epoch, b.step, b.steps) for b in observer.batches] == [(1, 1, 2), (1, 2, 2)]
     assert all(math.isfinite(b.loss) and 0 <= b.accuracy <= 1 for b in observer.batches)
@@ -97,8 +98,7 @@ class StopAt(Recorder):
 def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, use_cache):
     stop = threading.Event()
     observer = StopAt(stop, epoch=2, step=1, built=built_models)
-    result = training.train(recipe, data, 5, NO_AUGMENTATION, observer=observer, stop=stop,
-                            use_cache=use_cache, batch_size=16, min_steps=0)  # 3 steps per epoch
+    result = training.train(JobSpec(recipe, 5, NO_AUGMENTATION, use_cache=use_cache, min_steps=0), data, observer=observer, stop=stop, batch_size=16)  # 3 steps per epoch
     assert result.stopped
     # It stopped right after the batch during which the event was set.
     assert [(b.epoch, b.step) for b in observer.batches] == [(1, 1), (1, 2), (1, 3), (2, 1)]
@@ -115,7 +115,7 @@ def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, use_c
 def test_stop_during_epoch_one_gives_no_epochs(data):
     stop = threading.Event()
     observer = StopAt(stop, epoch=1, step=1, built=[])
-    result = training.train("baseline", data, 3, NO_AUGMENTATION, observer=observer, stop=stop, min_steps=0)
+    result = training.train(JobSpec("baseline", 3, NO_AUGMENTATION, min_steps=0), data, observer=observer, stop=stop)
     assert result.stopped and result.history == [] and result.epochs_done == 0
     assert result.val_accuracy is None and result.test_accuracy is None
     assert len(observer.batches) == 1 and observer.epochs == []
@@ -133,12 +133,12 @@ def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, mon
         return real_call(self, images)
 
     monkeypatch.setattr(features.FeatureExtractor, "__call__", counting)
-    runs = [training.train("transfer", data, 2, NO_AUGMENTATION, seed=7, min_steps=0) for _ in range(2)]
+    runs = [training.train(JobSpec("transfer", 2, NO_AUGMENTATION, seed=7, min_steps=0), data) for _ in range(2)]
     # The first run computed each image's MobileNetV2 features once; the second reused them all.
     assert sum(seen) == len(data.train) + len(data.validation) + len(data.test)
     # A new process finds them on disk, keyed by the base and the dataset's content.
     features.clear_memory()
-    training.train("transfer", data, 1, NO_AUGMENTATION, seed=7, min_steps=0)
+    training.train(JobSpec("transfer", 1, NO_AUGMENTATION, seed=7, min_steps=0), data)
     assert sum(seen) == len(data.train) + len(data.validation) + len(data.test)
     cached = sorted(p.name for p in (features.cache_dir() / "features").iterdir())
     assert len(cached) == 3 and all(data.key in name for name in cached)
@@ -151,7 +151,7 @@ def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, mon
     pixels = data.test.images.astype("float32")
     np.testing.assert_array_equal(np.asarray(runs[0].model(pixels, training=False)),
                                   np.asarray(runs[1].model(pixels, training=False)))
-    other = training.train("transfer", data, 2, NO_AUGMENTATION, seed=8, min_steps=0)
+    other = training.train(JobSpec("transfer", 2, NO_AUGMENTATION, seed=8, min_steps=0), data)
     assert [h.loss for h in other.history] != [h.loss for h in runs[0].history]  # the seed matters
 
 
@@ -160,7 +160,7 @@ def test_a_small_dataset_trains_at_least_min_steps(tmp_path):
 
     small = dataset.load_dataset(make_dataset(tmp_path / "small", n_train=10, n_val=5))  # 20 images: 1 step
     observer = Recorder()
-    result = training.train("transfer", small, 3, NO_AUGMENTATION, observer=observer, min_steps=12)
+    result = training.train(JobSpec("transfer", 3, NO_AUGMENTATION, min_steps=12), small, observer=observer)
     assert result.steps_per_epoch == 1
     assert len(observer.batches) == 12 and result.epochs_done == 12
     assert result.notes and "3 epochs would be only 3 optimizer steps" in result.notes[0]
@@ -172,7 +172,7 @@ def test_a_small_dataset_trains_at_least_min_steps(tmp_path):
 def test_saved_model_has_no_random_layers_and_answers_the_same_twice(data):
     import keras
 
-    result = training.train("augmented", data, 1, AugmentSettings(rotation=0.3), min_steps=0)
+    result = training.train(JobSpec("augmented", 1, AugmentSettings(rotation=0.3), min_steps=0), data)
     pixels = data.validation.images[:4].astype("float32")
     first, second = np.asarray(result.model(pixels)), np.asarray(result.model(pixels))
     np.testing.assert_array_equal(first, second)  # called as model(x), the way most people call it
@@ -191,8 +191,8 @@ def test_cached_and_plain_paths_train_the_same_transfer_model(tmp_path):
     from conftest import make_dataset
 
     data = dataset.load_dataset(make_dataset(tmp_path / "small", n_train=12, n_val=10, seed=4))
-    cached = training.train("transfer", data, 2, NO_AUGMENTATION, seed=3, use_cache=True, min_steps=0)
-    plain = training.train("transfer", data, 2, NO_AUGMENTATION, seed=3, use_cache=False, min_steps=0)
+    cached = training.train(JobSpec("transfer", 2, NO_AUGMENTATION, seed=3, use_cache=True, min_steps=0), data)
+    plain = training.train(JobSpec("transfer", 2, NO_AUGMENTATION, seed=3, use_cache=False, min_steps=0), data)
     assert cached.cached and not plain.cached
     assert cached.history[0].val_loss > 0.05  # not already a solved problem after one epoch
     for c, p in zip(cached.history, plain.history, strict=True):
@@ -205,15 +205,15 @@ def test_cached_and_plain_paths_train_the_same_transfer_model(tmp_path):
     assert cached.test_accuracy == pytest.approx(plain.test_accuracy, abs=0.01)
 
 
-@pytest.mark.parametrize("epochs", [0, -1, training.MAX_EPOCHS + 1, 1.5, "3", None])
+@pytest.mark.parametrize("epochs", [0, -1, jobs.MAX_EPOCHS + 1, 1.5, "3", None])
 def test_invalid_epochs_are_refused(data, epochs):
     with pytest.raises(InvalidSettings, match="Epochs must be a whole number"):
-        training.train("baseline", data, epochs)
+        training.train(JobSpec("baseline", epochs), data)
 
 
 def test_unknown_recipe_is_refused(data):
     with pytest.raises(InvalidSettings, match="Unknown recipe"):
-        training.train("resnet", data, 1)
+        training.train(JobSpec("resnet", 1), data)
 
 
 def test_fine_tuning_trains_the_top_of_the_base_but_keeps_batchnorm_statistics(tmp_path):
@@ -222,8 +222,7 @@ def test_fine_tuning_trains_the_top_of_the_base_but_keeps_batchnorm_statistics(t
     from conftest import make_dataset
 
     small = dataset.load_dataset(make_dataset(tmp_path / "small", n_train=8, n_val=5))
-    result = training.train("transfer", small, 1, NO_AUGMENTATION, fine_tune_epochs=1, fine_tune_at=140,
-                            batch_size=16, min_steps=0)
+    result = training.train(JobSpec("transfer", 1, NO_AUGMENTATION, fine_tune_epochs=1, fine_tune_at=140, min_steps=0), small, batch_size=16)
     assert [h.stage for h in result.history] == ["frozen", "fine-tune"]
     assert result.fine_tune_from_epoch == 1 and result.epochs_requested == 2
     base = result.model.get_layer(models.BASE_NAME)

@@ -41,14 +41,14 @@ def cmd_train(args) -> int:
     from ..augment import AugmentSettings
 
     if args.quick:
-        epochs = training.QUICK.epochs if args.epochs is None else args.epochs
-        settings, learning_rate = training.QUICK.settings, training.QUICK.learning_rate
+        epochs = jobs.QUICK.epochs if args.epochs is None else args.epochs
+        settings, learning_rate = jobs.QUICK.settings, jobs.QUICK.learning_rate
     else:
         learning_rate = None
         epochs = 20 if args.epochs is None else args.epochs
         settings = AugmentSettings(flip=args.flip, rotation=args.rotation)
-    if not 1 <= epochs <= training.MAX_EPOCHS:  # refuse before decoding the dataset (`or 20` took 0 as 20)
-        raise CatdogError(f"Epochs must be a whole number from 1 to {training.MAX_EPOCHS}, not {epochs}.")
+    if not 1 <= epochs <= jobs.MAX_EPOCHS:  # refuse before decoding the dataset (`or 20` took 0 as 20)
+        raise CatdogError(f"Epochs must be a whole number from 1 to {jobs.MAX_EPOCHS}, not {epochs}.")
     spec = jobs.JobSpec(args.recipe, epochs, settings, args.data, use_cache=not args.no_cache,
                             learning_rate=learning_rate, fine_tune_epochs=args.fine_tune_epochs,
                             fine_tune_at=args.fine_tune_at, label="quick" if args.quick else "",

@@ -18,7 +18,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     from ..models import RECIPES
-    from ..training import FINE_TUNE_AT, MIN_STEPS
+    from ..jobs.spec import FINE_TUNE_AT, MIN_STEPS
 
     p = _Parser(prog="catdog", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True)

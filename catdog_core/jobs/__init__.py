@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .spec import REPRODUCE_LABEL, JobSpec, post_specs, quick_spec, resolved  # noqa: F401
+from .spec import (FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, QUICK, REPRODUCE_LABEL, JobSpec, post_specs,  # noqa: F401
+                   quick_spec, resolved)
 from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )

@@ -52,10 +52,7 @@ def run_job(spec: JobSpec, observer: Observer | None = None, stop: threading.Eve
     data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
     if converting is not None:
         converting.join()
-    result = train(spec.recipe, data, spec.epochs, spec.settings, observer=observer, stop=stop,
-                   seed=spec.seed, use_cache=spec.use_cache, learning_rate=spec.learning_rate,
-                   weights=spec.weights, fine_tune_epochs=spec.fine_tune_epochs,
-                   fine_tune_at=spec.fine_tune_at, min_steps=spec.min_steps, checkpoint=checkpoint)
+    result = train(spec, data, observer=observer, stop=stop, checkpoint=checkpoint)
     if not result.epochs_done:
         return None
     observer.on_phase("Saving the run")

@@ -6,8 +6,24 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .. import config
-from ..augment import AugmentSettings
-from ..training import FINE_TUNE_AT, MIN_STEPS, QUICK
+from ..augment import NO_AUGMENTATION, AugmentSettings
+
+MAX_EPOCHS = 200
+FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
+MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
+
+
+@dataclass(frozen=True)
+class QuickPreset:
+    """"Press Train, see a good model": cached features, no augmentation."""
+
+    epochs: int = 10
+    settings: AugmentSettings = NO_AUGMENTATION
+    learning_rate: float = 3e-4  # steadier than Adam's 1e-3 over 10 epochs (96 % vs 93-95 % val)
+
+
+QUICK = QuickPreset()
+
 
 
 @dataclass(frozen=True)
