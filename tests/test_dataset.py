@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_core import config, dataset, sources
+from catdog_core import config, dataset, images, sources
 from catdog_core.errors import DatasetUnavailable, InvalidDataset
 
 from conftest import draw_image, jpeg_bytes, make_dataset
@@ -87,7 +87,7 @@ def test_test_split_is_stable_across_loads_and_chosen_by_each_files_own_hash(syn
     np.testing.assert_array_equal(second.test.images, first.test.images)
     # A validation file is a test file exactly when its own hash says so.
     held_out = first.validation.files + first.test.files
-    assert set(first.test.files) == {f for f in held_out if dataset._unit(config.SEED, f) < dataset.TEST_SHARE}
+    assert set(first.test.files) == {f for f in held_out if dataset.unit(config.SEED, f) < dataset.TEST_SHARE}
     other_seed = dataset.load_dataset(synthetic_data, seed=config.SEED + 1)
     assert set(other_seed.test.files) != set(first.test.files)
     assert other_seed.key != first.key
@@ -143,12 +143,12 @@ def test_decoded_images_are_kept_on_disk_for_the_next_process(synthetic_data, fr
     assert (cache / f"{first.key}.npy").is_file() and (cache / f"{first.key}.json").is_file()
     dataset.clear_cache()
     calls = []
-    real = dataset.images.model_inputs
-    dataset.images.model_inputs = lambda *a, **k: calls.append(1) or real(*a, **k)
+    real = images.model_inputs
+    images.model_inputs = lambda *a, **k: calls.append(1) or real(*a, **k)
     try:
         again = dataset.load_dataset(synthetic_data)
     finally:
-        dataset.images.model_inputs = real
+        images.model_inputs = real
     assert not calls  # read back from disk, nothing decoded
     assert isinstance(again.train.images, np.memmap) or isinstance(again.train.images.base, np.memmap)
     np.testing.assert_array_equal(again.validation.images, first.validation.images)
@@ -399,9 +399,9 @@ def test_class_folders_only_are_split_automatically(tmp_path):
     assert sum(len(f) for f in files.values()) == 50
     # About a fifth is held out, each file by its own hash; a fifth of that is test.
     for f in files["test"]:
-        assert dataset._unit(config.SEED, f) < dataset.AUTO_HELD_OUT * dataset.TEST_SHARE
+        assert dataset.unit(config.SEED, f) < dataset.AUTO_HELD_OUT * dataset.TEST_SHARE
     for f in files["train"]:
-        assert dataset._unit(config.SEED, f) >= dataset.AUTO_HELD_OUT
+        assert dataset.unit(config.SEED, f) >= dataset.AUTO_HELD_OUT
     assert set(ds.validation.labels.tolist()) == {0, 1}  # every class is measured
 
 

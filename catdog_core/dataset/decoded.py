@@ -1,0 +1,152 @@
+"""Decoded once per machine: every planned file through the one pixel path into
+<cache>/decoded/<key>.npy, read back as a memory map by any process."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .. import config, images, sources
+from ..errors import DatasetUnavailable
+from ..fileio import write_atomic
+from ..sources import Progress
+from .plan import Plan
+from .record import DISK_CACHE, MAX_FILE_BYTES, PIXELS_VERSION, SPLITS
+
+
+def decoded_dir() -> Path:
+    return config.cache_home() / "decoded"
+
+
+def _write_npy_header(f, rows: int) -> int:
+    np.lib.format.write_array_header_1_0(f, {"descr": "|u1", "fortran_order": False,
+                                             "shape": (rows, *config.IMG_SIZE, 3)})
+    return f.tell()
+
+
+def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> dict:
+    """Decode every planned file into an .npy at `target`; returns the manifest.
+
+    Each decoded image is written at its row with pwrite (sequential-ish
+    writes through the page cache: ~10x faster here than filling a fresh
+    memory map, which faults in every page).
+    """
+    order = [(s, e) for s in SPLITS for e in plan.splits[s]]
+    row_bytes = int(np.prod(config.IMG_SIZE)) * 3
+    failed: dict[int, str] = {}
+
+    def items():
+        for i, (_, entry) in enumerate(order):
+            try:
+                with open(entry.path, "rb") as f:
+                    yield i, f.read(MAX_FILE_BYTES + 1)
+            except OSError as exc:
+                failed[i] = f"unreadable ({exc.strerror or exc})"
+
+    with open(target, "w+b") as out:
+        start = _write_npy_header(out, len(order))
+        out.truncate(start + len(order) * row_bytes)
+        done = 0
+        for i, result in images.model_inputs(items(), max_bytes=MAX_FILE_BYTES):
+            if isinstance(result, str):
+                failed[i] = result
+            else:
+                os.pwrite(out.fileno(), np.ascontiguousarray(result, np.uint8).tobytes(), start + i * row_bytes)
+            done += 1
+            if progress and (done % 50 == 0 or done == len(order)):
+                progress(done, len(order), "Decoding the images")
+    keep = [i for i in range(len(order)) if i not in failed]
+    if failed:  # rewrite without the holes, so each split is one slice of the file
+        rows = np.load(target, mmap_mode="r")
+        packed = target.with_name(target.name + ".kept.npy")
+        with open(packed, "wb") as out:
+            _write_npy_header(out, len(keep))
+            for chunk in range(0, len(keep), 256):
+                out.write(np.ascontiguousarray(rows[keep[chunk:chunk + 256]]).tobytes())
+        del rows
+        os.replace(packed, target)
+
+    # Classes with no usable training image after decoding are left out.
+    kept = [order[i] for i in keep]
+    names = sorted({e.label_name for s, e in kept if plan.auto_split or s == "train"})
+    notes = list(plan.notes) + [f"Class folder '{n[:60]}' has no usable images and was left out."
+                                for n in plan.folders if n not in names]
+    label_of = {n: i for i, n in enumerate(names)}
+    manifest = {"version": PIXELS_VERSION, "key": plan.key, "classes": names, "notes": notes,
+                "skipped": [[s.path, s.reason] for s in plan.skipped]
+                + [[order[i][1].rel, reason] for i, reason in sorted(failed.items())],
+                "rows": [[s, e.rel, label_of.get(e.label_name, -1)] for s, e in kept]}
+    return manifest
+
+
+def _open_cached(plan: Plan) -> tuple[np.ndarray, dict] | None:
+    return open_cached_key(plan.key)
+
+
+def open_cached_key(key: str) -> tuple[np.ndarray, dict] | None:
+    folder = decoded_dir()
+    manifest_path, array_path = folder / f"{key}.json", folder / f"{key}.npy"
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        array = np.load(array_path, mmap_mode="r")
+    except (OSError, ValueError):
+        return None
+    if manifest.get("key") != key or len(array) != len(manifest.get("rows", ())):
+        return None
+    try:
+        os.utime(manifest_path)  # recently used: the disk cache drops the oldest first
+    except OSError:
+        pass
+    return array, manifest
+
+
+def _prune_disk_cache(keep: int = DISK_CACHE) -> None:
+    folder = decoded_dir()
+    try:
+        manifests = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+    except OSError:
+        return
+    for old in manifests[keep:]:
+        for path in (old, old.with_suffix(".npy")):
+            try:
+                path.unlink()
+            except OSError:
+                pass
+
+
+def decoded(plan: Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
+    hit = _open_cached(plan)
+    if hit is not None:
+        return hit
+    folder = decoded_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        lock = sources.exclusive(sources.lock_path(f"decode-{plan.key}"))
+        lock.__enter__()
+    except OSError as exc:
+        raise DatasetUnavailable(f"Cannot write the decoded images to {folder} ({exc.strerror or exc}); "
+                                 f"set {config.ENV_HOME} to a writable folder.") from None
+    try:
+        hit = _open_cached(plan)  # another process may have decoded it while this one waited
+        if hit is not None:
+            return hit
+        tmp = folder / f".tmp-{plan.key}-{os.getpid()}.npy"
+        try:
+            manifest = _decode_into(plan, tmp, progress)
+            os.replace(tmp, folder / f"{plan.key}.npy")
+            write_atomic(folder / f"{plan.key}.json", json.dumps(manifest).encode("utf-8", "surrogatepass"))
+        except OSError as exc:
+            raise DatasetUnavailable(f"Cannot write the decoded images to {folder} ({exc.strerror or exc}); "
+                                     f"set {config.ENV_HOME} to a writable folder with room for them.") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        _prune_disk_cache()
+        hit = _open_cached(plan)
+        if hit is None:
+            raise DatasetUnavailable(f"The decoded images in {folder} could not be read back.")
+        return hit
+    finally:
+        lock.__exit__(None, None, None)

@@ -1,0 +1,131 @@
+"""The files of a dataset folder: which are there, which are usable images (read once, hashed),
+and a signature of them all that costs only stat() calls."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat as stat_module
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+from .. import config, sources
+from ..errors import InvalidDataset
+from ..images import describe_format
+from ..sources import DataSource
+from .record import EXT_FORMAT, MAX_FILE_BYTES, SkippedFile
+
+
+@dataclass(frozen=True)
+class Entry:
+    part: str  # "train", "validation" or "all" (class folders only)
+    label_name: str
+    path: Path
+    rel: str  # relative to the dataset root, "/"-separated
+
+
+def list_class_files(class_dir: Path) -> list[Path]:
+    """Every file below a class folder; symlinked folders are not followed (no loops)."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+    return found
+
+
+def class_dirs(parent: Path, skipped: list[SkippedFile], notes: list[str], root: Path) -> dict[str, Path]:
+    dirs = {}
+    for d in sources.visible_dirs(parent):
+        if len(d.name) > 255 or not d.name.strip():
+            notes.append(f"Skipped a class folder with an unusable name ({d.name[:40]}...).")
+            continue
+        dirs[d.name] = d
+    for p in parent.iterdir():
+        if p.is_file() and not p.name.startswith("."):
+            skipped.append(SkippedFile(p.relative_to(root).as_posix(), "file outside any class folder"))
+    return dirs
+
+
+def scan(root: Path) -> tuple[list[Entry], list[SkippedFile], list[str], bool, list[str]]:
+    skipped: list[SkippedFile] = []
+    notes: list[str] = []
+    auto_split = not (root / "train").is_dir()
+    if auto_split:
+        parts = {"all": class_dirs(root, skipped, notes, root)}
+    else:
+        if not (root / "validation").is_dir():
+            raise InvalidDataset(f"{root} has train/ but no validation/ folder; expected {config.EXPECTED_LAYOUT}.")
+        parts = {p: class_dirs(root / p, skipped, notes, root) for p in ("train", "validation")}
+        extra = set(parts["validation"]) - set(parts["train"])
+        if extra:
+            raise InvalidDataset(f"validation/ has classes that train/ lacks: {', '.join(sorted(extra))}.")
+    entries = [Entry(part, name, f, f.relative_to(root).as_posix())
+               for part, dirs in parts.items() for name, d in dirs.items() for f in list_class_files(d)]
+    return entries, skipped, notes, auto_split, sorted(next(iter(parts.values())))
+
+
+# What reading a file found: (size, mtime_ns, inode) -> digest or skip reason. Bounded.
+known_files: "OrderedDict[str, tuple[tuple, str, bool]]" = OrderedDict()
+known_files_lock = threading.Lock()
+KNOWN_FILES = 300_000
+
+
+def stat_key(st: os.stat_result) -> tuple:
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+
+
+def examine(path: Path) -> tuple[bool, str]:
+    """(usable, digest or the reason it is skipped), from the file's name and bytes."""
+    ext = path.suffix.lower()
+    if ext not in EXT_FORMAT:
+        return False, f"not an image file ({ext or 'no extension'})"
+    try:
+        st = os.stat(path)
+    except OSError as exc:
+        return False, f"unreadable ({exc.strerror or exc})"
+    if not stat_module.S_ISREG(st.st_mode):  # a FIFO or a device would block or never end
+        return False, "not a regular file"
+    memo_key = str(path)
+    with known_files_lock:
+        known = known_files.get(memo_key)
+    if known is not None and known[0] == stat_key(st):
+        return known[2], known[1]
+    if st.st_size > MAX_FILE_BYTES:
+        result = (False, f"over the {MAX_FILE_BYTES // 2**20} MB limit for one image")
+    elif st.st_size == 0:
+        result = (False, "empty file")
+    else:
+        try:
+            with open(path, "rb") as f:
+                raw = f.read(MAX_FILE_BYTES + 1)
+        except OSError as exc:
+            return False, f"unreadable ({exc.strerror or exc})"
+        actual = describe_format(raw[:1024])
+        if actual not in EXT_FORMAT.values():  # text, PDF, HEIC...: none of the formats read here
+            result = (False, "not an image (unrecognised content)")
+        elif actual != EXT_FORMAT[ext]:
+            result = (False, f"{actual} data named {ext}")
+        else:
+            result = (True, hashlib.sha1(raw).hexdigest()[:24])
+    with known_files_lock:
+        known_files[memo_key] = (stat_key(st), result[1], result[0])
+        known_files.move_to_end(memo_key)
+        while len(known_files) > KNOWN_FILES:
+            known_files.popitem(last=False)
+    return result
+
+
+def files_signature(source: DataSource) -> str:
+    """A hash of every file's name, size, time and inode under the dataset: changes when any file
+    does, costs only stat() calls (no file is read)."""
+    entries = scan(source.root)[0]
+    digest = hashlib.sha1()
+    for entry in entries:
+        try:
+            st = os.stat(entry.path)
+            digest.update(f"{entry.part}\t{entry.rel}\t{stat_key(st)}\n".encode("utf-8", "surrogatepass"))
+        except OSError:
+            digest.update(f"{entry.rel}\tgone\n".encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()[:16]

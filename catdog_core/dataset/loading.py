@@ -1,0 +1,171 @@
+"""Loading a dataset: plan it, decode it (or find it decoded), build its splits, and keep the
+few most recent open in this process; or open one another process decoded."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+
+import numpy as np
+
+from .. import config
+from ..errors import DatasetUnavailable, InvalidDataset
+from ..sources import DataSource, Progress, find_source
+from .decoded import decoded, decoded_dir, open_cached_key
+from .files import files_signature, known_files, known_files_lock
+from .plan import make_plan
+from .record import MEMORY_CACHE, MIN_IMAGES_PER_CLASS, SPLITS, Dataset, SkippedFile, Split
+
+
+def build(source: DataSource, key: str, auto_split: bool, array: np.ndarray, manifest: dict) -> Dataset:
+    names = tuple(manifest["classes"])
+    if len(names) < 2:
+        raise InvalidDataset(
+            f"Found {len(names)} class folder(s) with usable images in {source.root}; at least 2 are needed "
+            f"({config.EXPECTED_LAYOUT})."
+        )
+    rows = manifest["rows"]
+    # Images of a class left out (no usable training image) are dropped from every split.
+    splits = {}
+    start = 0
+    for s in SPLITS:
+        count = sum(1 for r in rows if r[0] == s)
+        chunk = rows[start:start + count]
+        keep = [i for i, r in enumerate(chunk) if r[2] >= 0]
+        part = array[start:start + count]
+        if len(keep) != len(chunk):
+            part = part[keep]  # rare: a copy, only when a class was dropped
+        splits[s] = Split(part, np.array([chunk[i][2] for i in keep], np.int32), tuple(chunk[i][1] for i in keep))
+        start += count
+    if auto_split:
+        for label, name in enumerate(names):
+            total = sum(int(np.sum(splits[s].labels == label)) for s in SPLITS)
+            if total < MIN_IMAGES_PER_CLASS:
+                raise InvalidDataset(f"Class '{name[:60]}' has {total} usable images; each class needs at least "
+                                     f"{MIN_IMAGES_PER_CLASS}.")
+    if len(splits["validation"]) == 0:
+        raise InvalidDataset(f"{source.root}/validation has no usable images for the classes in train/.")
+    skipped = tuple(SkippedFile(p, r) for p, r in manifest["skipped"])
+    return Dataset(source, names, splits["train"], splits["validation"], splits["test"], skipped,
+                   tuple(manifest["notes"]), auto_split, key)
+
+
+_cache: "OrderedDict[str, tuple[Dataset, str]]" = OrderedDict()  # key -> (dataset, files' signature), newest last
+_cache_lock = threading.Lock()
+_load_locks: dict[str, threading.Lock] = {}
+
+
+def _remember(dataset: Dataset, signature: str) -> Dataset:
+    _looked.clear()  # what cached_dataset found missing may be here now
+    with _cache_lock:
+        _cache[dataset.key] = (dataset, signature)
+        _cache.move_to_end(dataset.key)
+        while len(_cache) > MEMORY_CACHE:
+            _cache.popitem(last=False)
+    return dataset
+
+
+def _held(key: str, source: DataSource) -> Dataset | None:
+    with _cache_lock:
+        hit = _cache.get(key)
+        if hit is not None and hit[0].source == source:
+            _cache.move_to_end(key)
+            return hit[0]
+    return None
+
+
+def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | None = None,
+                 seed: int = config.SEED, allow_download: bool = True) -> Dataset:
+    """Checked, decoded and split images, keyed by their content.
+
+    Decoded once per machine (a memory-mapped cache in CATDOG_HOME) and kept
+    open for the few most recent datasets of this process.
+    """
+    source = find_source(data, progress, allow_download)
+    signature = files_signature(source)  # before any file is read: a change while loading shows next time
+    # Files already read by this process (same size, time and inode) are not read again, and a
+    # dataset known in full reports no progress: a progress bar means real work.
+    plan = make_plan(source, seed, None, only_known=True) or make_plan(source, seed, progress)
+    hit = _held(plan.key, source)
+    if hit is not None:
+        return hit
+    with _cache_lock:
+        lock = _load_locks.setdefault(plan.key, threading.Lock())
+    with lock:  # two sessions asking at once share one decode
+        hit = _held(plan.key, source)
+        if hit is not None:
+            return hit
+        array, manifest = decoded(plan, progress)
+        return _remember(build(source, plan.key, plan.auto_split, array, manifest), signature)
+
+
+def signature_of(loaded: Dataset) -> str:
+    """The files' signature a dataset held by this process was loaded with ("" if not held)."""
+    with _cache_lock:
+        hit = _cache.get(loaded.key)
+    return hit[1] if hit is not None else ""
+
+
+def open_prepared(source: DataSource, key: str, auto_split: bool, signature: str) -> Dataset:
+    """A dataset another process (the model service, a worker) checked and decoded, opened here
+    from the disk cache as a memory map: no decoding and no TensorFlow in this process."""
+    hit = _held(key, source)
+    if hit is not None:
+        return hit
+    opened = open_cached_key(key)
+    if opened is None:
+        raise DatasetUnavailable("The decoded images of this dataset are no longer in the cache; open the "
+                                 "page again to decode them.")
+    return _remember(build(source, key, auto_split, *opened), signature)
+
+
+_looked: dict[tuple, tuple[float, str | None]] = {}  # (data, seed) -> (when, signature): cached_dataset's memory
+LOOK_SECONDS = 2.0
+
+
+def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
+    """The dataset if this process holds it already and no file changed since, without reading any.
+
+    Pages ask several times a run (sidebar, pickers); the files are stat()ed at most every
+    LOOK_SECONDS per source.
+    """
+    memo = (str(data) if data is not None else config.data_dir_setting() or "", seed)
+    now = time.monotonic()
+    known = _looked.get(memo)
+    if known is not None and now - known[0] < LOOK_SECONDS:
+        source, signature = known[1]
+    else:
+        try:
+            source = find_source(data, None, allow_download=False, unpack=False)
+            signature = files_signature(source)
+        except Exception:
+            source, signature = None, None
+        if len(_looked) > 64:
+            _looked.clear()
+        _looked[memo] = (now, (source, signature))
+    if signature is None:
+        return None
+    with _cache_lock:
+        for held, held_signature in reversed(_cache.values()):
+            if held.source == source and held_signature == signature:
+                return held
+    return None
+
+
+def clear_cache() -> None:
+    """Forget the datasets this process holds (the files on disk stay)."""
+    with _cache_lock:
+        _cache.clear()
+    _looked.clear()
+    with known_files_lock:
+        known_files.clear()
+
+
+def forget(key: str) -> None:
+    """Drop one dataset from this process and from the disk cache."""
+    with _cache_lock:
+        _cache.pop(key, None)
+    for suffix in (".json", ".npy"):
+        (decoded_dir() / f"{key}{suffix}").unlink(missing_ok=True)
