@@ -17,10 +17,11 @@ from dataclasses import replace
 
 import pytest
 
-from catdog_core import jobs, runs, training
+from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.training import BatchReport
 from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec, JobState, worker
+from catdog_core.jobs import run as job_run
 
 from conftest import REPO, subprocess_env
 
@@ -147,7 +148,7 @@ def test_an_unexpected_error_is_one_sentence_and_the_worker_goes_on(synthetic_da
     def boom(*args, **kwargs):
         raise RuntimeError("out of memory")
 
-    monkeypatch.setattr(training, "run_job", boom)
+    monkeypatch.setattr(job_run, "run_job", boom)  # what the worker calls
     job = queue.claim("test:1")
     worker.run_one(queue, job, threading.Event())  # the worker's own handling, in this process
     failed = queue.get(job_id)

@@ -95,6 +95,9 @@ def _imports_of(path) -> set[str]:
                 parent = package.split(".")[: -node.level]
                 base = ".".join(parent + ([base] if base else []))
             if base.startswith("catdog_core"):
+                if node.module is None:  # `from .. import jobs`: every name is a module of that package
+                    found |= {f"{base}.{a.name}" for a in node.names}
+                    continue
                 found |= {f"{base}.{a.name}" if (PACKAGE.parent / f"{base}.{a.name}".replace(".", "/")).with_suffix(
                     ".py").exists() or (PACKAGE.parent / f"{base}.{a.name}".replace(".", "/")).is_dir() else base
                           for a in node.names}

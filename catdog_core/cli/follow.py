@@ -23,7 +23,7 @@ def follow(queue, job_ids: list[int], bar: Bar) -> list:
     """
     import signal
 
-    from . import jobs
+    from .. import jobs
 
     asked = []
 
@@ -72,7 +72,7 @@ def follow(queue, job_ids: list[int], bar: Bar) -> list:
 
 def ended(job, bar: Bar):
     """The saved run of a finished job, or None after saying why there is none."""
-    from . import jobs, runs
+    from .. import jobs, runs
 
     if job.state == jobs.FAILED:
         raise CatdogError(job.error or "training failed")
