@@ -8,23 +8,17 @@ jobs before it ends.
 
 from __future__ import annotations
 
-import functools
 import io
 import json
-import re
-import time
-from pathlib import Path
 
 import numpy as np
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from catdog_core import jobs, training
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
-from conftest import jpeg_bytes, make_dataset
+from conftest import (APP, TIMEOUT, button, chart_points, gallery_classes, grid_urls, jpeg_bytes,  # noqa: F401
+                      make_dataset, open_page, photo_bytes, start_training, texts, wait_for)
 
-APP = Path(__file__).resolve().parent.parent / "app.py"
-TIMEOUT = 120
 
 
 @pytest.fixture
@@ -41,63 +35,6 @@ def idle_queue():
     queue.stop_all()
     for job in queue.jobs():
         queue.wait(job.job_id, timeout=60)
-
-
-# The uploads these tests make: drawn photos of 200x200 pixels at JPEG's default quality.
-photo_bytes = functools.partial(jpeg_bytes, size=200, quality=75)
-
-
-def open_page(page: str | None = None) -> AppTest:
-    at = AppTest.from_file(str(APP), default_timeout=TIMEOUT).run()
-    if page:
-        at.switch_page(f"pages/{page}.py").run()
-    assert not at.exception, at.exception
-    return at
-
-
-def button(at: AppTest, label: str):
-    matches = [b for b in at.button if b.label == label]
-    assert matches, f"no button {label!r} in {[b.label for b in at.button]}"
-    return matches[0]
-
-
-def start_training(at: AppTest, recipe: str, epochs: int) -> int:
-    """Choose a recipe and epochs on the Training page, press Start; the queued job's id."""
-    at.radio(key="recipe").set_value(recipe)
-    at.number_input(key="epochs").set_value(epochs)
-    button(at, "Start").click().run()
-    return at.session_state["job_id"]
-
-
-def texts(elements) -> list[str]:
-    """What a reader sees of each element: Markdown's backslash escapes (ui.plain) removed."""
-    return [re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~$:&=%])", r"\1", str(e.value)) for e in elements]
-
-
-def chart_points(at: AppTest) -> list[int]:
-    """How many epochs each plotly chart's first trace shows."""
-    return [len(json.loads(c.proto.spec)["data"][0].get("x", [])) for c in at.get("plotly_chart")]
-
-
-def gallery_classes(at: AppTest) -> list[str]:
-    """The class of each gallery picture, read from its file name (cats.3.jpg, apples4.jpg)."""
-    return [re.match(r"[a-z]+", c).group(0).rstrip("0123456789") for image in at.image for c in image.captions]
-
-
-def grid_urls(at: AppTest) -> list[str]:
-    return [url for image in at.image for url in image.value][-9:]
-
-
-def wait_for(at: AppTest, done, timeout: float = 90.0, pause: float = 0.2):
-    """Rerun the page (as the live panel does each second) until done(at) is true."""
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        at.run()
-        assert not at.exception, at.exception
-        if done(at):
-            return at
-        time.sleep(pause)
-    raise AssertionError("timed out waiting for the page")
 
 
 # ---------------------------------------------------------------- Home

@@ -116,5 +116,6 @@ def test_horizontal_flip_only_mirrors_left_right(image):
 def test_preview_works_on_a_drawn_photo():
     photo = draw_image(1, np.random.default_rng(3), size=160)
     grid = augment.preview(photo, AugmentSettings(brightness=0.3, zoom=0.2))
-    assert grid.shape == (9, 160, 160, 3)
-    assert grid.min() >= 0 and grid.max() <= 255
+    assert grid.shape == (9, 160, 160, 3) and grid.dtype == np.uint8
+    assert len({copy.tobytes() for copy in grid}) == 9  # nine different random variants
+    assert not any(np.array_equal(copy, photo) for copy in grid)  # each one changed

@@ -14,8 +14,8 @@ import pytest
 
 from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
-from conftest import jpeg_bytes
-from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for, zip_of_classes  # noqa: F401
+from conftest import button, jpeg_bytes, open_page, photo_bytes, texts, wait_for
+from test_app import idle_queue, zip_of_classes  # noqa: F401  (the fixture stops every job after each test)
 
 
 @pytest.fixture

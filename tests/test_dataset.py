@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_core import config, dataset, images, sources
+from catdog_core import config, dataset, sources
+from catdog_core import images as pixel_path
 from catdog_core.errors import DatasetUnavailable, InvalidDataset
 
 from conftest import draw_image, jpeg_bytes, make_dataset
@@ -143,12 +144,12 @@ def test_decoded_images_are_kept_on_disk_for_the_next_process(synthetic_data, fr
     assert (cache / f"{first.key}.npy").is_file() and (cache / f"{first.key}.json").is_file()
     dataset.clear_cache()
     calls = []
-    real = images.model_inputs
-    images.model_inputs = lambda *a, **k: calls.append(1) or real(*a, **k)
+    real = pixel_path.model_inputs
+    pixel_path.model_inputs = lambda *a, **k: calls.append(1) or real(*a, **k)
     try:
         again = dataset.load_dataset(synthetic_data)
     finally:
-        images.model_inputs = real
+        pixel_path.model_inputs = real
     assert not calls  # read back from disk, nothing decoded
     assert isinstance(again.train.images, np.memmap) or isinstance(again.train.images.base, np.memmap)
     np.testing.assert_array_equal(again.validation.images, first.validation.images)

@@ -57,4 +57,4 @@ def test_catdog_predict_loads_tensorflow_quietly(installed, tmp_path, trained_tr
     assert lines == [f"run {run_saved.run_id} (transfer, classes cats, dogs) answers:"], lines
     assert not any(word in done.stderr.lower() for word in NOISE)
     loud = run(installed, "predict", "latest", str(photo), "--verbose", cwd=tmp_path)
-    assert loud.returncode == 0
+    assert loud.returncode == 0 and loud.stdout == done.stdout  # the same answer, only louder on stderr

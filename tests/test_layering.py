@@ -137,3 +137,24 @@ def test_every_import_inside_a_function_names_a_module_that_exists():
             if not (target.with_suffix(".py").exists() or (target / "__init__.py").exists()):
                 missing.append(f"{path.relative_to(REPO)}: {name}")
     assert missing == []
+
+
+def test_no_module_uses_another_modules_private_names():
+    import ast
+
+    offenders = []
+    files = [*sorted(PACKAGE.rglob("*.py")), *sorted((REPO / "ui").glob("*.py")), *sorted((REPO / "pages").glob("*.py"))]
+    for path in files:
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        modules = set()  # names bound to catdog_core modules in this file
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and (node.level or (node.module or "").startswith("catdog_core")):
+                for alias in node.names:
+                    if alias.name.startswith("_") and not alias.name.startswith("__"):
+                        offenders.append(f"{path.relative_to(REPO)}: imports {alias.name}")
+                    modules.add(alias.asname or alias.name)
+        for node in ast.walk(tree):
+            if (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules
+                    and node.attr.startswith("_") and not node.attr.startswith("__")):
+                offenders.append(f"{path.relative_to(REPO)}: {node.value.id}.{node.attr}")
+    assert offenders == []

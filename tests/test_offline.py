@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from catdog_core import config, dataset, jobs, runs
-from test_app import button, idle_queue, open_page, photo_bytes, start_training, texts, wait_for  # noqa: F401
+from conftest import button, open_page, photo_bytes, start_training, texts, wait_for
+from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 HOW = ("CATDOG_DATA_DIR", "train/ and validation/")
 

@@ -12,8 +12,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from catdog_core import runs, uploads
-from conftest import REPO, jpeg_bytes
-from test_app import APP, TIMEOUT, idle_queue, open_page, texts  # noqa: F401
+from conftest import APP, REPO, TIMEOUT, jpeg_bytes, open_page, texts
+from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 
 def test_the_served_defaults_keep_a_classroom_safe():

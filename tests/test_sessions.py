@@ -13,8 +13,8 @@ from streamlit.testing.v1 import AppTest
 
 from catdog_core import jobs, predict, runs
 from catdog_core.augment import NO_AUGMENTATION
-from conftest import rss_mb
-from test_app import APP, TIMEOUT, idle_queue, photo_bytes, texts  # noqa: F401
+from conftest import APP, TIMEOUT, photo_bytes, rss_mb, texts
+from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 SESSIONS = 6
 TRAINERS = (2, 5)  # these sessions also start a training

@@ -16,8 +16,8 @@ from PIL import Image
 
 from catdog_core import augment, codegen, dataset, embedding, explain, live, models, runs, training
 from catdog_core.jobs import JobSpec
-from conftest import REPO, jpeg_bytes, subprocess_env
-from test_app import button, idle_queue, open_page, photo_bytes, texts, wait_for  # noqa: F401
+from conftest import REPO, button, jpeg_bytes, open_page, photo_bytes, subprocess_env, texts, wait_for
+from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,8 @@ from PIL import Image
 
 from catdog_core import images, predict, runs
 from catdog_core.errors import InvalidImage
-from conftest import rss_mb
-from test_app import idle_queue, open_page, photo_bytes  # noqa: F401
+from conftest import open_page, photo_bytes, rss_mb
+from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 from test_images import BLUE, RED, WHITE, chunk, encode, near, png, two_halves
 
 NAME_LIMIT = 80
@@ -190,8 +190,17 @@ def model_and_classes(trained_transfer):
     return result.model, data.class_names
 
 
-def test_corpus_has_enough_kinds():
-    assert len(bad_cases()) + len(good_cases()) + len(name_cases()) >= 25
+def test_corpus_covers_every_format_the_app_reads_and_refuses():
+    """The corpus is what these tests are worth: it must reach every format the pixel path reads
+    and each of the refusals it promises, not merely be long."""
+    from catdog_core import images
+
+    readable = {images.describe_format(c.data) for c in good_cases()}
+    assert {"JPEG", "PNG", "GIF", "BMP", "WebP"} <= readable
+    # Each kind of file _KINDS names for a student, plus damaged readable formats and unknown bytes.
+    refused = {images.describe_format(c.data) for c in bad_cases()}
+    assert {"PDF", "SVG", "HTML", "HEIC", "AVIF", "TIFF", "text", "JPEG", "PNG", "GIF", None} <= refused
+    assert len({c.kind for c in bad_cases()}) == len(bad_cases())  # every case is a different attack
 
 
 @pytest.mark.parametrize("case", bad_cases(), ids=lambda c: c.kind)
