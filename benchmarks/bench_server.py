@@ -584,31 +584,30 @@ async def wait_for_job(server: Server, job_id: int, until: str, limit: float) ->
 # ---------------------------------------------------------------- the scenarios
 
 
+async def visit_every_page(tab, which: str, out: dict) -> dict:
+    """Seconds for each page's run, NaN (and a note) for one that timed out or dropped."""
+    seconds = {}
+    for page in PAGES:
+        try:
+            seconds[page] = await tab.run_page(page)
+        except (asyncio.TimeoutError, Dropped) as exc:
+            seconds[page] = float("nan")
+            out.setdefault("notes", []).append(f"{which} visit of {page}: {type(exc).__name__}")
+    return seconds
+
+
 async def visit_and_classify(server: Server, data: Path, reps: int, out: dict) -> None:
     """One tab visits every page while a quick training runs, then classifies photos."""
     quick = (await server.ajob(op="quick", owner="bench-quick"))["id"]
     tab = Client(server, "visitor")
     await tab.connect()
-    first = {}
-    for page in PAGES:
-        try:
-            first[page] = await tab.run_page(page)
-        except (asyncio.TimeoutError, Dropped) as exc:
-            first[page] = float("nan")
-            out.setdefault("notes", []).append(f"first visit of {page}: {type(exc).__name__}")
-    out["first_visits"] = first
+    out["first_visits"] = await visit_every_page(tab, "first", out)
     state = await wait_for_job(server, quick, "done", 300)
     out["quick_state"] = state.get("state")
     if state.get("state") != "done":
         out.setdefault("notes", []).append(f"quick transfer job: {state}")
-    second = {}  # with a trained run, pages draw more (evaluation, the embedding map...): once, idle
-    for page in PAGES:
-        try:
-            second[page] = await tab.run_page(page)
-        except (asyncio.TimeoutError, Dropped) as exc:
-            second[page] = float("nan")
-            out.setdefault("notes", []).append(f"second visit of {page}: {type(exc).__name__}")
-    out["second_visits"] = second
+    # With a trained run, pages draw more (evaluation, the embedding map...): once, idle.
+    out["second_visits"] = await visit_every_page(tab, "second", out)
     try:
         out["classify_page_s"] = await tab.run_page("classify")  # the model loads here
         uploader = next((w for w in tab.uploader_ids if w.endswith("classify_files")), None)

@@ -16,9 +16,9 @@ def chunk(tag: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + tag + body + struct.pack(">I", zlib.crc32(tag + body))
 
 
-def png(width: int, height: int, depth: int, colour: int, row: bytes, extra: bytes = b"") -> bytes:
+def png(width: int, height: int, depth: int, colour: int, row: bytes, extra: bytes = b"", level: int = 9) -> bytes:
     """A PNG whose every row is `row`, compressed in blocks so huge images stay cheap to build."""
-    packer, parts, block = zlib.compressobj(9), [], 512
+    packer, parts, block = zlib.compressobj(level), [], 512
     for start in range(0, height, block):
         parts.append(packer.compress((b"\0" + row) * min(block, height - start)))
     parts.append(packer.flush())
