@@ -8,7 +8,8 @@ it into a notebook without this project.
 
 from __future__ import annotations
 
-from .augment import FLIP_MODES, AugmentSettings
+from .augment import FLIP_MODES, NO_AUGMENTATION, AugmentSettings
+from .jobs.spec import JobSpec
 from .models import SMALL_CNN, TRANSFER_HEAD, get_recipe
 
 HEADER = '''import numpy as np
@@ -118,10 +119,16 @@ def model(recipe: str, settings: AugmentSettings, num_classes: int = 2, weights:
     return "".join(parts) + "\n" + "\n".join(steps) + "\n"
 
 
-def training(recipe: str, settings: AugmentSettings, epochs: int, num_classes: int = 2,
-             learning_rate: float | None = None, fine_tune_epochs: int = 0, fine_tune_at: int = 100) -> str:
-    """Loading, the model and fit: what the Training page's Start does."""
-    code = load_data() + "\n" + model(recipe, settings, num_classes)
+def _settings(spec: JobSpec) -> AugmentSettings:
+    """What the recipe puts in front of the model: the spec's augmentation, none for model 1."""
+    return spec.settings if get_recipe(spec.recipe).uses_augmentation else NO_AUGMENTATION
+
+
+def training(spec: JobSpec, num_classes: int = 2) -> str:
+    """Loading, the model and fit: what the Training page's Start does with this job."""
+    recipe, epochs, learning_rate = spec.recipe, spec.epochs, spec.learning_rate
+    fine_tune_epochs, fine_tune_at = spec.fine_tune_epochs, spec.fine_tune_at
+    code = load_data() + "\n" + model(recipe, _settings(spec), num_classes)
     if learning_rate:
         code = code.replace(f"Adam({get_recipe(recipe).learning_rate:g})", f"Adam({learning_rate:g})")
     code += f'''
@@ -182,12 +189,13 @@ worst = np.argsort(-losses)[:12]  # the images the model was most confidently wr
 '''
 
 
-def script(recipe: str, settings: AugmentSettings, epochs: int = 10, learning_rate: float | None = None,
-           fine_tune_epochs: int = 0, fine_tune_at: int = 100, source: str = "") -> str:
-    """A standalone program that retrains this recipe and these settings on --data for --epochs,
+def script(spec: JobSpec, source: str = "") -> str:
+    """A standalone program that retrains the job's recipe and settings on --data for --epochs,
     printing the validation accuracy after each epoch. Imports tensorflow, keras and numpy only."""
+    recipe, epochs, learning_rate = spec.recipe, spec.epochs, spec.learning_rate
+    fine_tune_epochs, fine_tune_at = spec.fine_tune_epochs, spec.fine_tune_at
     r = get_recipe(recipe)
-    body = model(recipe, settings, num_classes=0, preview=False).replace("layers.Dense(0)",
+    body = model(recipe, _settings(spec), num_classes=0, preview=False).replace("layers.Dense(0)",
                                                                          "layers.Dense(len(class_names))")
     body = body.replace("weights='imagenet'", "weights=args.weights")
     if learning_rate:
@@ -259,5 +267,6 @@ def for_run(run) -> str:
     settings = AugmentSettings.from_dict(run.settings) if run.settings else AugmentSettings()
     fine = run.epochs - run.fine_tune_from_epoch if run.fine_tune_from_epoch is not None else 0
     rate = run.extra.get("learning_rate")
-    return script(run.recipe, settings, epochs=run.fine_tune_from_epoch or run.epochs, fine_tune_epochs=fine,
-                  learning_rate=rate if isinstance(rate, (int, float)) else None, source=run.run_id)
+    spec = JobSpec(run.recipe, run.fine_tune_from_epoch or run.epochs, settings, fine_tune_epochs=fine,
+                   learning_rate=rate if isinstance(rate, (int, float)) else None)
+    return script(spec, source=run.run_id)

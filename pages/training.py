@@ -3,7 +3,7 @@
 import pandas as pd
 import streamlit as st
 
-from catdog_core import augment, charts, codegen, export, jobs, models, runs, training
+from catdog_core import augment, charts, codegen, export, jobs, models, runs
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
 import ui
@@ -75,12 +75,14 @@ with right:
             fine_tune_at = int(b.number_input("Unfreeze from layer", 0, 153, jobs.FINE_TUNE_AT,
                                               key="fine_tune_at"))
 
+    # One job spec from the widgets: what Start submits and what "Show the code" prints.
+    epochs = int(st.session_state["epochs"])
+    what = f"{recipe.title}, {epochs} epochs" + (f" + {fine_tune_epochs} fine-tune" if fine_tune_epochs else "")
+    spec = jobs.JobSpec(name, epochs, settings, source, fine_tune_epochs=fine_tune_epochs,
+                        fine_tune_at=fine_tune_at, label=what)
     start, quick = st.columns(2)
     if start.button("Start", type="primary", icon=":material/play_arrow:", width="stretch"):
-        epochs = int(st.session_state["epochs"])
-        what = f"{recipe.title}, {epochs} epochs" + (f" + {fine_tune_epochs} fine-tune" if fine_tune_epochs else "")
-        ui.submit(jobs.JobSpec(name, epochs, settings, source, fine_tune_epochs=fine_tune_epochs,
-                               fine_tune_at=fine_tune_at, label=what))
+        ui.submit(spec)
     if quick.button("Quick transfer", icon=":material/bolt:", width="stretch",
                     help=f"Model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
                          "MobileNetV2 features: a good model in about a minute."):
@@ -215,6 +217,4 @@ with summary_box, st.spinner("Building the model…"):
         st.error(ui.plain(str(exc)))
 
 with code_box:
-    st.code(codegen.training(name, settings if recipe.uses_augmentation else augment.NO_AUGMENTATION,
-                             int(st.session_state["epochs"]), num_classes,
-                             fine_tune_epochs=fine_tune_epochs, fine_tune_at=fine_tune_at), language="python")
+    st.code(codegen.training(spec, num_classes), language="python")

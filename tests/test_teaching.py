@@ -51,12 +51,13 @@ def test_the_script_retrains_without_catdog(trained_transfer, shared_weights, sy
 @pytest.mark.parametrize("recipe", list(models.RECIPES))
 def test_the_page_code_is_valid_python_for_every_recipe(recipe):
     settings = augment.AugmentSettings(zoom=0.1, contrast=0.2)
-    for code in (codegen.training(recipe, settings, 5, fine_tune_epochs=2 if recipe == "transfer" else 0),
-                 codegen.script(recipe, settings), codegen.classify(), codegen.evaluate()):
+    spec = JobSpec(recipe, 5, settings, fine_tune_epochs=2 if recipe == "transfer" else 0)
+    for code in (codegen.training(spec), codegen.script(spec), codegen.classify(), codegen.evaluate()):
         compile(code, "<generated>", "exec")
-    assert "RandomZoom(0.1)" in codegen.training("augmented", settings, 5)
-    plain = augment.AugmentSettings(flip="none", rotation=0.0)  # nothing random: no empty Sequential
-    assert "data_augmentation" not in codegen.script(recipe, plain) and compile(codegen.script(recipe, plain), "s", "exec")
+    assert "RandomZoom(0.1)" in codegen.training(JobSpec("augmented", 5, settings))
+    assert ("RandomZoom" in codegen.training(spec)) == (recipe != "baseline")  # model 1 takes no augmentation
+    plain = JobSpec(recipe, 10, augment.AugmentSettings(flip="none", rotation=0.0))  # nothing random
+    assert "data_augmentation" not in codegen.script(plain) and compile(codegen.script(plain), "s", "exec")
 
 
 def test_the_embedding_map_html(trained_transfer, small_cnn, tmp_path):
