@@ -264,7 +264,9 @@ if __name__ == "__main__":
 
 def for_run(run) -> str:
     """The standalone script of a saved run."""
-    settings = AugmentSettings.from_dict(run.settings) if run.settings else AugmentSettings()
+    if run.spec:  # the job it was trained from (checked when the run was read)
+        return script(JobSpec.from_dict(run.spec), source=run.run_id)
+    settings = AugmentSettings.from_dict(run.settings) if run.settings else AugmentSettings()  # an older run
     fine = run.epochs - run.fine_tune_from_epoch if run.fine_tune_from_epoch is not None else 0
     rate = run.extra.get("learning_rate")
     spec = JobSpec(run.recipe, run.fine_tune_from_epoch or run.epochs, settings, fine_tune_epochs=fine,

@@ -35,37 +35,11 @@ from . import config, features
 from .augment import AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
-from .jobs.spec import MAX_EPOCHS, MIN_STEPS, JobSpec
+from .jobs.spec import MAX_EPOCHS, MIN_STEPS, BatchReport, JobSpec
 from .models import BASE_NAME, BuiltModel, build, get_recipe, shared_base
 
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
 SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_STEPS steps
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    """Where a running job is: the one progress record, from the training callback to the queue
-    (or Ray's progress actor) to the pages and the command line."""
-
-    epoch: int  # 1-based
-    step: int  # 1-based within the epoch
-    steps: int
-    loss: float
-    accuracy: float
-    epochs: int = 0  # epochs planned in all (more than asked on a small dataset)
-    stage: str = "train"
-    seconds: float = 0.0  # since this epoch began
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "BatchReport | None":
-        """The record stored by to_dict, or None for anything else (a queue written by an older version)."""
-        try:
-            return cls(**values)
-        except TypeError:
-            return None
 
 
 @dataclass(frozen=True)

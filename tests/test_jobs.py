@@ -19,8 +19,7 @@ import pytest
 
 from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
-from catdog_core.training import BatchReport
-from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec, JobState, worker
+from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, BatchReport, JobSpec, JobState, worker
 from catdog_core.jobs import run as job_run
 
 from conftest import REPO, subprocess_env

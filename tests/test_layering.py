@@ -158,3 +158,18 @@ def test_no_module_uses_another_modules_private_names():
                     and node.attr.startswith("_") and not node.attr.startswith("__")):
                 offenders.append(f"{path.relative_to(REPO)}: {node.value.id}.{node.attr}")
     assert offenders == []
+
+
+def test_every_module_imports_first_in_a_fresh_interpreter():
+    """Whichever module a program imports first (training before jobs, say), no import cycle
+    leaves another half-initialised."""
+    names = sorted("catdog_core." + ".".join(p.relative_to(PACKAGE).with_suffix("").parts).removesuffix(".__init__")
+                   for p in PACKAGE.rglob("*.py") if p.name != "__main__.py")
+    code = ("import importlib, subprocess, sys\n"
+            f"for name in {names!r}:\n"
+            "    done = subprocess.run([sys.executable, '-c', f'import {name}'], capture_output=True, text=True)\n"
+            "    if done.returncode:\n"
+            "        print(name, done.stderr.strip().splitlines()[-1])\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0 and proc.stdout == "", proc.stdout + proc.stderr[-2000:]
+    assert len(names) > 40

@@ -197,3 +197,32 @@ def test_stopped_run_row_says_so(result, data):
     run = runs.save_run(stopped, data.describe())
     assert run.stopped and run.epochs == 1 and run.epochs_requested == 5
     assert run.row()["epochs"] == "1 of 5 (stopped)"
+
+
+def test_a_run_keeps_the_job_it_was_trained_from_and_its_script_retrains_that(result, data):
+    from catdog_core import codegen
+
+    spec = JobSpec("baseline", 7, NO_AUGMENTATION, learning_rate=5e-4, label="mine", min_steps=0)
+    run = runs.find_run(runs.save_run(result, data.describe(), spec=spec.to_dict()).run_id)
+    assert JobSpec.from_dict(run.spec) == spec
+    script = codegen.for_run(run)
+    assert 'parser.add_argument("--epochs", type=int, default=7)' in script and "Adam(0.0005)" in script
+
+
+@pytest.mark.parametrize("job", [
+    {"recipe": "transfer", "epochs": 1},  # not the run's recipe
+    {"recipe": "baseline", "epochs": "x"},
+    {"recipe": "baseline", "epochs": 1, "learning_rate": "fast"},
+    {"recipe": "baseline", "epochs": 1, "settings": {"rotation": 9}},
+    {"recipe": "baseline", "epochs": 1, "label": ["not", "text"]},
+    "a job",
+])
+def test_a_tampered_job_skips_the_run_with_a_sentence(result, data, job):
+    good = save(result, data)
+    broken = save(result, data)
+    meta = json.loads((broken.path / runs.META_FILE).read_text())
+    meta["spec"] = job
+    (broken.path / runs.META_FILE).write_text(json.dumps(meta))
+    listing = runs.list_runs()
+    assert [r.run_id for r in listing.runs] == [good.run_id]
+    assert len(listing.problems) == 1 and "job" in listing.problems[0]

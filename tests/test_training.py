@@ -12,7 +12,8 @@ from catdog_core import dataset, jobs, models, training
 from catdog_core.jobs import JobSpec
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
 from catdog_core.errors import InvalidSettings
-from catdog_core.training import BatchReport, EpochReport, Observer
+from catdog_core.jobs import BatchReport
+from catdog_core.training import EpochReport, Observer
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ from pathlib import Path
 
 from .. import config, features
 from ..models import build, get_recipe
-from ..training import EpochReport, Observer, TrainResult, train, unfreeze
 from .spec import JobSpec
 
 
@@ -38,13 +37,14 @@ def _convert_while_decoding(spec: JobSpec) -> threading.Thread | None:
     return thread
 
 
-def run_job(spec: JobSpec, observer: Observer | None = None, stop: threading.Event | None = None,
+def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
             extra: dict | None = None, checkpoint: Path | None = None, runs_root: Path | None = None):
     """The one training job: load the data, train, save the run. Returns the saved Run, or None
     when it was stopped before an epoch finished. Used by the queue's workers, Ray tasks, the
     command line (through the queue) and the benchmarks alike."""
     from .. import dataset as datasets
     from .. import runs
+    from ..training import Observer, train  # imported here: training itself imports this package's spec
 
     observer = observer or Observer()
     observer.on_phase("Loading the dataset")
@@ -56,8 +56,8 @@ def run_job(spec: JobSpec, observer: Observer | None = None, stop: threading.Eve
     if not result.epochs_done:
         return None
     observer.on_phase("Saving the run")
-    return runs.save_run(result, data.describe(), {"label": spec.label, "learning_rate": spec.learning_rate,
-                                                   **(extra or {})}, base=runs_root)
+    extra = {"label": spec.label, "learning_rate": spec.learning_rate, **(extra or {})}
+    return runs.save_run(result, data.describe(), extra, base=runs_root, spec=spec.to_dict())
 
 
 def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_root: Path | None = None):
@@ -65,6 +65,7 @@ def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_roo
     None when no epoch had finished."""
     from .. import dataset as datasets
     from .. import evaluate, runs
+    from ..training import EpochReport, TrainResult, unfreeze
 
     info_path = Path(checkpoint) / "checkpoint.json"
     if not info_path.is_file():
@@ -88,4 +89,5 @@ def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_roo
     if len(data.test):
         checked = evaluate.evaluate_run(built.inference, data, data.class_names, "test")
         result.test_accuracy, result.test_loss, result.test_count = checked.accuracy, checked.loss, checked.count
-    return runs.save_run(result, data.describe(), {"label": spec.label, **(extra or {})}, base=runs_root)
+    return runs.save_run(result, data.describe(), {"label": spec.label, **(extra or {})}, base=runs_root,
+                         spec=spec.to_dict())

@@ -1,5 +1,6 @@
-"""A training job as data: what to train, on what, with which settings. JSON-able, so the
-queue, a worker, a Ray task, the command line and a saved run all carry the same record."""
+"""A training job as data: what to train, on what, with which settings, and where a running one
+is (BatchReport). JSON-able, so the queue, a worker, a Ray task, the command line and a saved run
+all carry the same records."""
 
 from __future__ import annotations
 
@@ -78,3 +79,29 @@ def resolved(spec: JobSpec) -> JobSpec:
     process, another machine) trains what the submitter meant."""
     return replace(spec, data=spec.data if spec.data is not None else config.data_dir_setting(),
                    weights=spec.weights or config.base_weights_setting())
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """Where a running job is: the one progress record, from the training callback to the queue
+    (or Ray's progress actor) to the pages and the command line."""
+
+    epoch: int  # 1-based
+    step: int  # 1-based within the epoch
+    steps: int
+    loss: float
+    accuracy: float
+    epochs: int = 0  # epochs planned in all (more than asked on a small dataset)
+    stage: str = "train"
+    seconds: float = 0.0  # since this epoch began
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "BatchReport | None":
+        """The record stored by to_dict, or None for anything else (a queue written by an older version)."""
+        try:
+            return cls(**values)
+        except TypeError:
+            return None

@@ -138,6 +138,35 @@ def _read_run_now(path: Path) -> Run:
         raise Bad(text if "metadata" in text or text.startswith(MODEL_FILE) else f"its metadata is unusable: {text}") from None
 
 
+def _checked_spec(spec, recipe: str) -> dict:
+    """The job a run was trained from, every field checked to the leaf; {} for runs saved before it."""
+    from ..augment import AugmentSettings
+
+    spec = _dict(spec, "job")
+    if not spec:
+        return {}
+    if spec.get("recipe") != recipe:
+        raise Bad("its job names another recipe")
+    checked = {
+        "recipe": recipe,
+        "epochs": _int(spec.get("epochs"), "job epochs", 1),
+        "data": None if spec.get("data") is None else _text(spec.get("data"), "job data", 4096),
+        "use_cache": spec.get("use_cache", True) is True,
+        "learning_rate": _number(spec.get("learning_rate"), "job learning rate", 1e-9, 10.0),
+        "fine_tune_epochs": _int(spec.get("fine_tune_epochs", 0), "job fine-tune epochs"),
+        "fine_tune_at": _int(spec.get("fine_tune_at", 0), "job fine-tune layer", 0, 1000),
+        "label": _text(spec.get("label", ""), "job label", 200, empty=True),
+        "seed": _int(spec.get("seed", 0), "job seed", 0, 2**31 - 1),
+        "weights": None if spec.get("weights") is None else _text(spec.get("weights"), "job weights", 4096),
+        "min_steps": _int(spec.get("min_steps", 0), "job minimum steps"),
+    }
+    try:
+        checked["settings"] = AugmentSettings.from_dict(_dict(spec.get("settings"), "job settings")).to_dict()
+    except (CatdogError, TypeError, ValueError):
+        raise Bad("its job's augmentation settings are unusable") from None
+    return checked
+
+
 def _checked_run(path: Path) -> Run:
     from ..models import RECIPES
 
@@ -177,5 +206,5 @@ def _checked_run(path: Path) -> Run:
         history=history, extra=extra,
         fine_tune_from_epoch=_int(meta.get("fine_tune_from_epoch"), "fine-tune start", none=True),
         test_count=_int(meta.get("test_count"), "test count", high=10**9, none=True),
-        notes=tuple(notes[:20]),
+        notes=tuple(notes[:20]), spec=_checked_spec(meta.get("spec"), recipe),
     )

@@ -40,6 +40,7 @@ class Run:
     fine_tune_from_epoch: int | None = None  # fine-tuning began after this epoch
     test_count: int | None = None  # images in the test split it was measured on
     notes: tuple[str, ...] = ()
+    spec: dict = field(default_factory=dict)  # the job it was trained from (JobSpec.to_dict()), checked
 
     @property
     def best_val_accuracy(self) -> float | None:

@@ -27,8 +27,10 @@ def new_id(recipe: str) -> str:
     return f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{recipe}-{secrets.token_hex(2)}"
 
 
-def save_run(result, dataset_description: dict, extra: dict | None = None, base: Path | None = None) -> Run:
-    """Write a finished TrainResult as a run folder, atomically. Its model is the inference model.
+def save_run(result, dataset_description: dict, extra: dict | None = None, base: Path | None = None,
+             spec: dict | None = None) -> Run:
+    """Write a finished TrainResult as a run folder, atomically. Its model is the inference model;
+    `spec` is the job it was trained from (JobSpec.to_dict()), kept so a script can retrain it.
 
     `base` is the runs folder (default CATDOG_HOME/runs); a Ray task writes into a folder of its own.
     """
@@ -67,6 +69,7 @@ def save_run(result, dataset_description: dict, extra: dict | None = None, base:
             "settings": result.settings.to_dict(),
             "dataset": dataset_description,
             "extra": extra or {},
+            "spec": spec or {},
         }
         write_json(tmp / META_FILE, meta)
         write_json(tmp / COMPLETE, {"written": time.time()})
