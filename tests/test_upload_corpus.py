@@ -28,7 +28,8 @@ from catdog_core import images, predict, runs
 from catdog_core.errors import InvalidImage
 from conftest import open_page, photo_bytes, rss_mb
 from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
-from test_images import BLUE, RED, WHITE, chunk, encode, near, png, two_halves
+from hostile import chunk
+from test_images import BLUE, RED, WHITE, encode, near, png, two_halves
 
 NAME_LIMIT = 80
 
