@@ -73,8 +73,10 @@ for line in sys.stdin:
             out = {"id": jobs.submit(jobs.JobSpec(cmd["recipe"], cmd["epochs"]), owner=cmd["owner"])}
         elif op == "state":
             job = jobs.get_queue().get(cmd["id"])
-            out = {} if job is None else {"state": job.state, "phase": job.phase, "epoch": job.epoch,
-                                          "step": job.step, "steps": job.steps, "run_id": job.run_id,
+            batch = getattr(job, "batch", None) or job  # JobState.batch since the one progress record
+            out = {} if job is None else {"state": job.state, "phase": job.phase,
+                                          "epoch": getattr(batch, "epoch", 0), "step": getattr(batch, "step", 0),
+                                          "steps": getattr(batch, "steps", 0), "run_id": job.run_id,
                                           "job_error": job.error}
         elif op == "running":
             out = {"n": sum(1 for j in jobs.get_queue().active() if j.state == jobs.RUNNING)}
