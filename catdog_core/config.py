@@ -43,6 +43,15 @@ def keras_home() -> Path:
     return Path(os.environ.get("KERAS_HOME") or Path.home() / ".keras").expanduser()
 
 
+def child_environment(**settings: str) -> dict[str, str]:
+    """The environment of a process catdog starts (a training worker, the model service): this one's,
+    with catdog_core importable wherever it runs and TensorFlow's start-up chatter off."""
+    package_root = str(Path(__file__).resolve().parents[1])  # the folder holding catdog_core
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"), **settings)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    return env
+
+
 def data_dir_setting() -> str | None:
     return os.environ.get(ENV_DATA_DIR) or None
 

@@ -110,9 +110,7 @@ def ensure_workers(home: Path | None = None) -> int:
 
 
 def _spawn(home: Path, slot: str) -> subprocess.Popen:
-    package_root = str(Path(__file__).resolve().parents[2])  # the folder holding catdog_core
-    env = dict(os.environ, CATDOG_HOME=str(home), TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+    env = config.child_environment(CATDOG_HOME=str(home))
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"worker-{slot}.log", "ab") as log:

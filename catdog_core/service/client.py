@@ -1,8 +1,8 @@
 """The web server's side of the model service: one method per request, each bounded.
 
 Two lanes, each one process started on first use (`python -m catdog_core.service`,
-spoken to over a multiprocessing.connection socket with a random key): the *quick* lane answers what a student waits for with the mouse in
-hand (classify, Grad-CAM, previews, thumbnails, summaries, activations) and stays up;
+spoken to over a multiprocessing.connection socket with a random key): the *quick*
+lane answers what a student waits for with the mouse in hand (classify, Grad-CAM, previews, thumbnails, summaries, activations) and stays up;
 the *batch* lane does the long work (checking and decoding a dataset, importing a
 zip, evaluating a split, the embedding map, TFLite export) and exits when idle, so a
 ten-second evaluation never queues in front of a classify. Each lane answers one
@@ -35,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import config
 from ..errors import CatdogError
 from . import process
 
@@ -94,10 +95,7 @@ class _Lane:
         folder = tempfile.mkdtemp(prefix="catdog-service-")
         address = os.path.join(folder, "socket")
         key = secrets.token_bytes(32)
-        package_root = str(Path(__file__).resolve().parents[2])  # the folder holding catdog_core
-        env = dict(os.environ, CATDOG_SERVICE_KEY=key.hex(), TF_CPP_MIN_LOG_LEVEL=os.environ.get(
-            "TF_CPP_MIN_LOG_LEVEL", "2"))
-        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
+        env = config.child_environment(CATDOG_SERVICE_KEY=key.hex())
         command = [sys.executable, "-m", "catdog_core.service", address, str(self.idle or 0)]
         self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
         self.folder = folder
@@ -121,7 +119,7 @@ class _Lane:
                 self.process.kill()
             self.process.wait(10)
             self.process = None
-        if getattr(self, "folder", None):
+        if self.folder:
             shutil.rmtree(self.folder, ignore_errors=True)
             self.folder = None
 
