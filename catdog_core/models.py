@@ -261,12 +261,12 @@ def build_features(weights: str | None = None):
     return keras.Model(raw, pooled, name="features")
 
 
-def compile_model(model, learning_rate: float) -> None:
+def compile_model(model, learning_rate: float, steps_per_execution: int = 1) -> None:
     import keras
 
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-                  metrics=["accuracy"])
+                  metrics=["accuracy"], steps_per_execution=steps_per_execution)
 
 
 def summary_text(model) -> str:

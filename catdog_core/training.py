@@ -36,7 +36,7 @@ from .augment import AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .jobs.spec import MAX_EPOCHS, MIN_STEPS, BatchReport, JobSpec
-from .models import BASE_NAME, BuiltModel, build, get_recipe, shared_base
+from .models import BASE_NAME, BuiltModel, build, compile_model, get_recipe, shared_base
 
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
 SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_STEPS steps
@@ -131,9 +131,8 @@ class _Batches:
                 return self.make_inputs(idx), self.labels[idx]
 
             def on_epoch_begin(self):
+                # Counted here only: Keras also calls on_epoch_end once before the first epoch.
                 self.order = self._order(self.epoch)
-
-            def on_epoch_end(self):
                 self.epoch += 1
 
         return Feeder(*args, **kwargs)
@@ -167,7 +166,7 @@ class _Reporter:
                                                    float(logs.get("accuracy", math.nan)), self.total, self.stage,
                                                    time.perf_counter() - self.started))
                 if self.stop.is_set():
-                    self.partial = True
+                    self.partial = batch + 1 < self.steps  # a finished epoch is kept and reported
                     self.model.stop_training = True
 
             @property
@@ -175,6 +174,8 @@ class _Reporter:
                 return len(self.result.history) + 1
 
             def on_epoch_end(self, epoch, logs=None):
+                if self.stop.is_set():
+                    self.result.stopped = True
                 if self.partial:  # stopped mid-epoch: back to the last finished epoch, nothing reported
                     for var, value in zip(self.learner.trainable_variables, self.snapshot):
                         var.assign(value)
@@ -220,13 +221,41 @@ def _write_checkpoint(folder: Path, learner, result: TrainResult, stage: str) ->
 def _fit(result: TrainResult, learner, batches, val, epochs: range, total: int, stage: str,
          observer: Observer, stop: threading.Event, min_epochs: int, budget_end: float | None,
          checkpoint: Path | None = None) -> None:
-    reporter = _Reporter(result, learner, observer, stop, total, stage, len(batches), min_epochs, budget_end,
+    steps = len(batches)
+    reporter = _Reporter(result, learner, observer, stop, total, stage, steps, min_epochs, budget_end,
                          checkpoint)
     if stop.is_set():
         result.stopped = True
         return
+    per_epoch = None
+    if isinstance(batches, _FeatureBatches):  # every epoch's batches in one dataset: say where an epoch ends
+        batches, per_epoch = batches.dataset(epochs), steps
     learner.fit(batches, epochs=epochs.stop - 1, initial_epoch=epochs.start - 1, validation_data=val,
-                callbacks=[reporter], verbose=0, shuffle=False)
+                callbacks=[reporter], verbose=0, shuffle=False, steps_per_epoch=per_epoch)
+
+
+class _FeatureBatches:
+    """The same shuffled batches as _Batches, of cached features, as one tf.data pipeline that
+    gathers rows from two in-memory arrays: no Python per batch. With the head compiled to run a
+    whole epoch per call (steps_per_execution), `fit` costs ~0.1 s an epoch here instead of
+    ~0.4 s; the observer then hears once per epoch, and a stop ends training at the epoch's end."""
+
+    def __init__(self, features: np.ndarray, labels: np.ndarray, batch_size: int, seed: int):
+        self.features, self.labels, self.batch_size, self.seed = features, labels, batch_size, seed
+
+    def __len__(self) -> int:
+        return math.ceil(len(self.labels) / self.batch_size)
+
+    def dataset(self, epochs: range):
+        import tensorflow as tf
+
+        orders = np.stack([np.random.default_rng((self.seed, e)).permutation(len(self.labels))
+                           for e in range(epochs.start - 1, epochs.stop - 1)])
+        x, y, size = tf.constant(self.features), tf.constant(self.labels), self.batch_size
+        return (tf.data.Dataset.from_tensor_slices(orders)
+                .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(size))
+                .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)))
+                .prefetch(2))
 
 
 def _features(extract, data: Dataset, split: str, observer: Observer):
@@ -320,7 +349,11 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
     observer.on_phase("Training")
     # The same batches, in the same order, whether the head trains on cached features or the
     # whole model on raw images: both paths follow one trajectory.
-    batches = _Batches(make_inputs, labels["train"], batch_size, seed, 0)
+    if cached and built.augmentation is None:
+        batches = _FeatureBatches(train_x, labels["train"], batch_size, seed)
+        compile_model(learner, learning_rate or built.recipe.learning_rate, steps_per_execution=len(batches))
+    else:
+        batches = _Batches(make_inputs, labels["train"], batch_size, seed, 0)
     _fit(result, learner, batches, val,
          range(1, first_stage + 1), total, stage, observer, stop, epochs, budget_end, checkpoint)
     if result.history and len(result.history) < first_stage and not result.stopped:
@@ -354,8 +387,6 @@ def unfreeze(built: BuiltModel, from_layer: int, learning_rate: float) -> None:
     overrides the base's recorded training=False (keras-team/keras#20285).
     """
     import keras
-
-    from .models import compile_model
 
     base = built.model.get_layer(BASE_NAME)
     if not 0 <= from_layer < len(base.layers):

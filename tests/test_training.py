@@ -95,11 +95,11 @@ class StopAt(Recorder):
         self.weights_after_epoch.append([w.copy() for w in self.built[-1].model.get_weights()])
 
 
-@pytest.mark.parametrize("recipe, use_cache", [("baseline", False), ("transfer", True)])
-def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, use_cache):
+@pytest.mark.parametrize("recipe, settings", [("baseline", NO_AUGMENTATION), ("transfer", AugmentSettings())])
+def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, settings):
     stop = threading.Event()
     observer = StopAt(stop, epoch=2, step=1, built=built_models)
-    result = training.train(JobSpec(recipe, 5, NO_AUGMENTATION, use_cache=use_cache, min_steps=0), data, observer=observer, stop=stop, batch_size=16)  # 3 steps per epoch
+    result = training.train(JobSpec(recipe, 5, settings, min_steps=0), data, observer=observer, stop=stop, batch_size=16)  # 3 steps per epoch
     assert result.stopped
     # It stopped right after the batch during which the event was set.
     assert [(b.epoch, b.step) for b in observer.batches] == [(1, 1), (1, 2), (1, 3), (2, 1)]
@@ -111,6 +111,22 @@ def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, use_c
     for kept, now in zip(observer.weights_after_epoch[0], final):
         np.testing.assert_array_equal(now, kept)
     assert result.test_accuracy is not None  # the kept model is still evaluated on test
+
+
+def test_cached_head_runs_an_epoch_per_call_and_stops_at_its_end(data, built_models):
+    """On cached features the head trains a whole epoch per call: one report per epoch, and a stop
+    asked for during epoch 2 keeps epoch 2 whole (it had finished when the stop was heard)."""
+    stop = threading.Event()
+    observer = StopAt(stop, epoch=2, step=3, built=built_models)
+    result = training.train(JobSpec("transfer", 5, NO_AUGMENTATION, min_steps=0), data, observer=observer,
+                            stop=stop, batch_size=16)  # 3 steps per epoch
+    assert result.cached and result.stopped
+    assert [(b.epoch, b.step, b.steps) for b in observer.batches] == [(1, 3, 3), (2, 3, 3)]
+    assert [h.epoch for h in result.history] == [1, 2] and observer.epochs == result.history
+    for kept, now in zip(observer.weights_after_epoch[1], result.model.get_weights()):
+        np.testing.assert_array_equal(now, kept)
+    # The epoch's numbers are those of its one report: the same batches, all of them.
+    assert result.history[1].loss == pytest.approx(observer.batches[1].loss)
 
 
 def test_stop_during_epoch_one_gives_no_epochs(data):
