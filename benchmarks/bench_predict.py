@@ -1,7 +1,8 @@
 """Classify end to end (bytes in, probabilities out): p50 / p95 and memory.
 
 Loads a saved transfer model once, then classifies a 160x160 JPEG and a
-12-megapixel JPEG 50 times each. Prints latency percentiles, the process's
+12-megapixel JPEG 50 times each, the large one also with the full-size decode
+used before JPEGs were scaled by their DCT (the baseline, same run). Prints latency percentiles, the process's
 peak memory, and its memory after the first call vs after the 50 calls.
 
     python benchmarks/bench_predict.py [--data PATH_TO_cats_and_dogs_filtered] [--n 50]
@@ -53,13 +54,19 @@ def main() -> None:
     print(f"bench_predict: {args.n} calls each, {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
     predict.classify_bytes(model, inputs["160x160 JPEG"], classes)  # first call builds the graph
     after_first = rss_mb()
-    for name, data in inputs.items():
+    from catdog_core import images
+
+    rows = [(name, data, True) for name, data in inputs.items()]
+    rows.append(("12 MP, full decode", inputs["12 MP JPEG (4000x3000)"], False))  # the path before DCT scaling
+    for name, data, scaled in rows:
+        images.DCT_SCALING = scaled
         samples = []
         for _ in range(args.n):
             t = time.perf_counter()
             predict.classify_bytes(model, data, classes)
             samples.append((time.perf_counter() - t) * 1000)
         print(f"{name:24} {len(data) / 1e6:5.2f} MB   {percentiles(samples)}")
+    images.DCT_SCALING = True
     after = rss_mb()
     print(f"memory: after first call {after_first:.0f} MB, after {2 * args.n} calls {after:.0f} MB "
           f"(growth {after - after_first:+.0f} MB), peak {peak_rss_mb():.0f} MB")

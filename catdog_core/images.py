@@ -47,6 +47,11 @@ DECODE_SECONDS = 10.0  # time budget of one Pillow decode
 DECODE_SLOTS = max(1, min(4, os.cpu_count() or 2))
 MODEL_SIZE = (160, 160)
 DISPLAY_SIDE = 640
+# Large JPEGs are decoded at 1/2, 1/4 or 1/8 of their size by libjpeg's own DCT scaling (a
+# fraction of the work and memory), never below the size of the post's photos (about 500x375),
+# so those and anything smaller than twice their size keep exactly the pixels of a full decode.
+DCT_FLOOR = (500, 375)  # (long side, short side) a scaled decode keeps at least
+DCT_SCALING = True  # False decodes every JPEG at full size (the benchmarks' baseline)
 
 # Openers tried by Pillow; its JPEG opener also yields "MPO" (multi-picture JPEGs from phones).
 _ACCEPTED = ("JPEG", "PNG", "WEBP", "BMP", "GIF")
@@ -340,15 +345,29 @@ def _orient_ops():
     )
 
 
-def _tf_decode(raw, orientation):
-    """TensorFlow's JPEG decode with the settings `image_dataset_from_directory` uses, made upright.
+def dct_ratio(width: int, height: int) -> int:
+    """The JPEG scale-down (1, 2, 4 or 8) a decode for the model uses: the largest that keeps
+    the picture at least DCT_FLOOR; 1 (a full decode) for the post's photos and anything up to
+    twice their size."""
+    if not DCT_SCALING:
+        return 1
+    long_side, short_side = max(width, height), min(width, height)
+    for ratio in (8, 4, 2):
+        if long_side // ratio >= DCT_FLOOR[0] and short_side // ratio >= DCT_FLOOR[1]:
+            return ratio
+    return 1
+
+
+def _tf_decode(raw, orientation, ratio: int = 1):
+    """TensorFlow's JPEG decode with the settings `image_dataset_from_directory` uses, made upright;
+    `ratio` > 1 decodes at that fraction of the size (libjpeg's DCT scaling).
 
     Works on eager tensors (one upload) and inside a tf.data map (a dataset):
     the same operations either way.
     """
     import tensorflow as tf
 
-    image = tf.io.decode_jpeg(raw, channels=3)
+    image = tf.io.decode_jpeg(raw, channels=3, ratio=ratio)
     ops = _orient_ops()
     if isinstance(orientation, int):
         return ops[orientation - 1](image)
@@ -366,15 +385,19 @@ def _pil_decode(img: Image.Image) -> np.ndarray:
 
 
 def decode(data, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS,
-           max_decode_bytes: int = MAX_DECODE_BYTES) -> np.ndarray:
-    """Checked bytes -> upright (H, W, 3) uint8 RGB at full size; raises InvalidImage."""
+           max_decode_bytes: int = MAX_DECODE_BYTES, for_model: bool = False) -> np.ndarray:
+    """Checked bytes -> upright (H, W, 3) uint8 RGB at full size; raises InvalidImage.
+
+    for_model: a large JPEG may come back scaled down by its DCT (see dct_ratio), still
+    larger than anything the model or a page shows."""
     raw = _checked_bytes(data, max_bytes)
 
     def work():
         header, img = _inspect_open(raw, max_pixels, max_decode_bytes)
         with _decode_slots:  # thirty uploads at once queue here instead of multiplying memory
             if header.tensorflow_decodes:
-                return np.ascontiguousarray(_tf_decode(raw, header.orientation).numpy())
+                ratio = dct_ratio(header.width, header.height) if for_model else 1
+                return np.ascontiguousarray(_tf_decode(raw, header.orientation, ratio).numpy())
             return _pil_decode(img)
 
     return _guarded(raw, work)
@@ -409,7 +432,7 @@ to_model_input = resize_for_model  # the name earlier versions used
 
 def model_input(data, **limits) -> np.ndarray:
     """Untrusted bytes -> the model's (160, 160, 3) uint8 input: the one pixel path."""
-    return resize_for_model(decode(data, **limits))
+    return resize_for_model(decode(data, for_model=True, **limits))
 
 
 def display_copy(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
@@ -424,7 +447,7 @@ def display_copy(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
 
 def load_for_model(data, **limits) -> tuple[np.ndarray, np.ndarray]:
     """(display image, model input) from one decode of the bytes."""
-    full = decode(data, **limits)
+    full = decode(data, for_model=True, **limits)
     return display_copy(full), resize_for_model(full)
 
 
@@ -452,14 +475,15 @@ def model_inputs(items: Iterable[tuple[int, bytes]], *,
                 continue
             if header.tensorflow_decodes and header.orientation == 1:
                 sent.add(key)
-                yield key, raw
+                yield key, raw, dct_ratio(header.width, header.height).bit_length() - 1
             else:
                 others.append((key, raw))
 
-    def decode_and_resize(key, raw):
-        return key, _resize_op(_tf_decode(raw, 1))
+    def decode_and_resize(key, raw, scale):  # scale: log2 of the DCT ratio, one branch each
+        image = tf.switch_case(scale, [lambda r=r: _tf_decode(raw, 1, r) for r in (1, 2, 4, 8)])
+        return key, _resize_op(image)
 
-    signature = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string))
+    signature = (tf.TensorSpec([], tf.int64), tf.TensorSpec([], tf.string), tf.TensorSpec([], tf.int32))
     pipeline = (tf.data.Dataset.from_generator(plain_jpegs, output_signature=signature)
                 .map(decode_and_resize, num_parallel_calls=tf.data.AUTOTUNE, deterministic=False)
                 .ignore_errors())

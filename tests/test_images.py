@@ -287,11 +287,13 @@ def test_to_model_input_squashes_without_cropping():
 def test_load_for_model_gives_a_small_display_copy_and_the_one_model_input():
     data = encode(two_halves(4000, 3000), "JPEG", quality=80)
     display, model = load_for_model(data)
-    assert display.shape == (480, 640, 3)  # at most 640 pixels on the long side, for showing only
+    # At most 640 pixels on the long side, for showing only; this one comes from the JPEG decoded
+    # at 1/8 of its size (dct_ratio), which is what the model's input is made from too.
+    assert display.shape == (375, 500, 3)
     assert model.shape == (160, 160, 3)
     # The model input is the one pixel path's, whichever function asked for it.
     np.testing.assert_array_equal(model, images.model_input(data))
-    np.testing.assert_array_equal(model, to_model_input(images.decode(data)))
+    np.testing.assert_array_equal(model, to_model_input(images.decode(data, for_model=True)))
     assert near(model[80, 5], RED, tol=10) and near(model[80, 155], BLUE, tol=10)
 
 
@@ -299,8 +301,8 @@ def test_load_for_model_rotates_before_resizing():
     exif = Image.Exif()
     exif[0x0112] = 6
     display, model = load_for_model(encode(two_halves(4000, 3000), "JPEG", exif=exif))
-    assert display.shape == (640, 480, 3)
-    assert near(display[100, 240], RED, tol=10) and near(display[540, 240], BLUE, tol=10)
+    assert display.shape == (500, 375, 3)
+    assert near(display[100, 187], RED, tol=10) and near(display[420, 187], BLUE, tol=10)
     assert near(model[10, 80], RED, tol=10) and near(model[150, 80], BLUE, tol=10)
 
 
@@ -336,6 +338,8 @@ def test_the_batched_path_gives_the_single_path_pixels_and_the_same_refusals():
         3: encode(two_halves(64, 64), "JPEG")[:300],  # truncated
         4: b"just text",
         5: encode(Image.new("CMYK", (40, 30), (0, 255, 255, 0)), "JPEG"),
+        6: encode(two_halves(2400, 1600), "JPEG"),  # decoded at 1/4 of its size, by either path
+        7: encode(two_halves(1100, 800), "JPEG"),  # at 1/2
     }
     batched = dict(images.model_inputs(files.items()))
     assert sorted(batched) == sorted(files)
@@ -402,3 +406,21 @@ def test_safe_display_name_truncates_long_names_keeping_extension():
 )
 def test_describe_format(data, kind):
     assert describe_format(data) == kind
+
+
+def test_large_jpegs_decode_scaled_by_their_dct_and_small_ones_exactly_as_before():
+    """A phone photo is decoded at 1/2, 1/4 or 1/8 of its size (never below the post's ~500x375);
+    a picture of the post's size keeps the pixels of a full decode, and a scaled one stays close."""
+    assert [images.dct_ratio(*size) for size in [(500, 375), (999, 749), (1000, 750), (4000, 3000),
+                                                 (3000, 4000), (8000, 6000), (4000, 600)]] == [1, 1, 2, 8, 8, 8, 1]
+    small, large = encode(two_halves(500, 375), "JPEG"), encode(two_halves(4000, 3000), "JPEG")
+    scaled = images.model_input(large)
+    assert images.decode(large, for_model=True).shape == (375, 500, 3)
+    assert images.decode(large).shape == (3000, 4000, 3)  # a plain decode is still full size
+    try:
+        images.DCT_SCALING = False
+        full, small_full = images.model_input(large), images.model_input(small)
+    finally:
+        images.DCT_SCALING = True
+    np.testing.assert_array_equal(images.model_input(small), small_full)
+    assert np.abs(scaled.astype(int) - full).mean() < 4
