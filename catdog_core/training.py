@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from . import config, features
-from .augment import AugmentSettings
+from .augment import NO_AUGMENTATION, AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .jobs.spec import MAX_EPOCHS, MIN_STEPS, BatchReport, JobSpec
@@ -377,6 +377,23 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
         result.test_count = len(dataset.test)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def warm_cache(dataset: Dataset, observer: Observer | None = None, weights: str | None = None) -> None:
+    """Do ahead what a quick transfer job on this dataset needs before its first epoch: build this
+    process's shared frozen MobileNetV2, convert it to the fast runtime (once per machine) and
+    cache its features of every split (once per dataset). A job that follows only trains the head."""
+    observer = observer or Observer()
+    weights = weights or config.base_weights_setting()
+    observer.on_phase("Building MobileNetV2")
+    built = build("transfer", max(2, len(dataset.class_names)), NO_AUGMENTATION, weights=weights,
+                  share_base=True)
+    if not features.tflite_path(features.base_key(built.features, weights)).is_file():
+        observer.on_phase("Preparing a fast MobileNetV2 (once per machine, a few seconds)")
+    extract = features.FeatureExtractor(built.features, weights)
+    for split in ("validation", "test", "train"):
+        if len(dataset.split(split)):
+            _features(extract, dataset, split, observer)
 
 
 def unfreeze(built: BuiltModel, from_layer: int, learning_rate: float) -> None:

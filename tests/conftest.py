@@ -166,6 +166,7 @@ def isolated_home(tmp_path, monkeypatch, request, shared_cache):
     monkeypatch.setenv("CATDOG_CACHE", str(shared_cache))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras_home"))
     monkeypatch.setenv("CATDOG_WORKER_IDLE", "120")  # a worker a test forgot still goes away
+    monkeypatch.setenv("CATDOG_WARM", "0")  # the app warms up a worker only in the test about it
     monkeypatch.delenv("CATDOG_DATA_DIR", raising=False)
     monkeypatch.delenv("CATDOG_BACKEND", raising=False)
     monkeypatch.delenv("CATDOG_CLASS_PASSWORD", raising=False)

@@ -7,6 +7,7 @@ dataset; conftest stops the workers after each test.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -17,7 +18,7 @@ from dataclasses import replace
 
 import pytest
 
-from catdog_core import jobs, runs
+from catdog_core import dataset, jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.jobs import DONE, FAILED, QUEUED, RUNNING, STOPPED, BatchReport, JobSpec, JobState, worker
 from catdog_core.jobs import run as job_run
@@ -238,6 +239,44 @@ def test_the_command_line_joins_the_queue(synthetic_data, shared_weights):
     assert "waits in the queue at position 1; now training: job" in err and "the app's job" in err
     assert "Traceback" not in err and "tensorflow" not in err.lower()
     assert out.strip().splitlines()[-1].startswith('{"run"')
+
+
+def test_the_command_line_trains_in_its_own_process_when_no_worker_is_alive(synthetic_data):
+    """No second process starts TensorFlow for a command-line job, and none stays behind holding
+    memory; the job is still in the queue (the app shows it), trained by the command's own pid."""
+    queue = jobs.get_queue()
+    env = subprocess_env(CATDOG_DATA_DIR=str(synthetic_data))
+    done = subprocess.run([sys.executable, "-m", "catdog_core", "train", "--recipe", "baseline", "--epochs", "1",
+                           "--min-steps", "0", "--json"], env=env, cwd=REPO, capture_output=True, text=True,
+                          timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (job,) = queue.jobs()
+    assert job.state == DONE and job.run_id == json.loads(done.stdout.splitlines()[-1])["run"]
+    assert job.worker.startswith("here-") and job.owner.startswith("command line (pid ")
+    assert job.worker.split(":")[1] in job.owner  # the command's own process trained it
+    assert queue.workers() == [] and not any(worker.slot_alive(queue.home, s) for s in worker.slots())
+    assert not list((queue.home / "locks").glob("worker-here-*"))  # its lock file went with it
+
+
+def test_a_warm_worker_prepares_the_default_dataset_before_any_job(synthetic_data, shared_weights):
+    """What the app starts with its server: the worker decodes the default data and caches the
+    frozen base's features, reporting where the sidebar shows it; a quick job then only trains."""
+    from catdog_core import features
+
+    env = subprocess_env(CATDOG_DATA_DIR=str(synthetic_data))
+    done = subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--warm", "--idle", "0"], env=env,
+                          cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0 and "warm-up done" in done.stderr, done.stderr[-2000:]
+    status = json.loads((jobs.get_queue().home / "status" / "warm.json").read_text())
+    assert status["state"] == "done" and jobs.warm_status() is None  # nothing to show once done
+    data = dataset.load_dataset(synthetic_data)
+    cached = list((features.cache_dir() / "features").glob(f"*-{data.key}-*.npy"))
+    assert sorted(p.name.rsplit("-", 1)[1] for p in cached) == ["test.npy", "train.npy", "validation.npy"]
+    # Missing data is skipped with a reason, never a crash or a download.
+    env = subprocess_env(CATDOG_DATA_DIR=str(synthetic_data.parent / "nowhere"))
+    done = subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--warm", "--idle", "0"], env=env,
+                          cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0 and "warm-up skipped (DatasetUnavailable" in done.stderr, done.stderr[-2000:]
 
 
 def test_two_workers_train_two_jobs_at_once(synthetic_data, monkeypatch):

@@ -9,7 +9,7 @@ import time
 
 import streamlit as st
 
-from catdog_core import dataset, jobs, runs
+from catdog_core import config, dataset, jobs, runs
 
 from .data import cached_data
 from .state import AUTH_KEY, PRESENTER_KEY, SOURCE_KEY, data_source, owner
@@ -57,9 +57,32 @@ def _password_gate() -> None:
     st.stop()
 
 
+@st.cache_resource(show_spinner=False)
+def _warm_start(home: str) -> bool:
+    """Once per server and home: start the training worker, which decodes the default dataset and
+    caches MobileNetV2's features before anyone asks, so the first Quick transfer only trains a head."""
+    if not jobs.warming_wanted() or jobs.backend() != "local":
+        return False
+    try:
+        return jobs.ensure_workers(warm=True) > 0
+    except OSError:
+        return False  # a read-only home: the first job starts its worker as before
+
+
+@st.fragment(run_every=1.5)
+def _warm_progress() -> None:
+    status = jobs.warm_status()
+    if status is None:
+        return
+    total, done = int(status.get("total") or 0), int(status.get("done") or 0)
+    text = f"Getting ready for Quick transfer: {plain(str(status.get('phase', '')))}"
+    st.progress(min(1.0, done / total) if total else 0.0, text=text + (f" ({done}/{total})" if total else ""))
+
+
 def page_setup() -> None:
     """Every page's first call: the class password, the app's own menu, the sidebar status."""
     _password_gate()
+    _warm_start(str(config.catdog_home()))
     owner()
     if st.session_state.get(PRESENTER_KEY):
         # Headings and everything inside them (Streamlit wraps their text), or the rule above shrinks them.
@@ -90,6 +113,8 @@ def _sidebar_status() -> None:
     if own:
         st.button("Back to cats and dogs", icon=":material/pets:", on_click=_back_to_default,
                   help="Every page goes back to the default dataset; your upload stays on disk.")
+    if jobs.warm_status() is not None:
+        _warm_progress()
     listing = runs.list_runs()
     st.markdown(f"**Trained runs:** {len(listing.runs)}")
     queue = jobs.get_queue()

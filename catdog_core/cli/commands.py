@@ -56,8 +56,11 @@ def cmd_train(args) -> int:
     bar = Bar()
     started = time.perf_counter()
     queue = jobs.get_queue()
-    job_id = jobs.submit(spec, owner=f"command line (pid {os.getpid()})")
+    # Trained here unless a worker is alive: no second TensorFlow start, no worker left behind.
+    job_id, here = jobs.submit_here(spec, owner=f"command line (pid {os.getpid()})")
     (job,) = follow(queue, [job_id], bar)
+    if here is not None:
+        here.join()
     run = ended(job, bar)
     if run is None:
         return 1
@@ -154,7 +157,7 @@ def cmd_worker(args) -> int:
         for line in worker.describe():
             print(line)
         return 0
-    return worker.main(args.slot, args.idle)
+    return worker.main(args.slot, args.idle, warm=args.warm)
 
 
 def cmd_jobs(args) -> int:

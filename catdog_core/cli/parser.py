@@ -74,6 +74,8 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("--idle", type=float, default=None, help="seconds to wait for new jobs before exiting")
     w.add_argument("--stop", action="store_true", help="ask this home's workers to stop and exit")
     w.add_argument("--status", action="store_true", help="list this home's workers")
+    w.add_argument("--warm", action="store_true",
+                   help="first decode the default dataset and cache MobileNetV2's features (what the app asks for)")
     j = add("jobs", "the training queue: running, queued and recent jobs")
     j.add_argument("--stop", type=int, nargs="+", metavar="ID", help="stop these jobs (queued ones are cancelled)")
     j.add_argument("--stop-all", action="store_true", help="stop every queued and running job")

@@ -14,7 +14,7 @@ from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )
 from .run import run_job, salvage  # noqa: F401
-from .worker import backend, ensure_workers, shutdown_workers  # noqa: F401
+from .worker import backend, ensure_workers, shutdown_workers, warm_status, warming_wanted  # noqa: F401
 
 
 def get_queue(home: Path | None = None) -> Queue:
@@ -29,6 +29,19 @@ def submit(spec: JobSpec, owner: str = "", group: str = "", home: Path | None = 
     job_id = queue.submit(resolved(spec), owner, group)
     ensure_workers(queue.home)
     return job_id
+
+
+def submit_here(spec: JobSpec, owner: str = "", home: Path | None = None) -> tuple[int, object]:
+    """Queue a job and train it in this process, unless a local worker is alive (then it trains the
+    job, in the queue's order; on Ray, the cluster does). Returns (job id, the training thread or None)."""
+    from .worker import train_here, worker_alive
+
+    queue = Queue(home)
+    job_id = queue.submit(resolved(spec), owner)
+    thread = None if worker_alive(queue.home) or backend() != "local" else train_here(queue, job_id)
+    if thread is None:
+        ensure_workers(queue.home)
+    return job_id, thread
 
 
 def submit_group(specs: list[JobSpec], owner: str = "", label: str = "", home: Path | None = None) -> tuple[str, list[int]]:

@@ -268,11 +268,15 @@ class Queue:
             time.sleep(poll)
 
     # ---- what workers call
-    def claim(self, worker: str) -> JobState | None:
-        """The oldest queued job, now running on `worker`; None when the queue is empty."""
+    def claim(self, worker: str, job_id: int | None = None) -> JobState | None:
+        """The oldest queued job (or this one, if still queued), now running on `worker`;
+        None when there is none."""
         with closing(self._db()) as db:
             db.execute("BEGIN IMMEDIATE")
-            row = db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
+            if job_id is None:
+                row = db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY id LIMIT 1", (QUEUED,)).fetchone()
+            else:
+                row = db.execute("SELECT id FROM jobs WHERE state = ? AND id = ?", (QUEUED, job_id)).fetchone()
             if row is None:
                 db.execute("COMMIT")
                 return None

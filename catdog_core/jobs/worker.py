@@ -91,11 +91,13 @@ def slots() -> list[str]:
 _spawned: dict[tuple[str, str], subprocess.Popen] = {}  # (home, slot) -> the worker this process started
 
 
-def ensure_workers(home: Path | None = None) -> int:
+def ensure_workers(home: Path | None = None, warm: bool = False) -> int:
     """Start a worker for every slot that has none; returns how many were started.
 
     A worker this process started and that is still starting up (not yet holding its slot's
-    lock) counts as alive, so a caller polling this in a loop starts one, not many.
+    lock) counts as alive, so a caller polling this in a loop starts one, not many. With `warm`
+    (the app, when its server starts), the first worker prepares the default dataset for a quick
+    transfer job before anyone asks (see warm_up).
     """
     home = Path(home) if home is not None else config.catdog_home()
     started = 0
@@ -104,19 +106,95 @@ def ensure_workers(home: Path | None = None) -> int:
         if previous is not None and previous.poll() is None:
             continue  # still starting, or running
         if not slot_alive(home, slot):
-            _spawned[(str(home), slot)] = _spawn(home, slot)
+            _spawned[(str(home), slot)] = _spawn(home, slot, warm and slot == "0")
             started += 1
     return started
 
 
-def _spawn(home: Path, slot: str) -> subprocess.Popen:
+def warming_wanted() -> bool:
+    """CATDOG_WARM=0 turns the app's warm-up off (the tests do, except the one about it)."""
+    return os.environ.get("CATDOG_WARM", "1").strip() not in ("0", "false", "no", "off")
+
+
+def _spawn(home: Path, slot: str, warm: bool = False) -> subprocess.Popen:
     env = config.child_environment(CATDOG_HOME=str(home))
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"worker-{slot}.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "catdog_core", "worker", "--slot", slot], env=env,
+        return subprocess.Popen([sys.executable, "-m", "catdog_core", "worker", "--slot", slot]
+                                + (["--warm"] if warm else []), env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd=str(home))
+
+
+# ---------------------------------------------------------------- warming up
+
+
+def _warm_file(home: Path) -> Path:
+    return home / "status" / "warm.json"
+
+
+def warm_status(home: Path | None = None) -> dict | None:
+    """What the warm-up is doing, {"state", "phase", "done", "total", "pid"}, while it runs
+    (None when none runs: never started, finished, failed, or its worker is gone)."""
+    import json
+
+    home = Path(home) if home is not None else config.catdog_home()
+    try:
+        status = json.loads(_warm_file(home).read_text(encoding="utf-8"))
+        os.kill(int(status["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return status if status.get("state") == "running" else None
+
+
+def warm_up(home: Path) -> str:
+    """Decode the default dataset and cache what a quick transfer job needs (see
+    training.warm_cache), writing the progress where the app's sidebar shows it. Never
+    downloads and never raises: returns how it ended, for the worker's log."""
+    import json
+
+    from ..fileio import write_atomic
+
+    target = _warm_file(home)
+    last = [0.0]
+
+    def write(state: str, phase: str = "", done: int = 0, total: int = 0, force: bool = True) -> None:
+        now = time.monotonic()
+        if not force and now - last[0] < WRITE_EVERY:
+            return
+        last[0] = now
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            write_atomic(target, json.dumps({"state": state, "phase": phase, "done": done, "total": total,
+                                             "pid": os.getpid()}).encode())
+        except OSError:
+            pass
+
+    class Progress:
+        def on_phase(self, message, done=0, total=0):
+            write("running", message, done, total, force=not total or done in (0, total))
+
+        def on_batch(self, report): ...
+
+        def on_epoch(self, report): ...
+
+    try:
+        from .. import dataset as datasets
+        from ..training import warm_cache
+
+        write("running", "Checking the files")
+        data = datasets.load_dataset(None, allow_download=False,
+                                     progress=lambda d, t, m: Progress().on_phase(m, d, t))
+        warm_cache(data, Progress())
+    except Exception as exc:  # not on disk yet, no weights, a bad folder: the first job says why
+        write("skipped", f"{type(exc).__name__}: {str(exc)[:200]}")
+        return f"warm-up skipped ({type(exc).__name__}: {str(exc)[:200]})"
+    write("done", "Ready")
+    return "warm-up done"
+
+
+# ---------------------------------------------------------------- inside the worker
 
 
 def shutdown_workers(home: Path | None = None, timeout: float = 30.0) -> None:
@@ -136,6 +214,40 @@ def shutdown_workers(home: Path | None = None, timeout: float = 30.0) -> None:
                 os.kill(worker["pid"], signal.SIGKILL)
             except OSError:
                 pass
+
+
+def worker_alive(home: Path | None = None) -> bool:
+    """True when a local worker of this home is alive: it has TensorFlow started (and, after a
+    first job, the frozen base built), so a new job is best handed to it, in the queue's order."""
+    home = Path(home) if home is not None else config.catdog_home()
+    return backend() == "local" and any(slot_alive(home, slot) for slot in slots())
+
+
+def train_here(queue: Queue, job_id: int) -> threading.Thread | None:
+    """Claim a queued job for this process and train it in a thread (the command line, when no
+    worker is alive: no second process has to start TensorFlow, and none stays behind holding
+    memory). The job is in the queue like any other, so the app shows it and a stop asked for
+    there stops it; this process holds a lock file of its own while it trains, so workers know
+    it is alive (and save its finished epochs if it is killed). None if the job was taken."""
+    slot = f"here-{os.getpid()}"
+    fd = _try_lock(_lock_file(queue.home, slot))
+    if fd is None:
+        return None
+    job = queue.claim(f"{slot}:{os.getpid()}", job_id)
+    if job is None:
+        os.close(fd)
+        return None
+
+    def work():
+        try:
+            run_one(queue, job, threading.Event())
+        finally:
+            os.close(fd)
+            _lock_file(queue.home, slot).unlink(missing_ok=True)
+
+    thread = threading.Thread(target=work, name=f"catdog-job-{job_id}", daemon=True)
+    thread.start()
+    return thread
 
 
 # ---------------------------------------------------------------- inside the worker
@@ -240,8 +352,8 @@ def lower_priority(steps: int = NICENESS) -> int:
         return os.nice(0)
 
 
-def main(slot: str = "0", idle: float | None = None) -> int:
-    """The worker's loop; returns its exit code."""
+def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
+    """The worker's loop; returns its exit code. `warm`: run warm_up before the first job."""
     lower_priority()
     home = config.catdog_home()
     fd = _try_lock(_lock_file(home, slot))
@@ -270,6 +382,8 @@ def main(slot: str = "0", idle: float | None = None) -> int:
             from .raybackend import dispatch
 
             return dispatch(queue, me, stopping, idle)
+        if warm:
+            print(warm_up(home), file=sys.stderr, flush=True)
         last_work = time.monotonic()
         pause = POLL_SECONDS
         while not stopping.is_set():
