@@ -163,6 +163,13 @@ def cached_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
         return _runners[key]
 
 
+def release_runners() -> None:
+    """Drop the interpreters kept by cached_runner (each holds a working memory of a few hundred
+    MB for a batch of FEATURE_CHUNK images); the next call sets one up again (~0.2 s)."""
+    with _convert_lock:
+        _runners.clear()
+
+
 def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
     """A .tflite file as a function: a float32 batch in, the model's output (a copy) out.
 

@@ -319,7 +319,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
 
     labels = {s: dataset.split(s).labels for s in ("train", "validation", "test")}
     raw_inputs = lambda idx: dataset.train.images[idx].astype("float32")  # noqa: E731
-    raw_val = (dataset.validation.images.astype("float32"), labels["validation"])
+    raw_val = lambda: (dataset.validation.images.astype("float32"), labels["validation"])  # noqa: E731
     raw_test = lambda: dataset.test.images.astype("float32") if len(dataset.test) else None  # noqa: E731
     if cached:
         import tensorflow as tf
@@ -339,7 +339,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
             make_inputs = lambda idx: extract(augment(raw_inputs(idx)))  # noqa: E731
     else:
         learner = built.model
-        val = raw_val
+        val = raw_val()
         test_x = raw_test()
         make_inputs = raw_inputs
     result.setup_seconds = time.perf_counter() - started
@@ -367,7 +367,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
         unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
         test_x = raw_test()
         result.fine_tune_from_epoch = done
-        _fit(result, learner, _Batches(raw_inputs, labels["train"], batch_size, seed, done), raw_val,
+        _fit(result, learner, _Batches(raw_inputs, labels["train"], batch_size, seed, done), raw_val(),
              range(done + 1, done + fine_tune_epochs + 1), total, "fine-tune", observer, stop, 0, None, checkpoint)
 
     if test_x is not None and result.history:

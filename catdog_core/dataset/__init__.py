@@ -26,7 +26,7 @@ loading (load, open, the in-process cache), stats (baseline and examples).
 
 from ..sources import DataSource, Progress, find_source  # noqa: F401  (callers use dataset.*)
 from .files import files_signature  # noqa: F401
-from .loading import (cached_dataset, clear_cache, forget, load_dataset, open_prepared,  # noqa: F401
+from .loading import (cached_dataset, clear_cache, forget, release, load_dataset, open_prepared,  # noqa: F401
                       signature_of)
 from .plan import unit  # noqa: F401
 from .record import (AUTO_HELD_OUT, DISK_CACHE, FORMAT_EXTENSION, MAX_FILE_BYTES, MEMORY_CACHE,  # noqa: F401

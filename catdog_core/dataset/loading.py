@@ -163,6 +163,14 @@ def clear_cache() -> None:
         known_files.clear()
 
 
+def release() -> None:
+    """Let go of the datasets this process holds (their memory maps); what it knows of the files
+    stays, so opening one again from the disk cache reads no image."""
+    with _cache_lock:
+        _cache.clear()
+    _looked.clear()
+
+
 def forget(key: str) -> None:
     """Drop one dataset from this process and from the disk cache."""
     with _cache_lock:

@@ -14,7 +14,8 @@ from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )
 from .run import run_job, salvage  # noqa: F401
-from .worker import backend, ensure_workers, shutdown_workers, warm_status, warming_wanted  # noqa: F401
+from .worker import (backend, ensure_workers, shutdown_workers, wake_workers, warm_status,  # noqa: F401
+                     warming_wanted)
 
 
 def get_queue(home: Path | None = None) -> Queue:
@@ -27,7 +28,8 @@ def submit(spec: JobSpec, owner: str = "", group: str = "", home: Path | None = 
     worker is alive to train it. Returns the job's id (an identical queued job's, on a double click)."""
     queue = Queue(home)
     job_id = queue.submit(resolved(spec), owner, group)
-    ensure_workers(queue.home)
+    if not ensure_workers(queue.home):
+        wake_workers(queue.home)
     return job_id
 
 
@@ -39,8 +41,8 @@ def submit_here(spec: JobSpec, owner: str = "", home: Path | None = None) -> tup
     queue = Queue(home)
     job_id = queue.submit(resolved(spec), owner)
     thread = None if worker_alive(queue.home) or backend() != "local" else train_here(queue, job_id)
-    if thread is None:
-        ensure_workers(queue.home)
+    if thread is None and not ensure_workers(queue.home):
+        wake_workers(queue.home)
     return job_id, thread
 
 
@@ -51,5 +53,6 @@ def submit_group(specs: list[JobSpec], owner: str = "", label: str = "", home: P
     group = f"{label or 'group'}:{secrets.token_hex(4)}"
     queue = Queue(home)
     ids = [queue.submit(resolved(spec), owner, group) for spec in specs]
-    ensure_workers(queue.home)
+    if not ensure_workers(queue.home):
+        wake_workers(queue.home)
     return group, ids

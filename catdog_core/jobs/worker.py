@@ -111,6 +111,27 @@ def ensure_workers(home: Path | None = None, warm: bool = False) -> int:
     return started
 
 
+def wake_workers(home: Path | None = None) -> None:
+    """Tell this home's idle local workers a job is waiting (SIGUSR1), so none sleeps through its
+    poll interval. Only processes that hold a worker slot's lock are signalled."""
+    home = Path(home) if home is not None else config.catdog_home()
+    if backend() != "local":
+        return
+    queue = Queue(home)
+    for row in queue.workers():
+        if str(row["slot"]).isdigit() and slot_alive(home, str(row["slot"])) and row["host"] == _host():
+            try:
+                os.kill(int(row["pid"]), signal.SIGUSR1)
+            except (OSError, ValueError):
+                pass
+
+
+def _host() -> str:
+    import socket
+
+    return socket.gethostname()
+
+
 def warming_wanted() -> bool:
     """CATDOG_WARM=0 turns the app's warm-up off (the tests do, except the one about it)."""
     return os.environ.get("CATDOG_WARM", "1").strip() not in ("0", "false", "no", "off")
@@ -317,6 +338,24 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
         gc.collect()
 
 
+def release_memory() -> None:
+    """What an idle worker needs no longer: the datasets it mapped, the fast base's working memory,
+    freed heap pages. It keeps TensorFlow started, the shared frozen base and the cached features
+    (a few MB), so the next job still starts at once."""
+    import ctypes
+
+    from .. import dataset as datasets
+    from .. import features
+
+    datasets.release()
+    features.release_runners()
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc: give freed heap pages back to the system
+    except (OSError, AttributeError):
+        pass
+
+
 def recover_dead(queue: Queue, me: str) -> None:
     """Jobs left 'running' by a worker that no longer lives: their finished epochs become a run."""
     from .run import salvage
@@ -354,6 +393,9 @@ def lower_priority(steps: int = NICENESS) -> int:
 
 def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
     """The worker's loop; returns its exit code. `warm`: run warm_up before the first job."""
+    wake = threading.Event()
+    # Before this worker is listed anywhere: SIGUSR1's default action would end the process.
+    signal.signal(signal.SIGUSR1, lambda signum, frame: wake.set())  # wake_workers: a job is waiting
     lower_priority()
     home = config.catdog_home()
     fd = _try_lock(_lock_file(home, slot))
@@ -371,6 +413,7 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
 
     def on_signal(signum, frame):
         stopping.set()
+        wake.set()
         stop = current.get("stop")
         if stop is not None:
             stop.set()  # the running job ends after its current batch and is saved
@@ -386,6 +429,7 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
             print(warm_up(home), file=sys.stderr, flush=True)
         last_work = time.monotonic()
         pause = POLL_SECONDS
+        released = not warm
         while not stopping.is_set():
             if queue.worker_seen(slot):
                 break
@@ -394,7 +438,12 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
             if job is None:
                 if time.monotonic() - last_work > idle:
                     break
-                stopping.wait(pause)
+                if not released:
+                    release_memory()
+                    released = True
+                if not stopping.is_set():
+                    wake.wait(pause)
+                    wake.clear()
                 pause = min(pause * 1.5, MAX_POLL_SECONDS)  # an idle worker looks less and less often
                 continue
             pause = POLL_SECONDS
@@ -410,6 +459,7 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
                 beat.done.set()
                 current.pop("stop", None)
             last_work = time.monotonic()
+            released = False
         return 0
     finally:
         queue.unregister_worker(slot)
