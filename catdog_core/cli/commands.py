@@ -185,6 +185,15 @@ def cmd_runs(args) -> int:
     from .. import runs
 
     listing = runs.list_runs()
+    if args.json:  # one JSON document: every run, and the folders skipped with why
+        print(json.dumps({"runs": [{"run": run.run_id, "recipe": run.recipe, "epochs": run.epochs,
+                                    "stopped": run.stopped, "val_accuracy": run.val_accuracy,
+                                    "val_count": run.val_count, "test_accuracy": run.test_accuracy,
+                                    "test_count": run.test_count, "classes": list(run.class_names),
+                                    "label": run.label, "created": run.created, "path": str(run.path)}
+                                   for run in listing.runs],
+                          "problems": list(listing.problems)}))
+        return 0
     for run in listing.runs:
         row = run.row()
         print(f"{row['run']:<40} {row['recipe']:<10} epochs {row['epochs']!s:<6} "
@@ -290,7 +299,7 @@ def cmd_predict(args) -> int:
             print(json.dumps({**line, "explain": str(written)} if written else line))
         else:
             print(f"{name}: {pred.label} ({pred.confidence:.1%})" + (f"; Grad-CAM in {written}" if written else ""))
-    return 1 if failures else 0
+    return 2 if failures else 0  # every file answered; a bad one is a user's mistake, like a bad path
 
 
 def _explain_dir(model, folder: str):
