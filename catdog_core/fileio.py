@@ -8,6 +8,12 @@ from pathlib import Path
 from typing import BinaryIO, Callable
 
 
+def owner_tag() -> str:
+    """The part of a temporary name that says which process owns it ("p1234-"): a leftover whose
+    process is gone is swept at the next start (sources.clean_leftovers), not an hour later."""
+    return f"p{os.getpid()}-"
+
+
 def write_atomic(target: Path, content: bytes | Callable[[BinaryIO], None]) -> None:
     """Write `content` (bytes, or a function writing to a binary file) to `target` atomically.
 
@@ -16,7 +22,7 @@ def write_atomic(target: Path, content: bytes | Callable[[BinaryIO], None]) -> N
     new one, and a failure (an exception, a full disk) leaves no temporary file.
     """
     target = Path(target)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".tmp-{target.name[:60]}-")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".tmp-{target.name[:60]}-{owner_tag()}")
     try:
         with os.fdopen(fd, "wb") as out:
             if callable(content):

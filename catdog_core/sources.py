@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import hashlib
 import os
+import re
 import shutil
 import tempfile
 import time
@@ -25,7 +26,7 @@ from typing import Callable, Iterator
 
 from . import config
 from .errors import CatdogError, DatasetUnavailable, InvalidDataset, NotUnpacked
-from .fileio import write_atomic
+from .fileio import owner_tag, write_atomic
 
 # progress(done, total, message); total may be 0 when unknown.
 DOWNLOADING = "Downloading the dataset"  # the one phase whose done and total count bytes
@@ -74,9 +75,9 @@ def _not_unpacked(name: str) -> NotUnpacked:
 
 def _local_source(path: Path, progress: Progress | None, unpack: bool = True) -> DataSource:
     try:
-        exists, is_file = path.exists(), path.is_file()
+        exists, is_file, is_dir = path.exists(), path.is_file(), path.is_dir()
     except OSError:  # a name too long for the filesystem, a permission problem on the way
-        exists = is_file = False
+        exists = is_file = is_dir = False
     if not exists:
         raise DatasetUnavailable(
             f"The dataset path {path} does not exist; point {config.ENV_DATA_DIR} "
@@ -89,6 +90,9 @@ def _local_source(path: Path, progress: Progress | None, unpack: bool = True) ->
             raise _not_unpacked(path.name)
         root = dataset_root(extract_zip(path, progress))
         return DataSource("zip", str(path), root, f"local zip {path.name}")
+    if not is_dir:  # a device, a pipe, a socket: nothing to read a dataset from (and never opened)
+        raise InvalidDataset(f"{path.name} is neither a folder nor a .zip archive (it is a device, a pipe or "
+                             f"another special file); expected {config.EXPECTED_LAYOUT}.")
     return DataSource("folder", str(path), dataset_root(path), f"local folder {path.name}")
 
 
@@ -179,11 +183,28 @@ def exclusive(lock_path: Path) -> Iterator[None]:
 TEMP_PREFIXES = (".unzip-", ".incomplete-", ".tmp-", ".deleting-")
 
 
+def _owner_gone(name: str) -> bool:
+    """True when a temporary name carries its process's tag (fileio.owner_tag) and that process is
+    no longer alive on this machine."""
+    found = re.findall(r"-p(\d+)-", name)
+    if not found:
+        return False
+    try:
+        os.kill(int(found[-1]), 0)
+    except ProcessLookupError:
+        return True
+    except (OSError, ValueError, OverflowError):
+        return False  # alive but another user's, or not a pid at all
+    return False
+
+
 def clean_leftovers(older_than: float = STALE_SECONDS) -> list[Path]:
     """Remove temporary files and folders that a killed process left in CATDOG_HOME.
 
-    Only what is older than `older_than` seconds goes: a write in progress in
-    another process is younger. Returns what was removed.
+    A temporary name says which process writes it; one whose process is gone goes at once.
+    Otherwise only what is older than `older_than` seconds goes (an untagged name from an older
+    version, or a pid now reused): a write in progress in another process is younger. Returns
+    what was removed.
     """
     home = config.catdog_home()
     removed = []
@@ -199,7 +220,7 @@ def clean_leftovers(older_than: float = STALE_SECONDS) -> list[Path]:
             if not entry.name.startswith(TEMP_PREFIXES):
                 continue
             try:
-                if now - entry.lstat().st_mtime < older_than:
+                if not _owner_gone(entry.name) and now - entry.lstat().st_mtime < older_than:
                     continue
                 if entry.is_dir() and not entry.is_symlink():
                     shutil.rmtree(entry, ignore_errors=True)
@@ -324,7 +345,7 @@ def extract_zip(path: Path, progress: Progress | None = None, limits: ZipLimits 
         tmp = None
         try:
             dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=".unzip-"))
+            tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".unzip-{owner_tag()}"))
             with zipfile.ZipFile(path) as archive:
                 members = check_members(archive, shown, limits)
                 unpack(archive, members, tmp, shown, progress)
@@ -346,6 +367,14 @@ def visible_dirs(path: Path) -> list[Path]:
 
 def dataset_root(path: Path) -> Path:
     """Descend through single wrapper folders (a zip's top folder) to the layout."""
+    try:
+        return _descend(path)
+    except OSError as exc:  # unreadable folder, a link loop, a folder that vanished meanwhile
+        raise InvalidDataset(f"The dataset folder {path.name} could not be read ({exc.strerror or exc}); "
+                             f"expected {config.EXPECTED_LAYOUT}.") from None
+
+
+def _descend(path: Path) -> Path:
     for _ in range(4):
         if (path / "train").is_dir():
             return path

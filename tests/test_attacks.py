@@ -276,6 +276,40 @@ def test_leftovers_of_a_killed_process_are_cleaned(isolated_home):
     assert len(removed) == 3 and fresh.exists()
 
 
+def test_leftovers_whose_process_is_gone_are_swept_at_once(isolated_home, synthetic_data):
+    """A decoder or unpacker killed a minute ago: its temporary files name its pid, so the next
+    start sweeps them without waiting an hour; a live process's temporary files stay."""
+    from catdog_core import config
+    from catdog_core.fileio import owner_tag
+
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    decoded = config.cache_home() / "decoded"
+    decoded.mkdir(parents=True, exist_ok=True)
+    gone = [decoded / f".tmp-0123456789abcdef-p{dead.pid}-.npy", isolated_home / "datasets" / f".unzip-p{dead.pid}-x1"]
+    gone[0].write_bytes(b"\0" * 4096)
+    gone[1].mkdir(parents=True)
+    mine = decoded / f".tmp-fedcba9876543210-{owner_tag()}.npy"
+    mine.write_bytes(b"being written")
+    removed = sources.clean_leftovers()
+    assert sorted(removed) == sorted(gone) and mine.exists()
+    mine.unlink()
+    # And what this code writes carries the tag: a decode's temporary file is named by its pid.
+    seen = []
+    real_replace = os.replace
+
+    def spy(src, dst, *args, **kwargs):
+        seen.append(Path(src).name)
+        return real_replace(src, dst, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(os, "replace", spy)
+        mp.setenv("CATDOG_CACHE", str(isolated_home / "own_cache"))
+        dataset.clear_cache()
+        dataset.load_dataset(synthetic_data)
+    assert any(name.startswith(".tmp-") and f"-p{os.getpid()}-" in name for name in seen), seen
+
+
 # ---------------------------------------------------------------- run folders
 
 
@@ -349,29 +383,37 @@ def test_a_model_file_with_a_400000_unit_layer_is_refused_before_building(good_r
 PREDICT = ["-m", "catdog_core", "predict", "latest"]
 
 
-@pytest.mark.parametrize("kind", ["a FIFO", "a folder", "/dev/zero", "an unreadable file", "missing"])
-def test_predict_answers_odd_paths_with_a_sentence(kind, good_run, tmp_path, isolated_home):
-    target = tmp_path / "thing.jpg"
-    if kind == "a FIFO":
-        os.mkfifo(target)
-    elif kind == "a folder":
-        target.mkdir()
-    elif kind == "/dev/zero":
-        target = Path("/dev/zero")
-    elif kind == "an unreadable file":
-        target.write_bytes(hostile.small_jpeg(0, 1))
-        target.chmod(0)
-        if os.geteuid() == 0:
-            target.chmod(0o644)
-            target = tmp_path / "nowhere" / "x.jpg"  # root reads anything: a path it cannot open instead
+def test_predict_answers_odd_paths_with_a_sentence_and_exit_code_2(good_run, tmp_path, isolated_home):
+    """Every odd path in one call: each gets its own one-sentence answer, and the command exits 2
+    (a bad path, as the README promises), after answering the good photo among them."""
+    odd = tmp_path / "odd"
+    odd.mkdir()
+    fifo, folder, empty, text, loop = (odd / n for n in ("fifo.jpg", "folder.jpg", "empty.jpg", "text.jpg",
+                                                          "loop.jpg"))
+    os.mkfifo(fifo)
+    folder.mkdir()
+    empty.write_bytes(b"")
+    text.write_text("not a photo at all\n")
+    loop.symlink_to(loop)
+    good = odd / "good.jpg"
+    good.write_bytes(hostile.small_jpeg(0, 1))
+    unreadable = odd / "unreadable.jpg"
+    unreadable.write_bytes(hostile.small_jpeg(0, 1))
+    unreadable.chmod(0)
+    if os.geteuid() == 0:  # root reads anything: a path it cannot open instead
+        unreadable = odd / "nowhere" / "x.jpg"
+    paths = [fifo, folder, Path("/dev/zero"), empty, text, loop, unreadable, odd / "missing.jpg", good]
     env = subprocess_env()
     started = time.monotonic()
-    done = subprocess.run([sys.executable, *PREDICT, str(target), "--json"], env=env, cwd=REPO,
+    done = subprocess.run([sys.executable, *PREDICT, *map(str, paths), "--json"], env=env, cwd=REPO,
                           capture_output=True, text=True, timeout=120)
     assert time.monotonic() - started < 60
-    assert done.returncode == 1 and "Traceback" not in done.stderr
-    answer = json.loads(done.stdout.strip().splitlines()[-1])
-    assert answer["error"].endswith(".") and "\n" not in answer["error"]
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    answers = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert [a["file"] for a in answers] == [str(p) for p in paths]
+    for answer in answers[:-1]:
+        assert answer["error"].endswith(".") and "\n" not in answer["error"], answer
+    assert "label" in answers[-1]
 
 
 def test_the_command_line_stops_on_sigterm_and_keeps_the_finished_epochs(synthetic_data):

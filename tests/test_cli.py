@@ -191,6 +191,17 @@ def test_runs_reports_damaged_folders_on_stderr(capsys):
     captured = capsys.readouterr()
     assert "warning: Run folder 20240101-000000-transfer-beef was skipped" in captured.err
     assert "no runs yet" in captured.err and captured.out == ""
+    # --json: one document on stdout, the damaged folder among its problems (the flag was ignored).
+    assert main(["runs", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert listed["runs"] == [] and "20240101-000000-transfer-beef" in listed["problems"][0]
+
+
+def test_runs_json_describes_each_run(trained, cli_env):
+    listed = last_json(cli(cli_env, "runs", "--json"))
+    (run,) = [r for r in listed["runs"] if r["run"] == trained["run"]]
+    assert run["recipe"] == "transfer" and run["epochs"] == 2 and run["classes"] == ["cats", "dogs"]
+    assert run["val_accuracy"] == pytest.approx(trained["val_accuracy"]) and run["val_count"] > 0
 
 
 def test_reproduce_trains_the_four_models_and_prints_the_comparison(cli_env, tmp_path):
@@ -205,3 +216,23 @@ def test_reproduce_trains_the_four_models_and_prints_the_comparison(cli_env, tmp
     assert len({r["run"] for r in rows}) == 4
     table = [line for line in proc.stderr.splitlines() if line.startswith("Model ")]
     assert len(table) == 4 and all(line.split()[-1].replace(".", "").isdigit() for line in table)  # s/epoch
+
+
+def test_info_refuses_special_files_and_prints_names_as_text(cli_env, tmp_path):
+    """A device or a pipe as --data is one sentence and exit code 2 (it was a 34-line traceback);
+    a file name holding a terminal escape is printed escaped, never obeyed."""
+    import shutil
+
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    for special in ("/dev/zero", str(fifo)):
+        proc = cli(cli_env, "info", "--data", special)
+        assert proc.returncode == 2, proc.stderr[-2000:]
+        assert "neither a folder nor a .zip archive" in one_error_line(proc)
+    data = tmp_path / "data"
+    shutil.copytree(cli_env["CATDOG_DATA_DIR"], data)
+    (data / "train" / "cats" / "\x1b[2J\x1b[31msneaky\u202egpj.jpg").write_bytes(b"not a picture")
+    proc = cli(cli_env, "info", "--data", str(data))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "\x1b" not in proc.stderr and "\u202e" not in proc.stderr
+    assert "\\x1b[2J\\x1b[31msneaky\\u202egpj.jpg" in proc.stderr

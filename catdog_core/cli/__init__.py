@@ -53,10 +53,35 @@ def _quiet() -> None:
         pass
 
 
+class _Printable:
+    """A text stream that shows control and text-direction characters as escapes (\\x1b,
+    \\u202e): names from folders and files (a class folder called ESC[2J, a right-to-left
+    override) reach the terminal as what they are, never as commands to it. Line ends and the
+    progress bar's carriage return pass."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(printable(text))
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+def printable(text: str) -> str:
+    import unicodedata
+
+    return "".join(ch if ch in "\n\r\t" or unicodedata.category(ch) not in ("Cc", "Cf")
+                   else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if not args.verbose and args.command != "worker" and argv is None:
         _quiet()
+    if argv is None:
+        sys.stdout, sys.stderr = _Printable(sys.stdout), _Printable(sys.stderr)
     try:
         return COMMANDS[args.command](args)
     except CatdogError as exc:

@@ -11,7 +11,7 @@ import numpy as np
 
 from .. import config, images, sources
 from ..errors import DatasetUnavailable
-from ..fileio import write_atomic
+from ..fileio import owner_tag, write_atomic
 from ..sources import Progress
 from .plan import Plan
 from .record import DISK_CACHE, MAX_FILE_BYTES, PIXELS_VERSION, SPLITS
@@ -133,7 +133,7 @@ def decoded(plan: Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
         hit = _open_cached(plan)  # another process may have decoded it while this one waited
         if hit is not None:
             return hit
-        tmp = folder / f".tmp-{plan.key}-{os.getpid()}.npy"
+        tmp = folder / f".tmp-{plan.key}-{owner_tag()}.npy"
         try:
             manifest = _decode_into(plan, tmp, progress)
             os.replace(tmp, folder / f"{plan.key}.npy")

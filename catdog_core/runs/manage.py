@@ -10,6 +10,7 @@ import shutil
 import zipfile
 
 from ..errors import CatdogError
+from ..fileio import owner_tag
 from .checks import read_json, read_run
 from .loading import forget_models
 from .record import MAX_MODEL_BYTES, META_FILE, Run, runs_dir
@@ -36,7 +37,7 @@ def delete_run(run: Run) -> None:
     base = runs_dir()
     if run.path.parent.resolve() != base.resolve():
         raise CatdogError("Only runs in this app's runs folder can be deleted.")
-    doomed = base / f".deleting-{run.run_id}-{secrets.token_hex(2)}"
+    doomed = base / f".deleting-{run.run_id}-{owner_tag()}{secrets.token_hex(2)}"
     try:
         os.rename(run.path, doomed)
     except OSError as exc:
@@ -56,7 +57,7 @@ def import_run(packed: bytes, run_id: str) -> Run:
         raise CatdogError("The cluster sent back a run with a malformed name; it was not kept.")
     base = runs_dir()
     base.mkdir(parents=True, exist_ok=True)
-    tmp = base / f".incomplete-{run_id}"
+    tmp = base / f".incomplete-{run_id}-{owner_tag()}"
     try:
         tmp.mkdir()
         with zipfile.ZipFile(io.BytesIO(packed)) as archive:

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import config
 from ..errors import CatdogError
+from ..fileio import owner_tag
 from .checks import read_run
 from .record import COMPLETE, HISTORY_FILE, META_FILE, MODEL_FILE, Run, runs_dir
 
@@ -38,7 +39,7 @@ def save_run(result, dataset_description: dict, extra: dict | None = None, base:
     try:
         base.mkdir(parents=True, exist_ok=True)
         run_id = new_id(result.recipe)
-        tmp = base / f".incomplete-{run_id}"
+        tmp = base / f".incomplete-{run_id}-{owner_tag()}"
         tmp.mkdir()
     except OSError as exc:
         raise CatdogError(f"Cannot write runs to {base} ({exc.strerror or exc}); "

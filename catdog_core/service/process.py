@@ -81,6 +81,12 @@ def main(argv: list[str]) -> int:
     key = bytes.fromhex(os.environ.pop("CATDOG_SERVICE_KEY"))
     with Listener(address, family="AF_UNIX", authkey=key) as listener:
         conn = listener.accept()  # the server that started this process: it alone has the key
+    try:
+        from ..sources import clean_leftovers
+
+        clean_leftovers()  # what a killed decoder or unpacker left, if its process is gone
+    except Exception:
+        pass  # a home that cannot be listed: the requests will say so themselves
     with conn:
         serve(conn, idle or None)
     return 0
