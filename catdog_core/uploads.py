@@ -19,11 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import config, dataset, sources
+from .dataset.files import class_name
 from .errors import CatdogError, InvalidDataset
 from .fileio import write_atomic
 from .sources import Progress, ZipLimits
 
-MAX_UPLOAD_ZIP_BYTES = 200 * 1024**2  # compressed; checked before anything is written
+# One uploaded zip, compressed; checked before anything is written. The same number is Streamlit's
+# per-file limit in .streamlit/config.toml (server.maxUploadSize, in MB) and SECURITY.md's (a test
+# holds the three together). A larger set comes as photos (import_zip(..., from_photos=True)).
+MAX_UPLOAD_ZIP_BYTES = 50 * 1024**2
 LIMITS = ZipLimits(members=5_000, total_bytes=500 * 1024**2, member_bytes=dataset.MAX_FILE_BYTES)
 QUOTA_BYTES = 2 * 1024**3  # every upload together: zips and their unpacked folders
 INFO_SUFFIX = ".json"
@@ -66,7 +70,9 @@ def _class_folders(names: list[str], shown: str) -> list[str] | None:
             paths = [p[1:] for p in paths]
             continue
         break
-    return None if "train" in folders else sorted(folders)
+    if "train" in folders:
+        return None
+    return sorted({class_name(f) for f in folders})  # NFC, and control or bidi characters refused here
 
 
 def _used_bytes(folder: Path) -> int:
@@ -103,21 +109,25 @@ def _forget(target: Path) -> None:
     target.with_suffix(INFO_SUFFIX).unlink(missing_ok=True)
 
 
-def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path:
+def import_zip(data: bytes, name: str, progress: Progress | None = None, from_photos: bool = False) -> Path:
     """An uploaded zip of class folders, checked and kept in CATDOG_HOME/uploads; returns its path.
 
     The zip holds one folder of images per class (split automatically) or the
     post's train/ and validation/ layout. Anything unusable raises
     InvalidDataset (or CatdogError for the server's own trouble) and leaves
-    nothing behind.
+    nothing behind. `from_photos`: the zip was made here from photos uploaded one by one
+    (zip_of_classes), each within Streamlit's per-file limit; the set may then be as large as
+    an unpacked upload may be (LIMITS.total_bytes).
     """
     shown = _upload_stem(name) + ".zip"
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidDataset("No file contents were received.")
     data = bytes(data)
-    if len(data) > MAX_UPLOAD_ZIP_BYTES:
+    limit = LIMITS.total_bytes if from_photos else MAX_UPLOAD_ZIP_BYTES
+    if len(data) > limit:
+        more = "" if from_photos else "; a larger set can be added as photos on the Your classes page"
         raise InvalidDataset(f"{shown} is {len(data) / 1024**2:.0f} MB; uploads are limited to "
-                             f"{MAX_UPLOAD_ZIP_BYTES // 1024**2} MB, so use fewer or smaller images.")
+                             f"{limit // 1024**2} MB, so use fewer or smaller images{more}.")
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = sources.check_members(archive, shown, LIMITS)
@@ -155,9 +165,10 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path
     except Exception as exc:
         if loaded is not None:
             dataset.forget(loaded.key)  # its decoded images too: nothing refused is kept
+        message = _as_uploaded(str(exc), target, shown)  # before the files it names are gone
         _forget(target)
         if isinstance(exc, CatdogError):
-            raise
+            raise type(exc)(message) from None
         raise sources.zip_problem(exc, shown) from None
     info = {"name": Path(str(name).replace("\\", "/")).name[:120], "classes": list(loaded.class_names),
             "images": sum(len(loaded.split(s)) for s in dataset.SPLITS), "created": time.time()}
@@ -166,6 +177,17 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None) -> Path
     except OSError:
         pass  # only the list of earlier uploads loses its label
     return target
+
+
+def _as_uploaded(message: str, target: Path, shown: str) -> str:
+    """A refusal that names the upload as the user named it, never where this server keeps it."""
+    try:
+        unpacked = [str(sources.extracted_dir(target))]
+    except OSError:
+        unpacked = []
+    for stored in unpacked + [str(target), f"local zip {target.name}", target.name]:
+        message = message.replace(stored, shown)
+    return message.replace(str(config.catdog_home()), "this server")
 
 
 def zip_of_classes(classes: dict[str, list[tuple[str, bytes]]]) -> bytes:

@@ -76,7 +76,7 @@ with left:
         # Plain names as options: a label with the photo count would change as photos arrive.
         current = st.radio("Add photos to", list(classes()), key="class_target", horizontal=True)
         files = ui.file_uploader(f"Photos of {current}", key=f"class_files_{current}", multiple=True)
-        if files and st.button(f"Add {len(files)} photo(s) to {current}", key="add_files", icon=":material/upload:"):
+        if files and st.button(f"Add {len(files)} photo(s) to {ui.plain(current)}", key="add_files", icon=":material/upload:"):
             for problem in add_photos(current, [(f.name, f.getvalue()) for f in files]):
                 st.error(ui.plain(problem))
         if st.toggle("Use the camera", key="class_camera"):
@@ -119,7 +119,7 @@ if st.button("Save and use these classes", type="primary", icon=":material/check
     try:
         with st.spinner("Checking and decoding the photos…"):
             path = ui.service.import_zip(uploads.zip_of_classes(classes()), f"{set_name or 'my classes'}.zip",
-                                         progress=bar)
+                                         progress=bar, from_photos=True)
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
     else:

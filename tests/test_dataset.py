@@ -511,3 +511,23 @@ def test_download_path_uses_the_keras_cache_without_network(shared_zip, monkeypa
     # A second process-level load finds the extracted copy without unpacking again.
     dataset.clear_cache()
     assert dataset.find_source(allow_download=False).kind == "download"
+
+
+def test_class_names_are_normalised_and_never_carry_control_or_direction_marks(tmp_path):
+    """NFD "café" (as a Mac writes it) is the class "café" (NFC); the same name in both forms is one
+    sentence, as are a terminal escape and a right-to-left override in a class folder's name."""
+    import unicodedata
+
+    nfc, nfd = "caf\u00e9", unicodedata.normalize("NFD", "caf\u00e9")
+    root = make_dataset(tmp_path / "one", classes=(nfd, "dogs"), n_train=6, n_val=4)
+    assert dataset.load_dataset(root).class_names == tuple(sorted((nfc, "dogs")))
+    both = make_dataset(tmp_path / "both", classes=(nfd, "dogs"), n_train=6, n_val=4)
+    for part in ("train", "validation"):
+        shutil.copytree(both / part / nfd, both / part / nfc)
+    with pytest.raises(InvalidDataset, match="both named 'caf"):
+        dataset.load_dataset(both)
+    for name in ("\x1b[2Jcats", "dogs\u202egpj"):
+        bad = make_dataset(tmp_path / f"bad{len(name)}", classes=(name, "birds"), n_train=6, n_val=4)
+        with pytest.raises(InvalidDataset, match="control or text-direction characters") as refused:
+            dataset.load_dataset(bad)
+        assert "\x1b" not in str(refused.value) and "\u202e" not in str(refused.value)

@@ -78,6 +78,25 @@ def test_one_class_is_refused_and_nothing_is_kept(isolated_home):
     assert uploaded(isolated_home) == []
 
 
+def test_a_set_refused_after_decoding_keeps_no_decoded_images_and_names_no_server_path(isolated_home):
+    """Two class folders, but every 'dogs' file is damaged: refused by the loader after decoding.
+    The decoded images go with it, and the sentence names the upload as the student named it."""
+    rng = np.random.default_rng(3)
+    files = {f"pets/cats/{i}.jpg": small_jpeg(0, rng) for i in range(8)}
+    files |= {f"pets/dogs/{i}.jpg": small_jpeg(1, rng)[:40] for i in range(8)}  # cut short: unusable
+    from catdog_core.dataset.decoded import decoded_dir
+
+    decoded = decoded_dir()
+    before = set(decoded.glob("*")) if decoded.is_dir() else set()
+    with pytest.raises(InvalidDataset) as refused:
+        uploads.import_zip(zip_of(files), "Our pets.zip")
+    message = str(refused.value)
+    assert "Our_pets.zip" in message and "1 class folder" in message, message
+    assert str(isolated_home) not in message and "/" not in message.split("(")[0], message
+    assert (set(decoded.glob("*")) if decoded.is_dir() else set()) == before  # nothing refused is kept
+    assert uploaded(isolated_home) == [] and not list((isolated_home / "datasets").glob("Our_pets*"))
+
+
 def test_a_class_with_three_images_is_named(isolated_home):
     with pytest.raises(InvalidDataset, match="Class 'bananas' has 3 usable images.*at least 5"):
         uploads.import_zip(class_zip({"apples": 6, "bananas": 3}), "fruit.zip")
@@ -118,3 +137,22 @@ def test_over_the_size_limit_is_refused_before_writing(isolated_home, monkeypatc
     with pytest.raises(InvalidDataset, match="limited to"):
         uploads.import_zip(data, "big.zip")
     assert not (isolated_home / "uploads").exists()
+
+
+def test_one_upload_limit_stated_once_and_a_larger_set_comes_as_photos(isolated_home, monkeypatch):
+    """The zip limit is one number: the library's, Streamlit's per-file limit and SECURITY.md's. A
+    set made here from photos (each within Streamlit's limit) may be larger than one uploaded zip."""
+    import re
+    import tomllib
+
+    from conftest import REPO
+
+    limit_mb = uploads.MAX_UPLOAD_ZIP_BYTES // 2**20
+    config = tomllib.loads((REPO / ".streamlit" / "config.toml").read_text())
+    assert config["server"]["maxUploadSize"] == limit_mb
+    assert re.search(rf"\b{limit_mb} MB uploaded\b", (REPO / "SECURITY.md").read_text())
+    data = class_zip({"apples": 6, "bananas": 6})
+    monkeypatch.setattr(uploads, "MAX_UPLOAD_ZIP_BYTES", len(data) - 1)
+    with pytest.raises(InvalidDataset, match="a larger set can be added as photos"):
+        uploads.import_zip(data, "fruit.zip")
+    assert uploads.import_zip(data, "fruit.zip", from_photos=True).is_file()

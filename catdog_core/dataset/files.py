@@ -7,6 +7,7 @@ import hashlib
 import os
 import stat as stat_module
 import threading
+import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,13 +36,34 @@ def list_class_files(class_dir: Path) -> list[Path]:
     return found
 
 
+# Characters no class name may hold: control characters (a terminal obeys ESC sequences) and the
+# marks that reorder text (a right-to-left override can make "gpj.exe" read "exe.jpg").
+_BIDI = {"\u061c", "\u200e", "\u200f", *map(chr, range(0x202A, 0x202F)), *map(chr, range(0x2066, 0x206A))}
+
+
+def class_name(folder: str) -> str:
+    """A class folder's name as the class is called: NFC-normalised, so "café" typed on a Mac
+    (NFD) and on Windows (NFC) is one class. Raises InvalidDataset for control or text-direction
+    characters, naming the folder with those characters escaped."""
+    bad = [ch for ch in folder if unicodedata.category(ch) == "Cc" or ch in _BIDI]
+    if bad:
+        shown = folder[:60].encode("unicode_escape").decode("ascii")
+        raise InvalidDataset(f"The class folder '{shown}' has control or text-direction characters in its "
+                             "name; rename it with letters, digits and spaces only.")
+    return unicodedata.normalize("NFC", folder)
+
+
 def class_dirs(parent: Path, skipped: list[SkippedFile], notes: list[str], root: Path) -> dict[str, Path]:
     dirs = {}
     for d in sources.visible_dirs(parent):
         if len(d.name) > 255 or not d.name.strip():
             notes.append(f"Skipped a class folder with an unusable name ({d.name[:40]}...).")
             continue
-        dirs[d.name] = d
+        name = class_name(d.name)
+        if name in dirs:
+            raise InvalidDataset(f"Two class folders are both named '{name[:60]}' (written with different "
+                                 "Unicode forms of the same letters); merge them or rename one.")
+        dirs[name] = d
     for p in parent.iterdir():
         if p.is_file() and not p.name.startswith("."):
             skipped.append(SkippedFile(p.relative_to(root).as_posix(), "file outside any class folder"))

@@ -23,7 +23,7 @@ def build(source: DataSource, key: str, auto_split: bool, array: np.ndarray, man
     names = tuple(manifest["classes"])
     if len(names) < 2:
         raise InvalidDataset(
-            f"Found {len(names)} class folder(s) with usable images in {source.root}; at least 2 are needed "
+            f"Found {len(names)} class folder(s) with usable images in {source.description}; at least 2 are needed "
             f"({config.EXPECTED_LAYOUT})."
         )
     rows = manifest["rows"]
@@ -46,7 +46,8 @@ def build(source: DataSource, key: str, auto_split: bool, array: np.ndarray, man
                 raise InvalidDataset(f"Class '{name[:60]}' has {total} usable images; each class needs at least "
                                      f"{MIN_IMAGES_PER_CLASS}.")
     if len(splits["validation"]) == 0:
-        raise InvalidDataset(f"{source.root}/validation has no usable images for the classes in train/.")
+        raise InvalidDataset(f"The validation folder of {source.description} has no usable images for the classes "
+                             "in train/.")
     skipped = tuple(SkippedFile(p, r) for p, r in manifest["skipped"])
     return Dataset(source, names, splits["train"], splits["validation"], splits["test"], skipped,
                    tuple(manifest["notes"]), auto_split, key)
@@ -98,7 +99,13 @@ def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | 
         if hit is not None:
             return hit
         array, manifest = decoded(plan, progress)
-        return _remember(build(source, plan.key, plan.auto_split, array, manifest), signature)
+        try:
+            built = build(source, plan.key, plan.auto_split, array, manifest)
+        except InvalidDataset:
+            del array
+            forget(plan.key)  # a refused dataset keeps no decoded images (an upload's would escape its quota)
+            raise
+        return _remember(built, signature)
 
 
 def signature_of(loaded: Dataset) -> str:

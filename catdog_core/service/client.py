@@ -249,8 +249,10 @@ class ModelService:
         prepared = self._call(self.batch, "prepare_dataset", data, allow_download, owner=owner, progress=progress)
         return dataset.open_prepared(prepared.source, prepared.key, prepared.auto_split, prepared.signature)
 
-    def import_zip(self, data: bytes, name: str, progress=None, owner: str | None = None) -> Path:
-        return self._call(self.batch, "import_zip", bytes(data), str(name), owner=owner, progress=progress)
+    def import_zip(self, data: bytes, name: str, progress=None, owner: str | None = None,
+                   from_photos: bool = False) -> Path:
+        return self._call(self.batch, "import_zip", bytes(data), str(name), bool(from_photos), owner=owner,
+                          progress=progress)
 
     # ------------------------------------------------------------ models
 
