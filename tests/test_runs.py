@@ -122,6 +122,30 @@ def test_corrupt_metadata_is_reported_not_raised(result, data, damage):
         runs.find_run(broken.run_id)
 
 
+@pytest.mark.parametrize("dataset, settings", [
+    ({"counts": "x"}, None), ({"counts": {"validation": "x"}}, None),
+    ({"counts": {"validation": {"cats": "many"}}}, None), ({"counts": {"validation": {"cats": -3}}}, None),
+    ({"source": 5}, None), ({"classes": "cats"}, None), ({"skipped": "none"}, None),
+    (None, {"rotation": "lots"}), (None, "flip"),
+])
+def test_every_field_a_page_reads_is_checked_to_the_leaf(result, data, dataset, settings):
+    """A run whose metadata has the right keys but wrong leaves (a text where counts go) is skipped
+    with a sentence, instead of passing the check and crashing Home and Classify later."""
+    good = save(result, data)
+    broken = save(result, data, "transfer")
+    path = broken.path / runs.META_FILE
+    meta = json.loads(path.read_text())
+    if dataset is not None:
+        meta["dataset"] = {**meta["dataset"], **dataset}
+    if settings is not None:
+        meta["settings"] = settings
+    path.write_text(json.dumps(meta))
+    listing = runs.list_runs()
+    assert [r.run_id for r in listing.runs] == [good.run_id]
+    assert len(listing.problems) == 1 and broken.run_id in listing.problems[0]
+    assert good.val_count == len(data.validation)  # what the pages read, from a sound run
+
+
 def test_failed_save_leaves_no_folder_and_earlier_runs_intact(result, data, monkeypatch):
     earlier = save(result, data)
     before = sorted(p.name for p in runs.runs_dir().iterdir())

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from pathlib import Path
 
+from ..augment import AugmentSettings
 from ..errors import CatdogError
 from .record import (COMPLETE, HISTORY_FILE, MAX_CLASSES, MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_NAME, META_FILE,
                      MODEL_FILE, Run)
@@ -140,7 +141,6 @@ def _read_run_now(path: Path) -> Run:
 
 def _checked_spec(spec, recipe: str) -> dict:
     """The job a run was trained from, every field checked to the leaf; {} for runs saved before it."""
-    from ..augment import AugmentSettings
 
     spec = _dict(spec, "job")
     if not spec:
@@ -165,6 +165,50 @@ def _checked_spec(spec, recipe: str) -> dict:
     except (CatdogError, TypeError, ValueError):
         raise Bad("its job's augmentation settings are unusable") from None
     return checked
+
+
+_DATASET_TEXTS = ("source", "location", "key", "kind")
+
+
+def _checked_dataset(value) -> dict:
+    """The saved summary of the data a run was trained on, to the leaf: the texts pages show, the
+    {split: {class: count}} table they add up, the class list, the skipped count."""
+    dataset = _dict(value, "dataset")
+    checked: dict = {}
+    for key in _DATASET_TEXTS:
+        if key in dataset:
+            checked[key] = _text(dataset[key], f"dataset {key}", 4096, empty=True)
+    if "classes" in dataset:
+        classes = dataset["classes"]
+        if not isinstance(classes, list) or len(classes) > MAX_CLASSES:
+            raise Bad("its dataset classes are not a list of names")
+        checked["classes"] = [_text(c, "dataset class name") for c in classes]
+    if "counts" in dataset:
+        counts = _dict(dataset["counts"], "dataset counts")
+        if len(counts) > 8:
+            raise Bad("its dataset counts name too many splits")
+        checked["counts"] = {}
+        for split, per_class in counts.items():
+            per_class = _dict(per_class, "dataset counts of a split")
+            if len(per_class) > MAX_CLASSES:
+                raise Bad("its dataset counts name too many classes")
+            checked["counts"][_text(split, "split name", 32)] = {
+                _text(name, "class name"): _int(n, "image count", 0, 10**9) for name, n in per_class.items()}
+    if "skipped" in dataset:
+        checked["skipped"] = _int(dataset["skipped"], "skipped count", 0, 10**9)
+    if "auto_split" in dataset:
+        checked["auto_split"] = dataset["auto_split"] is True
+    return checked
+
+
+def _checked_settings(value) -> dict:
+    settings = _dict(value, "settings")
+    if not settings:
+        return {}
+    try:
+        return AugmentSettings.from_dict(settings).to_dict()
+    except (CatdogError, TypeError, ValueError):
+        raise Bad("its augmentation settings are unusable") from None
 
 
 def _checked_run(path: Path) -> Run:
@@ -202,7 +246,7 @@ def _checked_run(path: Path) -> Run:
         test_loss=_number(meta.get("test_loss"), "test loss", 0.0),
         seconds=_number(meta.get("seconds", 0.0), "seconds", 0.0, none=False),
         created=_text(str(meta.get("created", "")), "date", 64, empty=True),
-        settings=_dict(meta.get("settings"), "settings"), dataset=_dict(meta.get("dataset"), "dataset"),
+        settings=_checked_settings(meta.get("settings")), dataset=_checked_dataset(meta.get("dataset")),
         history=history, extra=extra,
         fine_tune_from_epoch=_int(meta.get("fine_tune_from_epoch"), "fine-tune start", none=True),
         test_count=_int(meta.get("test_count"), "test count", high=10**9, none=True),
