@@ -16,6 +16,13 @@ NO_TOOLBAR = {"displayModeBar": False}  # plotly_chart(config=...) for small cha
 _TRAIN_COLOUR, _VAL_COLOUR = "#4C78A8", "#F58518"
 
 
+def label(text) -> str:
+    """A user's name (class, run, file) as Plotly shows it literally: Plotly reads a subset of HTML
+    in every label (<a href>, <img>-less tags, <br>, <span style>), so its markup characters are
+    written as entities, which it shows as the characters typed."""
+    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
 def _outlier_ceiling(values: Sequence[float]) -> float | None:
     """A y-axis top that one early outlier (the baseline's first-epoch loss of 24) does not set:
     None when the values have no such outlier."""
@@ -45,10 +52,10 @@ def learning_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accu
         epochs = [h["epoch"] for h in history]
         train_y, val_y = [h[metric] for h in history], [h[f"val_{metric}"] for h in history]
         everything += train_y + val_y
-        fig.add_scatter(x=epochs, y=train_y, mode="lines+markers", name=f"{name} · training",
+        fig.add_scatter(x=epochs, y=train_y, mode="lines+markers", name=f"{label(name)} · training",
                         line=dict(color=_TRAIN_COLOUR if single else colour, dash="dash", width=3),
                         marker=dict(symbol="circle", size=8))
-        fig.add_scatter(x=epochs, y=val_y, mode="lines+markers", name=f"{name} · validation",
+        fig.add_scatter(x=epochs, y=val_y, mode="lines+markers", name=f"{label(name)} · validation",
                         line=dict(color=_VAL_COLOUR if single else colour, width=3),
                         marker=dict(symbol="diamond", size=9))
         if markers and name in markers:
@@ -75,7 +82,7 @@ def label_counts(counts: Mapping[str, Mapping[str, int]]) -> go.Figure:
     """Grouped bars: images per class in each split."""
     fig = go.Figure()
     for i, (split, per_class) in enumerate(counts.items()):
-        fig.add_bar(x=list(per_class), y=list(per_class.values()), name=split,
+        fig.add_bar(x=[label(c) for c in per_class], y=list(per_class.values()), name=label(split),
                     marker_color=PALETTE[i % len(PALETTE)], text=list(per_class.values()),
                     textposition="outside")
     fig.update_layout(barmode="group", title="Images per class and split", xaxis_title="class",
@@ -88,7 +95,7 @@ def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None
     """Images in a grid with a title over each, axes hidden."""
     n = len(images)
     rows = max(1, -(-n // cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=list(titles or [""] * n),
+    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label(t) for t in titles or [""] * n],
                         horizontal_spacing=0.02, vertical_spacing=0.08 if titles else 0.02)
     for i, image in enumerate(images):
         fig.add_trace(go.Image(z=np.asarray(image)), row=i // cols + 1, col=i % cols + 1)
@@ -104,7 +111,7 @@ def probabilities(probs: Mapping[str, float], large: bool = False) -> go.Figure:
     Show it with config=NO_TOOLBAR: plotly's toolbar would sit over the bars."""
     items = sorted(probs.items(), key=lambda kv: kv[1])
     top = max(probs.values()) if probs else 0
-    fig = go.Figure(go.Bar(x=[p for _, p in items], y=[n for n, _ in items], orientation="h",
+    fig = go.Figure(go.Bar(x=[p for _, p in items], y=[label(n) for n, _ in items], orientation="h",
                            text=[f"{p:.1%}" for _, p in items],
                            textposition=["inside" if p > 0.25 else "outside" for _, p in items],
                            cliponaxis=False,
@@ -118,7 +125,7 @@ def probabilities(probs: Mapping[str, float], large: bool = False) -> go.Figure:
 def confusion_matrix(matrix, class_names: Sequence[str], title: str = "Confusion matrix") -> go.Figure:
     """Counts per (true, predicted) pair: the diagonal is right, everything else a mistake."""
     counts = np.asarray(matrix, dtype=int)
-    names = [str(n) for n in class_names]
+    names = [label(n) for n in class_names]
     row_totals = counts.sum(axis=1, keepdims=True)
     # Colour by share of the true class, so a small class's mistakes show as clearly as a large one's.
     share = np.divide(counts, row_totals, out=np.zeros(counts.shape), where=row_totals > 0)

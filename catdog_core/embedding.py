@@ -148,14 +148,14 @@ def _thumbnail(image: np.ndarray) -> str:
 def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
     """The maps side by side as one plotly figure. With the images, each point carries its
     thumbnail (shown on hover by the HTML export's script, and by the app on selection)."""
-    import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    from .charts import PALETTE, FONT
+    from .charts import FONT, PALETTE, label as shown
 
-    titles = [m.title + (f" · PCA keeps {m.explained:.0%}" if m.explained is not None else "") for m in maps]
+    titles = [shown(m.title) + (f" · PCA keeps {m.explained:.0%}" if m.explained is not None else "") for m in maps]
     fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.06)
     thumbs = [_thumbnail(image) for image in images] if images is not None else None
+    in_legend: set[str] = set()  # each class (and its mistakes) once, however many maps show it
     for col, m in enumerate(maps, start=1):
         for label, name in enumerate(m.class_names):
             idx = np.flatnonzero(m.labels == label)
@@ -164,15 +164,17 @@ def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
                 chosen = idx[wrong == is_wrong]
                 if not len(chosen):
                     continue
+                group = f"{label}:{is_wrong}"
                 fig.add_scatter(
                     x=m.points[chosen, 0], y=m.points[chosen, 1], mode="markers", row=1, col=col,
-                    name=f"{name}" + (" · model wrong" if is_wrong else ""), legendgroup=f"{name}{is_wrong}",
-                    showlegend=col == 1 or m.wrong is not None and col == len(maps),
+                    name=shown(name) + (" · model wrong" if is_wrong else ""), legendgroup=group,
+                    showlegend=group not in in_legend,
                     marker=dict(color=PALETTE[label % len(PALETTE)], size=11 if is_wrong else 6,
                                 symbol="x" if is_wrong else "circle", opacity=0.9 if is_wrong else 0.55,
                                 line=dict(width=1, color="black") if is_wrong else None),
-                    customdata=[[m.files[i], thumbs[i] if thumbs else ""] for i in chosen],
-                    hovertemplate=f"{name}<br>%{{customdata[0]}}<extra></extra>")
+                    customdata=[[shown(m.files[i]), thumbs[i] if thumbs else ""] for i in chosen],
+                    hovertemplate=f"{shown(name)}<br>%{{customdata[0]}}<extra></extra>")
+                in_legend.add(group)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
     fig.update_layout(height=560, font=dict(size=FONT), margin=dict(t=60, b=20, l=20, r=20),

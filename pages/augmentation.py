@@ -63,7 +63,7 @@ with chooser:
                 st.button("Random image", on_click=_random_index, args=(len(part),), icon=":material/casino:")
                 index = st.session_state["aug_index"]
                 image = part.images[index]
-                st.image(image, caption=f"{loaded.class_names[part.labels[index]]} · {part.files[index]}")
+                st.image(image, caption=ui.plain(f"{loaded.class_names[part.labels[index]]} · {part.files[index]}"))
             else:
                 st.info(f"The {split} split is empty.")
     else:
@@ -71,7 +71,7 @@ with chooser:
         if upload is not None:
             try:
                 _, image = ui.service.picture(upload.getvalue())
-                st.image(image, caption=images.safe_display_name(upload.name))
+                st.image(image, caption=ui.plain(images.safe_display_name(upload.name)))
             except CatdogError as exc:
                 st.error(ui.plain(f"{images.safe_display_name(upload.name)}: {exc}"))
 

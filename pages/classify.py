@@ -25,8 +25,8 @@ def show_prediction(run, name: str, data: bytes, heatmap: bool, key: str) -> str
             left, right = st.columns([1, 2], vertical_alignment="center")
         else:
             left, middle, right = st.columns([1, 1, 2], vertical_alignment="center")
-            middle.image(looked, caption=f"where it looked for {prediction.label}", width="stretch")
-        left.image(picture, caption=shown_name, width="stretch")
+            middle.image(looked, caption=f"where it looked for {ui.plain(prediction.label)}", width="stretch")
+        left.image(picture, caption=ui.plain(shown_name), width="stretch")
         right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
         right.plotly_chart(charts.probabilities(prediction.probabilities, large=ui.presenter()),
                            key=f"probabilities_{key}", config=charts.NO_TOOLBAR)
@@ -70,9 +70,9 @@ def labelled_check(run, heatmap: bool) -> None:
     for miss in result.misses:
         with st.container(border=True):
             cols = st.columns([1, 1, 2] if miss.looked is not None else [1, 2], vertical_alignment="center")
-            cols[0].image(miss.picture, caption=miss.name, width="stretch")
+            cols[0].image(miss.picture, caption=ui.plain(miss.name), width="stretch")
             if miss.looked is not None:
-                cols[1].image(miss.looked, caption=f"where it looked for {miss.prediction.label}", width="stretch")
+                cols[1].image(miss.looked, caption=f"where it looked for {ui.plain(miss.prediction.label)}", width="stretch")
             cols[-1].markdown(f"**{ui.plain(miss.true_label)}**, said **{ui.plain(miss.prediction.label)}**")
             cols[-1].plotly_chart(charts.probabilities(miss.prediction.probabilities, large=ui.presenter()),
                                   key=f"miss_{miss.name}", config=charts.NO_TOOLBAR)

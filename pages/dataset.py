@@ -61,7 +61,7 @@ train_counts = dataset.label_counts(loaded)["train"]
 for name, images, files in dataset.pick_examples(loaded, 3, seed, with_files=True):
     st.markdown(f"**{ui.plain(name)}** · {train_counts[name]:,} training images")
     for col, image, file in zip(st.columns(3), images, files):  # the post's rows of three, across the page
-        col.image(image, caption=file.rsplit("/", 1)[-1], width="stretch")
+        col.image(image, caption=ui.plain(file.rsplit("/", 1)[-1]), width="stretch")
 
 
 def _new_examples():

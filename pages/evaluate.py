@@ -85,7 +85,7 @@ else:
         for col, mistake in zip(st.columns(per_row), shown[start:start + per_row]):
             with col.container(border=True):
                 st.image(test.images[mistake.index], width="stretch",
-                         caption=f"true: {mistake.true_label} · said: {mistake.predicted_label}")
+                         caption=f"true: {ui.plain(mistake.true_label)} · said: {ui.plain(mistake.predicted_label)}")
                 st.caption(" · ".join(f"{ui.plain(n)} {p:.0%}" for n, p in
                                       sorted(mistake.probabilities.items(), key=lambda kv: -kv[1])[:3])
                            + f"  \nloss {mistake.loss:.2f}")

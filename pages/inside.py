@@ -1,6 +1,8 @@
 """Inside the models: where the held-out photos land in each network's feature space (the
 embedding map), and what each convolution of the small CNN makes of one photo."""
 
+import html
+
 import streamlit as st
 
 from catdog_core import augment, runs
@@ -56,7 +58,7 @@ with map_tab:
                 point = picked[0]
                 data = point.get("customdata") or []
                 if len(data) == 2 and str(data[1]).startswith("data:image/jpeg;base64,"):
-                    st.image(str(data[1]), caption=str(data[0]), width=160)
+                    st.image(str(data[1]), caption=ui.plain(html.unescape(str(data[0]))), width=160)
             st.caption(f"Built in {seconds:.1f} s. The same map as a page of its own: "
                        f"`python -m catdog_core map {run.run_id} --out map.html`.")
     with st.expander("Show the code", icon=":material/code:"):
@@ -88,8 +90,8 @@ with cnn_tab:
         except CatdogError as exc:
             right.error(ui.plain(str(exc)))
         else:
-            left.image(shown, caption=f"{loaded.class_names[part.labels[index]]} · "
-                                      f"{part.files[index].rsplit('/', 1)[-1]}", width="stretch")
+            left.image(shown, caption=ui.plain(f"{loaded.class_names[part.labels[index]]} · "
+                                               f"{part.files[index].rsplit('/', 1)[-1]}"), width="stretch")
             for act in layers_seen:
                 right.markdown(f"**{ui.plain(act.layer)}** · {act.filters} filters · each map "
                                f"{act.size[1]}×{act.size[0]} pixels")

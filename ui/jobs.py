@@ -148,14 +148,14 @@ def _job_view(job_id: int, where: str) -> None:
     elif job.state in (jobs.DONE, jobs.STOPPED):
         run = _saved_run(job.run_id)
         if run is None:
-            st.warning(f"{job.phase}.")
+            st.warning(f"{plain(job.phase)}.")
         else:
             numbers = (f"validation {metrics.verdict(run.val_accuracy, run.val_count)}; "
                        f"test {metrics.verdict(run.test_accuracy, run.test_count)}")
             if job.state == jobs.DONE:
                 st.success(f"Finished {len(job.history)} epochs: {numbers}. Saved as run `{run.run_id}`.")
             else:
-                st.warning(f"{job.phase}: {numbers}. Saved as run `{run.run_id}`.")
+                st.warning(f"{plain(job.phase)}: {numbers}. Saved as run `{run.run_id}`.")
             for note in run.notes:
                 st.caption(plain(note))
     elif job.state == jobs.FAILED:
