@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 import zipfile
@@ -420,6 +421,7 @@ class Server:
         self.env["NO_PROXY"] = self.env["no_proxy"] = "127.0.0.1,localhost"
         self.proc: subprocess.Popen | None = None
         self.helper: subprocess.Popen | None = None
+        self.helper_lock = threading.Lock()
         self.xsrf = ""
         self.runs_done = 0
         self.stopped = False
@@ -478,6 +480,10 @@ class Server:
             raise RuntimeError(f"upload refused: {status} {text[:200]!r}")
 
     def job(self, **cmd) -> dict:
+        with self.helper_lock:  # one command and its answer at a time: callers run in threads
+            return self._job(**cmd)
+
+    def _job(self, **cmd) -> dict:
         if self.helper is None:
             env = dict(self.env)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(self.app), env.get("PYTHONPATH", "")) if p)

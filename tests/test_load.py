@@ -1,0 +1,33 @@
+"""A class on the real server, for two minutes: thirty protocol clients on one `streamlit run app.py`
+(benchmarks/bench_class.py, the scenario of the ten-minute figure in SECURITY.md), on the small
+synthetic dataset. Every student browses, moves sliders, classifies good and hostile files and
+uploads a class set; five of them train. No page may raise, hang or drop, and every job finishes."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import REPO, subprocess_env
+
+pytestmark = pytest.mark.browser  # a real server and its processes, like the browser tests
+
+
+def test_thirty_students_for_two_minutes(synthetic_data, shared_weights, tmp_path):
+    figures = tmp_path / "class.json"
+    env = subprocess_env()
+    env.pop("CATDOG_WARM", None)  # the app as a teacher starts it: its worker warms up
+    done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_class.py"), "--students", "30",
+                           "--minutes", "2", "--data", str(synthetic_data), "--weights", shared_weights,
+                           "--json", str(figures)], cwd=REPO, env=env, capture_output=True, text=True,
+                          timeout=900)
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    out = json.loads(figures.read_text())
+    assert out["errors"] == [] and out["jobs_finished"] == len(out["jobs"]) == 5
+    assert out["refused"] > 0  # hostile files were sent, and each was answered with a sentence
+    assert sum(len(v) for v in out["by_action"].values()) > 100  # they really browsed
+    assert out["server_alive"]
