@@ -136,6 +136,23 @@ def memory(server) -> dict:
     return {kind: sum(bs.rss_mb(p) for p in pids) for kind, pids in procs.items()}
 
 
+async def teacher(server, out: dict) -> None:
+    """Before the class: the teacher opens Home (the dataset decodes), trains the quick model and
+    opens every page once (its evaluation, map and model are ready); then memory is read."""
+    warm = Student(server, "teacher")
+    await warm.connect()
+    await warm.run_page("home")
+    quick = (await server.ajob(op="quick", owner="teacher"))["id"]
+    state = await bs.wait_for_job(server, quick, "done", 900)
+    if state.get("state") != "done":
+        raise RuntimeError(f"the teacher's quick training did not finish: {state}")
+    for page in bs.PAGES:
+        await warm.run_page(page)
+    await warm.close()
+    await asyncio.sleep(5)
+    out["before"] = memory(server)
+
+
 async def run_class(args) -> dict:
     out: dict = {"errors": [], "times": [], "by_action": {}, "refused": 0, "jobs": []}
     server = bs.Server(args.app, args.data, args.weights, workers=args.workers)
@@ -144,18 +161,10 @@ async def run_class(args) -> dict:
     HOSTILE["cut.jpg"] = full_photo[: len(full_photo) // 2]
     try:
         await asyncio.to_thread(server.start)
-        warm = Student(server, "teacher")
-        await warm.connect()
-        await warm.run_page("home")  # the dataset decoded, the services started
-        quick = (await server.ajob(op="quick", owner="teacher"))["id"]
-        state = await bs.wait_for_job(server, quick, "done", 900)
-        if state.get("state") != "done":
-            raise RuntimeError(f"the teacher's quick training did not finish: {state}")
-        for page in bs.PAGES:  # every page once with a run: its evaluation, map, model loaded
-            await warm.run_page(page)
-        await warm.close()
-        await asyncio.sleep(5)
-        out["before"] = memory(server)
+        if args.no_teacher:  # the students arrive together right after the server starts
+            out["before"] = memory(server)
+        else:
+            await teacher(server, out)
         bs.log(f"before the class: {out['before']}")
 
         peaks = {"server": 0.0, "other": 0.0, "workers": 0.0}
@@ -227,7 +236,7 @@ async def run_class(args) -> dict:
             state = await bs.wait_for_job(server, job, "done", 600)
             finished += state.get("state") == "done"
         out["jobs_finished"] = finished
-        await asyncio.sleep(30)
+        await asyncio.sleep(args.settle)
         out["after"] = memory(server)
         out["server_alive"] = server.proc.poll() is None
     except Exception as exc:
@@ -255,7 +264,7 @@ def report(out: dict, args) -> None:
         p, b, a = out["peaks"], out.get("before", {}), out.get("after", {})
         print(f"peak RSS MB: server {p['server']:.0f}, model service {p['other']:.0f}, workers {p['workers']:.0f}")
         total_before, total_after = sum(b.values()), sum(a.values())
-        print(f"memory before {total_before:.0f} MB, 30 s after {total_after:.0f} MB "
+        print(f"memory before {total_before:.0f} MB, {args.settle:g} s after {total_after:.0f} MB "
               f"({total_after - total_before:+.0f} MB; target within 300): {json.dumps(a)}")
     print(f"jobs finished: {out.get('jobs_finished', 0)} of {len(out['jobs'])}; "
           f"server alive at the end: {out.get('server_alive')}")
@@ -270,6 +279,9 @@ def main() -> int:
     p.add_argument("--minutes", type=float, default=10.0)
     p.add_argument("--think", type=float, default=2.0, help="a student's mean pause between actions, s")
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--settle", type=float, default=30.0, help="seconds after the class before memory is read")
+    p.add_argument("--no-teacher", action="store_true",
+                   help="no teacher first: the students arrive together right after the server starts")
     p.add_argument("--json", type=Path, default=None, help="also write the raw figures here")
     args = p.parse_args()
     out = asyncio.run(run_class(args))

@@ -210,9 +210,15 @@ def start_training(at: AppTest, recipe: str, epochs: int) -> int:
     return at.session_state["job_id"]
 
 
+def as_read(text: str) -> str:
+    """What a reader sees of Markdown text (an element's value, an image's caption): the backslash
+    escapes of ui.plain removed."""
+    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~$:&=%])", r"\1", str(text))
+
+
 def texts(elements) -> list[str]:
     """What a reader sees of each element: Markdown's backslash escapes (ui.plain) removed."""
-    return [re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~$:&=%])", r"\1", str(e.value)) for e in elements]
+    return [as_read(e.value) for e in elements]
 
 
 def chart_points(at: AppTest) -> list[int]:

@@ -16,7 +16,7 @@ import pytest
 
 from catdog_core import jobs, training
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
-from conftest import (APP, TIMEOUT, button, chart_points, gallery_classes, grid_urls, jpeg_bytes,  # noqa: F401
+from conftest import (APP, TIMEOUT, as_read, button, chart_points, gallery_classes, grid_urls, jpeg_bytes,  # noqa: F401
                       make_dataset, open_page, photo_bytes, start_training, texts, wait_for)
 
 
@@ -213,7 +213,7 @@ def test_classify_trains_quick_model_and_classifies_uploads(data):
     names = texts(at.markdown)
     assert "**brokengpj.exe.jpg**" in names  # the bidi override is stripped from the shown name
     assert any(m.startswith("### cats") for m in names)
-    assert at.image[0].captions == ["warm cat.jpg"]
+    assert [as_read(c) for c in at.image[0].captions] == ["warm cat.jpg"]
     assert len([c for c in at.get("plotly_chart") if "probabilities_" in (c.key or "")]) == 1
     assert any(m.startswith("Finished 50 epochs") for m in texts(at.success))  # 10 asked, small data
 
@@ -305,7 +305,7 @@ def test_classify_shows_grad_cam_overlay(data, trained_transfer):
     at.file_uploader(key="classify_files").set_value(files).run()
     assert not at.exception and not at.error
     assert len(at.image) == 4  # the photo and its heatmap, per file
-    assert [c for image in at.image for c in image.captions][:2] == ["a.jpg", "where it looked for cats"]
+    assert [as_read(c) for image in at.image for c in image.captions][:2] == ["a.jpg", "where it looked for cats"]
     at.toggle(key="classify_gradcam").set_value(False).run()
     assert len(at.image) == 2
 

@@ -82,22 +82,6 @@ def open_tabs(context, server: str, names, expect) -> dict:
     return tabs
 
 
-def test_tabs_opened_together_right_after_the_server_starts(server, playwright_api):
-    expect = playwright_api.expect
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 1280, "height": 900})
-            context.set_default_timeout(30_000)
-            tabs = open_tabs(context, server, PATHS, expect)
-            broken = {name: tab.locator('[data-testid="stException"]').count() for name, tab in tabs.items()}
-            print(f"\n[tabs] exception boxes per tab right after the start: {broken}")
-            for name, tab in tabs.items():
-                no_exception(tab, name)
-        finally:
-            browser.close()
-
-
 def test_tabs_at_once(server, playwright_api, cat_picture):
     expect = playwright_api.expect
     started = time.monotonic()
@@ -106,7 +90,7 @@ def test_tabs_at_once(server, playwright_api, cat_picture):
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             context.set_default_timeout(30_000)
-            # One tab first; tabs arriving all at once right after the start are the test above.
+            # One tab first; thirty sessions arriving together right after the start: tests/test_load.py.
             tabs = open_tabs(context, server, ["train A"], expect)
             tabs.update(open_tabs(context, server, [n for n in PATHS if n != "train A"], expect))
             for name, tab in tabs.items():
@@ -195,19 +179,22 @@ def _no_markup_from_names(tab, where: str) -> None:
 
 
 def test_hostile_class_names_show_as_text_on_every_page(tmp_path, isolated_home, shared_weights,
-                                                         playwright_api):
+                                                         trained_transfer, playwright_api):
     """Class folders named like Markdown and HTML, trained on and browsed in Chromium: Dataset,
     Augmentation, Classify (an upload, its label and probability chart) and Evaluate show the
     names as typed and make no link, image or bold text of them."""
-    from catdog_core import dataset, training
-    from catdog_core.augment import NO_AUGMENTATION
-    from catdog_core.jobs import JobSpec
+    import dataclasses
+
+    from catdog_core import dataset
     from conftest import make_dataset
 
-    root = make_dataset(tmp_path / "hostile", classes=HOSTILE, n_train=12, n_val=6)
+    # The synthetic pictures under hostile class names; the model trained on them, renamed to match
+    # (its class 0, the bright disc, is the first name in order, as the loader numbers classes).
+    root = make_dataset(tmp_path / "hostile", classes=tuple(sorted(HOSTILE)), n_train=12, n_val=6)
     data = dataset.load_dataset(root)
-    assert set(data.class_names) == set(HOSTILE)
-    runs.save_run(training.train(JobSpec("transfer", 3, NO_AUGMENTATION, min_steps=0), data), data.describe())
+    assert data.class_names == tuple(sorted(HOSTILE))
+    _, trained = trained_transfer
+    runs.save_run(dataclasses.replace(trained, class_names=data.class_names), data.describe())
     picture = tmp_path / "upload.jpg"
     picture.write_bytes(jpeg_bytes(0, 7, size=200, quality=92))
     expect = playwright_api.expect

@@ -93,7 +93,8 @@ def test_a_set_refused_after_decoding_keeps_no_decoded_images_and_names_no_serve
     message = str(refused.value)
     assert "Our_pets.zip" in message and "1 class folder" in message, message
     assert str(isolated_home) not in message and "/" not in message.split("(")[0], message
-    assert (set(decoded.glob("*")) if decoded.is_dir() else set()) == before  # nothing refused is kept
+    # Nothing refused is kept (the shared cache may drop older files meanwhile, never gain one).
+    assert (set(decoded.glob("*")) if decoded.is_dir() else set()) <= before
     assert uploaded(isolated_home) == [] and not list((isolated_home / "datasets").glob("Our_pets*"))
 
 

@@ -282,7 +282,7 @@ def test_a_warm_worker_prepares_the_default_dataset_before_any_job(synthetic_dat
 def test_two_workers_train_two_jobs_at_once(synthetic_data, monkeypatch):
     monkeypatch.setenv("CATDOG_WORKERS", "2")
     queue = jobs.get_queue()
-    ids = [jobs.submit(spec(synthetic_data, epochs=8, label=f"job {i}")) for i in range(2)]
+    ids = [jobs.submit(spec(synthetic_data, epochs=4, label=f"job {i}")) for i in range(2)]
     both = [queue.wait(i, timeout=TIMEOUT) for i in ids]
     assert [j.state for j in both] == [DONE, DONE]
     assert both[1].started < both[0].finished  # they overlapped

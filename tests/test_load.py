@@ -1,7 +1,8 @@
-"""A class on the real server, for two minutes: thirty protocol clients on one `streamlit run app.py`
+"""A class on the real server, in two minutes: thirty protocol clients on one `streamlit run app.py`
 (benchmarks/bench_class.py, the scenario of the ten-minute figure in SECURITY.md), on the small
-synthetic dataset. Every student browses, moves sliders, classifies good and hostile files and
-uploads a class set; five of them train. No page may raise, hang or drop, and every job finishes."""
+synthetic dataset. They arrive together right after the server starts (no teacher first); for a
+minute every student browses, moves sliders, classifies good and hostile files and uploads a
+class set, and five of them train. No page may raise, hang or drop, and every job finishes."""
 
 from __future__ import annotations
 
@@ -21,13 +22,13 @@ def test_thirty_students_for_two_minutes(synthetic_data, shared_weights, tmp_pat
     env = subprocess_env()
     env.pop("CATDOG_WARM", None)  # the app as a teacher starts it: its worker warms up
     done = subprocess.run([sys.executable, str(REPO / "benchmarks" / "bench_class.py"), "--students", "30",
-                           "--minutes", "2", "--data", str(synthetic_data), "--weights", shared_weights,
-                           "--json", str(figures)], cwd=REPO, env=env, capture_output=True, text=True,
-                          timeout=900)
+                           "--minutes", "1", "--no-teacher", "--settle", "0", "--data", str(synthetic_data),
+                           "--weights", shared_weights, "--json", str(figures)], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=900)
     print(done.stdout)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     out = json.loads(figures.read_text())
     assert out["errors"] == [] and out["jobs_finished"] == len(out["jobs"]) == 5
     assert out["refused"] > 0  # hostile files were sent, and each was answered with a sentence
-    assert sum(len(v) for v in out["by_action"].values()) > 100  # they really browsed
+    assert sum(len(v) for v in out["by_action"].values()) > 60  # they really browsed
     assert out["server_alive"]

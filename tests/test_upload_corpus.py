@@ -364,7 +364,7 @@ def _check_card(case: Case, card: list) -> None:
     # The page may add a Grad-CAM picture ("where it looked for ..."): that one is not the upload.
     pictures = [p for p in all_pictures if not any(c.startswith("where it looked") for c in p.captions)]
     # A name in Markdown is escaped (shown as typed, never as a link): what a reader sees is unescaped.
-    names = ([c for p in pictures for c in p.captions]
+    names = ([re.sub(r"\\(.)", r"\1", c) for p in pictures for c in p.captions]
              + [re.sub(r"\\(.)", r"\1", e.value[2:-2]) for e in card
                 if type(e).__name__ == "Markdown" and e.value.startswith("**")])
     assert len(names) == 1, names
