@@ -24,7 +24,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,12 +32,12 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+import bench_server as bs  # noqa: E402  (the helpers the server benchmarks share)
+
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
-
-
-def log(msg: str) -> None:
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
 
 
 def environment(home: Path, data: str, weights: str) -> dict:
@@ -48,28 +47,7 @@ def environment(home: Path, data: str, weights: str) -> dict:
 
 
 def worker_pids(home: Path) -> list[int]:
-    pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            env = (proc / "environ").read_bytes()
-        except OSError:
-            continue
-        if "catdog_core worker" in cmd and f"CATDOG_HOME={home}".encode() in env:
-            pids.append(int(proc.name))
-    return pids
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
+    return [pid for pid in bs.processes_of_home(home) if "catdog_core worker" in bs.cmdline(pid)]
 
 
 def stop_workers(app: Path, env: dict) -> None:
@@ -97,21 +75,15 @@ def command_rows(app: Path, data: str, weights: str) -> dict:
     env = environment(home, data, weights)
     try:
         cold, cold_val = quick_command(app, env)
-        log(f"{app}: cold {cold:.1f} s (val {cold_val:.3f})")
+        bs.log(f"{app}: cold {cold:.1f} s (val {cold_val:.3f})")
         again, again_val = quick_command(app, env)
-        log(f"{app}: again {again:.1f} s (val {again_val:.3f})")
+        bs.log(f"{app}: again {again:.1f} s (val {again_val:.3f})")
         time.sleep(20)
-        idle = sum(rss_mb(pid) for pid in worker_pids(home))
-        log(f"{app}: idle workers {idle:.0f} MB")
+        idle = sum(bs.rss_mb(pid) for pid in worker_pids(home))
+        bs.log(f"{app}: idle workers {idle:.0f} MB")
         return {"cold": cold, "cold_val": cold_val, "again": again, "idle": idle}
     finally:
         stop_workers(app, env)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
@@ -119,7 +91,7 @@ def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
 
     home = Path(tempfile.mkdtemp(prefix="bench-quick-app-"))
     env = environment(home, data, weights)
-    port = free_port()
+    port = bs.free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                "--server.headless", "true"], cwd=app, env=env, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL)
@@ -142,7 +114,7 @@ def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
             page.goto(url)
             page.get_by_text("Source:").first.wait_for(timeout=300_000)
             home_ready = time.perf_counter() - opened
-            log(f"{app}: Home showed the dataset after {home_ready:.1f} s")
+            bs.log(f"{app}: Home showed the dataset after {home_ready:.1f} s")
             time.sleep(max(0.0, home_seconds - (time.perf_counter() - opened)))
             page.goto(f"{url}/training")
             button = page.get_by_role("button", name="Quick transfer")
@@ -152,7 +124,7 @@ def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
             # The job panel's own sentence ("Finished 10 epochs: ..."), not any "finished" on the page.
             page.get_by_text(re.compile(r"^Finished \d+ epochs")).first.wait_for(timeout=600_000)
             quick = time.perf_counter() - clicked
-            log(f"{app}: Quick transfer -> Finished in {quick:.1f} s")
+            bs.log(f"{app}: Quick transfer -> Finished in {quick:.1f} s")
             browser.close()
         return {"home": home_ready, "app": quick}
     finally:
