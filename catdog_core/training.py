@@ -164,7 +164,7 @@ class _Reporter:
                 self.observer.on_batch(BatchReport(self.epoch_number, batch + 1, self.steps,
                                                    float(logs.get("loss", math.nan)),
                                                    float(logs.get("accuracy", math.nan)), self.total, self.stage,
-                                                   time.perf_counter() - self.started))
+                                                   time.perf_counter() - self.started, time.time()))
                 if self.stop.is_set():
                     self.partial = batch + 1 < self.steps  # a finished epoch is kept and reported
                     self.model.stop_training = True

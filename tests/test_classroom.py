@@ -8,6 +8,7 @@ import io
 import json
 import time
 import zipfile
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -59,26 +60,44 @@ def test_start_pressed_twice_queues_one_job(data):
     assert len([j for j in jobs.get_queue().active() if j.owner == at.session_state["owner"]]) == 1
 
 
-def test_pickers_follow_a_new_run_and_drop_stale_choices(data, trained_transfer):
-    old = saved(trained_transfer)
+def scored(trained_transfer, val: float, recipe: str = "transfer"):
+    """A saved run whose last validation accuracy is `val` (the trained model, the history rescored)."""
+    data, result = trained_transfer
+    history = [replace(h, val_accuracy=val) for h in result.history]
+    return runs.save_run(replace(result, recipe=recipe, history=history), data.describe())
+
+
+def test_pickers_open_on_the_best_run_and_keep_what_the_user_picked(data, trained_transfer):
+    good = scored(trained_transfer, 0.90)
     at = open_page("training")
-    assert at.selectbox(key="export_run").value == old.run_id
-    assert at.multiselect(key="compare").value == [old.run_id]
-    at.session_state["augment_settings"] = NO_AUGMENTATION
-    button(at, "Quick transfer").click().run()
-    job_id = at.session_state["job_id"]
-    wait_for(at, lambda at: at.success, timeout=180, pause=0.5)
-    new = jobs.get_queue().get(job_id).run_id
-    # The teaching note under the finished job's curves.
-    assert any("Why can validation beat training accuracy?" in c for c in texts(at.caption))
+    assert at.selectbox(key="export_run").value == good.run_id
+    assert "Showing the best run on the data in use: 90.0% validation accuracy" in " ".join(texts(at.caption))
+    worse = scored(trained_transfer, 0.55, recipe="baseline")  # trained later, worse: not the default
     at.run()
-    assert at.selectbox(key="export_run").value == new  # what the user just trained
-    assert set(at.multiselect(key="compare").value) == {old.run_id, new}
-    # The run picked for export is deleted elsewhere: the picker falls back, no error.
-    runs.delete_run(runs.find_run(new))
+    assert at.selectbox(key="export_run").value == good.run_id
+    assert set(at.multiselect(key="compare").value) == {good.run_id}
+    better = scored(trained_transfer, 0.95)  # a better one: followed while the user has not picked
     at.run()
-    assert not at.exception and at.selectbox(key="export_run").value == old.run_id
-    assert at.multiselect(key="compare").value == [old.run_id]
+    assert at.selectbox(key="export_run").value == better.run_id
+    tie = scored(trained_transfer, 0.95)  # equal accuracy: the newest
+    at.run()
+    assert at.selectbox(key="export_run").value == tie.run_id
+    assert "(the newest of equals)" in " ".join(texts(at.caption))
+    at.selectbox(key="export_run").set_value(worse.run_id).run()  # the user's pick stays
+    scored(trained_transfer, 0.99)
+    at.run()
+    assert at.selectbox(key="export_run").value == worse.run_id
+    assert "Showing the run you picked (55.0% validation accuracy)." in texts(at.caption)
+    runs.delete_run(runs.find_run(worse.run_id))  # deleted elsewhere: back to the best, no error
+    at.run()
+    assert not at.exception and at.selectbox(key="export_run").value != worse.run_id
+    assert runs.find_run(at.selectbox(key="export_run").value).val_accuracy == pytest.approx(0.99)
+    # Classify asks for a transfer model: the best transfer run, never the later baseline.
+    scored(trained_transfer, 0.999, recipe="baseline")
+    classify = open_page("classify")
+    chosen = runs.find_run(classify.selectbox(key="classify_run").value)
+    assert chosen.recipe == "transfer" and chosen.val_accuracy == pytest.approx(0.99)
+    assert any("Showing the best transfer run on the data in use" in c for c in texts(classify.caption))
 
 
 def test_evaluate_goes_back_to_cats_and_dogs_with_the_sidebar_button(data, trained_transfer):
@@ -97,6 +116,12 @@ def test_evaluate_goes_back_to_cats_and_dogs_with_the_sidebar_button(data, train
     assert not at.exception and not at.error
     assert at.selectbox(key="evaluate_run").value == cats_and_dogs.run_id
     assert at.metric[0].label == "Test accuracy"
+    # The fruit job's panel stays with the fruit: Training and Classify on cats and dogs do not show it.
+    for page in ("classify", "training"):
+        at.switch_page(f"pages/{page}.py").run()
+        assert not at.exception
+        assert not any(m.startswith(f"**Job {fruit.job_id}:") for m in texts(at.markdown)), page
+    assert "No training on this data yet in this session" in " ".join(texts(at.caption))
 
 
 def test_an_earlier_upload_is_reopened_from_the_list(data):

@@ -310,6 +310,11 @@ def test_eta_counts_down_within_an_epoch_and_keeps_stages_apart():
     job.batch = replace(batch, stage="fine-tune", epoch=6, step=2, seconds=4.0)
     fine = job.eta()
     assert fine.whole and fine.seconds == pytest.approx(8 * 2.0 + 1 * 20.0)
+    # Views drawn at different moments show one figure: the estimate counts down from the report's time.
+    job.batch = replace(job.batch, at=1000.0)
+    assert job.eta(now=1000.0).seconds == pytest.approx(fine.seconds)
+    assert job.eta(now=1005.0).seconds == pytest.approx(fine.seconds - 5.0)
+    assert job.eta(now=1e6).seconds == 0.0
     job.state = DONE
     assert job.eta() is None
 

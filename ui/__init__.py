@@ -22,7 +22,7 @@ from .frame import PAGES, page_setup  # noqa: F401
 from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, duration_text, job_panel, legend_below,  # noqa: F401
                    queue_view, session_job, submit, submit_group)
 from .model import service  # noqa: F401
-from .runs import VALIDATION_NOTE, default_run, fine_tune_marker, run_picker, session_runs  # noqa: F401
+from .runs import VALIDATION_NOTE, dataset_tag, default_run, fine_tune_marker, run_picker, session_runs  # noqa: F401
 from .state import (AUTH_KEY, GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, OWNER_KEY, PRESENTER_KEY,  # noqa: F401
                     SETTINGS_KEY, SOURCE_KEY, current_settings, data_source, owner, presenter)
 from .text import plain  # noqa: F401

@@ -12,6 +12,7 @@ import streamlit as st
 from catdog_core import config, dataset, jobs, runs
 
 from .data import cached_data
+from .jobs import PANEL_SECONDS, duration_text
 from .state import AUTH_KEY, PRESENTER_KEY, SOURCE_KEY, data_source, owner
 from .text import plain
 
@@ -117,20 +118,31 @@ def _sidebar_status() -> None:
         _warm_progress()
     listing = runs.list_runs()
     st.markdown(f"**Trained runs:** {len(listing.runs)}")
-    queue = jobs.get_queue()
-    active = queue.active()
-    running = [j for j in active if j.state == jobs.RUNNING]
-    for job in running:
-        st.markdown(f"**Training now:** {plain(job.spec.recipe)}, {job.spec.epochs} epochs ({plain(job.owner)})")
-    waiting = len(active) - len(running)
-    if waiting:
-        st.markdown(f"**Queued:** {waiting} job{'s' if waiting > 1 else ''}")
-        jobs.ensure_workers()  # after a server restart, or when a worker went idle
-    if active:
-        st.page_link("pages/training.py", label="Watch it", icon=":material/monitoring:")
+    active = jobs.get_queue().active()
+    # Redrawn on the job panel's beat while anything trains: a line drawn once per page run said
+    # "Queued" long after the job had started.
+    st.fragment(_sidebar_jobs, run_every=PANEL_SECONDS if active else None)()
     # The widget's own state is dropped when the page changes; the choice lives in PRESENTER_KEY.
     st.toggle("Presenter mode", key="presenter_toggle", value=bool(st.session_state.get(PRESENTER_KEY)),
               on_change=_keep_presenter, help="Bigger type, images and charts for a projector.")
+
+
+def _sidebar_jobs() -> None:
+    active = jobs.get_queue().active()
+    running = [j for j in active if j.state == jobs.RUNNING]
+    for job in running:
+        estimate = job.eta()
+        left = f" · {duration_text(estimate.seconds)} left" if estimate is not None and estimate.whole else ""
+        who = "you" if job.owner == owner() else plain(job.owner)
+        epochs = job.epochs_total
+        st.markdown(f"**Training now:** {plain(job.spec.recipe)}, {epochs} epoch{'s' if epochs != 1 else ''} "
+                    f"({who}){left}")
+    waiting = len(active) - len(running)
+    if waiting:
+        st.markdown(f"**Waiting in the queue:** {waiting} job{'s' if waiting > 1 else ''}")
+        jobs.ensure_workers()  # after a server restart, or when a worker went idle
+    if active:
+        st.page_link("pages/training.py", label="Watch it", icon=":material/monitoring:")
 
 
 def _keep_presenter() -> None:

@@ -10,27 +10,38 @@ from catdog_core import augment, charts, jobs, metrics, runs
 from catdog_core.errors import CatdogError
 
 from .runs import VALIDATION_NOTE, fine_tune_marker
-from .state import GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, owner, presenter
+from .state import GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, data_source, owner, presenter
 from .text import plain
 
 
+JOBS_BY_DATA_KEY = "_jobs_by_data"  # {data source or "": this session's latest job on that data}
+
+
 def session_job() -> jobs.JobState | None:
-    """The job this session follows: its own latest, else the one running for anyone."""
+    """The job this session's pages show: its own, on the data in use (the running one of its
+    group while the post's four models train one after another, else its latest). Another
+    session's job, or this session's job on other data, is never shown in a page's panel; the
+    queue view lists every job."""
     queue = jobs.get_queue()
-    job_id = st.session_state.get(JOB_KEY)
+    source = data_source()
     group = st.session_state.get(GROUP_KEY)
     if group:
-        mine = queue.group(group)
-        running = next((j for j in mine if j.state == jobs.RUNNING), None)
+        running = next((j for j in queue.group(group) if j.state == jobs.RUNNING and j.spec.data == source), None)
         if running is not None:
             return running  # reproducing the post: follow the model being trained now
+    job_id = st.session_state.get(JOBS_BY_DATA_KEY, {}).get(source or "")
     job = queue.get(job_id) if job_id is not None else None
-    return job or queue.current()
+    return job if job is not None and job.spec.data == source else None
+
+
+def _follow(job_id: int, data: str | None) -> None:
+    st.session_state[JOB_KEY] = job_id
+    st.session_state.setdefault(JOBS_BY_DATA_KEY, {})[data or ""] = job_id
 
 
 def submit(spec: jobs.JobSpec) -> None:
     """Queue a job for this session and redraw the page (sidebar included) around it."""
-    st.session_state[JOB_KEY] = jobs.submit(spec, owner=owner())
+    _follow(jobs.submit(spec, owner=owner()), spec.data)
     st.session_state.pop(GROUP_KEY, None)
     st.rerun()
 
@@ -38,7 +49,7 @@ def submit(spec: jobs.JobSpec) -> None:
 def submit_group(specs: list[jobs.JobSpec], label: str) -> None:
     group, ids = jobs.submit_group(specs, owner=owner(), label=label)
     st.session_state[GROUP_KEY] = group
-    st.session_state[JOB_KEY] = ids[0]
+    _follow(ids[0], specs[0].data)
     st.rerun()
 
 
@@ -72,7 +83,7 @@ def _job_curves(curves: dict, metric: str, marks: dict):
 # Every open tab that follows a job reruns its panel this often: the queue is read from SQLite and
 # nothing else is computed, so thirty tabs cost the server little.
 PANEL_SECONDS = 2.0
-QUEUE_SECONDS = 3.0
+QUEUE_SECONDS = PANEL_SECONDS  # the same beat: the panel and the queue never disagree for long
 
 
 def job_panel(job_id: int, where: str) -> None:
@@ -127,7 +138,7 @@ def _job_view(job_id: int, where: str) -> None:
         cols[0].metric("Epochs finished", f"{done_epochs} of {total}")
         estimate = job.eta()
         if estimate is None:
-            cols[1].metric("Time left", "after the first batches")
+            cols[1].metric("Time left", "timing…", help="Shown once the first batches have been timed.")
         elif estimate.whole:
             cols[1].metric("Time left", duration_text(estimate.seconds))
         else:

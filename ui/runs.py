@@ -8,7 +8,7 @@ import streamlit as st
 from catdog_core import runs
 
 from .data import cached_data
-from .state import NEW_RUNS_KEY, data_source
+from .state import data_source
 
 VALIDATION_NOTE = ("Why can validation beat training accuracy? Training accuracy is measured while dropout "
                    "switches off a fifth of the features and augmentation changes every photo, and it averages "
@@ -50,34 +50,56 @@ def fine_tune_marker(name: str, history, from_epoch: int | None = None) -> dict[
     return {name: from_epoch} if from_epoch is not None else {}
 
 
-def run_picker(label: str, key: str, listing, recipe: str | None = None, placeholder: str | None = None):
-    """The one run picker of every page. Runs on this session's dataset come first and the best
-    of them is the default; a run this session just trained is selected once it is saved; a
-    choice that no longer exists (deleted, or another dataset's after "Back to cats and dogs")
-    falls back to the default. Returns the chosen Run, or None (only with a placeholder)."""
+def run_picker(label: str, key: str, listing, recipe: str | None = None, placeholder: str | None = None,
+               explain: bool = True):
+    """The one run picker of every page. It opens on the best run for the data in use (validation
+    accuracy, the newest on a tie; of `recipe` when there is one), and follows the best while the
+    user has not picked: a better run trained later becomes the default, a worse one does not. A run
+    the user picked stays picked until it is deleted or the dataset changes. A caption under the
+    picker says which run is shown and why. Returns the chosen Run, or None (only with a placeholder)."""
     mine, others = session_runs(listing)
     ordered = mine + others
     if not ordered:
         return None
     by_id = {r.run_id: r for r in ordered}
     on_data = {r.run_id for r in mine}
-    fresh = [rid for rid in st.session_state.get(NEW_RUNS_KEY, []) if rid in by_id]
-    seen = st.session_state.setdefault(f"_{key}_followed", [])
-    if fresh and fresh[-1] not in seen:
-        seen.append(fresh[-1])
-        st.session_state[key] = fresh[-1]  # what the user just trained
-    if st.session_state.get(key) not in by_id or (st.session_state.get(key) not in on_data and mine
-                                                  and st.session_state.get(f"_{key}_dataset") != _dataset_tag()):
-        st.session_state.pop(key, None)
-    st.session_state[f"_{key}_dataset"] = _dataset_tag()
-    if key not in st.session_state:
-        top = default_run(listing, recipe)
-        st.session_state[key] = top.run_id if top is not None else (None if placeholder else ordered[0].run_id)
+    picked_key, data_key = f"_{key}_picked", f"_{key}_dataset"
+    tag = dataset_tag()
+    picked = st.session_state.get(picked_key)
+    if picked not in by_id or (st.session_state.get(data_key) != tag and picked not in on_data):
+        picked = None  # deleted, or another dataset's after the data changed
+    st.session_state[data_key] = tag
+    st.session_state[picked_key] = picked
+    top = default_run(listing, recipe)
+    default = top.run_id if top is not None else (None if placeholder else ordered[0].run_id)
+    st.session_state[key] = picked or default
     chosen = st.selectbox(label, list(by_id), key=key, placeholder=placeholder,
+                          on_change=_remember_pick, args=(key,),
                           format_func=lambda rid: by_id[rid].title() + ("" if rid in on_data else " · other data"))
-    return by_id.get(chosen) if chosen else None
+    run = by_id.get(chosen) if chosen else None
+    if run is not None and explain:
+        st.caption(_why_shown(run, picked == chosen, top, recipe, mine))
+    return run
 
 
-def _dataset_tag() -> str:
+def _remember_pick(key: str) -> None:
+    st.session_state[f"_{key}_picked"] = st.session_state.get(key)
+
+
+def _why_shown(run, by_user: bool, top, recipe: str | None, mine: list) -> str:
+    """One sentence under a picker: which run is shown and why (plain text for st.caption)."""
+    accuracy = f"{run.val_accuracy:.1%}" if run.val_accuracy is not None else "no validation figure yet"
+    if by_user:
+        return f"Showing the run you picked ({accuracy} validation accuracy)."
+    if top is None or run.run_id != top.run_id:
+        return "No run on the data in use yet: this one was trained on other data."
+    same_recipe = bool(recipe) and run.recipe == recipe
+    tie = any(r.run_id != run.run_id and r.val_accuracy == run.val_accuracy and (not same_recipe or r.recipe == recipe)
+              for r in mine)
+    return (f"Showing the best {recipe + ' run' if same_recipe else 'run'} on the data in use: {accuracy} "
+            f"validation accuracy{' (the newest of equals)' if tie else ''}. Pick another above to compare.")
+
+
+def dataset_tag() -> str:
     loaded = cached_data()
     return loaded.key if loaded is not None else str(data_source())

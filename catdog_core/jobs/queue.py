@@ -118,13 +118,19 @@ class JobState:
         spec = self.spec
         return spec.label or f"{spec.recipe}, {spec.epochs + spec.fine_tune_epochs} epochs"
 
-    def eta(self) -> Estimate | None:
-        """Time left, stage by stage; None while nothing has been timed yet."""
+    def eta(self, now: float | None = None) -> Estimate | None:
+        """Time left, stage by stage; None while nothing has been timed yet. The one figure every
+        view shows (job panel, queue, command line): computed from the last batch report and
+        counted down by the time since that report, so views drawn at different moments agree."""
         batch = self.batch
         if self.state != RUNNING or batch is None or not batch.steps:
             return None
-        return estimate_left(self.history, batch.stage, batch.epoch, batch.step, batch.steps, batch.seconds,
-                             self.epochs_total, self.spec.fine_tune_epochs)
+        estimate = estimate_left(self.history, batch.stage, batch.epoch, batch.step, batch.steps, batch.seconds,
+                                 self.epochs_total, self.spec.fine_tune_epochs)
+        if estimate is None or not batch.at:
+            return estimate
+        since = max((time.time() if now is None else now) - batch.at, 0.0)
+        return Estimate(max(estimate.seconds - since, 0.0), estimate.whole)
 
     @property
     def epochs_total(self) -> int:

@@ -94,6 +94,7 @@ class BatchReport:
     epochs: int = 0  # epochs planned in all (more than asked on a small dataset)
     stage: str = "train"
     seconds: float = 0.0  # since this epoch began
+    at: float = 0.0  # wall-clock time of the report (time.time()); 0 when not known
 
     def to_dict(self) -> dict:
         return asdict(self)
