@@ -4,6 +4,7 @@ import streamlit as st
 
 from catdog_core import config, dataset, metrics, runs
 from catdog_core.errors import DatasetUnavailable
+from catdog_core.words import count
 import ui
 
 ui.page_setup()
@@ -38,7 +39,7 @@ beyond = [
      "build classes in the browser from photos or the camera, train on them, classify live from the webcam."),
 ]
 for target, label, text in steps + beyond:
-    left, right = st.columns([1, 3], vertical_alignment="center")
+    left, right = st.columns([2, 3] if ui.presenter() else [1, 2], vertical_alignment="center")
     left.page_link(target, label=label, icon=":material/arrow_forward:")
     right.markdown(text)
 
@@ -46,12 +47,14 @@ st.subheader("The data")
 loaded, problem = ui.try_load_data()
 if loaded is not None:
     counts = dataset.label_counts(loaded)
-    st.markdown(f"**Source:** {ui.plain(loaded.source.description)} (`{loaded.source.kind}`) · "
+    fetched = ", downloaded once into Keras' cache" if loaded.source.kind == "download" else ""
+    st.markdown(f"**Source:** {ui.plain(loaded.source.description)}{fetched} · "
                 f"**classes:** {ui.plain(', '.join(loaded.class_names))}")
     st.dataframe({split: per_class for split, per_class in counts.items()}, width="content")
     if loaded.skipped:
-        st.warning(f"{len(loaded.skipped)} file(s) were skipped because they are not usable images; "
-                   "the Dataset page lists them.")
+        st.warning(("1 file was skipped because it is not a usable image" if len(loaded.skipped) == 1 else
+                    f"{len(loaded.skipped):,} files were skipped because they are not usable images")
+                   + "; the Dataset page lists them.")
     else:
         st.caption("Every file was checked once and decoded; none were skipped.")
     for note in loaded.notes:
@@ -70,7 +73,7 @@ else:
 st.subheader("Trained runs")
 listing = runs.list_runs()
 if listing.runs:
-    line = f"{len(listing.runs)} run(s) saved in `{runs.runs_dir()}`."
+    line = f"{count(len(listing.runs), 'run')} saved in `{runs.runs_dir()}`."
     top = runs.best(listing.runs, loaded.key, loaded.class_names) if loaded is not None else None
     st.markdown(line)
     if top is not None:

@@ -5,6 +5,7 @@ import streamlit as st
 
 from catdog_core import augment, charts, codegen, export, jobs, models, runs
 from catdog_core.errors import CatdogError
+from catdog_core.words import count
 from catdog_core.service import get_service
 import ui
 
@@ -53,7 +54,7 @@ with right:
         st.markdown(f"**Augmentation:** {augment.describe(settings)}")
     else:
         st.markdown("**Augmentation:** none, model 1 (the baseline) trains on the images as they are.")
-    st.page_link("pages/augmentation.py", label="Change it on the Augmentation page", icon=":material/flip:")
+    st.page_link("pages/augmentation.py", label="Change augmentation", icon=":material/flip:")
     if recipe.frozen_base and not settings.is_identity:
         st.caption("Every augmented image passes through MobileNetV2 in each epoch, which is slow on a CPU. "
                    "With no augmentation the base's outputs are computed once and each epoch takes seconds.")
@@ -77,21 +78,21 @@ with right:
 
     # One job spec from the widgets: what Start submits and what "Show the code" prints.
     epochs = int(st.session_state["epochs"])
-    what = f"{recipe.title}, {epochs} epochs" + (f" + {fine_tune_epochs} fine-tune" if fine_tune_epochs else "")
+    what = f"{recipe.title}, {count(epochs, 'epoch')}" + (f" + {fine_tune_epochs} fine-tune" if fine_tune_epochs else "")
     spec = jobs.JobSpec(name, epochs, settings, source, fine_tune_epochs=fine_tune_epochs,
                         fine_tune_at=fine_tune_at, label=what)
-    start, quick = st.columns(2)
-    if start.button("Start", type="primary", icon=":material/play_arrow:", width="stretch"):
+    buttons = st.container(horizontal=True)  # wraps instead of cutting labels in presenter mode
+    if buttons.button("Start", type="primary", icon=":material/play_arrow:", width="content"):
         ui.submit(spec)
-    if quick.button("Quick transfer", icon=":material/bolt:", width="stretch",
-                    help=f"Model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
-                         "MobileNetV2 features: a good model in about a minute."):
+    if buttons.button("Quick transfer", icon=":material/bolt:", width="content",
+                        help=f"Model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
+                           "MobileNetV2 features: a good model in about a minute."):
         ui.submit(jobs.quick_spec(source))
 
 st.subheader("Progress")
 job = ui.session_job()
 if job is None:
-    st.caption("No training yet in this session. Press Start: training runs in a worker process, "
+    st.caption("No training on this data yet in this session. Press Start: training runs in a worker process, "
                "so you can switch pages, close the tab or restart the server and come back.")
 else:
     ui.job_panel(job.job_id, "training")
@@ -106,22 +107,31 @@ if not listing.runs:
     st.caption("Runs appear here when a training finishes or is stopped after at least one epoch.")
 else:
     table = pd.DataFrame([r.row() for r in listing.runs])
-    st.dataframe(table, hide_index=True, column_config={
-        c: st.column_config.NumberColumn(format="percent") for c in ("val acc", "best val acc", "test acc")})
+    columns = {c: st.column_config.NumberColumn(format="percent") for c in ("val acc", "best val acc", "test acc")}
+    columns["classes"] = st.column_config.TextColumn(width="medium")  # "cats, dogs" was cut to "cats, d"
+    # What a class compares first; the long run id last (it scrolls into view, and hovers show it whole).
+    order = ["recipe", "classes", "epochs", "val acc", "best val acc", "test acc", "test images", "seconds", "date",
+             "name", "run"]
+    st.dataframe(table, hide_index=True, column_config=columns, column_order=order)
 
     mine, _ = ui.session_runs(listing.runs)
     best_per_recipe = {}
     for run in sorted(mine, key=lambda r: -(r.val_accuracy or 0)):  # the best of each recipe on this data
         best_per_recipe.setdefault(run.recipe, run.run_id)
-    if "compare" in st.session_state:  # keep the choice, minus deleted runs, plus what was just trained
+    if st.session_state.get("_compare_dataset") != ui.dataset_tag():  # first time here, or the data changed
+        st.session_state.pop("compare", None)
+        st.session_state["_compare_followed"] = list(st.session_state.get(ui.NEW_RUNS_KEY, []))
+    st.session_state["_compare_dataset"] = ui.dataset_tag()
+    if "compare" in st.session_state:  # keep the choice, minus deleted runs, plus what was just trained on this data
         kept = [rid for rid in st.session_state["compare"] if rid in by_id]
         followed = st.session_state.setdefault("_compare_followed", [])
+        on_data = {r.run_id for r in mine}
         new = [rid for rid in st.session_state.get(ui.NEW_RUNS_KEY, [])
-               if rid in by_id and rid not in kept and rid not in followed]
+               if rid in on_data and rid not in kept and rid not in followed]
         followed += new
         st.session_state["compare"] = kept + new
     if "compare" not in st.session_state:
-        st.session_state["compare"] = list(best_per_recipe.values())[:4]  # the best of each recipe, first time
+        st.session_state["compare"] = list(best_per_recipe.values())[:4]  # the best of each recipe on this data
     chosen = st.multiselect("Compare runs", list(by_id), format_func=lambda rid: by_id[rid].title(), key="compare")
     if chosen:
         curves, marks = {}, {}
@@ -137,16 +147,16 @@ else:
     st.markdown("**Export a run** to use it outside this app")
     exported = ui.run_picker("Run to export", "export_run", listing.runs)
     export_id = exported.run_id
-    a, b, c = st.columns(3, vertical_alignment="bottom")
-    a.download_button("Download .keras", exported.model_path.read_bytes(), file_name=f"{export_id}.keras",
-                      mime="application/octet-stream", icon=":material/download:", width="stretch",
+    row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps, never cuts a label
+    row.download_button("Download .keras", exported.model_path.read_bytes(), file_name=f"{export_id}.keras",
+                      mime="application/octet-stream", icon=":material/download:", width="content",
                       help="The Keras model; it takes raw 0..255 RGB images of 160x160 pixels.")
-    c.download_button("Download a retraining script", codegen.for_run(exported).encode("utf-8"),
+    row.download_button("Download a retraining script", codegen.for_run(exported).encode("utf-8"),
                       file_name=f"retrain_{exported.recipe}.py", mime="text/x-python", icon=":material/code:",
-                      width="stretch", help="A standalone Python script (TensorFlow only) that retrains this run's "
+                      width="content", help="A standalone Python script (TensorFlow only) that retrains this run's "
                                             "recipe and settings on a data folder: python retrain.py --data FOLDER")
     tflite_key = f"_tflite_{export_id}"
-    if b.button("Prepare TFLite", icon=":material/phone_android:", width="stretch",
+    if row.button("Prepare TFLite", icon=":material/phone_android:", width="content",
                 help="Converts the model to TensorFlow Lite for phones and small boards (a few seconds)."):
         try:
             with st.spinner("Converting to TensorFlow Lite…"):
@@ -154,12 +164,12 @@ else:
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
     if tflite_key in st.session_state:
-        b.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
-                          mime="application/zip", icon=":material/download:", width="stretch",
+        row.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
+                          mime="application/zip", icon=":material/download:", width="content",
                           help=f"{export.TFLITE_FILE} and {export.LABELS_FILE} (class names in output order).")
 
     with st.expander("Rename or delete a run", icon=":material/edit:"):
-        target = ui.run_picker("Run", "manage_run", listing.runs)
+        target = ui.run_picker("Run", "manage_run", listing.runs, explain=False)
         name_col, rename_col = st.columns([3, 1], vertical_alignment="bottom")
         new_name = name_col.text_input("New name (up to 80 characters)", key="manage_name", max_chars=80)
         # Never disabled while the name is empty: in a browser the typed name arrives with the click.

@@ -88,7 +88,10 @@ def page_setup() -> None:
     if st.session_state.get(PRESENTER_KEY):
         # Headings and everything inside them (Streamlit wraps their text), or the rule above shrinks them.
         st.html("<style>html, body, [class*='st-'] {font-size: 1.15rem;} h1, h1 * {font-size: 2.6rem !important;} "
-                "h2, h2 * {font-size: 2.0rem !important;} h3, h3 * {font-size: 1.7rem !important;}</style>")
+                "h2, h2 * {font-size: 2.0rem !important;} h3, h3 * {font-size: 1.7rem !important;} "
+                # A metric's value is its point: the rule above shrank it to body size.
+                "[data-testid='stMetricValue'], [data-testid='stMetricValue'] * {font-size: 2.9rem !important;}"
+                "</style>")
     with st.sidebar:
         for target, title, icon in PAGES:
             st.page_link(target, label=title, icon=icon)
