@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catdog_core import augment, charts, jobs, metrics, runs
+from catdog_core import augment, charts, config, jobs, metrics, runs
 from catdog_core.errors import CatdogError
+from catdog_core.words import count
 
 from .runs import VALIDATION_NOTE, fine_tune_marker
 from .state import GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, data_source, owner, presenter
@@ -24,14 +25,15 @@ def session_job() -> jobs.JobState | None:
     queue view lists every job."""
     queue = jobs.get_queue()
     source = data_source()
+    here = config.data_dir_setting() if source is None else source  # as jobs.resolved writes it into a spec
     group = st.session_state.get(GROUP_KEY)
     if group:
-        running = next((j for j in queue.group(group) if j.state == jobs.RUNNING and j.spec.data == source), None)
+        running = next((j for j in queue.group(group) if j.state == jobs.RUNNING and j.spec.data == here), None)
         if running is not None:
             return running  # reproducing the post: follow the model being trained now
     job_id = st.session_state.get(JOBS_BY_DATA_KEY, {}).get(source or "")
     job = queue.get(job_id) if job_id is not None else None
-    return job if job is not None and job.spec.data == source else None
+    return job if job is not None and job.spec.data == here else None
 
 
 def _follow(job_id: int, data: str | None) -> None:
@@ -164,7 +166,7 @@ def _job_view(job_id: int, where: str) -> None:
             numbers = (f"validation {metrics.verdict(run.val_accuracy, run.val_count)}; "
                        f"test {metrics.verdict(run.test_accuracy, run.test_count)}")
             if job.state == jobs.DONE:
-                st.success(f"Finished {len(job.history)} epochs: {numbers}. Saved as run `{run.run_id}`.")
+                st.success(f"Finished {count(len(job.history), 'epoch')}: {numbers}. Saved as run `{run.run_id}`.")
             else:
                 st.warning(f"{plain(job.phase)}: {numbers}. Saved as run `{run.run_id}`.")
             for note in run.notes:
@@ -220,7 +222,8 @@ def _queue_view() -> None:
             cols[3].button("Stop", key=f"queue_stop_{job.job_id}", icon=":material/stop_circle:",
                            on_click=queue.stop, args=(job.job_id,))
     if st.session_state.get("_confirm_stop_all"):
-        st.warning(f"Stop all {len(active)} jobs? Running ones keep their finished epochs; queued ones are cancelled.")
+        st.warning(("Stop the job in the queue?" if len(active) == 1 else f"Stop all {len(active)} jobs?")
+                   + " A running job keeps its finished epochs; a queued one is cancelled.")
         yes, no = st.columns(2)
         yes.button("Yes, stop them all", type="primary", key="stop_all_yes", on_click=_stop_all, args=(True,))
         no.button("No, keep them", key="stop_all_no", on_click=_stop_all, args=(False,))
