@@ -11,6 +11,7 @@ wider than the images are many); UMAP is used when `umap-learn` is installed and
 from __future__ import annotations
 
 import base64
+import html
 import io
 import time
 from dataclasses import dataclass
@@ -145,15 +146,39 @@ def _thumbnail(image: np.ndarray) -> str:
     return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode()
 
 
-def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
+MAP_MIN_WIDTH = 780  # pixels: the narrowest the map is drawn (the main column at a 1280 page in presenter mode: 796)
+SPACING = 0.06  # between the maps, a share of the width
+
+
+def _size_text(fig, titles: list[str], large: bool) -> None:
+    """Each map's title wrapped to its map's width (at MAP_MIN_WIDTH, so two never meet and the right
+    one never runs off the figure), the type sized for presenter mode or not, the top margin to fit."""
+    from .charts import fits, line_count, sized_text, text_sizes, wrapped_label
+
+    sizes = text_sizes(large)
+    margin = 20
+    n = max(1, len(titles))
+    map_width = (MAP_MIN_WIDTH - 2 * margin) * (1 - SPACING * (n - 1)) / n
+    texts = [wrapped_label(t, fits(map_width, sizes.subtitle)) for t in titles]
+    for annotation, text in zip(fig.layout.annotations, texts):
+        annotation.update(text=text, font=dict(size=sizes.subtitle))
+    top = 16 + int(1.3 * sizes.subtitle * max((line_count(t) for t in texts), default=1))
+    fig.update_layout(height=(640 if large else 560) + top - 60, margin=dict(t=top, b=20, l=margin, r=margin),
+                      legend=dict(orientation="h", yanchor="top", y=-0.02), meta=dict(titles=titles))
+    sized_text(fig, sizes)
+
+
+def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None, large: bool = False):
     """The maps side by side as one plotly figure. With the images, each point carries its
-    thumbnail (shown on hover by the HTML export's script, and by the app on selection)."""
+    thumbnail (shown on hover by the HTML export's script, and by the app on selection).
+    `large`: presenter mode's bigger type (`for_presenter` makes it of a built figure)."""
     from plotly.subplots import make_subplots
 
-    from .charts import FONT, PALETTE, label as shown
+    from .charts import PALETTE, label as shown
 
-    titles = [shown(m.title) + (f" · PCA keeps {m.explained:.0%}" if m.explained is not None else "") for m in maps]
-    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=titles, horizontal_spacing=0.06)
+    titles = [m.title + (f" · PCA keeps {m.explained:.0%}" if m.explained is not None else "") for m in maps]
+    fig = make_subplots(rows=1, cols=len(maps), subplot_titles=[shown(t) for t in titles],
+                        horizontal_spacing=SPACING)
     thumbs = [_thumbnail(image) for image in images] if images is not None else None
     in_legend: set[str] = set()  # each class (and its mistakes) once, however many maps show it
     for col, m in enumerate(maps, start=1):
@@ -168,7 +193,7 @@ def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
                 fig.add_scatter(
                     x=m.points[chosen, 0], y=m.points[chosen, 1], mode="markers", row=1, col=col,
                     name=shown(name) + (" · model wrong" if is_wrong else ""), legendgroup=group,
-                    showlegend=group not in in_legend,
+                    showlegend=group not in in_legend, legendrank=2 * label + int(is_wrong),  # each class by its mistakes
                     marker=dict(color=PALETTE[label % len(PALETTE)], size=11 if is_wrong else 6,
                                 symbol="x" if is_wrong else "circle", opacity=0.9 if is_wrong else 0.55,
                                 line=dict(width=1, color="black") if is_wrong else None),
@@ -177,9 +202,21 @@ def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None):
                 in_legend.add(group)
     fig.update_xaxes(showticklabels=False)
     fig.update_yaxes(showticklabels=False)
-    fig.update_layout(height=560, font=dict(size=FONT), margin=dict(t=60, b=20, l=20, r=20),
-                      legend=dict(orientation="h", yanchor="top", y=-0.02))
+    _size_text(fig, titles, large)
     return fig
+
+
+def for_presenter(fig):
+    """A copy of a built map with presenter mode's bigger type; the built one is shared by every
+    session, so it is not changed."""
+    import plotly.graph_objects as go
+
+    big = go.Figure(fig)
+    meta = big.layout.meta if isinstance(big.layout.meta, dict) else {}
+    titles = list(meta.get("titles") or  # a figure built before titles were kept: its shown text
+                  (html.unescape(str(a.text or "").replace("<br>", " ")) for a in big.layout.annotations))
+    _size_text(big, titles, True)
+    return big
 
 
 HOVER_SCRIPT = """
