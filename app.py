@@ -20,6 +20,7 @@ PAGES = [
     st.Page("pages/classify.py", title="Classify", icon=":material/pets:"),
     st.Page("pages/classes.py", title="Your classes", icon=":material/category:"),
     st.Page("pages/inside.py", title="Inside the models", icon=":material/hub:"),
+    st.Page("pages/whatif.py", title="What if", icon=":material/tune:"),
     st.Page("pages/board.py", title="Class board", icon=":material/leaderboard:"),
 ]
 st.navigation(PAGES, position="hidden").run()  # the menu itself is drawn by ui.page_setup

@@ -25,6 +25,7 @@ PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
     ("pages/classify.py", "Classify", ":material/pets:"),
     ("pages/classes.py", "Your classes", ":material/category:"),
     ("pages/inside.py", "Inside the models", ":material/hub:"),
+    ("pages/whatif.py", "What if", ":material/tune:"),
     ("pages/board.py", "Class board", ":material/leaderboard:"),
 ]
 

@@ -1,0 +1,158 @@
+"""What if: change one photo by hand and watch the model's probabilities move."""
+
+import io
+import time
+
+import streamlit as st
+from PIL import Image
+
+from catdog_core import charts, dataset, images, runs, whatif
+from catdog_core.errors import CatdogError
+import ui
+
+ui.page_setup()
+
+SLIDERS = {"wi_rotation": 0.0, "wi_zoom": 1.0, "wi_brightness": 0.0, "wi_contrast": 1.0, "wi_patch_on": False,
+           "wi_patch_row": 3, "wi_patch_col": 3, "wi_patch_size": 0.3}
+
+
+def _reset() -> None:
+    st.session_state.update(SLIDERS)
+
+
+@st.cache_data(max_entries=256, show_spinner=False)
+def answer(run_id: str, picture) -> tuple:
+    """(prediction, seconds) for one changed picture; keyed by the run and the picture's pixels, so
+    going back to a setting already seen costs nothing."""
+    started = time.perf_counter()
+    prediction = ui.service.classify_frame(run_id, picture)
+    return prediction, time.perf_counter() - started
+
+
+def png(picture) -> bytes:
+    out = io.BytesIO()
+    Image.fromarray(picture).save(out, format="PNG")
+    return out.getvalue()
+
+
+st.title("What if…")
+st.markdown("A model's answer is only as steady as the photo. Turn it, zoom in, make it darker or flatter, or "
+            "cover a part with a grey patch, and watch the probabilities move. A good model shrugs off a small "
+            "turn; covering the face of a cat is another matter.")
+
+for name, value in SLIDERS.items():
+    st.session_state.setdefault(name, value)
+
+listing = runs.list_runs()
+run = ui.run_picker("Model", "whatif_run", listing.runs, recipe="transfer", placeholder="Choose a trained model")
+if run is None:
+    st.info("There is no trained model yet: the Training page's Quick transfer makes one in about a minute.")
+    st.stop()
+
+try:
+    with st.spinner("Loading the model…"):  # the first answer would otherwise wait for it
+        ui.service.open_model(run.run_id)
+except CatdogError as exc:
+    st.error(ui.plain(str(exc)))
+    st.stop()
+
+pick, controls, result = st.columns([1, 1, 1.3], gap="medium")
+picture, name = None, ""
+with pick:
+    st.subheader("Photo")
+    source = st.radio("Take a photo from", ["the dataset", "my upload"], horizontal=True, key="wi_source")
+    if source == "the dataset":
+        loaded = ui.load_data()
+        if loaded is not None:
+            part = loaded.split("validation")
+            if len(part):
+                if "wi_index" not in st.session_state:
+                    st.session_state["wi_index"] = dataset.clear_example(part)
+                st.session_state["wi_index"] = min(st.session_state["wi_index"], len(part) - 1)
+                st.number_input(f"Validation photo (0 to {len(part) - 1})", 0, len(part) - 1, key="wi_index")
+                index = st.session_state["wi_index"]
+                picture = part.images[index]
+                name = f"{loaded.class_names[part.labels[index]]} · {part.files[index]}"
+            else:
+                st.info("The validation split is empty.")
+    else:
+        upload = ui.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP or GIF)", key="wi_upload")
+        if upload is not None:
+            try:
+                _, picture = ui.service.picture(upload.getvalue())
+                name = images.safe_display_name(upload.name)
+            except CatdogError as exc:
+                st.error(ui.plain(f"{images.safe_display_name(upload.name)}: {exc}"))
+    if picture is not None:
+        st.image(picture, caption=ui.plain(f"as it is: {name}"), width="stretch")
+
+with controls:
+    st.subheader("Change it")
+    st.slider("Turn (degrees)", -180.0, 180.0, step=5.0, key="wi_rotation")
+    st.slider("Zoom into the centre", 1.0, 3.0, step=0.1, key="wi_zoom")
+    st.slider("Brightness", -1.0, 1.0, step=0.05, key="wi_brightness")
+    st.slider("Contrast", 0.0, 3.0, step=0.1, key="wi_contrast")
+    st.toggle("Grey patch", key="wi_patch_on")
+    if st.session_state["wi_patch_on"]:
+        row, col = st.columns(2)
+        row.select_slider("Row", list(range(1, whatif.GRID + 1)), key="wi_patch_row")
+        col.select_slider("Column", list(range(1, whatif.GRID + 1)), key="wi_patch_col")
+        st.slider("Patch size (share of the side)", 0.1, 0.6, step=0.05, key="wi_patch_size")
+    st.button("Back to the photo as it is", on_click=_reset, icon=":material/restart_alt:")
+
+if picture is None:
+    st.stop()
+
+state = st.session_state
+change = whatif.Change(rotation=float(state["wi_rotation"]), zoom=float(state["wi_zoom"]),
+                       brightness=round(float(state["wi_brightness"]), 4), contrast=round(float(state["wi_contrast"]), 4),
+                       patch=(int(state["wi_patch_row"]) - 1, int(state["wi_patch_col"]) - 1)
+                       if state["wi_patch_on"] else None, patch_size=round(float(state["wi_patch_size"]), 4))
+changed = whatif.apply(picture, change)
+with result:
+    st.subheader("What the model says")
+    try:
+        before, _ = answer(run.run_id, picture)
+        after, seconds = answer(run.run_id, changed)
+    except CatdogError as exc:
+        st.error(ui.plain(str(exc)))
+        st.stop()
+    st.image(changed, caption=ui.plain(change.describe()), width="stretch")
+    top = after.label
+    moved = after.probabilities[top] - before.probabilities.get(top, 0.0)
+    st.metric(f"{ui.plain(top)}", f"{after.probabilities[top]:.1%}",
+              delta=None if change.is_identity else f"{moved:+.1%} from the photo as it is")
+    st.plotly_chart(charts.probabilities(after.probabilities, large=ui.presenter()), config=charts.NO_TOOLBAR,
+                    key="wi_probabilities")
+    st.caption(f"Answered in {seconds * 1000:.0f} ms by the model service (the same resize as every photo); "
+               "a setting seen before is answered from memory.")
+    if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion"):
+        try:
+            with st.spinner("Sliding a grey patch over the photo…"):
+                shown = ui.service.explain_photo(run.run_id, png(changed), "occlusion")
+        except CatdogError as exc:
+            st.error(ui.plain(str(exc)))
+        else:
+            st.image(shown.looked, width="stretch",
+                     caption=ui.plain(f"red: covering this part lowers {shown.class_name} the most "
+                                      f"({shown.probability:.0%} for the whole photo)"))
+
+with st.expander("Show the code", icon=":material/code:"):
+    st.code('''import numpy as np
+from PIL import Image
+
+def changed(photo, degrees=0, zoom=1.0, brightness=0.0, contrast=1.0, patch=None, size=0.3):
+    """photo: 160x160x3 uint8. The same steps this page takes, in a few lines."""
+    h, w = photo.shape[:2]
+    image = Image.fromarray(photo).rotate(degrees, resample=Image.BILINEAR)
+    box = (w / 2 - w / (2 * zoom), h / 2 - h / (2 * zoom), w / 2 + w / (2 * zoom), h / 2 + h / (2 * zoom))
+    out = np.asarray(image.resize((w, h), Image.BILINEAR, box=box)).astype("float32")
+    out = out.mean(axis=(0, 1)) + (out - out.mean(axis=(0, 1))) * contrast + brightness * 255
+    out = np.clip(out, 0, 255).astype("uint8")
+    if patch is not None:  # (row, column) on a 5x5 board
+        top, left = int((patch[0] + 0.5) * h / 5 - size * h / 2), int((patch[1] + 0.5) * w / 5 - size * w / 2)
+        out[max(top, 0):top + int(size * h), max(left, 0):left + int(size * w)] = 128
+    return out
+
+probabilities = tf.nn.softmax(model(changed(photo, degrees=30)[None]))[0]  # the model takes 0..255 pixels''',
+            language="python")
