@@ -14,10 +14,13 @@ README's pictures, run
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import io
 import os
 import re
 import signal
+import statistics
 import socket
 import subprocess
 import sys
@@ -26,7 +29,12 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
+
+from catdog_core.live import annotate
+from catdog_core.predict import Prediction
 from conftest import REPO
 
 pytestmark = pytest.mark.browser
@@ -35,6 +43,11 @@ SHOTS = REPO / (os.environ.get("CATDOG_SCREENSHOTS") or "test-output/screenshots
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
+# A camera for the live video: Chromium's fake device, granted without a prompt, playing a file.
+FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
+
+
+HOSTILE_NAME = "<img src=x onerror=alert(1)>[me](http://evil.example) **Ann**"
 
 
 def free_port() -> int:
@@ -158,6 +171,82 @@ def shoot(page, name: str) -> None:
     page.set_viewport_size(size)
 
 
+def fake_camera_file(photo: Path, target: Path, size: tuple[int, int] = (320, 240), frames: int = 3):
+    """The photo as a few YUV4MPEG2 4:2:0 frames (Chromium loops them); returns the RGB frame they show."""
+    rgb = np.asarray(Image.open(photo).convert("RGB").resize(size, Image.BILINEAR), np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 16 + 0.257 * r + 0.504 * g + 0.098 * b  # BT.601 studio range, as Chromium reads I420
+    u = 128 - 0.148 * r - 0.291 * g + 0.439 * b
+    v = 128 + 0.439 * r - 0.368 * g - 0.071 * b
+    width, height = size
+    u, v = (plane.reshape(height // 2, 2, width // 2, 2).mean(axis=(1, 3)) for plane in (u, v))  # 2x2 -> 1
+    planes = b"".join(np.clip(np.rint(plane), 0, 255).astype(np.uint8).tobytes() for plane in (y, u, v))
+    header = f"YUV4MPEG2 W{width} H{height} F30:1 Ip A1:1 C420jpeg\n".encode()
+    target.write_bytes(header + (b"FRAME\n" + planes) * frames)
+    return rgb.astype(np.uint8)
+
+
+def live_video_frame(page):
+    """(seconds played, the frame now showing) of the video streamlit-webrtc plays: what the server sent back."""
+    component = next(f for f in page.frames if "streamlit_webrtc" in f.url)
+    played, url = component.evaluate("""() => {
+        const video = document.querySelector('video');
+        if (!video || video.readyState < 2 || !video.videoWidth) return [0, null];
+        const canvas = document.createElement('canvas');
+        canvas.width = video.videoWidth;
+        canvas.height = video.videoHeight;
+        canvas.getContext('2d').drawImage(video, 0, 0);
+        return [video.currentTime, canvas.toDataURL('image/png')];
+    }""")
+    if url is None:
+        return 0.0, None
+    return played, np.asarray(Image.open(io.BytesIO(base64.b64decode(url.split(",", 1)[1]))).convert("RGB"))
+
+
+def band_rows(height: int, width: int) -> int:
+    """How many rows the app's answer band covers on a frame of this size (measured on a white frame)."""
+    drawn = annotate(np.full((height, width, 3), 255, np.uint8), Prediction("x", 1.0, {}))
+    return int(np.argmax(drawn[:, -1].max(axis=1) > 0))  # the band's right end: black, never text
+
+
+def read_label(shown, raw, labels) -> tuple[str, int, float, float]:
+    """The label drawn over a live frame, read back by drawing every answer (label, 50..100 %) over the
+    raw camera frame the way the app does and keeping the closest band: (label, percent, its mean pixel
+    error, the closest other label's error)."""
+    height, width = shown.shape[:2]
+    raw = np.asarray(Image.fromarray(raw).resize((width, height), Image.BILINEAR))
+    band = band_rows(height, width)
+    errors = {(label, percent): float(np.abs(annotate(raw, Prediction(label, percent / 100, {}))[:band].astype(int)
+                                             - shown[:band]).mean())
+              for label in labels for percent in range(50, 101)}
+    (label, percent), error = min(errors.items(), key=lambda kv: kv[1])
+    other = min(e for (name, _), e in errors.items() if name != label)
+    return label, percent, error, other
+
+
+def assert_answer_drawn_live(page, camera_frame, expected: str, labels: list[str]) -> None:
+    """The live video shows the camera's frames with `expected` drawn over them (a band, its text read back)."""
+    assert camera_frame[:band_rows(*camera_frame.shape[:2])].mean() > 60  # the photo's top is not a black band
+    deadline, shown, band = time.time() + 60, None, 0
+    while time.time() < deadline:  # until the stream plays and the first answers come back
+        played, shown = live_video_frame(page)
+        if shown is not None:
+            band = band_rows(*shown.shape[:2])  # the size the server got (a browser may scale the camera down)
+            if played > 0.5 and shown[:band].mean() < 40:
+                break
+        page.wait_for_timeout(500)
+    assert shown is not None, "the live video never played"
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(shown).save(SHOTS / "classify-live-frame.png")
+    assert shown[:band].mean() < 40, "no answer drawn over the live video"
+    # Below the band, the camera's own picture: live frames of the photo, not a still of something else.
+    assert abs(shown.shape[0] / shown.shape[1] - camera_frame.shape[0] / camera_frame.shape[1]) < 0.02, shown.shape
+    sent = np.asarray(Image.fromarray(camera_frame).resize(shown.shape[1::-1], Image.BILINEAR)).astype(int)
+    assert np.abs(sent[band + 4:] - shown[band + 4:]).mean() < 25
+    label, percent, error, other = read_label(shown, camera_frame, labels)
+    assert label == expected and error < other / 2, (label, percent, error, other)
+
+
 def labelled_zip(path: Path, shared_zip: Path, per_class: int = 4) -> Path:
     """Real validation photos in class folders, as a student would zip them."""
     with zipfile.ZipFile(shared_zip) as source, zipfile.ZipFile(path, "w") as target:
@@ -192,8 +281,11 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
                 path.write_bytes(archive.read(n))
                 own_photos[label].append(path)
 
+    camera_frame = fake_camera_file(cat_photo, tmp_path / "cat.y4m")
+
     with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + FAKE_CAMERA_ARGS + [
+            f"--use-file-for-fake-video-capture={tmp_path / 'cat.y4m'}"])
         try:
             page = browser.new_page(viewport={"width": 1360, "height": 900})
             page.set_default_timeout(30_000)
@@ -205,10 +297,10 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             assert page.get_by_test_id("stSidebarNav").count() == 0
             expect(page.get_by_role("heading", name="The dataset")).to_be_visible(timeout=60_000)
             wait_idle(page)
-            expect(nav).to_have_count(8)
+            expect(nav).to_have_count(10)
             assert [t.strip().split("\n")[-1] for t in nav.all_inner_texts()] == [
                 "Home", "Dataset", "Augmentation", "Training", "Evaluate", "Classify", "Your classes",
-                "Inside the models"]
+                "Inside the models", "What if", "Class board"]
             expect(page.get_by_test_id("stImage")).to_have_count(6)
             expect(page.get_by_test_id("stSidebar").get_by_text("2000 train")).to_be_visible()
             assert page.get_by_test_id("stSidebarNav").count() == 0
@@ -221,12 +313,30 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             shoot(page, "home")
 
             open_page(page, "Augmentation")
-            expect(page.get_by_test_id("stImage")).to_have_count(10)  # the original and nine copies
+            expect(page.get_by_test_id("stImage")).to_have_count(1)  # the original; the nine copies are one figure
+            expect(page.locator(".js-plotly-plot")).to_have_count(1)
             expect(page.get_by_text("0.2 = up to ±72°")).to_be_visible()
+            # A slider moved quickly on a slow line: each press starts a run that ends the one before, and
+            # Streamlit deletes the media files of a run the browser had not fetched yet (404s, broken images).
+            missing = []
+            on_response = lambda r: missing.append(r.url) if r.status == 404 and "/media/" in r.url else None  # noqa: E731
+            page.on("response", on_response)
+            slow = page.context.new_cdp_session(page)
+            slow.send("Network.emulateNetworkConditions", {"offline": False, "latency": 1000,
+                                                           "downloadThroughput": -1, "uploadThroughput": -1})
             page.get_by_role("slider").first.focus()
-            page.keyboard.press("ArrowRight")
-            expect(page.get_by_text("0.21 = up to ±76°")).to_be_visible()
+            for _ in range(6):
+                page.keyboard.press("ArrowRight")
+                page.wait_for_timeout(450)
+            expect(page.get_by_text("0.26 = up to ±94°")).to_be_visible()
             wait_idle(page)
+            slow.send("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                                                           "downloadThroughput": -1, "uploadThroughput": -1})
+            page.remove_listener("response", on_response)
+            assert not missing, missing
+            assert page.evaluate("() => [...document.querySelectorAll('img')].filter(i => i.complete && "
+                                 "i.naturalWidth === 0).length") == 0
+            expect(page.get_by_text("In use: flip both, rotate ±94°")).to_be_visible()
             assert_clean(page)
             shoot(page, "augmentation")
 
@@ -247,6 +357,17 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             assert len(covered) == 2 and not any(covered), covered
             assert_clean(page)
             shoot(page, "classify")
+            # The live camera: Chromium's fake camera plays the cat photo, the server (streamlit-webrtc, no
+            # STUN server) sends each frame back with the model's answer drawn in a black band across the top.
+            page.get_by_test_id("stRadio").get_by_text("live", exact=True).click()
+            wait_idle(page)
+            page.frame_locator('iframe[title*="webrtc"]').get_by_role("button", name="START").click()
+            assert_answer_drawn_live(page, camera_frame, "cats", ["cats", "dogs"])
+            shoot(page, "classify-live")
+            page.frame_locator('iframe[title*="webrtc"]').get_by_role("button", name="STOP").click()
+            page.get_by_test_id("stRadio").get_by_text("off", exact=True).click()
+            wait_idle(page)
+            assert_clean(page)
             page.get_by_role("tab", name="Check labelled photos").click()
             page.get_by_test_id("stFileUploaderDropzoneInput").last.set_input_files(str(checked))
             expect(page.get_by_text("of 8")).to_be_visible(timeout=60_000)
@@ -254,17 +375,43 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             assert_clean(page)
             shoot(page, "classify-check")
 
-            open_page(page, "Evaluate")
-            expect(page.get_by_text("Test accuracy", exact=True)).to_be_visible(timeout=60_000)
-            expect(page.get_by_text("What it got wrong")).to_be_visible()
+            # What if: each turn of the photo moves the probabilities; time from the key press to new bars.
+            open_page(page, "What if")
+            expect(page.get_by_test_id("stMetric")).to_be_visible(timeout=120_000)
             wait_idle(page)
+            bars = "() => JSON.stringify([...document.querySelectorAll('.js-plotly-plot')].map(p => p.data && p.data[0].x))"
+            page.get_by_role("slider").first.focus()
+            waits = []
+            for _ in range(5):
+                before = page.evaluate(bars)
+                started = time.perf_counter()
+                page.keyboard.press("ArrowRight")
+                page.wait_for_function(f"old => ({bars})() !== old", arg=before, timeout=30_000, polling=20)
+                waits.append(time.perf_counter() - started)
+                wait_idle(page)
+            print(f"what-if: slider change to new probabilities, p50 {statistics.median(waits) * 1000:.0f} ms, "
+                  f"all {[round(w * 1000) for w in waits]} ms")
+            expect(page.get_by_text("turned +25°")).to_be_attached()
             assert_clean(page)
-            shoot(page, "evaluate")
+            shoot(page, "whatif")
+
+            # The class board: a hostile name is shown as text, never as markup.
+            open_page(page, "Class board")
+            page.get_by_label("Your name on the board").fill(HOSTILE_NAME)
+            page.get_by_role("button", name="Save the name").click()
+            wait_idle(page)
+            expect(page.get_by_text("On the board as")).to_be_visible()
+            expect(page.get_by_text(f"{HOSTILE_NAME} (you)").first).to_be_attached()  # a table cell, as typed
+            assert page.locator("main img[src='x'], main a[href='http://evil.example']").count() == 0
+            assert_clean(page)
+            shoot(page, "board")
 
             open_page(page, "Training")
             expect(page.get_by_text("Finished 10 epochs")).to_be_visible()
             expect(page.get_by_text("Why can validation beat training accuracy?")).to_be_visible()
-            # Two jobs in the queue, then Stop all, confirmed.
+            # Two jobs in the queue: the small CNN for 1 epoch (2 on this data: every run takes 100
+            # optimizer steps) and a quick transfer behind it. Stop all, confirmed, once the CNN's first
+            # epoch is done: that epoch is kept as a stopped run, newer and far worse than the quick model.
             page.get_by_role("button", name="1 epoch", exact=True).click()
             wait_idle(page)
             page.get_by_role("button", name="Start").click()
@@ -272,10 +419,29 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             page.get_by_role("button", name="Quick transfer").click()
             expect(page.get_by_text("The queue", exact=True)).to_be_visible(timeout=30_000)
             shoot(page, "training-queue")
+            sidebar = page.get_by_test_id("stSidebar")
+            expect(sidebar.get_by_text(re.compile(r"^Training now: baseline, 2 epochs \(you\)"))).to_be_visible()
+            expect(page.get_by_test_id("stMetricValue").get_by_text("1 of 2", exact=True)).to_be_visible(
+                timeout=240_000)
             page.get_by_role("button", name="Stop all…").click()
             page.get_by_role("button", name="Yes, stop them all").click()
             expect(page.get_by_text("The queue", exact=True)).to_have_count(0, timeout=120_000)
+            expect(page.get_by_text("1 of 2 (stopped)").first).to_be_attached(timeout=60_000)  # a table cell
             wait_idle(page)
+
+            # Every picker opens on the best run for the data in use, not on the newest: the quick model.
+            export = page.get_by_test_id("stSelectbox").filter(has_text="Run to export")
+            expect(export).to_contain_text("transfer ·")
+            expect(page.get_by_text("Showing the best run on the data in use")).to_be_visible()
+            open_page(page, "Evaluate")
+            expect(page.get_by_text("Test accuracy", exact=True)).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("What it got wrong")).to_be_visible()
+            expect(page.get_by_test_id("stSelectbox").first).to_contain_text("transfer ·")
+            expect(page.get_by_text("Showing the best run on the data in use")).to_be_visible()
+            wait_idle(page)
+            assert_clean(page)
+            shoot(page, "evaluate")
+            open_page(page, "Training")
             # A run renamed.
             page.get_by_text("Rename or delete a run").click()
             page.get_by_label("New name (up to 80 characters)").fill("first quick model")
@@ -313,6 +479,25 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             expect(page.get_by_role("button", name="Save and use these classes")).to_be_enabled()
             assert_clean(page)
             shoot(page, "classes")
+            # Saved and used: the cats-and-dogs jobs stay with their data; a quick model on the new classes.
+            page.get_by_role("button", name="Save and use these classes").click()
+            expect(page.get_by_text("Saved: every page of your session now uses these classes")).to_be_visible(
+                timeout=120_000)
+            job_title = re.compile(r"^Job \d+:")
+            expect(page.get_by_text(job_title)).to_have_count(0)
+            page.get_by_role("button", name="Train the quick transfer model on them").click()
+            expect(page.get_by_text(re.compile(r"^Finished \d+ epochs"))).to_be_visible(timeout=240_000)
+            own_job = page.get_by_text(job_title).inner_text().split(":")[0]  # "Job 5"
+            wait_idle(page)
+            shoot(page, "classes-trained")
+            page.get_by_test_id("stSidebar").get_by_role("button", name="Back to cats and dogs").click()
+            wait_idle(page)
+            for title in ("Training", "Classify"):  # the new classes' job does not follow back
+                open_page(page, title)
+                expect(page.get_by_text(re.compile(r"^(Train a model|Classify your own photos)$"))).to_be_visible()
+                wait_idle(page)
+                expect(page.get_by_text(re.compile(rf"^{own_job}:"))).to_have_count(0)
+                assert_clean(page)
 
             # Every page again, as a projector shows it.
             page.get_by_test_id("stSidebar").get_by_text("Presenter mode").click()
