@@ -1,9 +1,15 @@
-"""Grad-CAM for the transfer model: where in the photo MobileNetV2's features
-pushed the chosen class's score up, as a 0..1 heatmap, and that heatmap
-painted over the photo.
+"""Where a model looked, two ways, each as a 0..1 heatmap that `overlay` paints over the photo.
 
-The transfer model nests MobileNetV2 as one layer, so its last feature map is
-not an output Keras can hand out. The forward pass is rebuilt here from the
+- Grad-CAM (transfer model only): where MobileNetV2's last feature map pushed the
+  chosen class's score up: a 5x5 grid at 160x160, 32 pixels a cell. (Its 10x10
+  block before that was tried: patchier, and no more often on the animal.)
+- Occlusion sensitivity (any model): a grey patch slid over the photo, the whole
+  model run on every covered copy in a few batches; warm is where covering the
+  photo lowers the class's log-odds the most. Slower (dozens of forward passes),
+  but it measures the model's answer itself, on a finer grid.
+
+The transfer model nests MobileNetV2 as one layer, so its feature maps are not
+outputs Keras can hand out. Grad-CAM's forward pass is rebuilt here from the
 model's own layers: preprocess -> base -> pool -> logits. Augmentation and
 dropout are skipped: both are the identity when the model classifies.
 """
@@ -22,6 +28,9 @@ from .models import BASE_NAME
 UNSUPPORTED = ("Grad-CAM here explains the transfer model (MobileNetV2 features); "
                "this run is a small CNN, so train the transfer recipe to see a heatmap.")
 ALPHA = 0.45  # heatmap weight in the overlay: strong enough to read, the photo stays visible
+
+# The ways of showing where a model looked, fastest first: name -> what a page calls it.
+VIEWS = {"gradcam": "Grad-CAM (coarse, 5x5)", "occlusion": "Occlusion (slower, sharper)"}
 
 # Blue (ignored) -> yellow -> red (what drove the score): readable on photos and for most colour-blind eyes.
 _RAMP = np.array([[0.0, 30, 60, 200], [0.5, 250, 220, 40], [1.0, 220, 20, 20]])
@@ -74,6 +83,24 @@ def warm_up(model) -> None:
         grad_cam(model, np.zeros((*(d or 160 for d in model.input_shape[1:3]), 3), np.uint8))
 
 
+def _model_sized(model, image: np.ndarray, what: str) -> np.ndarray:
+    """An RGB image as the model sees it: squashed to its input size the way the pixel path does."""
+    from .images import resize_for_model
+
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[-1] != 3:
+        raise CatdogError(f"{what} needs an RGB image (height x width x 3).")
+    if image.shape[:2] != tuple(model.input_shape[1:3]):
+        image = resize_for_model(image.astype(np.uint8))
+    return image
+
+
+def _check_class(model, class_index: int | None) -> None:
+    classes = int(model.output_shape[-1])
+    if class_index is not None and not 0 <= class_index < classes:
+        raise CatdogError(f"Class number {class_index} does not exist; this model has classes 0 to {classes - 1}.")
+
+
 def grad_cam(model, image_160: np.ndarray, class_index: int | None = None) -> np.ndarray:
     """(160, 160) float32 heatmap in 0..1 for `class_index` (default: the predicted class).
 
@@ -81,18 +108,10 @@ def grad_cam(model, image_160: np.ndarray, class_index: int | None = None) -> np
     """
     import tensorflow as tf
 
-    from .images import resize_for_model
-
     cam_fn = _cam_fn(model)
-    image = np.asarray(image_160)
-    if image.ndim != 3 or image.shape[-1] != 3:
-        raise CatdogError("Grad-CAM needs an RGB image (height x width x 3).")
+    image = _model_sized(model, image_160, "Grad-CAM")
+    _check_class(model, class_index)
     size = tuple(model.input_shape[1:3])
-    if image.shape[:2] != size:
-        image = resize_for_model(image.astype(np.uint8))
-    classes = int(model.output_shape[-1])
-    if class_index is not None and not 0 <= class_index < classes:
-        raise CatdogError(f"Class number {class_index} does not exist; this model has classes 0 to {classes - 1}.")
     cam, _ = cam_fn(tf.constant(image[None], tf.float32),
                     tf.constant(-1 if class_index is None else class_index, tf.int32))
     heat = tf.image.resize(cam[None, :, :, None], size, method="bilinear")[0, :, :, 0].numpy()
@@ -100,6 +119,149 @@ def grad_cam(model, image_160: np.ndarray, class_index: int | None = None) -> np
     if top <= 0:  # no positive evidence anywhere: an all-zero map, not 0/0
         return np.zeros(size, np.float32)
     return np.clip(heat / top, 0.0, 1.0).astype(np.float32)
+
+
+# ---------------------------------------------------------------- occlusion sensitivity
+
+
+OCCLUSION_GRID = 8  # positions per side: 64 covered copies + the photo, ~0.9 CPU-s via TFLite (1.7 via TensorFlow)
+OCCLUSION_PATCH = 0.25  # the patch's side as a fraction of the image's: about a cat's head at 160x160
+OCCLUSION_BATCH = 33  # covered copies per forward pass: 8x8 + 1 in two equal batches
+OCCLUSION_GREY = 127.5  # the patch: mid-grey, which preprocess_input maps to 0 (no signal)
+MAX_GRID = 16
+
+
+@dataclass(frozen=True)
+class OcclusionMap:
+    """What covering each part of the photo did to the model's answer for one class."""
+
+    heatmap: np.ndarray  # (160, 160) float32 in 0..1: drops between patch centres over the largest (rises: 0)
+    drops: np.ndarray  # (grid, grid) float32: the log-odds drop with the patch at each position (< 0: a rise)
+    class_index: int
+    probability: float  # of the class on the whole photo
+    lowest: float  # of the class with the most telling patch covered
+    patch: int  # the patch's side in pixels
+    passes: int  # forward passes: grid * grid covered copies + the photo
+    batches: int
+
+
+def log_odds(logits: np.ndarray, class_index: int) -> np.ndarray:
+    """(N, classes) logits -> (N,) log(p / (1 - p)) of one class: unlike p (or log p) it does not
+    flatten out near 100 %, so a confident answer still shows what covering changed."""
+    logits = np.asarray(logits, np.float64)
+    others = np.delete(logits, class_index, axis=1)
+    top = others.max(axis=1, keepdims=True)
+    return logits[:, class_index] - (top[:, 0] + np.log(np.exp(others - top).sum(axis=1)))
+
+
+def occlusion_positions(side: int, grid: int, patch: int) -> np.ndarray:
+    """The patch's top-left corners along one side: `grid` evenly spaced, the first at 0 and the last
+    flush with the far edge, so every pixel is covered at least once."""
+    return np.linspace(0, side - patch, grid).round().astype(int)
+
+
+PROBE_TOLERANCE = 0.01  # logits: TFLite and TensorFlow agree to ~1e-4 on the same weights; another base is far off
+_frozen: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {weights: frozen-base forward or None}
+
+
+def frozen_base_forward(model, weights: str | None = None):
+    """A faster forward pass for occlusion: the frozen base's converted TFLite copy (features), then
+    the model's own Dense in numpy. None when it cannot stand in for the model: no MobileNetV2 base,
+    no TFLite, the base not converted on this machine yet (training converts it; this never does, so
+    it never writes another model's weights under this key), or a base that gives other logits than
+    the model's own (a fine-tuned run, other weights). Checked once per model on two probe images."""
+    from . import config, features
+    from .predict import logits as model_logits
+
+    weights = weights or config.base_weights_setting()
+    with _compiled_lock:
+        known = _frozen.get(model, {})
+        if weights in known:
+            return known[weights]
+    forward = None
+    if supports(model) and features.tflite_interpreter_class() is not None and features.is_converted(weights):
+        try:
+            converted = features.tflite_path(features.converted_marker(weights).read_text().strip())
+            runner = features.cached_runner(converted)
+            head = model.get_layer("logits")
+        except (OSError, ValueError, RuntimeError):
+            runner = None
+        if runner is not None:
+            def through_tflite(batch: np.ndarray) -> np.ndarray:
+                kernel, bias = (np.asarray(w, np.float64) for w in head.get_weights())  # the head as it is now
+                return np.asarray(runner(batch), np.float64) @ kernel + bias
+
+            size = tuple(model.input_shape[1:3])
+            rng = np.random.default_rng(0)
+            probes = np.stack([rng.uniform(0, 255, (*size, 3)),
+                               np.broadcast_to(np.linspace(0, 255, size[1])[None, :, None], (*size, 3))])
+            try:
+                ours = np.concatenate([model_logits(model, probe[None]) for probe in probes])  # the traced shape
+                same = np.allclose(through_tflite(probes), ours, rtol=0, atol=PROBE_TOLERANCE)
+            except (ValueError, RuntimeError):
+                same = False
+            forward = through_tflite if same else None
+    with _compiled_lock:
+        _frozen.setdefault(model, {})[weights] = forward
+    return forward
+
+
+def _between_centres(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A (grid, grid) array of values at patch centres, interpolated linearly to every pixel
+    (beyond the outer centres, the nearest value)."""
+    height, width = size
+    across = np.stack([np.interp(np.arange(width) + 0.5, cols, row) for row in values])  # (grid, width)
+    return np.stack([np.interp(np.arange(height) + 0.5, rows, col) for col in across.T], axis=1)
+
+
+def occlusion(model, image_160: np.ndarray, class_index: int | None = None, grid: int = OCCLUSION_GRID,
+              patch_fraction: float = OCCLUSION_PATCH, batch_size: int = OCCLUSION_BATCH,
+              forward=None) -> OcclusionMap:
+    """Occlusion sensitivity of `class_index` (default: the class predicted for the photo).
+
+    A grey square of `patch_fraction` of the side is put at grid x grid positions; the model runs on
+    the photo and every covered copy, batch_size images at a time. Each position's value is the drop
+    in the class's log-odds with the patch there; the heatmap places it at the patch's centre and
+    interpolates between centres. forward: a batch of raw pixels ->
+    logits (default: the model's compiled graph, predict.logits); give another engine to reuse this.
+    """
+    from .predict import logits as model_logits
+
+    if not 2 <= grid <= MAX_GRID:
+        raise CatdogError(f"The occlusion grid must have 2 to {MAX_GRID} positions a side, not {grid}.")
+    if not 0 < patch_fraction <= 1:
+        raise CatdogError("The occlusion patch must be a fraction of the image between 0 and 1.")
+    image = _model_sized(model, image_160, "Occlusion").astype(np.float32)
+    _check_class(model, class_index)
+    forward = forward or (lambda batch: model_logits(model, batch))
+    height, width = image.shape[:2]
+    patch = max(1, round(min(height, width) * patch_fraction))
+    ys, xs = occlusion_positions(height, grid, patch), occlusion_positions(width, grid, patch)
+    corners = [(y, x) for y in ys for x in xs]
+
+    total = len(corners) + 1
+    batches = -(-total // max(1, batch_size))
+    per_batch = -(-total // batches)  # equal batches: one traced shape, no short last pass
+    outputs = []
+    for first in range(0, total, per_batch):
+        batch = np.repeat(image[None], min(per_batch, total - first), axis=0)
+        for row, index in enumerate(range(first, first + len(batch))):
+            if index:  # copy 0 is the photo itself
+                y, x = corners[index - 1]
+                batch[row, y:y + patch, x:x + patch] = OCCLUSION_GREY
+        outputs.append(np.asarray(forward(batch), np.float64))
+    logits = np.concatenate(outputs)
+    chosen = int(np.argmax(logits[0])) if class_index is None else int(class_index)
+    scores = log_odds(logits, chosen)
+    drops = (scores[0] - scores[1:]).astype(np.float32)
+
+    per_pixel = np.clip(_between_centres(drops.reshape(grid, grid), ys + patch / 2, xs + patch / 2,
+                                         (height, width)), 0, None)
+    top = float(per_pixel.max())
+    heat = np.zeros((height, width), np.float32) if top <= 0 else (per_pixel / top).astype(np.float32)
+    probabilities = 0.5 * (1 + np.tanh(scores / 2))  # log-odds back to p, without overflow
+    return OcclusionMap(heat, drops.reshape(grid, grid), chosen, float(probabilities[0]),
+                        float(probabilities[1:].min()), patch, total, batches)
 
 
 def colorize(heatmap: np.ndarray) -> np.ndarray:
@@ -179,17 +341,34 @@ def activations(model, image: np.ndarray) -> list[Activation]:
                        np.asarray(out[0], np.float32)) for layer, out in zip(layers, outputs)]
 
 
+SILENT_TILE = (200, 210, 228)  # pale blue: a filter with no positive response anywhere in the photo
+TILE_TOP = 99.0  # percentile of a map's positive values drawn white: one hot pixel does not darken the rest
+
+
+def silent_filters(maps: np.ndarray) -> int:
+    """How many of the (H, W, C) maps are zero everywhere (after ReLU: the filter found nothing)."""
+    return int((np.asarray(maps).reshape(-1, maps.shape[-1]).max(axis=0) <= 0).sum())
+
+
 def channel_grid(maps: np.ndarray, columns: int = 8, gap: int = 2) -> np.ndarray:
-    """(H, W, C) feature maps as one uint8 picture: a grid of C tiles, each scaled to its own
-    0..255 (a filter that found nothing stays black), on a white background."""
+    """(H, W, C) feature maps as one (rows, cols, 3) uint8 picture, a tile per filter on white.
+
+    Each tile is scaled to its own range: 0 black, the TILE_TOP percentile of its positive values
+    white, with square-root contrast, so a filter that fires on a few pixels (common in the last
+    convolution of a barely trained CNN) shows where, instead of a black square with one bright
+    dot. A filter silent everywhere is SILENT_TILE, not black."""
     height, width, count = maps.shape
     rows = -(-count // columns)
-    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap), 255, np.uint8)
+    grid = np.full((rows * (height + gap) - gap, columns * (width + gap) - gap, 3), 255, np.uint8)
     for c in range(count):
-        tile = maps[..., c]
-        top = float(tile.max())
-        scaled = np.zeros_like(tile) if top <= 0 else np.clip(tile / top, 0, 1)
+        tile = np.asarray(maps[..., c], np.float32)
+        positive = tile[tile > 0]
         r, k = divmod(c, columns)
-        grid[r * (height + gap):r * (height + gap) + height, k * (width + gap):k * (width + gap) + width] = (
-            np.round(scaled * 255).astype(np.uint8))
+        cell = grid[r * (height + gap):r * (height + gap) + height, k * (width + gap):k * (width + gap) + width]
+        if not positive.size:
+            cell[:] = SILENT_TILE
+            continue
+        top = float(np.percentile(positive, TILE_TOP, method="lower"))  # a value of the map, not between two
+        scaled = np.sqrt(np.clip(tile / top, 0, 1)) if top > 0 else np.zeros_like(tile)
+        cell[:] = np.round(scaled * 255).astype(np.uint8)[..., None]
     return grid

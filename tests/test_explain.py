@@ -1,4 +1,4 @@
-"""explain: Grad-CAM heatmaps of the transfer model and their overlays."""
+"""explain: Grad-CAM and occlusion heatmaps, their overlays, and the service task that paints them."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from PIL import Image
 from catdog_core import explain, models, predict, runs
 from catdog_core.errors import CatdogError
 
-from conftest import REPO, draw_image, subprocess_env
+from conftest import REPO, draw_image, jpeg_bytes, subprocess_env
 
 
 @pytest.fixture(scope="module")
@@ -95,6 +95,117 @@ def test_small_cnn_is_refused_with_a_sentence():
     assert not explain.supports(baseline)
     with pytest.raises(CatdogError, match="Grad-CAM here explains the transfer model"):
         explain.grad_cam(baseline, np.zeros((160, 160, 3), np.uint8))
+
+
+# ---------------------------------------------------------------- occlusion sensitivity
+
+
+class _Shape:
+    """Just what occlusion asks of a model when it is given its own forward pass."""
+
+    input_shape = (None, 160, 160, 3)
+    output_shape = (None, 2)
+
+
+def test_occlusion_without_a_network_finds_the_evidence_and_is_not_fooled_by_saturation():
+    # A made-up "model": class 0's logit is 30 x the brightness of a region at rows 100-140, columns
+    # 20-60, so the photo is 99.99...% class 0 and a probability would hardly move when covered.
+    def forward(batch):
+        sizes.append(len(batch))
+        evidence = batch[:, 100:140, 20:60].mean(axis=(1, 2, 3)) / 255
+        return np.stack([30 * evidence, np.zeros(len(batch))], axis=1)
+
+    sizes = []
+    image = np.full((160, 160, 3), 255, np.uint8)
+    found = explain.occlusion(_Shape(), image, grid=8, batch_size=20, forward=forward)
+    assert sizes == [17, 17, 17, 14] and found.passes == 65 and found.batches == 4  # one shape but the last
+    assert found.heatmap.shape == (160, 160) and found.heatmap.dtype == np.float32
+    assert found.heatmap.max() == pytest.approx(1.0) and found.heatmap.min() == 0.0
+    assert found.drops.shape == (8, 8) and found.class_index == 0
+    centres = explain.occlusion_positions(160, 8, found.patch) + found.patch / 2
+    row, col = np.unravel_index(np.argmax(found.drops), found.drops.shape)
+    assert 100 <= centres[row] <= 140 and 20 <= centres[col] <= 60  # the warmest patch's centre is on it
+    y, x = np.unravel_index(np.argmax(found.heatmap), found.heatmap.shape)
+    assert 100 <= y < 140 and 20 <= x < 60
+    assert found.heatmap[:60, 100:].max() == 0  # far from the region, covering changed nothing
+    # Saturated: the probability barely moves, the log-odds drop (what the map shows) is large.
+    assert found.probability > 0.9999 and found.lowest > 0.999
+    assert found.drops.max() > 5
+    with pytest.raises(CatdogError, match="2 to 16 positions"):
+        explain.occlusion(_Shape(), image, grid=40, forward=forward)
+
+
+def test_log_odds_keep_counting_where_probabilities_flatten():
+    logits = np.array([[12.0, 0.0], [8.0, 0.0], [0.0, 0.0], [-3.0, 0.0]])
+    np.testing.assert_allclose(explain.log_odds(logits, 0), [12, 8, 0, -3])
+    np.testing.assert_allclose(explain.log_odds(logits, 1), [-12, -8, 0, 3])
+    three = np.array([[2.0, 1.0, 1.0]])  # log(p / (1 - p)) with two other classes
+    p = np.exp(2) / (np.exp(2) + 2 * np.e)
+    np.testing.assert_allclose(explain.log_odds(three, 0), [np.log(p / (1 - p))])
+
+
+def test_occlusion_finds_the_disc_in_its_corner(trained, shared_weights):
+    """The real network, explaining 'cats' (the disc class) on grey pictures: the warmest patch is
+    on the disc, through the model's own graph (top-left) and through the converted frozen base
+    (bottom-right), each in two batches."""
+    from catdog_core import features
+
+    _, result = trained
+    model = result.model
+    if not features.is_converted(shared_weights):
+        features.FeatureExtractor(models.build_features(shared_weights), shared_weights)  # converts once
+    frozen = explain.frozen_base_forward(model, shared_weights)
+    assert frozen is not None  # the same weights: it stands in for the model
+    rng = np.random.default_rng(6)
+    for corner, centre, engine in (("top-left", 35, lambda batch: predict.logits(model, batch)),
+                                   ("bottom-right", 125, frozen)):
+        sizes = []
+        found = explain.occlusion(model, disc_in_corner(corner, rng), class_index=0, grid=6,
+                                  forward=lambda batch: (sizes.append(len(batch)), engine(batch))[1])
+        assert sizes == [19, 18]  # 6x6 covered copies and the photo, in two passes
+        centres = explain.occlusion_positions(160, 6, found.patch) + found.patch / 2
+        row, col = np.unravel_index(np.argmax(found.drops), found.drops.shape)
+        assert abs(centres[row] - centre) <= 26 and abs(centres[col] - centre) <= 26, (corner, row, col)
+        y, x = np.unravel_index(np.argmax(found.heatmap), found.heatmap.shape)
+        assert abs(y - centre) <= 26 and abs(x - centre) <= 26, (corner, y, x)
+    images = np.stack([draw_image(k, np.random.default_rng(k), size=160) for k in (0, 1)])
+    np.testing.assert_allclose(frozen(images), predict.logits(model, images), atol=explain.PROBE_TOLERANCE)
+
+
+def test_frozen_base_is_refused_for_a_model_with_other_base_weights(trained, shared_weights):
+    """A fine-tuned base (here: its first kernel changed for a moment) gives other logits than the
+    converted frozen base, so occlusion must run the model itself."""
+    _, result = trained
+    conv = result.model.get_layer(models.BASE_NAME).get_layer("Conv1")
+    kept = conv.get_weights()
+    same_file = os.path.join(os.path.dirname(shared_weights), ".", os.path.basename(shared_weights))
+    try:
+        conv.set_weights([kept[0] * 1.5])
+        # The same weights file spelled another way: the same conversion, a check of its own.
+        assert explain.frozen_base_forward(result.model, same_file) is None
+    finally:
+        conv.set_weights(kept)
+    assert explain.frozen_base_forward(result.model, "/no/such/weights.h5") is None  # never converted
+
+
+def test_the_service_task_paints_the_map_and_computes_occlusion_once(trained, monkeypatch):
+    from catdog_core.service import tasks
+
+    data, result = trained
+    run = runs.save_run(result, data.describe())
+    monkeypatch.setattr(runs, "load_model", lambda found: result.model)  # the model at hand, not a reload
+    calls = []
+    real = explain.occlusion
+    monkeypatch.setattr(explain, "occlusion", lambda *a, **k: calls.append(1) or real(*a, **k))
+    photo = jpeg_bytes(0, 3, size=200)
+    first = tasks.explain_photo(run.run_id, photo, "occlusion")
+    assert first.looked.shape == (200, 200, 3) and first.class_name in ("cats", "dogs")
+    assert first.passes == 65 and first.grid == 8 and 0 <= first.lowest <= first.probability <= 1
+    again = tasks.explain_photo(run.run_id, photo, "occlusion")
+    assert len(calls) == 1 and np.array_equal(again.looked, first.looked)  # the page's rerun: kept
+    assert tasks.explain_photo(run.run_id, photo, "gradcam").lowest is None
+    with pytest.raises(CatdogError, match="Unknown view"):
+        tasks.explain_photo(run.run_id, photo, "<b>saliency</b>")
 
 
 def test_cli_predict_explain_writes_one_png_per_image(trained, tmp_path, shared_weights):
