@@ -178,6 +178,15 @@ class LabelledCheck:
                                 [index[c.prediction.label] for c in self.checked], len(index))
 
 
+def shown_path(name: str) -> str:
+    """A labelled file's name with its folder (cats/6.jpg): both classes of a zip can have a 6.jpg.
+    Each part is made harmless to print as safe_display_name does."""
+    parts = [p for p in str(name or "").replace("\\", "/").split("/") if p]
+    if len(parts) < 2:
+        return safe_display_name(name)
+    return f"{safe_display_name(parts[-2], 40)}/{safe_display_name(parts[-1])}"
+
+
 def check_labelled(model, class_names, items) -> LabelledCheck:
     """(name, bytes) pairs -> LabelledCheck; the class of each is read from its name."""
     class_names = tuple(str(n) for n in class_names)
@@ -185,14 +194,14 @@ def check_labelled(model, class_names, items) -> LabelledCheck:
     for name, data in list(items)[:MAX_CHECK_FILES]:
         true = label_from_name(name, class_names)
         if true is None:
-            unlabelled.append(safe_display_name(name))
+            unlabelled.append(shown_path(name))
             continue
         try:
             shown, model_input = load_for_model(data)
         except InvalidImage as exc:
-            refused.append((safe_display_name(name), str(exc)))
+            refused.append((shown_path(name), str(exc)))
             continue
-        checked.append(Checked(safe_display_name(name), true, predict.classify(model, model_input, class_names), shown,
+        checked.append(Checked(shown_path(name), true, predict.classify(model, model_input, class_names), shown,
                                model_input))
     return LabelledCheck(class_names, checked, unlabelled, refused)
 

@@ -445,6 +445,19 @@ def display_copy(image: np.ndarray, side: int = DISPLAY_SIDE) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0))
 
 
+def square_thumbnail(image: np.ndarray, side: int = 160) -> np.ndarray:
+    """A `side` x `side` uint8 RGB copy cut from the middle of the image (for showing: a grid of
+    them lines up whatever shape each photo had)."""
+    image = np.asarray(image, np.uint8)
+    if image.ndim == 2:
+        image = np.repeat(image[..., None], 3, axis=2)
+    height, width = image.shape[:2]
+    edge = min(height, width)
+    top, left = (height - edge) // 2, (width - edge) // 2
+    square = Image.fromarray(np.ascontiguousarray(image[top:top + edge, left:left + edge, :3]))
+    return np.asarray(square.resize((side, side), Image.Resampling.LANCZOS, reducing_gap=3.0))
+
+
 def load_for_model(data, **limits) -> tuple[np.ndarray, np.ndarray]:
     """(display image, model input) from one decode of the bytes."""
     full = decode(data, for_model=True, **limits)

@@ -4,7 +4,7 @@ import random
 
 import streamlit as st
 
-from catdog_core import augment, codegen, dataset, images
+from catdog_core import augment, charts, codegen, dataset, images
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
@@ -58,7 +58,9 @@ with chooser:
             split = st.selectbox("Split", dataset.SPLITS, key="aug_split")
             part = loaded.split(split)
             if len(part):
-                st.session_state["aug_index"] = min(st.session_state.get("aug_index", 0), len(part) - 1)
+                if "aug_index" not in st.session_state:  # first visit: a clear, well-lit photo, not file 0
+                    st.session_state["aug_index"] = dataset.clear_example(part)
+                st.session_state["aug_index"] = min(st.session_state["aug_index"], len(part) - 1)
                 st.number_input(f"Image number (0 to {len(part) - 1})", 0, len(part) - 1, key="aug_index")
                 st.button("Random image", on_click=_random_index, args=(len(part),), icon=":material/casino:")
                 index = st.session_state["aug_index"]
@@ -100,8 +102,6 @@ with controls:
 
 with grid:
     st.subheader("Nine augmented copies")
-    st.markdown(f"In use: **{augment.describe(settings)}**. The Training page uses these settings for "
-                "models 2, 3 and 4 (model 1, the baseline, uses none).")
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button("Reset to the post's settings", on_click=_reset, icon=":material/restart_alt:")
         st.page_link("pages/training.py", label="Train with these settings", icon=":material/model_training:")
@@ -114,9 +114,13 @@ with grid:
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
             copies = []
-        for row in range(len(copies) // 3):
-            for col, copy in zip(st.columns(3), copies[row * 3:row * 3 + 3]):
-                col.image(copy, width="stretch")
+        if len(copies):
+            # One figure with the nine inside it, not nine st.image files: a quick slider ends runs whose
+            # files the browser has not fetched yet, and Streamlit deletes those (broken images).
+            st.plotly_chart(charts.picture_sheet(copies), key="aug_grid", config={"staticPlot": True})
+    # Right under the copies, written just after them: the text never describes other pictures.
+    st.markdown(f"In use: **{augment.describe(settings)}**. The Training page uses these settings for "
+                "models 2, 3 and 4 (model 1, the baseline, uses none).")
 
 with st.expander("Show the code", icon=":material/code:"):
     st.code("import keras\nfrom keras import layers\n\n" + codegen.augmentation(settings), language="python")

@@ -1,18 +1,25 @@
 """Your classes: build a dataset in the browser (a class, a name, photos from files or the
 camera), then train the quick transfer model on it and classify. Saved like an uploaded zip."""
 
+import numpy as np
 import streamlit as st
 
 from catdog_core import dataset, images, jobs, uploads
 from catdog_core.errors import CatdogError
+from catdog_core.words import count
 import ui
 
 ui.page_setup()
 
 SET_KEY = "built_classes"  # {class name: [(file name, bytes)]}, this session's set being built
+ROUND_KEY = "class_upload_round"  # part of the uploader's key: a new key after each add empties it
 MAX_CLASSES = 10
 MAX_PHOTOS = 200  # per class
 MIN_PHOTOS = dataset.MIN_IMAGES_PER_CLASS
+SHOWN = 24  # photos a class shows (the rest are counted)
+PER_ROW = 6
+THUMB = 120  # pixels a side: every thumbnail the same square, so the remove buttons line up
+UNREADABLE = np.full((THUMB, THUMB, 3), 224, np.uint8)  # in place of a photo the service refused
 
 
 def classes() -> dict[str, list[tuple[str, bytes]]]:
@@ -39,6 +46,14 @@ def check_name(name: str) -> str | None:
     if len(classes()) >= MAX_CLASSES:
         return f"Up to {MAX_CLASSES} classes."
     return None
+
+
+def add_files(name: str, files: list[tuple[str, bytes]]) -> None:
+    """The Add button's callback: the photos join the class, the sentences about refused ones are
+    kept for this run to show, and the uploader gets a new key, so it comes back empty."""
+    if name in classes():  # not removed in between
+        st.session_state["_add_problems"] = add_photos(name, files)
+    st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1
 
 
 def add_photos(name: str, files) -> list[str]:
@@ -75,41 +90,45 @@ with left:
     if classes():
         # Plain names as options: a label with the photo count would change as photos arrive.
         current = st.radio("Add photos to", list(classes()), key="class_target", horizontal=True)
-        files = ui.file_uploader(f"Photos of {current}", key=f"class_files_{current}", multiple=True)
-        if files and st.button(f"Add {len(files)} photo(s) to {ui.plain(current)}", key="add_files", icon=":material/upload:"):
-            for problem in add_photos(current, [(f.name, f.getvalue()) for f in files]):
-                st.error(ui.plain(problem))
+        upload_round = st.session_state.setdefault(ROUND_KEY, 0)
+        files = ui.file_uploader(f"Photos of {current}", key=f"class_files_{current}_{upload_round}", multiple=True)
+        if files:
+            st.button(f"Add {count(len(files), 'photo')} to {ui.plain(current)}", key="add_files",
+                      icon=":material/upload:", on_click=add_files,
+                      args=(current, [(f.name, f.getvalue()) for f in files]))
+        for problem in st.session_state.pop("_add_problems", []):
+            st.error(ui.plain(problem))
         if st.toggle("Use the camera", key="class_camera"):
             shot = st.camera_input(f"A photo of {current}", key=f"class_shot_{len(classes()[current])}")
             if shot is not None:
-                for problem in add_photos(current, [(f"camera-{len(classes()[current]):03d}.jpg", shot.getvalue())]):
-                    st.error(ui.plain(problem))
-                st.rerun()  # a fresh camera for the next shot
+                shot_name = f"camera-{len(classes()[current]):03d}.jpg"
+                st.session_state["_add_problems"] = add_photos(current, [(shot_name, shot.getvalue())])
+                st.rerun()  # a fresh camera for the next shot (what was refused is said after it)
 with right:
     if not classes():
         st.info("No class yet: name one on the left.")
     for name, photos in list(classes().items()):
         header, remove = st.columns([3, 2], vertical_alignment="center")
-        header.markdown(f"**{ui.plain(name)}** · {len(photos)} photo{'s' if len(photos) != 1 else ''}")
+        header.markdown(f"**{ui.plain(name)}** · {count(len(photos), 'photo')}")
         if remove.button("Remove class", key=f"drop_{name}", icon=":material/delete:"):
             del classes()[name]
             st.rerun()
-        cols = st.columns(6)
         try:
-            thumbnails = ui.service.pictures([data for _, data in photos[:24]])
+            thumbnails = ui.service.pictures([data for _, data in photos[:SHOWN]])
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
             thumbnails = []
-        for i, ((file_name, data), thumbnail) in enumerate(zip(photos[:24], thumbnails)):
-            with cols[i % 6]:
-                if isinstance(thumbnail, str):
-                    continue  # refused when it was added; kept out of the set's zip too
-                st.image(thumbnail, width="stretch")  # names wrap badly here
-                if st.button("✕", key=f"drop_{name}_{i}", help=f"Remove {ui.plain(file_name)}"):
+        for start in range(0, len(thumbnails), PER_ROW):  # a row of columns per row: a gap never shifts a column
+            for i, column in zip(range(start, min(start + PER_ROW, len(thumbnails))), st.columns(PER_ROW)):
+                file_name, thumbnail = photos[i][0], thumbnails[i]
+                unreadable = isinstance(thumbnail, str)  # refused: kept out of the set's zip too
+                column.image(UNREADABLE if unreadable else images.square_thumbnail(thumbnail, THUMB), width="stretch")
+                why = f" (it could not be read: {thumbnail})" if unreadable else ""
+                if column.button("✕", key=f"drop_{name}_{i}", help=ui.plain(f"Remove {file_name}{why}")):
                     photos.pop(i)
                     st.rerun()
-        if len(photos) > 24:
-            st.caption(f"and {len(photos) - 24} more")
+        if len(photos) > SHOWN:
+            st.caption(f"and {len(photos) - SHOWN} more")
 
 ready = len(classes()) >= 2 and all(len(p) >= MIN_PHOTOS for p in classes().values())
 set_name = st.text_input("Name of this set", key="set_name", max_chars=60, value="my classes")

@@ -4,33 +4,158 @@ import streamlit as st
 
 from catdog_core import charts, codegen, evaluate, explain, images, jobs, metrics, predict, runs
 from catdog_core.errors import CatdogError
+from catdog_core.service import get_service
+from catdog_core.words import count
 import ui
 
 ui.page_setup()
 
 
-def show_prediction(run, name: str, data: bytes, heatmap: bool, key: str) -> str | None:
-    """One file: its image (and where the model looked), the predicted class and a bar per class,
-    or a one-sentence error. Returns the predicted label (None for a refused file)."""
+def show_prediction(run, name: str, data: bytes, view: str | None, key: str) -> str | None:
+    """One file: its image (and where the model looked, `view` one of explain.VIEWS or None), the
+    predicted class and a bar per class, or a one-sentence error. Returns the predicted label (None
+    for a refused file)."""
     shown_name = images.safe_display_name(name)
     with st.container(border=True):
         try:
-            answer = ui.service.classify(run.run_id, data, heatmap)
-            picture, prediction, looked = answer.picture, answer.prediction, answer.looked
+            answer = ui.service.classify(run.run_id, data, view == "gradcam")
+            picture, prediction = answer.picture, answer.prediction
         except CatdogError as exc:
             st.markdown(f"**{ui.plain(shown_name)}**")
             st.error(ui.plain(str(exc)))
             return None
-        if looked is None:
+        if view is None:
             left, right = st.columns([1, 2], vertical_alignment="center")
         else:
             left, middle, right = st.columns([1, 1, 2], vertical_alignment="center")
-            middle.image(looked, caption=f"where it looked for {ui.plain(prediction.label)}", width="stretch")
+            with middle:
+                where_it_looked(run, data, view, answer)
         left.image(picture, caption=ui.plain(shown_name), width="stretch")
         right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
         right.plotly_chart(charts.probabilities(prediction.probabilities, large=ui.presenter()),
                            key=f"probabilities_{key}", config=charts.NO_TOOLBAR)
     return prediction.label
+
+
+# What each view's colours mean and when they mislead, shown under the view picker.
+VIEW_NOTES = {
+    "gradcam": "**Grad-CAM**: red where MobileNetV2's last feature map holds the evidence for the predicted "
+               "class (its gradients say so), blue where it holds none. That map has only 5x5 cells of 32 "
+               "pixels, blurred up to the photo: red spills off the animal onto the table or the wall, and "
+               "the warmest cell can be background. Red means *the features there raised the score*, not "
+               "*the model needs this part*.",
+    "occlusion": f"**Occlusion**: the photo is classified {explain.OCCLUSION_GRID ** 2} more times, each time "
+                 "with a grey square (a quarter of its side) over another part. Red is where covering the "
+                 "photo lowered the model's score for the predicted class the most; blue where covering "
+                 "changed nothing or raised it. The score is the log-odds, log(p / (1 − p)): at 99.99 % a "
+                 "probability hardly moves when a part is covered, the log-odds still do. It misleads when "
+                 "the animal is much bigger than the square (the rest of it still says cat), when grey looks "
+                 "like the class (a grey cat), and when the background goes with the class in the training "
+                 "photos (a sofa, grass): red there is real, the model uses it. About a second a photo.",
+}
+COLOURS_ARE_RELATIVE = ("Colours are relative to each photo: its warmest spot is red even when nothing in it "
+                        "mattered much.")
+DEFAULT_VIEW = "occlusion"  # on the post's first six validation cats its warmest spot was on the cat each time
+
+
+def view_picker(explains: bool) -> str | None:
+    """The 'where it looked' switch and the choice of view (a key of explain.VIEWS), with what its
+    colours mean; None when switched off. Without MobileNetV2 (a small CNN) only occlusion works."""
+    if not st.toggle("Show where the model looked", value=True, key="classify_gradcam",
+                     help="A heatmap over each photo: red where the model found the most evidence for its "
+                          "answer, blue where it found none."):
+        return None
+    choices = list(explain.VIEWS) if explains else ["occlusion"]
+    view = st.radio("How", choices, index=choices.index(DEFAULT_VIEW), format_func=explain.VIEWS.get,
+                    horizontal=True, key="classify_view",
+                    help="Grad-CAM is instant but coarse; occlusion runs the model dozens of times per photo.")
+    st.caption(f"{VIEW_NOTES[view]} {COLOURS_ARE_RELATIVE}")
+    if not explains:
+        st.caption("Grad-CAM needs the transfer model's MobileNetV2 features; occlusion works for any model.")
+    return view
+
+
+def _percent(p: float) -> str:
+    """A probability with the digits that show a change near 0 or 100 % (99.996%, not 100.0%)."""
+    if p > 0.999995 or p < 0.000005:
+        return "> 99.999%" if p > 0.5 else "< 0.001%"
+    digits = 1 if 0.0005 <= p <= 0.9995 else 2 if 0.00005 <= p <= 0.99995 else 3
+    return f"{p:.{digits}%}"
+
+
+def where_it_looked(run, data: bytes, view: str, answer) -> None:
+    """One photo's heatmap in the current column: `answer` is its classify() answer (which carries
+    the Grad-CAM overlay when asked for view 'gradcam'); other views are asked of the service here."""
+    label = ui.plain(answer.prediction.label)
+    if view == "gradcam" and answer.looked is not None:
+        st.image(answer.looked, caption=f"where it looked for {label}", width="stretch")
+        return
+    try:
+        with st.spinner("Covering the photo, square by square…"):
+            found = ui.service.explain_photo(run.run_id, data, view)
+    except CatdogError as exc:
+        st.caption(ui.plain(str(exc)))
+        return
+    st.image(found.looked, caption=f"where it looked for {label}", width="stretch")
+    if found.lowest is not None:
+        st.caption(f"Covering its reddest square took {label} from {_percent(found.probability)} "
+                   f"to {_percent(found.lowest)} (log-odds down {found.largest_drop:.1f}).")
+
+
+CARDS_UP_TO = 4  # photos shown as full cards; more become a grid of small ones, details on demand
+THUMB = 128  # pixels a side of a small card's picture
+
+
+@st.cache_data(max_entries=512, show_spinner=False)
+def quick_answer(run_id: str, created: str, data: bytes):
+    """(prediction, square thumbnail) of one photo, asked of the model service once per run and
+    photo content: rerunning a page of forty photos (to open one of them) asks nothing again."""
+    answer = get_service().classify(run_id, data, False)
+    return answer.prediction, images.square_thumbnail(answer.picture, THUMB)
+
+
+def sure(p: float) -> str:
+    """A confidence in whole percent that never rounds up to a certainty: 99.7 % reads >99%."""
+    return ">99%" if 0.99 < p < 1 else f"{p:.0%}"
+
+
+def photo_grid(run, uploads, view: str | None) -> list[str]:
+    """Many photos as rows of small cards (a square thumbnail, the label, how sure, and right or
+    wrong when the file's name gives its class), and one photo's full card when it is picked.
+    Returns the predicted labels."""
+    cards = []  # (number shown, upload, name, prediction, thumbnail, class its name gives or None)
+    with st.spinner(f"Classifying {len(uploads)} photos…"):
+        for upload in uploads:
+            name = images.safe_display_name(upload.name, 28)
+            try:
+                prediction, thumbnail = quick_answer(run.run_id, run.created, upload.getvalue())
+            except CatdogError as exc:
+                st.error(ui.plain(f"{name}: {exc}"))
+                continue
+            true = evaluate.label_from_name(upload.name, run.class_names)
+            cards.append((len(cards) + 1, upload, name, prediction, thumbnail, true))
+    known = [card for card in cards if card[5] is not None]
+    if known:
+        right = sum(card[3].label == card[5] for card in known)
+        st.markdown(f"**Named by class:** {right} of {len(known)} right (a file called `cat.12.jpg` or "
+                    f"`dogs_3.png` says what it shows).")
+    by_number = {card[0]: card for card in cards}
+    picked = st.selectbox("Details for one photo", list(by_number), index=None, key="classify_detail",
+                          format_func=lambda n: f"{n} · {by_number[n][2]}",
+                          placeholder="Pick a photo: its bars and where the model looked")
+    if picked is not None:
+        _, upload, _, _, _, _ = by_number[picked]
+        show_prediction(run, upload.name, upload.getvalue(), view, "detail")
+    per_row = 4 if ui.presenter() else 6
+    for start in range(0, len(cards), per_row):
+        for column, (number, _, name, prediction, thumbnail, true) in zip(st.columns(per_row),
+                                                                           cards[start:start + per_row]):
+            verdict = "" if true is None else (" :green[✓ right]" if prediction.label == true
+                                               else f" :red[✗ is {ui.plain(true)}]")
+            column.image(thumbnail, width="stretch",
+                         caption=f"**{ui.plain(prediction.label)}** {sure(prediction.confidence)}{verdict}  \n"
+                                 f"{number} · {ui.plain(name)}")
+    return [card[3].label for card in cards]
 
 
 def labelled_check(run, heatmap: bool) -> None:
@@ -44,13 +169,15 @@ def labelled_check(run, heatmap: bool) -> None:
         return
     try:
         items = evaluate.labelled_items([(upload.name, upload.getvalue()) for upload in files])
-        with st.spinner(f"Classifying {len(items)} photos…"):
+        with st.spinner(f"Classifying {count(len(items), 'photo')}…"):
             result = ui.service.check_labelled(run.run_id, items, heatmap)
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
         return
     if result.unlabelled:
-        st.warning(f"{len(result.unlabelled)} file(s) have no class in their name or folder and were left out: "
+        n = len(result.unlabelled)
+        st.warning(("1 file has no class in its name or folder and was left out: " if n == 1 else
+                    f"{n:,} files have no class in their name or folder and were left out: ")
                    + ui.plain(", ".join(result.unlabelled[:10])) + ("…" if len(result.unlabelled) > 10 else "."))
     for name, why in result.refused:
         st.error(ui.plain(f"{name}: {why}"))
@@ -60,14 +187,15 @@ def labelled_check(run, heatmap: bool) -> None:
               help=metrics.verdict(result.right / result.total, result.total))
     st.caption(f"{metrics.verdict(result.right / result.total, result.total)}.")
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion"),
+    left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion",
+                                              large=ui.presenter()),
                       key="check_confusion", config=charts.NO_TOOLBAR)
     right.markdown("Each row is the class the photo really shows, each column what the model said.")
     if not result.misses:
         st.success("No misses.")
         return
-    st.subheader(f"The {result.miss_count} misses, the most confident first")
-    for miss in result.misses:
+    st.subheader("The miss" if result.miss_count == 1 else f"The {result.miss_count} misses, the most confident first")
+    for i, miss in enumerate(result.misses):
         with st.container(border=True):
             cols = st.columns([1, 1, 2] if miss.looked is not None else [1, 2], vertical_alignment="center")
             cols[0].image(miss.picture, caption=ui.plain(miss.name), width="stretch")
@@ -75,7 +203,7 @@ def labelled_check(run, heatmap: bool) -> None:
                 cols[1].image(miss.looked, caption=f"where it looked for {ui.plain(miss.prediction.label)}", width="stretch")
             cols[-1].markdown(f"**{ui.plain(miss.true_label)}**, said **{ui.plain(miss.prediction.label)}**")
             cols[-1].plotly_chart(charts.probabilities(miss.prediction.probabilities, large=ui.presenter()),
-                                  key=f"miss_{miss.name}", config=charts.NO_TOOLBAR)
+                                  key=f"miss_{i}", config=charts.NO_TOOLBAR)
 
 
 def live_camera(run) -> bool:
@@ -107,9 +235,8 @@ st.title("Classify your own photos")
 
 listing = runs.list_runs()
 transfer = ui.default_run(listing.runs, "transfer")
-job = ui.session_job()
-# Only this session's own training: another student's job would redraw its curves here every second.
-mine = job is not None and st.session_state.get(ui.JOB_KEY) == job.job_id
+job = ui.session_job()  # this session's own, on the data in use
+mine = job is not None
 if transfer is None:
     if not ui.data_available():
         st.info("There is no trained model yet, and no dataset to train one on: the Home page says how "
@@ -132,8 +259,7 @@ if run is None:
     st.info("No model was trained on your dataset yet; choose one above or train the quick model.")
     st.stop()
 st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), classes "
-           f"{ui.plain(', '.join(run.class_names))}; validation {metrics.verdict(run.val_accuracy, run.val_count)}. "
-           "The best transfer run on your dataset is chosen by default.")
+           f"{ui.plain(', '.join(run.class_names))}; validation {metrics.verdict(run.val_accuracy, run.val_count)}.")
 try:
     with st.spinner("Loading the model…"):  # while the student picks a photo, not after
         model = ui.service.open_model(run.run_id)
@@ -141,13 +267,8 @@ except CatdogError as exc:
     st.error(ui.plain(str(exc)))
     st.stop()
 
-heatmap = False
-if model.explains:
-    heatmap = st.toggle("Show where the model looked", value=True, key="classify_gradcam",
-                        help="Grad-CAM: red marks the regions whose MobileNetV2 features pushed the "
-                             "predicted class's score up, blue the regions it ignored.")
-else:
-    st.caption(explain.UNSUPPORTED)
+view = view_picker(model.explains)
+heatmap = view is not None and model.explains  # the labelled check's misses show Grad-CAM (one pass each)
 
 classify_tab, check_tab = st.tabs(["Classify photos", "Check labelled photos"])
 with classify_tab:
@@ -162,10 +283,13 @@ with classify_tab:
     if camera == "snapshot":
         photo = st.camera_input("Take a photo", key="classify_photo")
         if photo is not None:
-            show_prediction(run, "camera photo", photo.getvalue(), heatmap, "camera")
+            show_prediction(run, "camera photo", photo.getvalue(), view, "camera")
     summary = st.empty()  # filled once every file is classified
-    labels = [show_prediction(run, upload.name, upload.getvalue(), heatmap, f"upload_{i}")
-              for i, upload in enumerate(uploads or [])]
+    if len(uploads or []) > CARDS_UP_TO:
+        labels = photo_grid(run, uploads, view)
+    else:
+        labels = [show_prediction(run, upload.name, upload.getvalue(), view, f"upload_{i}")
+                  for i, upload in enumerate(uploads or [])]
     labels = [label for label in labels if label is not None]
     if len(labels) > 1:
         summary.markdown(f"**In this batch:** {ui.plain(predict.tally(labels, run.class_names))}")

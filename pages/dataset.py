@@ -73,7 +73,7 @@ st.button("Show other examples", on_click=_new_examples, icon=":material/shuffle
 st.subheader("Is it balanced?")
 counts = dataset.label_counts(loaded)
 left, right = st.columns([3, 2])
-left.plotly_chart(charts.label_counts(counts))
+left.plotly_chart(charts.label_counts(counts, large=ui.presenter()))
 baseline = dataset.majority_baseline(loaded, "validation")
 tied = dataset.majority_classes(loaded)
 if len(tied) == 1:
@@ -98,7 +98,8 @@ if loaded.auto_split:
 
 st.subheader("Skipped files")
 if loaded.skipped:
-    st.warning(f"{len(loaded.skipped)} file(s) were left out because they are not usable images.")
+    st.warning("1 file was left out because it is not a usable image." if len(loaded.skipped) == 1 else
+               f"{len(loaded.skipped):,} files were left out because they are not usable images.")
     st.dataframe([{"file": s.path, "reason": s.reason} for s in loaded.skipped], hide_index=True)
 else:
     st.caption("None: every file decoded as an image.")

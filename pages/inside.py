@@ -5,7 +5,7 @@ import html
 
 import streamlit as st
 
-from catdog_core import augment, runs
+from catdog_core import augment, embedding, runs
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
 import ui
@@ -18,6 +18,13 @@ def map_figure(run_id: str, dataset_key: str, source: str | None, method: str):
     """The embedding map of a run on a dataset (keyed by its content), built once per server by the
     model service."""
     return get_service().embedding_map(run_id, source, method)
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def presenter_map(run_id: str, dataset_key: str, source: str | None, method: str):
+    """The same map with presenter mode's bigger type: a copy, made once (the built one is shared)."""
+    fig, seconds = map_figure(run_id, dataset_key, source, method)
+    return embedding.for_presenter(fig), seconds
 
 
 st.title("Inside the models")
@@ -48,7 +55,8 @@ with map_tab:
     elif run is not None:
         try:
             with st.spinner("Computing the features and the projection…"):
-                fig, seconds = map_figure(run.run_id, loaded.key, ui.data_source(), "pca")
+                fig, seconds = (presenter_map if ui.presenter() else map_figure)(run.run_id, loaded.key,
+                                                                                 ui.data_source(), "pca")
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
         else:
@@ -95,8 +103,11 @@ with cnn_tab:
             for act in layers_seen:
                 right.markdown(f"**{ui.plain(act.layer)}** · {act.filters} filters · each map "
                                f"{act.size[1]}×{act.size[0]} pixels")
+                quiet = (f"; pale blue: {act.silent} of {act.filters} filters that respond nowhere in this photo"
+                         if act.silent else "")
                 right.image(act.grid, width="stretch",
-                            caption="one tile per filter: bright where it responds (after ReLU)")
+                            caption="one tile per filter, each scaled to its own range (black 0, white its "
+                                    f"strongest 1 %, square-root contrast): bright where it responds after ReLU{quiet}")
         st.caption("The first convolution responds to edges and colours; deeper ones to larger patterns, on "
                    "smaller maps (each max pooling halves them). Flip or rotate the photo and the same filters "
                    "light up in other places: a small CNN has to learn every variant anew.")

@@ -232,7 +232,8 @@ def gallery_classes(at: AppTest) -> list[str]:
 
 
 def grid_urls(at: AppTest) -> list[str]:
-    return [url for image in at.image for url in image.value][-9:]
+    """The Augmentation page's nine copies: the one picture inside its figure, as a data URI."""
+    return [json.loads(c.proto.spec)["data"][0]["source"] for c in at.get("plotly_chart") if c.key == "aug_grid"]
 
 
 def wait_for(at: AppTest, done, timeout: float = 90.0, pause: float = 0.2):

@@ -99,13 +99,16 @@ def test_dataset_gallery_three_classes(tmp_path, monkeypatch):
 def test_augmentation_slider_changes_preview_and_training_uses_it(data):
     at = open_page("augmentation")
     before = grid_urls(at)
-    assert len(before) == 9
+    # The nine copies travel inside one figure (no media file a quick slider could leave broken).
+    assert len(before) == 1 and before[0].startswith("data:image/jpeg;base64,")
+    assert len(at.image) == 1  # the original only
     assert "0.2 = up to ±72°" in texts(at.caption)
     at.slider(key="aug_rotation").set_value(0.4).run()
     assert not at.exception
     after = grid_urls(at)
-    assert len(after) == 9 and after != before
+    assert len(after) == 1 and after != before
     assert "0.4 = up to ±144°" in texts(at.caption)
+    assert any(m.startswith("In use: **flip both, rotate ±144°**") for m in texts(at.markdown))
     assert at.session_state["augment_settings"] == AugmentSettings(rotation=0.4)
     at.radio(key="aug_flip").set_value("none").run()
     assert at.session_state["augment_settings"].flip == "none"
@@ -129,7 +132,7 @@ def test_augmentation_upload_bad_then_good(data):
     assert any(e.startswith("notes.png: ") for e in texts(at.error))
     at.file_uploader(key="aug_upload").set_value(("cat.jpg", photo_bytes(0, 7), "image/jpeg")).run()
     assert not at.exception and not at.error
-    assert len(grid_urls(at)) == 9
+    assert len(grid_urls(at)) == 1
 
 
 def test_augmentation_upload_with_a_crafted_name_gets_a_sentence(data):
@@ -141,7 +144,7 @@ def test_augmentation_upload_with_a_crafted_name_gets_a_sentence(data):
     assert len(at.error) == 1 and "not an image" in at.error[0].value
     at.file_uploader(key="aug_upload").set_value(("photo", photo_bytes(0, 7), "image/jpeg")).run()
     assert not at.exception and not at.error
-    assert len(grid_urls(at)) == 9
+    assert len(grid_urls(at)) == 1
 
 
 # ---------------------------------------------------------------- Training
@@ -306,6 +309,12 @@ def test_classify_shows_grad_cam_overlay(data, trained_transfer):
     assert not at.exception and not at.error
     assert len(at.image) == 4  # the photo and its heatmap, per file
     assert [as_read(c) for image in at.image for c in image.captions][:2] == ["a.jpg", "where it looked for cats"]
+    # Occlusion by default: what the colours mean, and what covering did to this photo.
+    assert at.radio(key="classify_view").value == "occlusion"
+    assert any("lowered the model's score" in c and "log-odds" in c for c in texts(at.caption))
+    assert sum(c.startswith("Covering its reddest square took cats from") for c in texts(at.caption)) == 1
+    at.radio(key="classify_view").set_value("gradcam").run()
+    assert len(at.image) == 4 and any("5x5 cells" in c for c in texts(at.caption))
     at.toggle(key="classify_gradcam").set_value(False).run()
     assert len(at.image) == 2
 

@@ -15,7 +15,7 @@ import pytest
 
 from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
-from conftest import button, jpeg_bytes, open_page, photo_bytes, texts, wait_for
+from conftest import as_read, button, jpeg_bytes, open_page, photo_bytes, texts, wait_for
 from test_app import idle_queue, zip_of_classes  # noqa: F401  (the fixture stops every job after each test)
 
 
@@ -166,25 +166,46 @@ def test_classify_tallies_a_batch_and_draws_no_toolbar(data, trained_transfer):
         assert json.loads(chart.proto.config)["displayModeBar"] is False
         assert json.loads(chart.proto.spec)["layout"]["xaxis"]["range"] == [0, 1]
 
+    # More than four photos: rows of small cards (right or wrong where the file's name gives the class),
+    # no bars and no heatmaps until one photo is picked for its full card.
+    files = [(f"{'cat' if i % 2 == 0 else 'dog'}.{i}.jpg", photo_bytes(i % 2, 50 + i), "image/jpeg") for i in range(7)]
+    files.append(("holiday.jpg", photo_bytes(0, 70), "image/jpeg"))
+    at.file_uploader(key="classify_files").set_value(files).run()
+    assert not at.exception and not at.error
+    assert len(at.image) == 8 and not [c for c in at.get("plotly_chart") if "probabilities_" in (c.key or "")]
+    captions = [as_read(c) for image in at.image for c in image.captions]
+    assert captions[0].startswith("**cats** ") and captions[0].endswith("1 · cat.0.jpg")
+    assert sum("✓ right" in c for c in captions[:7]) >= 6  # the synthetic classes are easy
+    assert "right" not in captions[7] and "✗" not in captions[7]  # holiday.jpg: its class is not known
+    assert any(m.startswith("**Named by class:**") and "of 7 right" in m for m in texts(at.markdown))
+    assert [m for m in texts(at.markdown) if m.startswith("**In this batch:**")]
+    at.selectbox(key="classify_detail").set_value(2).run()
+    assert not at.exception
+    assert [c.key for c in at.get("plotly_chart") if "probabilities_" in (c.key or "")] == ["probabilities_detail"]
+    assert "dog.1.jpg" in [as_read(c) for image in at.image for c in image.captions]
+
 
 def test_a_labelled_batch_is_checked(data, trained_transfer):
     saved(trained_transfer)
     rng = np.random.default_rng(4)
     packed = io.BytesIO()
     with zipfile.ZipFile(packed, "w") as archive:
-        for i in range(5):
-            archive.writestr(f"mine/cats/c{i}.jpg", jpeg_bytes(0, rng, size=120))
-            archive.writestr(f"mine/dogs/d{i}.jpg", jpeg_bytes(1, rng, size=120))
+        for i in range(5):  # both classes have a 0.jpg ... 4.jpg, as a camera names its photos
+            archive.writestr(f"mine/cats/{i}.jpg", jpeg_bytes(0, rng, size=120))
+            archive.writestr(f"mine/dogs/{i}.jpg", jpeg_bytes(1, rng, size=120))
+        archive.writestr("mine/cats/5.jpg", jpeg_bytes(1, rng, size=120))  # a dog filed as a cat: a sure miss
         archive.writestr("mine/notes.txt", b"no class here")
     at = open_page("classify")
     at.file_uploader(key="check_files").set_value([("mine.zip", packed.getvalue(), "application/zip"),
                                                    ("dog_extra.jpg", jpeg_bytes(1, 9, size=120), "image/jpeg")]).run()
     assert not at.exception
     right = next(m for m in at.metric if m.label == "Right")
-    assert right.value.endswith("of 11")
-    assert int(right.value.split()[0]) >= 9  # the synthetic classes are easy
-    assert any("notes.txt" in w for w in texts(at.warning))
+    assert right.value.endswith("of 12")
+    assert 9 <= int(right.value.split()[0]) <= 11  # the synthetic classes are easy; cats/5.jpg is a dog
+    assert "1 file has no class in its name or folder and was left out: mine/notes.txt." in texts(at.warning)
     assert any(c.key == "check_confusion" for c in at.get("plotly_chart"))
+    # A miss is named with its folder: cats/5.jpg, not a 5.jpg that both classes have.
+    assert "cats/5.jpg" in [as_read(c) for image in at.image for c in image.captions]
 
 
 def test_the_small_texts_a_teacher_tripped_over(monkeypatch):

@@ -531,3 +531,19 @@ def test_class_names_are_normalised_and_never_carry_control_or_direction_marks(t
         with pytest.raises(InvalidDataset, match="control or text-direction characters") as refused:
             dataset.load_dataset(bad)
         assert "\x1b" not in str(refused.value) and "\u202e" not in str(refused.value)
+
+
+def test_clear_example_skips_dim_and_blurred_photos():
+    # The Augmentation page opens on the first photo of class 0 that is well lit, contrasted and sharp.
+    from catdog_core.dataset import Split
+
+    yy, xx = np.mgrid[:160, :160]
+    checker = np.where((yy // 8 + xx // 8) % 2, 220, 40).astype(np.uint8)[..., None].repeat(3, axis=2)
+    dim = np.full((160, 160, 3), 40, np.uint8)
+    flat = np.full((160, 160, 3), 150, np.uint8)  # bright but without an edge: a blurred photo
+    part = Split(np.stack([dim, flat, checker, checker]), np.array([0, 0, 1, 0], np.int32), ("a", "b", "c", "d"))
+    assert dataset.clear_example(part) == 3  # not the dog at 2
+    dark_noise = (np.random.default_rng(0).integers(0, 60, (160, 160, 3))).astype(np.uint8)
+    none_pass = Split(np.stack([flat, dark_noise]), np.array([0, 0], np.int32), ("a", "b"))
+    assert dataset.clear_example(none_pass) == 1  # then the sharpest one looked at
+    assert dataset.clear_example(Split(np.zeros((0, 160, 160, 3), np.uint8), np.zeros(0, np.int32), ())) == 0

@@ -97,7 +97,15 @@ def test_what_the_small_cnn_sees(small_cnn, trained_transfer):
     assert [a.size for a in layers] == [(158, 158), (77, 77), (36, 36)]
     assert all(a.maps.shape == (*a.size, a.filters) and a.maps.min() >= 0 for a in layers)  # after ReLU
     grid = explain.channel_grid(layers[0].maps)
-    assert grid.dtype == np.uint8 and grid.shape == (4 * 160 - 2, 8 * 160 - 2)
+    assert grid.dtype == np.uint8 and grid.shape == (4 * 160 - 2, 8 * 160 - 2, 3)
+    # Each tile on its own scale: a map that fires on a few pixels shows them white, not one dot among
+    # black; a filter silent everywhere is the pale SILENT_TILE, not black.
+    sparse = np.zeros((10, 10, 2), np.float32)
+    sparse[:5, :, 0] = 1.0  # a weak response over half the map (black when scaled to the one hot pixel)
+    sparse[9, 9, 0], sparse[6, 0, 0] = 1000.0, 0.25
+    tiles = explain.channel_grid(sparse, columns=2)
+    assert tiles[0, 0, 0] == tiles[9, 9, 0] == 255 and tiles[6, 0, 0] == 128 and tiles[7, 0, 0] == 0
+    assert tuple(tiles[5, 17]) == explain.SILENT_TILE and explain.silent_filters(sparse) == 1
     flipped = explain.activations(result.model, data.validation.images[0][:, ::-1])
     assert not np.allclose(flipped[0].maps, layers[0].maps)  # augmentation changes what it sees
     with pytest.raises(Exception, match="no convolution layers"):
@@ -140,9 +148,13 @@ def test_classes_built_in_the_browser_train_and_classify(monkeypatch, synthetic_
         at.radio(key="class_target").set_value(name).run()
         files = [(f"{name}{i}.jpg", jpeg_bytes(label, rng, size=96), "image/jpeg") for i in range(9)]
         files.append(("notes.txt", b"not a photo", "text/plain"))
-        at.file_uploader(key=f"class_files_{name}").set_value(files).run()
-        button(at, "Add 10 photo(s) to " + name).click().run()
+        uploader = f"class_files_{name}_{at.session_state['class_upload_round']}"
+        at.file_uploader(key=uploader).set_value(files).run()
+        button(at, "Add 10 photos to " + name).click().run()
         assert any("notes.txt" in e for e in texts(at.error))
+        # Added: the uploader comes back empty (a new key), without its Add button.
+        assert f"class_files_{name}_{at.session_state['class_upload_round']}" != uploader
+        assert not [b for b in at.button if b.key == "add_files"]
     assert not at.exception
     assert "**sunny** · 9 photos" in texts(at.markdown)
     drop = [b for b in at.button if b.key == "drop_sunny_0"][0]
@@ -168,5 +180,13 @@ def test_inside_the_models_page(monkeypatch, synthetic_data, trained_transfer, s
     assert not at.exception and not at.error
     assert any(c.key == "embedding_map" for c in at.get("plotly_chart"))
     assert any("conv_1" in m and "32 filters" in m for m in texts(at.markdown))
+    assert all("each scaled to its own range" in c for image in at.image[1:] for c in image.captions)
+    # Presenter mode: the same map with bigger type (issue 19.3); the titles wrapped to fit it.
+    layout = lambda: next(json.loads(c.proto.spec)["layout"] for c in at.get("plotly_chart") if c.key == "embedding_map")
+    normal = layout()
+    at.sidebar.toggle(key="presenter_toggle").set_value(True).run()
+    large = layout()
+    assert large["font"]["size"] > normal["font"]["size"] and large["margin"]["t"] > normal["margin"]["t"]
+    assert large["annotations"][0]["font"]["size"] > normal["annotations"][0]["font"]["size"]
     at.toggle(key="cnn_augmented").set_value(True).run()
     assert not at.exception

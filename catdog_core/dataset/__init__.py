@@ -32,4 +32,4 @@ from .plan import unit  # noqa: F401
 from .record import (AUTO_HELD_OUT, DISK_CACHE, FORMAT_EXTENSION, MAX_FILE_BYTES, MEMORY_CACHE,  # noqa: F401
                      MIN_IMAGES_PER_CLASS, PIXELS_VERSION, SPLITS, TEST_SHARE, Dataset, SkippedFile, Split,
                      label_counts)
-from .stats import majority_baseline, majority_classes, pick_examples  # noqa: F401
+from .stats import clear_example, majority_baseline, majority_classes, pick_examples  # noqa: F401

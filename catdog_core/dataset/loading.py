@@ -10,7 +10,7 @@ from collections import OrderedDict
 
 import numpy as np
 
-from .. import config
+from .. import config, words
 from ..errors import DatasetUnavailable, InvalidDataset
 from ..sources import DataSource, Progress, find_source
 from .decoded import decoded, decoded_dir, open_cached_key
@@ -23,8 +23,8 @@ def build(source: DataSource, key: str, auto_split: bool, array: np.ndarray, man
     names = tuple(manifest["classes"])
     if len(names) < 2:
         raise InvalidDataset(
-            f"Found {len(names)} class folder(s) with usable images in {source.description}; at least 2 are needed "
-            f"({config.EXPECTED_LAYOUT})."
+            f"Found {words.count(len(names), 'class folder')} with usable images in {source.description}; at least "
+            f"2 are needed ({config.EXPECTED_LAYOUT})."
         )
     rows = manifest["rows"]
     # Images of a class left out (no usable training image) are dropped from every split.

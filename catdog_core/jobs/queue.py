@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..words import count
 from .spec import BatchReport, JobSpec
 
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
@@ -116,7 +117,7 @@ class JobState:
     @property
     def title(self) -> str:
         spec = self.spec
-        return spec.label or f"{spec.recipe}, {spec.epochs + spec.fine_tune_epochs} epochs"
+        return spec.label or f"{spec.recipe}, {count(spec.epochs + spec.fine_tune_epochs, 'epoch')}"
 
     def eta(self, now: float | None = None) -> Estimate | None:
         """Time left, stage by stage; None while nothing has been timed yet. The one figure every

@@ -26,6 +26,7 @@ import zipfile
 from pathlib import Path
 
 from .. import config
+from ..words import count
 from ..errors import CatdogError
 from .queue import DONE, FAILED, STOPPED, JobState, Queue
 
@@ -215,7 +216,7 @@ def dispatch(queue: Queue, me: str, stopping: threading.Event, idle: float) -> i
         except CatdogError as exc:
             queue.finish(job_id, FAILED, "Failed", error=str(exc))
             return True
-        state, phase = (STOPPED, f"Stopped after {run.epochs} epochs") if run.stopped else (DONE, "Finished")
+        state, phase = (STOPPED, f"Stopped after {count(run.epochs, 'epoch')}") if run.stopped else (DONE, "Finished")
         queue.finish(job_id, state, phase, run.run_id, run.test_accuracy)
         return True
 
