@@ -35,6 +35,7 @@ from . import config, features
 from .augment import NO_AUGMENTATION, AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
+from .words import count
 from .jobs.spec import MAX_EPOCHS, MIN_STEPS, BatchReport, JobSpec
 from .models import BASE_NAME, BuiltModel, build, compile_model, get_recipe, shared_base
 
@@ -258,6 +259,14 @@ class _FeatureBatches:
                 .prefetch(2))
 
 
+def _kept_rows(spec: JobSpec, data: Dataset):
+    """The rows of the training split a job trains on, or None for all: spec.exclude names the
+    photos left out (checked to be training photos of this dataset; validation and test keep theirs)."""
+    from .suspects import kept_rows
+
+    return kept_rows(data, getattr(spec, "exclude", ()))
+
+
 def _features(extract, data: Dataset, split: str, observer: Observer):
     message = f"Computing MobileNetV2 features ({split})"
     return features.cached_features(extract, data.key, split, data.split(split).images,
@@ -290,6 +299,8 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
         raise InvalidSettings("Fine-tuning takes 0 to 200 extra epochs and needs the transfer recipe.")
     if len(dataset.train) == 0:
         raise InvalidSettings("The training split is empty: add images to train/ first.")
+    keep = _kept_rows(spec, dataset)  # the training photos left after spec.exclude (None: all)
+    train_count = len(dataset.train) if keep is None else len(keep)
     observer = observer or Observer()
     stop = stop or threading.Event()
     settings = settings or AugmentSettings()
@@ -304,21 +315,27 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
                   share_base=share_base)
     cached = use_cache and built.features is not None
 
-    steps = math.ceil(len(dataset.train) / batch_size)
-    first_stage = epochs_for_steps(epochs, len(dataset.train), batch_size, min_steps)
+    steps = math.ceil(train_count / batch_size)
+    first_stage = epochs_for_steps(epochs, train_count, batch_size, min_steps)
     result = TrainResult(get_recipe(recipe).name, built.inference, dataset.class_names, settings,
                          first_stage + fine_tune_epochs, cached=cached, steps_per_epoch=steps)
     budget_end = None
     if first_stage > epochs:
         budget_end = time.perf_counter() + SMALL_DATA_SECONDS
         result.notes.append(
-            f"The training split has {len(dataset.train)} images, {steps} batch{'es' if steps > 1 else ''} per "
-            f"epoch, so {epochs} epochs would be only {epochs * steps} optimizer steps. It trains up to "
-            f"{first_stage} epochs ({first_stage * steps} steps) instead, stopping after "
-            f"{SMALL_DATA_SECONDS:.0f} s once the {epochs} asked for are done.")
+            f"The training split has {count(train_count, 'image')}, {count(steps, 'batch', 'batches')} "
+            f"per epoch, so {count(epochs, 'epoch')} would be only {count(epochs * steps, 'optimizer step')}. It "
+            f"trains up to {first_stage} epochs ({first_stage * steps} steps) instead, stopping after "
+            f"{SMALL_DATA_SECONDS:.0f} s once the {count(epochs, 'epoch')} asked for {'is' if epochs == 1 else 'are'} "
+            "done.")
 
     labels = {s: dataset.split(s).labels for s in ("train", "validation", "test")}
     raw_inputs = lambda idx: dataset.train.images[idx].astype("float32")  # noqa: E731
+    if keep is not None:
+        labels["train"] = labels["train"][keep]
+        raw_inputs = lambda idx: dataset.train.images[keep[idx]].astype("float32")  # noqa: E731
+        result.notes.append(f"{count(len(dataset.train) - train_count, 'training photo')} left out of training "
+                            "(suspected wrong labels); validation and test unchanged.")
     raw_val = lambda: (dataset.validation.images.astype("float32"), labels["validation"])  # noqa: E731
     raw_test = lambda: dataset.test.images.astype("float32") if len(dataset.test) else None  # noqa: E731
     if cached:
@@ -333,6 +350,8 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
         test_x = _features(extract, dataset, "test", observer) if len(dataset.test) else None
         if built.augmentation is None:
             train_x = _features(extract, dataset, "train", observer)
+            if keep is not None:
+                train_x = train_x[keep]
             make_inputs = lambda idx: train_x[idx]  # noqa: E731
         else:
             augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)

@@ -8,6 +8,7 @@ import threading
 from pathlib import Path
 
 from .. import config, features
+from ..errors import CatdogError
 from ..models import build, get_recipe
 from .spec import JobSpec
 
@@ -46,6 +47,8 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
     from .. import runs
     from ..training import Observer, train  # imported here: training itself imports this package's spec
 
+    if spec.kind != "train":  # a learning curve runs on the local worker (worker.run_one), not here
+        raise CatdogError(f"A {spec.kind.replace('_', ' ')} job runs on the local worker (CATDOG_BACKEND=local).")
     observer = observer or Observer()
     observer.on_phase("Loading the dataset")
     converting = _convert_while_decoding(spec)
@@ -57,6 +60,8 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
         return None
     observer.on_phase("Saving the run")
     extra = {"label": spec.label, "learning_rate": spec.learning_rate, **(extra or {})}
+    if spec.exclude:  # which photos were left out: Compare says "without N photos"
+        extra["excluded"] = list(spec.exclude)
     return runs.save_run(result, data.describe(), extra, base=runs_root, spec=spec.to_dict())
 
 
@@ -89,5 +94,8 @@ def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_roo
     if len(data.test):
         checked = evaluate.evaluate_run(built.inference, data, data.class_names, "test")
         result.test_accuracy, result.test_loss, result.test_count = checked.accuracy, checked.loss, checked.count
-    return runs.save_run(result, data.describe(), {"label": spec.label, **(extra or {})}, base=runs_root,
+    extra = {"label": spec.label, **(extra or {})}
+    if spec.exclude:
+        extra["excluded"] = list(spec.exclude)
+    return runs.save_run(result, data.describe(), extra, base=runs_root,
                          spec=spec.to_dict())

@@ -12,6 +12,7 @@ from ..augment import NO_AUGMENTATION, AugmentSettings
 MAX_EPOCHS = 200
 FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
 MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
+MAX_EXCLUDE = 500  # training photos a job may leave out (suspected wrong labels)
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,20 @@ class JobSpec:
     seed: int = config.SEED
     weights: str | None = None  # MobileNetV2 weights; None: $CATDOG_BASE_WEIGHTS or ImageNet
     min_steps: int = MIN_STEPS  # optimizer steps a small dataset still gets (more epochs)
+    exclude: tuple[str, ...] = ()  # training photos left out (paths relative to the dataset), see suspects
+    kind: str = "train"  # "train": one model, saved as a run; "learning_curve": see learningcurve.py
+    sizes: tuple[int, ...] = ()  # a learning curve's training-set sizes (photos)
 
     def to_dict(self) -> dict:
         values = asdict(self)
         values["settings"] = self.settings.to_dict()
+        values.pop("exclude")
+        if self.exclude:  # only when set: a spec without exclusions keeps its earlier form (and queue key)
+            values["exclude"] = list(self.exclude)
+        for name, default in (("kind", "train"), ("sizes", ())):
+            value = values.pop(name)
+            if value != default:  # only when set, as exclude: a training job's spec keeps its form
+                values[name] = list(value) if name == "sizes" else value
         return values
 
     @classmethod
@@ -54,7 +65,29 @@ class JobSpec:
         known = {f.name for f in fields(cls)}
         values = {k: v for k, v in dict(values).items() if k in known}
         values["settings"] = AugmentSettings.from_dict(values.get("settings") or {})
+        values["exclude"] = _exclude_list(values.get("exclude") or ())
+        values["sizes"] = _sizes_list(values.get("sizes") or ())
         return cls(**values)
+
+
+def _sizes_list(values) -> tuple[int, ...]:
+    """JobSpec.sizes from JSON (a list): a tuple of at most 12 whole numbers of photos."""
+    from ..errors import InvalidSettings
+
+    if not isinstance(values, (list, tuple)) or len(values) > 12 or \
+            not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**7 for v in values):
+        raise InvalidSettings("A learning curve's sizes must be a list of at most 12 whole numbers of photos.")
+    return tuple(values)
+
+
+def _exclude_list(values) -> tuple[str, ...]:
+    """JobSpec.exclude from JSON (a list): a tuple of at most MAX_EXCLUDE texts."""
+    from ..errors import InvalidSettings
+
+    if not isinstance(values, (list, tuple)) or len(values) > MAX_EXCLUDE or \
+            not all(isinstance(v, str) and 0 < len(v) <= 4096 for v in values):
+        raise InvalidSettings(f"A job's exclusions must be a list of at most {MAX_EXCLUDE} photo paths.")
+    return tuple(values)
 
 
 def quick_spec(data: str | None = None) -> JobSpec:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..augment import AugmentSettings
 from ..errors import CatdogError
-from .record import (COMPLETE, HISTORY_FILE, MAX_CLASSES, MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_NAME, META_FILE,
-                     MODEL_FILE, Run)
+from .record import (COMPLETE, HISTORY_FILE, MAX_CLASSES, MAX_EXCLUDED, MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_NAME,
+                     META_FILE, MODEL_FILE, Run)
 
 
 class Bad(CatdogError):
@@ -160,11 +160,20 @@ def _checked_spec(spec, recipe: str) -> dict:
         "weights": None if spec.get("weights") is None else _text(spec.get("weights"), "job weights", 4096),
         "min_steps": _int(spec.get("min_steps", 0), "job minimum steps"),
     }
+    if spec.get("exclude"):
+        checked["exclude"] = _checked_paths(spec["exclude"], "job's list of photos left out")
     try:
         checked["settings"] = AugmentSettings.from_dict(_dict(spec.get("settings"), "job settings")).to_dict()
     except (CatdogError, TypeError, ValueError):
         raise Bad("its job's augmentation settings are unusable") from None
     return checked
+
+
+def _checked_paths(value, what: str) -> list[str]:
+    """Photo paths a run left out of training: a list of at most MAX_EXCLUDED texts."""
+    if not isinstance(value, list) or len(value) > MAX_EXCLUDED:
+        raise Bad(f"its {what} is not a list of up to {MAX_EXCLUDED} paths")
+    return [_text(v, what, 4096) for v in value]
 
 
 _DATASET_TEXTS = ("source", "location", "key", "kind")
@@ -235,6 +244,8 @@ def _checked_run(path: Path) -> Run:
     for key in ("label", "name"):
         if key in extra:
             _text(extra[key], key, 200, empty=True)
+    if "excluded" in extra:
+        extra["excluded"] = _checked_paths(extra["excluded"], "list of photos left out")
     notes = meta.get("notes", [])
     if not isinstance(notes, list) or not all(isinstance(n, str) and len(n) <= 1000 for n in notes[:20]):
         raise Bad("its notes are not a list of texts")

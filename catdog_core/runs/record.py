@@ -17,6 +17,7 @@ MAX_MODEL_CONFIG_BYTES = 8 * 1024 * 1024
 MAX_PARAMS = 30_000_000  # MobileNetV2 has 2.3 M; the small CNN 0.2 M
 MAX_CLASSES = 1000
 MAX_NAME = 255
+MAX_EXCLUDED = 1000  # photo paths a run's record may list as left out (a job leaves out at most 500)
 LOADED_MODELS = 4  # models kept in memory per process
 
 
@@ -73,10 +74,17 @@ class Run:
     def model_path(self) -> Path:
         return self.path / MODEL_FILE
 
+    @property
+    def excluded(self) -> tuple[str, ...]:
+        """The training photos this run was trained without (suspected wrong labels)."""
+        return tuple(self.extra.get("excluded") or ())
+
     def title(self) -> str:
         """One line naming the run for pickers and messages (plain text)."""
         acc = self.val_accuracy
-        return f"{self.recipe} · {self.name}" + (f" · val {acc:.1%}" if acc is not None else "")
+        left_out = len(self.excluded)
+        without = f" · without {left_out} photo{'s' if left_out != 1 else ''}" if left_out else ""
+        return f"{self.recipe} · {self.name}{without}" + (f" · val {acc:.1%}" if acc is not None else "")
 
     def row(self) -> dict:
         """One line of the runs table."""
@@ -89,6 +97,7 @@ class Run:
             "best val acc": self.best_val_accuracy,
             "test acc": self.test_accuracy,
             "test images": self.test_count,
+            "left out": len(self.excluded),  # training photos left out (Label check)
             "seconds": round(self.seconds, 1),
             "date": self.created[:16].replace("T", " "),
             "classes": ", ".join(self.class_names),

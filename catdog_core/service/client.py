@@ -264,6 +264,11 @@ class ModelService:
         """One photo's tasks.Answer: its picture, the prediction, and the Grad-CAM overlay if asked."""
         return self._call(self.quick, "classify", run_id, bytes(data), bool(heatmap), owner=owner)
 
+    def explain_photo(self, run_id: str, data: bytes, view: str = "occlusion", owner: str | None = None):
+        """One photo's tasks.Explanation: where the model looked for its predicted class, one of
+        explain.VIEWS (occlusion: ~65 forward passes, a second or two; kept for the same photo)."""
+        return self._call(self.quick, "explain_photo", run_id, bytes(data), str(view), owner=owner)
+
     def classify_frame(self, run_id: str, frame: np.ndarray):
         return self._call(self.quick, "classify_frame", run_id, np.asarray(frame, np.uint8), seconds=10.0)
 
@@ -279,6 +284,11 @@ class ModelService:
 
     def embedding_map(self, run_id: str, data: str | None, method: str = "pca", owner: str | None = None):
         return self._call(self.batch, "embedding_map", run_id, data, method, owner=owner)
+
+    def suspects(self, data: str | None, progress=None, owner: str | None = None):
+        """suspects.SuspectReport of the dataset's training split: the photos whose label an
+        out-of-fold model most confidently contradicts (seconds once its features are cached)."""
+        return self._call(self.batch, "suspects", data, owner=owner, progress=progress)
 
     def tflite_zip(self, run_id: str, owner: str | None = None) -> bytes:
         return self._call(self.batch, "tflite_zip", run_id, owner=owner)

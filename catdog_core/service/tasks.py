@@ -21,8 +21,8 @@ from ..errors import CatdogError
 
 MAX_MISS_MAPS = 12  # Grad-CAM overlays for a labelled check: the misses a page shows
 REQUESTS = ("picture", "pictures", "preview", "recipe_summary", "prepare_dataset", "import_zip", "open_model",
-            "classify", "classify_frame", "check_labelled", "activations", "evaluate", "embedding_map",
-            "tflite_zip", "ping")  # the only names a request may call
+            "classify", "classify_frame", "check_labelled", "explain_photo", "activations", "evaluate",
+            "embedding_map", "tflite_zip", "suspects", "ping")  # the only names a request may call
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,21 @@ class Answer:
     picture: np.ndarray  # the display copy, uint8
     prediction: predict.Prediction
     looked: np.ndarray | None  # the Grad-CAM overlay, or None
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """Where the model looked in one photo, one way (a key of explain.VIEWS), for the class it predicted."""
+
+    view: str
+    looked: np.ndarray  # the heatmap painted over the display copy, uint8
+    class_name: str  # the class explained
+    probability: float  # the model's probability of that class for the whole photo
+    lowest: float | None = None  # occlusion: that probability with the most telling patch covered
+    largest_drop: float | None = None  # occlusion: the largest fall in the class's log-odds
+    grid: int | None = None  # occlusion: patch positions per side
+    passes: int | None = None  # occlusion: forward passes it took
+    engine: str = ""  # occlusion: "TFLite" (the converted frozen base) or "TensorFlow"
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,7 @@ class LayerView:
     filters: int
     size: tuple[int, int]
     grid: np.ndarray  # explain.channel_grid of the maps
+    silent: int = 0  # filters with no response anywhere in the photo (explain.silent_filters)
 
 
 def _model(run_id: str):
@@ -154,6 +170,48 @@ def classify(run_id: str, data: bytes, heatmap: bool) -> Answer:
     return Answer(shown, prediction, looked)
 
 
+_explained: "OrderedDict[tuple, tuple]" = OrderedDict()  # (model file, photo digest, view) -> (heatmap, numbers)
+EXPLAINED_KEPT = 64  # 160x160 float32 heatmaps: 6.5 MB; a page rerun redraws a batch without recomputing
+
+
+def explain_photo(run_id: str, data: bytes, view: str = "occlusion") -> Explanation:
+    """One photo's heatmap for the class the model predicts, one of explain.VIEWS, painted over the photo.
+
+    Occlusion runs the model ~65 times, so its heatmap is kept by the model file and the photo's
+    bytes: the page's reruns (every click redraws every photo) ask again and are answered at once.
+    """
+    import hashlib
+
+    if view not in explain.VIEWS:
+        raise CatdogError(f"Unknown view {view!r}; choose one of {', '.join(explain.VIEWS)}.")
+    run, model = _model(run_id)
+    if view != "occlusion" and not explain.supports(model):
+        raise CatdogError(explain.UNSUPPORTED)
+    shown, model_input = images.load_for_model(data)
+    stat = run.model_path.stat()
+    key = (str(run.model_path), stat.st_size, stat.st_mtime_ns, hashlib.sha256(data).hexdigest(), view)
+    if key in _explained:
+        _explained.move_to_end(key)
+        heat, numbers = _explained[key]
+    else:
+        prediction = predict.classify(model, model_input, run.class_names)  # the label the page shows
+        class_index = list(run.class_names).index(prediction.label)
+        numbers = dict(class_name=prediction.label, probability=prediction.confidence)
+        if view == "occlusion":
+            forward = explain.frozen_base_forward(model)
+            found = explain.occlusion(model, model_input, class_index, forward=forward)
+            heat = found.heatmap
+            numbers.update(lowest=found.lowest, largest_drop=float(found.drops.max()),
+                           grid=int(found.drops.shape[0]), passes=found.passes,
+                           engine="TensorFlow" if forward is None else "TFLite")
+        else:
+            heat = explain.grad_cam(model, model_input, class_index)
+        _explained[key] = (heat, numbers)
+        while len(_explained) > EXPLAINED_KEPT:
+            _explained.popitem(last=False)
+    return Explanation(view, explain.overlay(shown, heat), **numbers)
+
+
 def classify_frame(run_id: str, frame: np.ndarray) -> predict.Prediction:
     """One video frame (any size, RGB uint8) through the pixel path's resize and the model."""
     run, model = _model(run_id)
@@ -180,7 +238,7 @@ def activations(run_id: str, image: np.ndarray, settings: dict | None) -> tuple[
     shown = np.asarray(image, np.uint8)
     if settings is not None:
         shown = augment.preview(shown, AugmentSettings.from_dict(settings), 1)[0]
-    views = [LayerView(a.layer, a.filters, a.size, explain.channel_grid(a.maps))
+    views = [LayerView(a.layer, a.filters, a.size, explain.channel_grid(a.maps), explain.silent_filters(a.maps))
              for a in explain.activations(model, shown)]
     return shown, views
 
@@ -225,6 +283,15 @@ def embedding_map(run_id: str, data: str | None, method: str):
             _maps.popitem(last=False)
     _maps.move_to_end(key)
     return _maps[key]
+
+
+def suspects(data: str | None, progress=None):
+    """The dataset's suspicious labels (suspects.SuspectReport): out-of-fold answers over its training
+    split from cached MobileNetV2 features, kept by dataset content, weights and method."""
+    from .. import suspects as found
+
+    loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
+    return found.find_suspects(loaded, progress=progress)
 
 
 def tflite_zip(run_id: str) -> bytes:

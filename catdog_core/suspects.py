@@ -1,0 +1,334 @@
+"""Suspicious labels: the training photos whose given label a model, which never saw them,
+most confidently contradicts; and the list of photos a user leaves out of training.
+
+Out-of-fold predictions. The training split is cut into FOLDS stratified, seeded folds; for
+each fold a softmax head learns from the other four on the cached MobileNetV2 features and
+answers for the fold it did not see. Every photo thus gets an answer from a model that was not
+trained on it, and a photo whose label the answer contradicts with high confidence is either
+mislabelled, ambiguous (both animals, neither) or simply hard.
+
+The head is the transfer recipe's Dense softmax layer trained as the quick preset trains it
+(10 epochs of Adam at 3e-4 on shuffled batches of 32, from the cached features), written in
+numpy rather than Keras: five of them take ~2 s on the post's data on 2 cores, where one Keras
+fit of the quick head, with its model building and graph tracing, takes longer than all five
+(benchmarks/bench_suspects.py). Out-of-fold accuracy there is 96.9 %, as the quick model's
+validation accuracy (96.8 %), so the answers are the quick model's, not a weaker stand-in's.
+
+Exclusions. The photos a user agrees are wrong are kept as a list beside the dataset, in
+CATDOG_HOME/exclusions/<dataset key>.json, never by deleting files; a job carries them in
+JobSpec.exclude and training leaves them out of the training split only.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from . import config
+from .errors import InvalidSettings
+from .fileio import write_atomic
+from .jobs.spec import MAX_EXCLUDE
+
+FOLDS = 5
+EPOCHS = 10  # as the quick preset (jobs.QUICK): its epochs, batch size and learning rate
+BATCH_SIZE = config.BATCH_SIZE
+LEARNING_RATE = 3e-4
+METHOD = f"oof-softmax-{FOLDS}fold-{EPOCHS}x{BATCH_SIZE}-{LEARNING_RATE}-v1"  # part of every cache key
+KEPT = 100  # suspects kept per result, the most confident first
+DISK_RESULTS = 16  # result files kept on disk
+MEMORY_RESULTS = 8
+EXCLUSION_FILES = 64  # exclusion lists kept (one per dataset content key)
+
+
+@dataclass(frozen=True)
+class Suspect:
+    path: str  # relative to the dataset's folder, e.g. "train/cats/cat.12.jpg"
+    given: str  # the label the dataset gives it
+    predicted: str  # the class the out-of-fold model gives the highest probability
+    confidence: float  # the probability of `predicted`
+    given_probability: float  # the probability the model gives the given label
+
+    @property
+    def contradicts(self) -> bool:
+        return self.predicted != self.given
+
+
+@dataclass(frozen=True)
+class SuspectReport:
+    dataset_key: str
+    class_names: tuple[str, ...]
+    photos: int  # training photos examined
+    accuracy: float  # out-of-fold accuracy over them
+    disagreements: int  # photos whose out-of-fold answer is not their label
+    suspects: list[Suspect] = field(default_factory=list)  # most confident contradiction first, at most KEPT
+    folds: int = FOLDS
+    method: str = METHOD
+    seconds: float = 0.0  # to compute (features cached), as measured when it was computed
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "SuspectReport":
+        values = dict(values)
+        values["class_names"] = tuple(values["class_names"])
+        values["suspects"] = [Suspect(**s) for s in values["suspects"]]
+        return cls(**values)
+
+
+# ---------------------------------------------------------------- the computation (numpy only)
+
+
+def stratified_folds(labels: np.ndarray, folds: int = FOLDS, seed: int = config.SEED) -> np.ndarray:
+    """The fold (0..folds-1) of each photo: each class shuffled with the seed and dealt round-robin,
+    so every fold holds about the same share of every class."""
+    labels = np.asarray(labels)
+    fold = np.zeros(len(labels), np.int64)
+    rng = np.random.default_rng(seed)
+    for c in np.unique(labels):
+        members = np.flatnonzero(labels == c)
+        fold[rng.permutation(members)] = np.arange(len(members)) % folds
+    return fold
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    z = logits - logits.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
+                learning_rate: float = LEARNING_RATE, seed: int = config.SEED) -> tuple[np.ndarray, np.ndarray]:
+    """A Dense softmax layer (weights, bias) fitted to features x and labels y as the quick model's
+    head is: cross-entropy, Adam, shuffled mini-batches (seeded), from zeros.
+
+    Mini-batches, not full-batch steps: on 1,280 features a pass over the data is memory-bound,
+    and ten passes of small Adam steps learn what a full-batch optimizer needs ~100 passes for.
+    """
+    n, d = x.shape
+    w, b = np.zeros((d, classes), np.float32), np.zeros(classes, np.float32)
+    onehot = np.eye(classes, dtype=np.float32)[y]
+    mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
+    beta1, beta2, eps = 0.9, 0.999, 1e-7
+    rng = np.random.default_rng(seed)
+    t = 0
+    for _ in range(epochs):
+        order = rng.permutation(n)
+        for start in range(0, n, batch_size):
+            idx = order[start:start + batch_size]
+            xb = x[idx]
+            delta = (softmax(xb @ w + b) - onehot[idx]) / len(idx)
+            gw, gb = xb.T @ delta, delta.sum(axis=0)
+            t += 1
+            rate = learning_rate * np.sqrt(1 - beta2**t) / (1 - beta1**t)
+            mw += (1 - beta1) * (gw - mw)
+            vw += (1 - beta2) * (gw * gw - vw)
+            mb += (1 - beta1) * (gb - mb)
+            vb += (1 - beta2) * (gb * gb - vb)
+            w -= rate * mw / (np.sqrt(vw) + eps)
+            b -= rate * mb / (np.sqrt(vb) + eps)
+    return w, b
+
+
+def out_of_fold(features: np.ndarray, labels: np.ndarray, classes: int, folds: int = FOLDS,
+                seed: int = config.SEED, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """(N, classes) probabilities: each photo's from a head trained on the other folds only."""
+    x = np.asarray(features, np.float32)
+    y = np.asarray(labels, np.int64)
+    fold = stratified_folds(y, folds, seed)
+    probs = np.zeros((len(y), classes), np.float32)
+    for k in range(folds):
+        held = fold == k
+        if held.any() and (~held).any():
+            w, b = fit_softmax(x[~held], y[~held], classes, seed=seed + k)
+            probs[held] = softmax(x[held] @ w + b)
+        if progress:
+            progress(k + 1, folds)
+    return probs
+
+
+def rank(probs: np.ndarray, labels: np.ndarray, files, class_names, kept: int = KEPT) -> list[Suspect]:
+    """The photos whose out-of-fold answer contradicts their label, the most confident first
+    (by the probability given to classes other than the label), at most `kept`."""
+    labels = np.asarray(labels)
+    given_p = probs[np.arange(len(labels)), labels]
+    predicted = probs.argmax(axis=1)
+    order = [i for i in np.argsort(given_p, kind="stable") if predicted[i] != labels[i]][:kept]
+    return [Suspect(str(files[i]), str(class_names[labels[i]]), str(class_names[predicted[i]]),
+                    float(probs[i, predicted[i]]), float(given_p[i])) for i in order]
+
+
+def report_from(features: np.ndarray, data, kept: int = KEPT,
+                progress: Callable[[int, int], None] | None = None) -> SuspectReport:
+    """The out-of-fold report of a dataset's training split, from its features."""
+    started = time.perf_counter()
+    labels = data.train.labels
+    probs = out_of_fold(features, labels, len(data.class_names), progress=progress)
+    predicted = probs.argmax(axis=1)
+    right = int(np.sum(predicted == labels))
+    return SuspectReport(data.key, tuple(data.class_names), len(labels), right / max(1, len(labels)),
+                         len(labels) - right, rank(probs, labels, data.train.files, data.class_names, kept),
+                         seconds=time.perf_counter() - started)
+
+
+# ---------------------------------------------------------------- with the frozen base, cached
+
+
+_memory: "OrderedDict[str, SuspectReport]" = OrderedDict()
+_lock = threading.Lock()
+
+
+def _result_path(name: str) -> Path:
+    return config.cache_home() / "suspects" / f"{name}.json"
+
+
+def result_name(dataset_key: str, weights: str) -> str:
+    """The cache name of a report: the dataset's content, the base's weights (by bytes), the method."""
+    import hashlib
+
+    from .features import weights_digest
+
+    ident = f"{dataset_key}|{weights_digest(weights)}|{METHOD}|{config.IMG_SIZE}"
+    return f"{dataset_key}-{hashlib.sha1(ident.encode()).hexdigest()[:16]}"
+
+
+def _read(name: str) -> SuspectReport | None:
+    path = _result_path(name)
+    try:
+        if path.stat().st_size > 4 * 1024**2:
+            return None
+        return SuspectReport.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+
+
+def _remember(name: str, report: SuspectReport) -> None:
+    with _lock:
+        _memory[name] = report
+        _memory.move_to_end(name)
+        while len(_memory) > MEMORY_RESULTS:
+            _memory.popitem(last=False)
+
+
+def find_suspects(data, weights: str | None = None,
+                  progress: Callable[[int, int, str], None] | None = None) -> SuspectReport:
+    """The suspicious labels of a dataset's training split: MobileNetV2's features (cached per
+    dataset, as training caches them), then out-of-fold softmax heads. Kept in memory and on
+    disk by dataset content, weights and method, so a second ask is answered at once."""
+    weights = weights or config.base_weights_setting()
+    if len(data.train) < 2 * FOLDS:
+        raise InvalidSettings(f"The training split has {len(data.train)} photos; the label check needs at "
+                              f"least {2 * FOLDS}.")
+    name = result_name(data.key, weights)
+    with _lock:
+        hit = _memory.get(name)
+    if hit is None:
+        hit = _read(name)
+    if hit is not None:
+        _remember(name, hit)
+        return hit
+    train_x = train_features(data, weights, progress)
+    say = (lambda done, total: progress(done, total, "Training a head per fold")) if progress else None
+    report = report_from(train_x, data, progress=say)  # its seconds: from cached features, as benchmarked
+    path = _result_path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(report.to_dict()).encode("utf-8", "surrogatepass"))
+        files = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[DISK_RESULTS:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only home only costs the next ask the computation
+    _remember(name, report)
+    return report
+
+
+def train_features(data, weights: str, progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
+    """MobileNetV2's pooled features of the training split, from (or into) the cache training uses."""
+    from . import features
+    from .augment import NO_AUGMENTATION
+    from .models import build
+
+    if progress:
+        progress(0, 0, "Building MobileNetV2")
+    built = build("transfer", max(2, len(data.class_names)), NO_AUGMENTATION, weights=weights, share_base=True)
+    extract = features.FeatureExtractor(built.features, weights)
+    message = "Computing MobileNetV2 features (train)"
+    return features.cached_features(extract, data.key, "train", data.train.images,
+                                    (lambda d, t: progress(d, t, message)) if progress else None)
+
+
+def clear_memory() -> None:
+    with _lock:
+        _memory.clear()
+
+
+# ---------------------------------------------------------------- exclusions beside the dataset
+
+
+def exclusions_path(dataset_key: str) -> Path:
+    if not dataset_key or not all(c in "0123456789abcdef" for c in dataset_key):
+        raise InvalidSettings("This dataset has no content key yet; load it first.")
+    return config.catdog_home() / "exclusions" / f"{dataset_key}.json"
+
+
+def check_exclusions(data, paths) -> tuple[str, ...]:
+    """The paths as a sorted tuple, each a photo of the dataset's training split, at most
+    MAX_EXCLUDE, and every class keeping a training photo; else InvalidSettings with a sentence."""
+    paths = tuple(sorted(set(str(p) for p in paths)))
+    if len(paths) > MAX_EXCLUDE:
+        raise InvalidSettings(f"At most {MAX_EXCLUDE} photos can be left out, not {len(paths)}.")
+    index = {f: i for i, f in enumerate(data.train.files)}
+    outside = [p for p in paths if p not in index]
+    if outside:
+        raise InvalidSettings(f"'{outside[0][:200]}' is not a photo of this dataset's training split; only "
+                              "training photos can be left out (validation and test stay as they are).")
+    left = np.ones(len(data.train), bool)
+    left[[index[p] for p in paths]] = False
+    for c, name in enumerate(data.class_names):
+        if not np.any(left & (data.train.labels == c)):
+            raise InvalidSettings(f"That would leave class '{name[:60]}' without training photos.")
+    return paths
+
+
+def kept_rows(data, exclude) -> np.ndarray | None:
+    """The indices of the training photos a job keeps, or None when it keeps them all."""
+    if not exclude:
+        return None
+    gone = set(check_exclusions(data, exclude))
+    return np.array([i for i, f in enumerate(data.train.files) if f not in gone], np.int64)
+
+
+def load_exclusions(data) -> tuple[str, ...]:
+    """The photos left out of this dataset's training; () when none (or the list is unusable)."""
+    try:
+        path = exclusions_path(data.key)
+        if path.stat().st_size > 1024**2:
+            return ()
+        values = json.loads(path.read_text(encoding="utf-8")).get("exclude", [])
+        return check_exclusions(data, values if isinstance(values, list) else [])
+    except (OSError, ValueError, AttributeError, InvalidSettings):
+        return ()
+
+
+def save_exclusions(data, paths) -> tuple[str, ...]:
+    """Keep the list (checked) beside the dataset, written atomically; returns what was kept."""
+    paths = check_exclusions(data, paths)
+    path = exclusions_path(data.key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps({"dataset_key": data.key, "exclude": list(paths)}, indent=1)
+                 .encode("utf-8", "surrogatepass"))
+    try:
+        files = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[EXCLUSION_FILES:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+    return paths
