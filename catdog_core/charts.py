@@ -316,7 +316,7 @@ def sheet(images: Sequence[np.ndarray], cols: int = 3, gap: int = 6) -> np.ndarr
     return out
 
 
-def picture_sheet(images: Sequence[np.ndarray], cols: int = 3, height: int = 330) -> go.Figure:
+def picture_sheet(images: Sequence[np.ndarray], cols: int = 3, height: int = 380) -> go.Figure:
     """Images in a grid drawn as ONE picture carried inside the figure (a JPEG data URI, plotly's
     Image `source`): the browser fetches nothing, so a superseded script run cannot leave broken
     image links behind, as separate st.image files can while a slider moves. No hover, no zoom."""
@@ -376,4 +376,51 @@ def confusion_matrix(matrix, class_names: Sequence[str], title: str = "Confusion
                       margin=dict(t=60 if large else 50, b=40, l=70 if large else 60, r=10))
     fig.update_xaxes(side="bottom", type="category")
     fig.update_yaxes(autorange="reversed", type="category")  # first class on top, as the matrix is printed
+    return sized_text(fig, sizes)
+
+
+RECIPE_NAMES = {"transfer": "transfer head (MobileNetV2 features)", "baseline": "small CNN (raw pixels)"}
+
+
+def data_curve(points: Mapping[str, Sequence[Mapping]], large: bool = False,
+               title: str = "How much data is enough?", chance: float | None = None) -> go.Figure:
+    """A learning curve over the data: validation accuracy against the photos trained on (log
+    axis), one line per recipe, error bars from each accuracy's 95 % interval (`low`, `high`).
+    `points` maps a recipe to its points (dicts with size, accuracy, low, high, count, seconds);
+    `chance`: the accuracy of a guess (1 / classes), drawn as a dotted line."""
+    sizes = text_sizes(large)
+    fig = go.Figure()
+    if chance is not None:
+        fig.add_hline(y=chance, line_dash="dot", line_color="#888", annotation_text="a guess",
+                      annotation_position="bottom right", annotation_font_size=sizes.note)
+    everything: list[float] = []
+    for i, (recipe, rows) in enumerate(points.items()):
+        rows = sorted(rows, key=lambda r: r["size"])
+        x = [r["size"] for r in rows]
+        everything += x
+        y = [r["accuracy"] for r in rows]
+        name = label(RECIPE_NAMES.get(recipe, recipe))
+        fig.add_scatter(
+            x=x, y=y, mode="lines+markers", name=name,
+            line=dict(color=PALETTE[i % len(PALETTE)], width=3), marker=dict(size=10 + (3 if large else 0)),
+            error_y=dict(type="data", symmetric=False, array=[r["high"] - r["accuracy"] for r in rows],
+                         arrayminus=[r["accuracy"] - r["low"] for r in rows], thickness=2, width=6),
+            customdata=[[r["low"], r["high"], r.get("count", 0), r.get("seconds", 0.0)] for r in rows],
+            hovertemplate=(f"{name}<br>%{{x}} photos: %{{y:.1%}} (95 % interval %{{customdata[0]:.0%}}"
+                           "-%{customdata[1]:.0%}, %{customdata[2]} validation photos)<br>"
+                           "%{customdata[3]:.1f} s<extra></extra>"))
+    lo, hi = (min(everything), max(everything)) if everything else (10, 2000)
+    span = [math.log10(max(lo, 1)) - 0.12, math.log10(max(hi, 1)) + 0.12]
+    ticks = _log_ticks(span)
+    left, right = (80 if large else 62), 10
+    top = _title_and_notes(fig, title, ["Bars: the 95 % interval of each accuracy on the validation photos."],
+                           sizes, 2 * CURVES_MIN_WIDTH, left, right)  # a chart the page's whole width
+    plot_px, axis_px = (380 if large else 300), int(3.6 * sizes.body)
+    names = [t.name for t in fig.data]
+    legend_px = _legend_height(names, sizes, CURVES_MIN_WIDTH - 20, 0) if names else 0
+    fig.update_xaxes(type="log", range=span, tickvals=ticks, ticktext=[f"{t:g}" for t in ticks],
+                     title="photos used for training (log scale)")
+    fig.update_yaxes(range=[0, 1.02], tickformat=".0%", title="validation accuracy")
+    fig.update_layout(height=top + plot_px + axis_px + legend_px, margin=dict(t=top, b=axis_px, l=left, r=right),
+                      legend=dict(orientation="h", x=0, xanchor="left", yanchor="top", y=-axis_px / plot_px))
     return sized_text(fig, sizes)

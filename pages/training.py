@@ -8,6 +8,7 @@ from catdog_core.errors import CatdogError
 from catdog_core.words import count
 from catdog_core.service import get_service
 import ui
+from ui import datacurve
 
 ui.page_setup()
 
@@ -110,8 +111,8 @@ else:
     columns = {c: st.column_config.NumberColumn(format="percent") for c in ("val acc", "best val acc", "test acc")}
     columns["classes"] = st.column_config.TextColumn(width="medium")  # "cats, dogs" was cut to "cats, d"
     # What a class compares first; the long run id last (it scrolls into view, and hovers show it whole).
-    order = ["recipe", "classes", "epochs", "val acc", "best val acc", "test acc", "test images", "seconds", "date",
-             "name", "run"]
+    order = ["recipe", "classes", "epochs", "val acc", "best val acc", "test acc", "test images", "left out",
+             "seconds", "date", "name", "run"]
     st.dataframe(table, hide_index=True, column_config=columns, column_order=order)
 
     mine, _ = ui.session_runs(listing.runs)
@@ -218,6 +219,9 @@ if reproduced:
     st.plotly_chart(ui.legend_below(charts.learning_curves(reproduced, "accuracy", large=ui.presenter(),
                                                            title="The reproduced runs: accuracy")),
                     key="reproduce_curves")
+
+st.subheader("How much data is enough?")
+datacurve.section()
 
 with summary_box, st.spinner("Building the model…"):
     try:

@@ -170,6 +170,9 @@ def test_presenter_mode_makes_every_chart_text_larger():
                                                 ["a", "b"], large=large),
         "probabilities": lambda large: charts.probabilities({"cats": 0.8, "dogs": 0.2}, large=large),
         "confusion": lambda large: charts.confusion_matrix([[3, 1], [0, 4]], ["cats", "dogs"], large=large),
+        "data curve": lambda large: charts.data_curve(
+            {"transfer": [{"size": 20, "accuracy": 0.9, "low": 0.88, "high": 0.92, "count": 785, "seconds": 3.0}]},
+            large=large),
     }
     for name, build in builders.items():
         normal, large = _font_sizes(build(False)), _font_sizes(build(True))
@@ -203,6 +206,24 @@ def test_image_grid_n_image_traces(n, cols, rows):
         np.testing.assert_array_equal(np.asarray(trace.z), image)
     assert [a.text for a in fig.layout.annotations] == titles
     assert fig.layout.height == 220 * rows
+
+
+def test_picture_sheet_carries_the_nine_copies_inside_the_figure():
+    import base64
+    import io
+
+    from PIL import Image
+
+    images = [np.full((20, 30, 3), 25 * i, np.uint8) for i in range(9)]
+    picture = charts.sheet(images, cols=3, gap=4)
+    assert picture.shape == (3 * 20 + 2 * 4, 3 * 30 + 2 * 4, 3)
+    assert (picture[0, 0] == 0).all() and (picture[24, 34] == 100).all() and (picture[20, 0] == 255).all()
+    fig = charts.picture_sheet(images)
+    assert [t.type for t in fig.data] == ["image"] and fig.data[0].z is None  # no array of numbers to send
+    source = fig.data[0].source
+    assert source.startswith("data:image/jpeg;base64,")
+    decoded = Image.open(io.BytesIO(base64.b64decode(source.split(",", 1)[1])))
+    assert decoded.size == (3 * 30 + 2 * 6, 3 * 20 + 2 * 6)
 
 
 def test_probabilities_one_bar_with_the_class_names():

@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 from .. import config
+from ..words import count
 from ..errors import CatdogError
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
 
@@ -311,7 +312,7 @@ def _outcome(run) -> tuple[str, str]:
     if run is None:
         return STOPPED, "Stopped before the first epoch finished: nothing was saved"
     if run.stopped:
-        return STOPPED, f"Stopped after {run.epochs} epochs"
+        return STOPPED, f"Stopped after {count(run.epochs, 'epoch')}"
     return DONE, "Finished"
 
 
@@ -322,6 +323,13 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
     observer = _DbObserver(queue, job.job_id, stop)
     ckpt = checkpoint_dir(queue.home, job.job_id)
     try:
+        if job.spec.kind == "learning_curve":  # points, not a run: see learningcurve.py
+            from ..learningcurve import run_curve_job
+
+            state, phase = run_curve_job(job.spec, observer, stop,
+                                         lambda number, point: queue.add_epoch(job.job_id, {**point, "epoch": number}))
+            queue.finish(job.job_id, state, phase)
+            return
         run = run_job(job.spec, observer, stop, extra={"label": job.spec.label, "owner": job.owner,
                                                                "job": job.job_id}, checkpoint=ckpt)
         state, phase = _outcome(run)

@@ -1,0 +1,358 @@
+"""How much data is enough? A learning curve: validation accuracy (with its 95 % interval)
+against the number of training photos, for one recipe.
+
+For each size n, a balanced subset of the training split is drawn (n / classes photos of every
+class, seeded; a larger size holds every photo of a smaller one, so the curve follows one
+growing set), a model trains on it with the quick preset's epochs and learning rate (at least
+MIN_STEPS optimizer steps, as every small run), and is measured on the whole validation split.
+
+- 'transfer' trains only the head, on MobileNetV2 features cached once per dataset (features.py):
+  a point takes a second or two, so the post's 2000 photos make a curve of seven points.
+- 'baseline' (the post's small CNN) trains on raw pixels, so it runs only up to BASELINE_MAX photos,
+  for BASELINE_STEPS optimizer steps or more (see there).
+
+Every finished point is cached on disk by the dataset's content key, the base weights' bytes, the
+recipe, the settings, the size and the seed (a small JSON file each, at most KEEP_POINTS), so the
+same request again answers at once, without TensorFlow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import threading
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from . import config
+from .errors import InvalidSettings
+
+SIZES = (20, 50, 100, 200, 500, 1000, 2000)  # photos; the post's training split has 2000
+RECIPES = ("transfer", "baseline")
+BASELINE_MAX = 200  # the small CNN trains on raw pixels: above this a point takes minutes on 2 CPU cores
+# The small CNN's optimizer steps cost ~1.5 s each on 2 CPU cores whatever the subset, so it trains
+# 1 epoch, at least BASELINE_STEPS steps (5 epochs of 200 photos): its four points take ~5 minutes.
+BASELINE_EPOCHS, BASELINE_STEPS = 1, 30
+MAX_SIZES = 12
+KEEP_POINTS = 2000  # cached point files kept on disk
+VERSION = "2"  # part of every cache key: a change to how points are made is a new key
+PREDICT_CHUNK = 128
+
+
+@dataclass(frozen=True)
+class CurvePoint:
+    recipe: str
+    size: int  # photos the model trained on (size asked for, rounded down to a multiple of the classes)
+    accuracy: float  # on the whole validation split
+    low: float  # its 95 % (Wilson) interval
+    high: float
+    count: int  # validation photos
+    seconds: float  # to train and measure this point (when it was computed)
+    steps: int = 0  # optimizer steps it trained
+    cached: bool = False  # read from the cache now, not trained
+    classes: int = 0  # of the dataset (0: not recorded): a guess is right 1 / classes of the time
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "CurvePoint | None":
+        try:
+            return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
+        except TypeError:
+            return None
+
+
+def planned_sizes(train_labels: np.ndarray, classes: int, recipe: str, sizes: Sequence[int]) -> list[int]:
+    """The sizes a curve trains: each rounded down to a multiple of the classes (the same number of
+    every class), at least one photo a class, none larger than the smallest class allows, and for
+    the small CNN none above BASELINE_MAX; sorted, without repeats."""
+    if recipe not in RECIPES:
+        raise InvalidSettings(f"A learning curve trains {' or '.join(RECIPES)}, not {recipe!r}.")
+    per_class_max = min((int(np.sum(train_labels == c)) for c in range(classes)), default=0)
+    limit = per_class_max * classes
+    if recipe == "baseline":
+        limit = min(limit, BASELINE_MAX)
+    out = set()
+    for size in sizes:
+        per = int(size) // classes
+        if per >= 1 and per * classes <= limit:
+            out.add(per * classes)
+    return sorted(out)
+
+
+def balanced_subset(labels: np.ndarray, size: int, classes: int, seed: int = config.SEED) -> np.ndarray:
+    """Indices of `size` training photos, size / classes of each class, chosen by the seed alone:
+    every class's photos in one seeded order and the first of them taken, so a larger subset holds
+    a smaller one."""
+    per = size // classes
+    chosen = []
+    for c in range(classes):
+        members = np.flatnonzero(labels == c)
+        if len(members) < per:
+            raise InvalidSettings(f"Class {c} has {len(members)} training photos; {per} are needed.")
+        order = np.random.default_rng((seed, c)).permutation(len(members))
+        chosen.append(members[order[:per]])
+    return np.sort(np.concatenate(chosen)) if chosen else np.zeros(0, np.int64)
+
+
+# ---------------------------------------------------------------- the cache of finished points
+
+
+def _points_dir() -> Path:
+    return config.cache_home() / "curves"
+
+
+def point_key(dataset_key: str, weights_id: str, recipe: str, size: int, seed: int, epochs: int,
+              learning_rate: float | None, min_steps: int) -> str:
+    text = json.dumps([VERSION, dataset_key, weights_id, recipe, size, seed, epochs, learning_rate, min_steps])
+    return hashlib.sha1(text.encode()).hexdigest()[:24]
+
+
+def cached_point(key: str) -> CurvePoint | None:
+    try:
+        values = json.loads((_points_dir() / f"{key}.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    point = CurvePoint.from_dict(values) if isinstance(values, dict) else None
+    return None if point is None else CurvePoint(**{**point.to_dict(), "cached": True})
+
+
+def _store(key: str, point: CurvePoint) -> None:
+    from .fileio import write_atomic
+
+    folder = _points_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        write_atomic(folder / f"{key}.json", json.dumps(point.to_dict()).encode())
+        files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[KEEP_POINTS:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass  # a read-only or full disk only costs the next request this training
+
+
+# ---------------------------------------------------------------- training one point
+
+
+def _accuracy(predict, inputs: Callable[[slice], np.ndarray], labels: np.ndarray) -> float:
+    right = 0
+    for start in range(0, len(labels), PREDICT_CHUNK):
+        part = slice(start, start + PREDICT_CHUNK)
+        logits = np.asarray(predict(inputs(part)))
+        right += int(np.sum(np.argmax(logits, axis=-1) == labels[part]))
+    return right / max(1, len(labels))
+
+
+def _rounds(inputs: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, rounds: int):
+    """`rounds` epochs of shuffled batches as one tf.data pipeline gathering rows from in-memory
+    arrays: epoch e in the order default_rng((seed, e)) gives, as training.train shuffles, so the
+    point of the whole split is the quick training itself."""
+    import tensorflow as tf
+
+    orders = np.stack([np.random.default_rng((seed, e)).permutation(len(labels)) for e in range(rounds)])
+    x, y = tf.constant(inputs), tf.constant(labels)
+    return (tf.data.Dataset.from_tensor_slices(orders)
+            .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
+            .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)))
+            .prefetch(2))
+
+
+def _train_point(recipe: str, inputs: np.ndarray, labels: np.ndarray, classes: int, epochs: int,
+                 learning_rate: float | None, seed: int, weights: str, min_steps: int, val_inputs,
+                 val_labels: np.ndarray, stop: threading.Event,
+                 progress: Callable[[int, int], None] = lambda done, total: None) -> tuple[float, int] | None:
+    """Train one model on the subset; (validation accuracy, optimizer steps), or None when stopped."""
+    import keras
+
+    from .augment import NO_AUGMENTATION
+    from .models import build, compile_model, shared_base
+    from .training import epochs_for_steps
+
+    batch_size = config.BATCH_SIZE
+    rounds = epochs_for_steps(epochs, len(labels), batch_size, min_steps)
+    transfer = recipe == "transfer"
+    if transfer:
+        shared_base(weights)  # made before seeding, as training.train does, so a point repeats exactly
+    keras.utils.set_random_seed(seed)
+    built = build(recipe, classes, NO_AUGMENTATION, weights=weights, learning_rate=learning_rate,
+                  share_base=transfer)
+    rate = learning_rate or built.recipe.learning_rate
+
+    # Every round's shuffled batches in one tf.data pipeline and one long epoch, run a round per
+    # call: a tiny subset trains its 100 steps in a second, not 100 epochs of Keras' overhead.
+    learner = built.head if transfer else built.model
+    per_round = math.ceil(len(labels) / batch_size)
+    total = rounds * per_round
+
+    class Stopper(keras.callbacks.Callback):
+        calls = 0
+
+        def on_train_batch_end(self, batch, logs=None):  # once a round (steps_per_execution)
+            Stopper.calls += 1
+            progress(min(Stopper.calls * per_round, total), total)  # the observer hears of a stop here
+            if stop.is_set():
+                self.model.stop_training = True
+
+    compile_model(learner, rate, steps_per_execution=per_round)
+    learner.fit(_rounds(inputs, labels, batch_size, seed, rounds), epochs=1, steps_per_epoch=total,
+                verbose=0, shuffle=False, callbacks=[Stopper()])
+    predict = learner.predict_on_batch
+    if stop.is_set():
+        return None
+    return _accuracy(predict, val_inputs, val_labels), total
+
+
+def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZES, *,
+                   epochs: int | None = None, learning_rate: float | None = None, seed: int = config.SEED,
+                   weights: str | None = None, min_steps: int | None = None,
+                   on_point: Callable[[CurvePoint], None] | None = None,
+                   on_phase: Callable[[str, int, int], None] | None = None,
+                   stop: threading.Event | None = None) -> list[CurvePoint]:
+    """The curve's points, smallest size first, each reported to `on_point` as it finishes (cached
+    ones at once). Defaults: for the transfer head the quick preset's epochs, learning rate and
+    MIN_STEPS; for the small CNN BASELINE_EPOCHS and BASELINE_STEPS at its recipe's learning rate.
+    A set `stop` ends it after the current point's training; the finished points are returned."""
+    from . import features
+    from .jobs.spec import MIN_STEPS, QUICK
+    from .metrics import interval
+
+    stop = stop or threading.Event()
+    on_phase = on_phase or (lambda message, done=0, total=0: None)
+    transfer = recipe == "transfer"
+    epochs = (QUICK.epochs if transfer else BASELINE_EPOCHS) if epochs is None else int(epochs)
+    if learning_rate is None and transfer:
+        learning_rate = QUICK.learning_rate
+    min_steps = (MIN_STEPS if transfer else BASELINE_STEPS) if min_steps is None else int(min_steps)
+    if len(list(sizes)) > MAX_SIZES:
+        raise InvalidSettings(f"A learning curve takes at most {MAX_SIZES} sizes.")
+    classes = len(dataset.class_names)
+    if classes < 2:
+        raise InvalidSettings("A learning curve needs at least 2 classes.")
+    if len(dataset.validation) == 0:
+        raise InvalidSettings("The validation split is empty: a learning curve is measured on it.")
+    train_labels = dataset.train.labels
+    plan = planned_sizes(train_labels, classes, recipe, sizes)
+    if not plan:
+        raise InvalidSettings("None of the sizes fits this training split: a subset takes the same number of "
+                              "photos of every class, at least one each" + (
+                                  f", and the small CNN trains on at most {BASELINE_MAX} photos"
+                                  if recipe == "baseline" else "") + ".")
+    weights = weights or config.base_weights_setting()
+    weights_id = features.weights_digest(weights) if recipe == "transfer" else ""
+    keys = {n: point_key(dataset.key, weights_id, recipe, n, seed, epochs, learning_rate, min_steps) for n in plan}
+
+    points: list[CurvePoint] = []
+    prepared = None
+    val_labels = dataset.validation.labels
+    for i, size in enumerate(plan):
+        if stop.is_set():
+            break
+        point = cached_point(keys[size])
+        if point is None:
+            if prepared is None:
+                prepared = _prepare(dataset, recipe, weights, on_phase)
+            message = f"Training on {size} photos ({i + 1} of {len(plan)})"
+            on_phase(message, 0, 0)
+            started = time.perf_counter()
+            idx = balanced_subset(train_labels, size, classes, seed)
+            if recipe == "transfer":
+                train_x, val_x = prepared
+                inputs = train_x[idx]
+                val_inputs = lambda part: val_x[part]  # noqa: E731
+            else:  # at most BASELINE_MAX photos: 60 MB as float32
+                inputs = dataset.train.images[idx].astype("float32")
+                val_images = dataset.validation.images
+                val_inputs = lambda part: val_images[part].astype("float32")  # noqa: E731
+            done = _train_point(recipe, inputs, train_labels[idx], classes, epochs, learning_rate, seed, weights,
+                                min_steps, val_inputs, val_labels, stop,
+                                lambda done, total, m=message: on_phase(m, done, total))
+            if done is None:
+                break
+            accuracy, steps = done
+            low, high = interval(accuracy, len(val_labels))
+            point = CurvePoint(recipe, size, accuracy, low, high, len(val_labels),
+                               time.perf_counter() - started, steps, classes=classes)
+            _store(keys[size], point)
+        points.append(point)
+        if on_point is not None:
+            on_point(point)
+    return points
+
+
+def _prepare(dataset, recipe: str, weights: str, on_phase) -> tuple:
+    """For the transfer head: the cached MobileNetV2 features of the training and validation splits
+    (nothing for the small CNN, which trains on the pixels)."""
+    if recipe != "transfer":
+        return ()
+    from . import features
+    from .augment import NO_AUGMENTATION
+    from .models import build
+
+    on_phase("Building MobileNetV2", 0, 0)
+    built = build("transfer", max(2, len(dataset.class_names)), NO_AUGMENTATION, weights=weights, share_base=True)
+    extract = features.FeatureExtractor(built.features, weights)
+    out = []
+    for split in ("train", "validation"):
+        message = f"Computing MobileNetV2 features ({split})"
+        out.append(features.cached_features(extract, dataset.key, split, dataset.split(split).images,
+                                            lambda done, total, m=message: on_phase(m, done, total)))
+    return out[0], out[1]
+
+
+def summary(points: Sequence[CurvePoint]) -> str:
+    """One line about a finished curve, e.g. for the command line and the benchmark."""
+    if not points:
+        return "no points"
+    first, last = points[0], points[-1]
+    return (f"{first.recipe}: {first.accuracy:.1%} with {first.size} photos, {last.accuracy:.1%} with "
+            f"{last.size} photos (95 % interval {last.low:.0%}-{last.high:.0%}, {last.count} validation photos)")
+
+
+
+# ---------------------------------------------------------------- as a job of the queue
+
+
+KIND = "learning_curve"
+
+
+def curve_spec(recipe: str = "transfer", data: str | None = None, sizes: Sequence[int] = SIZES):
+    """A learning curve as a job of the queue (jobs.submit): its points stream into the job's
+    history, one record per point, as they finish; it saves no run."""
+    from .jobs.spec import MIN_STEPS, QUICK, JobSpec
+
+    if recipe not in RECIPES:
+        raise InvalidSettings(f"A learning curve trains {' or '.join(RECIPES)}, not {recipe!r}.")
+    transfer = recipe == "transfer"
+    return JobSpec(recipe, QUICK.epochs if transfer else BASELINE_EPOCHS, QUICK.settings, data,
+                   learning_rate=QUICK.learning_rate if transfer else None, label=f"learning curve ({recipe})",
+                   min_steps=MIN_STEPS if transfer else BASELINE_STEPS, kind=KIND, sizes=tuple(int(n) for n in sizes))
+
+
+def run_curve_job(spec, observer, stop: threading.Event, report: Callable[[int, dict], None]) -> tuple[str, str]:
+    """Run a learning-curve job (the worker calls this for kind "learning_curve"): each finished
+    point goes to report(number, point as a dict), 1-based. Returns (state, phase) to finish it with."""
+    from . import dataset as datasets
+    from .jobs.queue import DONE, STOPPED
+    from .words import count
+
+    observer.on_phase("Loading the dataset")
+    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    points: list[CurvePoint] = []
+
+    def on_point(point: CurvePoint) -> None:
+        points.append(point)
+        report(len(points), point.to_dict())
+
+    learning_curve(data, spec.recipe, spec.sizes or SIZES, epochs=spec.epochs, learning_rate=spec.learning_rate,
+                   seed=spec.seed, weights=spec.weights, min_steps=spec.min_steps, on_point=on_point,
+                   on_phase=observer.on_phase, stop=stop)
+    planned = planned_sizes(data.train.labels, len(data.class_names), spec.recipe, spec.sizes or SIZES)
+    if len(points) < len(planned):
+        return STOPPED, f"Stopped after {count(len(points), 'point')} of {len(planned)}"
+    return DONE, f"Finished: {count(len(points), 'point')}, nothing saved as a run"
