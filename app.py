@@ -22,5 +22,6 @@ PAGES = [
     st.Page("pages/inside.py", title="Inside the models", icon=":material/hub:"),
     st.Page("pages/whatif.py", title="What if", icon=":material/tune:"),
     st.Page("pages/board.py", title="Class board", icon=":material/leaderboard:"),
+    st.Page("pages/suspects.py", title="Label check", icon=":material/rule:"),
 ]
 st.navigation(PAGES, position="hidden").run()  # the menu itself is drawn by ui.page_setup

@@ -56,7 +56,7 @@ except CatdogError as exc:
     st.error(ui.plain(str(exc)))
     st.stop()
 
-pick, controls, result = st.columns([1, 1, 1.3], gap="medium")
+pick, rest = st.columns([1, 2.3], gap="medium")
 picture, name = None, ""
 with pick:
     st.subheader("Photo")
@@ -86,56 +86,64 @@ with pick:
     if picture is not None:
         st.image(picture, caption=ui.plain(f"as it is: {name}"), width="stretch")
 
-with controls:
-    st.subheader("Change it")
-    st.slider("Turn (degrees)", -180.0, 180.0, step=5.0, key="wi_rotation")
-    st.slider("Zoom into the centre", 1.0, 3.0, step=0.1, key="wi_zoom")
-    st.slider("Brightness", -1.0, 1.0, step=0.05, key="wi_brightness")
-    st.slider("Contrast", 0.0, 3.0, step=0.1, key="wi_contrast")
-    st.toggle("Grey patch", key="wi_patch_on")
-    if st.session_state["wi_patch_on"]:
-        row, col = st.columns(2)
-        row.select_slider("Row", list(range(1, whatif.GRID + 1)), key="wi_patch_row")
-        col.select_slider("Column", list(range(1, whatif.GRID + 1)), key="wi_patch_col")
-        st.slider("Patch size (share of the side)", 0.1, 0.6, step=0.05, key="wi_patch_size")
-    st.button("Back to the photo as it is", on_click=_reset, icon=":material/restart_alt:")
 
-if picture is None:
-    st.stop()
-
-state = st.session_state
-change = whatif.Change(rotation=float(state["wi_rotation"]), zoom=float(state["wi_zoom"]),
-                       brightness=round(float(state["wi_brightness"]), 4), contrast=round(float(state["wi_contrast"]), 4),
-                       patch=(int(state["wi_patch_row"]) - 1, int(state["wi_patch_col"]) - 1)
-                       if state["wi_patch_on"] else None, patch_size=round(float(state["wi_patch_size"]), 4))
-changed = whatif.apply(picture, change)
-with result:
-    st.subheader("What the model says")
-    try:
-        before, _ = answer(run.run_id, picture)
-        after, seconds = answer(run.run_id, changed)
-    except CatdogError as exc:
-        st.error(ui.plain(str(exc)))
-        st.stop()
-    st.image(changed, caption=ui.plain(change.describe()), width="stretch")
-    top = after.label
-    moved = after.probabilities[top] - before.probabilities.get(top, 0.0)
-    st.metric(f"{ui.plain(top)}", f"{after.probabilities[top]:.1%}",
-              delta=None if change.is_identity else f"{moved:+.1%} from the photo as it is")
-    st.plotly_chart(charts.probabilities(after.probabilities, large=ui.presenter()), config=charts.NO_TOOLBAR,
-                    key="wi_probabilities")
-    st.caption(f"Answered in {seconds * 1000:.0f} ms by the model service (the same resize as every photo); "
-               "a setting seen before is answered from memory.")
-    if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion"):
+@st.fragment
+def play(run_id: str, picture) -> None:
+    """The sliders and the answer: a slider reruns only this part of the page, not the photo
+    picker, the run picker or the sidebar, so the bars follow the hand."""
+    controls, result = st.columns([1, 1.3], gap="medium")
+    with controls:
+        st.subheader("Change it")
+        st.slider("Turn (degrees)", -180.0, 180.0, step=5.0, key="wi_rotation")
+        st.slider("Zoom into the centre", 1.0, 3.0, step=0.1, key="wi_zoom")
+        st.slider("Brightness", -1.0, 1.0, step=0.05, key="wi_brightness")
+        st.slider("Contrast", 0.0, 3.0, step=0.1, key="wi_contrast")
+        st.toggle("Grey patch", key="wi_patch_on")
+        if st.session_state["wi_patch_on"]:
+            st.select_slider("Patch row", list(range(1, whatif.GRID + 1)), key="wi_patch_row")
+            st.select_slider("Patch column", list(range(1, whatif.GRID + 1)), key="wi_patch_col")
+            st.slider("Patch size (share of the side)", 0.1, 0.6, step=0.05, key="wi_patch_size")
+        st.button("Back to the photo as it is", on_click=_reset, icon=":material/restart_alt:")
+    if picture is None:
+        return
+    state = st.session_state
+    change = whatif.Change(rotation=float(state["wi_rotation"]), zoom=float(state["wi_zoom"]),
+                           brightness=round(float(state["wi_brightness"]), 4),
+                           contrast=round(float(state["wi_contrast"]), 4),
+                           patch=(int(state["wi_patch_row"]) - 1, int(state["wi_patch_col"]) - 1)
+                           if state["wi_patch_on"] else None, patch_size=round(float(state["wi_patch_size"]), 4))
+    changed = whatif.apply(picture, change)
+    with result:
+        st.subheader("What the model says")
         try:
-            with st.spinner("Sliding a grey patch over the photo…"):
-                shown = ui.service.explain_photo(run.run_id, png(changed), "occlusion")
+            before, _ = answer(run_id, picture)
+            after, seconds = answer(run_id, changed)
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
-        else:
-            st.image(shown.looked, width="stretch",
-                     caption=ui.plain(f"red: covering this part lowers {shown.class_name} the most "
-                                      f"({shown.probability:.0%} for the whole photo)"))
+            return
+        st.image(changed, caption=ui.plain(change.describe()), width="stretch")
+        top = after.label
+        moved = after.probabilities[top] - before.probabilities.get(top, 0.0)
+        st.metric(ui.plain(top), f"{after.probabilities[top]:.1%}",
+                  delta=None if change.is_identity else f"{moved:+.1%} from the photo as it is")
+        st.plotly_chart(charts.probabilities(after.probabilities, large=ui.presenter()), config=charts.NO_TOOLBAR,
+                        key="wi_probabilities")
+        st.caption(f"Answered in {seconds * 1000:.0f} ms by the model service (the same resize as every photo); "
+                   "a setting seen before is answered from memory.")
+        if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion"):
+            try:
+                with st.spinner("Sliding a grey patch over the photo…"):
+                    shown = ui.service.explain_photo(run_id, png(changed), "occlusion")
+            except CatdogError as exc:
+                st.error(ui.plain(str(exc)))
+            else:
+                st.image(shown.looked, width="stretch",
+                         caption=ui.plain(f"red: covering this part lowers {shown.class_name} the most "
+                                          f"({shown.probability:.0%} for the whole photo)"))
+
+
+with rest:
+    play(run.run_id, picture)
 
 with st.expander("Show the code", icon=":material/code:"):
     st.code('''import numpy as np

@@ -27,6 +27,7 @@ PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
     ("pages/inside.py", "Inside the models", ":material/hub:"),
     ("pages/whatif.py", "What if", ":material/tune:"),
     ("pages/board.py", "Class board", ":material/leaderboard:"),
+    ("pages/suspects.py", "Label check", ":material/rule:"),
 ]
 
 
