@@ -213,7 +213,7 @@ def start_training(at: AppTest, recipe: str, epochs: int) -> int:
 def as_read(text: str) -> str:
     """What a reader sees of Markdown text (an element's value, an image's caption): the backslash
     escapes of ui.plain removed."""
-    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~$:&=%])", r"\1", str(text))
+    return re.sub(r"\\([\\`*_{}\[\]()#+\-.!|<>~$:&=%])", r"\1", str(text)).replace("\u2060", "")
 
 
 def texts(elements) -> list[str]:
