@@ -33,6 +33,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from catdog_core.jobs import Queue
 from catdog_core.live import annotate
 from catdog_core.predict import Prediction
 from conftest import REPO
@@ -409,35 +410,35 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             open_page(page, "Training")
             expect(page.get_by_text("Finished 10 epochs").first).to_be_visible()
             expect(page.get_by_text("Why can validation beat training accuracy?")).to_be_visible()
-            # Two jobs in the queue: the small CNN for 1 epoch (2 on this data: every run takes 100
-            # optimizer steps) and a quick transfer behind it. Stop all, confirmed, once the CNN's first
-            # epoch is done: that epoch is kept as a stopped run, newer and far worse than the quick model.
-            page.get_by_role("button", name="1 epoch", exact=True).click()
+            # Two jobs in the queue: the small CNN for 5 epochs and a quick transfer behind it. Stop all,
+            # confirmed, once the CNN's first epoch is done: that epoch is kept as a stopped run, newer and
+            # far worse than the quick model.
+            page.get_by_role("button", name="5 epochs", exact=True).click()
             wait_idle(page)
-            page.get_by_role("button", name="Start").click()
+            page.get_by_role("button", name="Start", exact=True).click()
             wait_idle(page)
             page.get_by_role("button", name="Quick transfer").click()
             expect(page.get_by_text("The queue", exact=True)).to_be_visible(timeout=30_000)
             shoot(page, "training-queue")
             sidebar = page.get_by_test_id("stSidebar")
-            expect(sidebar.get_by_text(re.compile(r"^Training now: baseline, 2 epochs \(you\)"))).to_be_visible()
-            expect(page.get_by_test_id("stMetricValue").get_by_text("1 of 2", exact=True)).to_be_visible(
-                timeout=240_000)
+            expect(sidebar.get_by_text(re.compile(r"^Training now: baseline, 5 epochs \(you\)"))).to_be_visible()
+            queue, deadline = Queue(tmp_path / "catdog_home"), time.time() + 300  # the server's own queue
+            while not any(j.spec.recipe == "baseline" and j.history for j in queue.active()):
+                assert time.time() < deadline, "the small CNN's first epoch never finished"
+                time.sleep(1.0)
             page.get_by_role("button", name="Stop all…").click()
             page.get_by_role("button", name="Yes, stop them all").click()
             expect(page.get_by_text("The queue", exact=True)).to_have_count(0, timeout=120_000)
-            expect(page.get_by_text("1 of 2 (stopped)").first).to_be_attached(timeout=60_000)  # a table cell
+            expect(page.get_by_text("1 of 5 (stopped)").first).to_be_attached(timeout=60_000)  # a table cell
             wait_idle(page)
 
             # Every picker opens on the best run for the data in use, not on the newest: the quick model.
-            export = page.get_by_test_id("stSelectbox").filter(has_text="Run to export")
-            expect(export).to_contain_text("transfer ·")
-            expect(page.get_by_text("Showing the best run on the data in use")).to_be_visible()
+            best_shown = re.compile(r"^Showing the best run on the data in use: 9\d\.\d% validation accuracy")
+            expect(page.get_by_text(best_shown)).to_be_visible()  # the quick model's, not the CNN's ~55 %
             open_page(page, "Evaluate")
             expect(page.get_by_text("Test accuracy", exact=True)).to_be_visible(timeout=60_000)
             expect(page.get_by_text("What it got wrong")).to_be_visible()
-            expect(page.get_by_test_id("stSelectbox").first).to_contain_text("transfer ·")
-            expect(page.get_by_text("Showing the best run on the data in use")).to_be_visible()
+            expect(page.get_by_text(best_shown)).to_be_visible()
             wait_idle(page)
             assert_clean(page)
             shoot(page, "evaluate")
