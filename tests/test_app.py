@@ -309,12 +309,14 @@ def test_classify_shows_grad_cam_overlay(data, trained_transfer):
     assert not at.exception and not at.error
     assert len(at.image) == 4  # the photo and its heatmap, per file
     assert [as_read(c) for image in at.image for c in image.captions][:2] == ["a.jpg", "where it looked for cats"]
-    # Occlusion by default: what the colours mean, and what covering did to this photo.
-    assert at.radio(key="classify_view").value == "occlusion"
+    # Grad-CAM by default (instant); occlusion one click away: what the colours mean, and what
+    # covering did to this photo.
+    assert at.radio(key="classify_view").value == "gradcam"
+    assert any("5x5 cells" in c for c in texts(at.caption))
+    at.radio(key="classify_view").set_value("occlusion").run()
+    assert len(at.image) == 4
     assert any("lowered the model's score" in c and "log-odds" in c for c in texts(at.caption))
     assert sum(c.startswith("Covering its reddest square took cats from") for c in texts(at.caption)) == 1
-    at.radio(key="classify_view").set_value("gradcam").run()
-    assert len(at.image) == 4 and any("5x5 cells" in c for c in texts(at.caption))
     at.toggle(key="classify_gradcam").set_value(False).run()
     assert len(at.image) == 2
 
