@@ -18,7 +18,7 @@ before the students came and 30 s after they left, and the jobs finished.
 
     python benchmarks/bench_class.py [--students 30] [--minutes 10] [--data ZIP_OR_DIR] [--weights H5]
 
-The CI runs `tests/test_load.py`, the same scenario for half a minute.
+`tests/test_load.py` runs the same scenario for a minute (`python -m pytest -m load`).
 """
 
 from __future__ import annotations
