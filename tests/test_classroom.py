@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import zipfile
 from dataclasses import replace
 
@@ -15,7 +14,7 @@ import pytest
 
 from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
-from conftest import as_read, button, jpeg_bytes, open_page, photo_bytes, texts, wait_for
+from conftest import as_read, button, jpeg_bytes, open_page, photo_bytes, texts
 from test_app import idle_queue, zip_of_classes  # noqa: F401  (the fixture stops every job after each test)
 
 
@@ -98,30 +97,6 @@ def test_pickers_open_on_the_best_run_and_keep_what_the_user_picked(data, traine
     chosen = runs.find_run(classify.selectbox(key="classify_run").value)
     assert chosen.recipe == "transfer" and chosen.val_accuracy == pytest.approx(0.99)
     assert any("Showing the best transfer run on the data in use" in c for c in texts(classify.caption))
-
-
-def test_evaluate_goes_back_to_cats_and_dogs_with_the_sidebar_button(data, trained_transfer):
-    cats_and_dogs = saved(trained_transfer)
-    at = open_page("dataset")
-    at.file_uploader(key="own_classes_zip").set_value(("fruit.zip", zip_of_classes(n=10), "application/zip")).run()
-    button(at, "Use these classes").click().run()
-    at.switch_page("pages/training.py").run()
-    button(at, "Quick transfer").click().run()
-    fruit = jobs.get_queue().wait(at.session_state["job_id"], timeout=300)
-    assert fruit.state == jobs.DONE
-    at.switch_page("pages/evaluate.py").run()
-    assert at.selectbox(key="evaluate_run").value == fruit.run_id
-    button(at, "Back to cats and dogs").click().run()
-    at.switch_page("pages/evaluate.py").run()
-    assert not at.exception and not at.error
-    assert at.selectbox(key="evaluate_run").value == cats_and_dogs.run_id
-    assert at.metric[0].label == "Test accuracy"
-    # The fruit job's panel stays with the fruit: Training and Classify on cats and dogs do not show it.
-    for page in ("classify", "training"):
-        at.switch_page(f"pages/{page}.py").run()
-        assert not at.exception
-        assert not any(m.startswith(f"**Job {fruit.job_id}:") for m in texts(at.markdown)), page
-    assert "No training on this data yet in this session" in " ".join(texts(at.caption))
 
 
 def test_an_earlier_upload_is_reopened_from_the_list(data):
