@@ -32,12 +32,12 @@ import numpy as np
 from . import config
 from .errors import InvalidSettings
 
-SIZES = (20, 50, 100, 200, 500, 1000, 2000)  # photos; the post's training split has 2000
-RECIPES = ("transfer", "baseline")
-BASELINE_MAX = 200  # the small CNN trains on raw pixels: above this a point takes minutes on 2 CPU cores
-# The small CNN's optimizer steps cost ~1.5 s each on 2 CPU cores whatever the subset, so it trains
-# 1 epoch, at least BASELINE_STEPS steps (5 epochs of 200 photos): its four points take ~5 minutes.
-BASELINE_EPOCHS, BASELINE_STEPS = 1, 30
+# What a curve job is (sizes, recipes, the small CNN's limits, curve_spec) lives with the other job
+# specs, so the pages can submit one without importing this training module.
+from .jobs.spec import (CURVE_BASELINE_EPOCHS as BASELINE_EPOCHS, CURVE_BASELINE_MAX as BASELINE_MAX,  # noqa: F401
+                        CURVE_BASELINE_STEPS as BASELINE_STEPS, CURVE_KIND as KIND, CURVE_RECIPES as RECIPES,
+                        CURVE_SIZES as SIZES, curve_spec)
+
 MAX_SIZES = 12
 KEEP_POINTS = 2000  # cached point files kept on disk
 VERSION = "2"  # part of every cache key: a change to how points are made is a new key
@@ -316,22 +316,6 @@ def summary(points: Sequence[CurvePoint]) -> str:
 
 
 # ---------------------------------------------------------------- as a job of the queue
-
-
-KIND = "learning_curve"
-
-
-def curve_spec(recipe: str = "transfer", data: str | None = None, sizes: Sequence[int] = SIZES):
-    """A learning curve as a job of the queue (jobs.submit): its points stream into the job's
-    history, one record per point, as they finish; it saves no run."""
-    from .jobs.spec import MIN_STEPS, QUICK, JobSpec
-
-    if recipe not in RECIPES:
-        raise InvalidSettings(f"A learning curve trains {' or '.join(RECIPES)}, not {recipe!r}.")
-    transfer = recipe == "transfer"
-    return JobSpec(recipe, QUICK.epochs if transfer else BASELINE_EPOCHS, QUICK.settings, data,
-                   learning_rate=QUICK.learning_rate if transfer else None, label=f"learning curve ({recipe})",
-                   min_steps=MIN_STEPS if transfer else BASELINE_STEPS, kind=KIND, sizes=tuple(int(n) for n in sizes))
 
 
 def run_curve_job(spec, observer, stop: threading.Event, report: Callable[[int, dict], None]) -> tuple[str, str]:

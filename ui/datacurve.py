@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catdog_core import charts, jobs, learningcurve
+from catdog_core import charts, jobs
 from catdog_core.words import count
 
 from .data import cached_data
@@ -64,7 +64,7 @@ def section() -> None:
     st.markdown("How many photos does a model need? Train the same recipe on 20, 50, 100 … 2000 of the "
                 "training photos and watch the validation accuracy.")
     with_cnn = st.checkbox(
-        f"Also the small CNN (up to {learningcurve.BASELINE_MAX} photos, about 5 minutes)", value=True,
+        f"Also the small CNN (up to {jobs.CURVE_BASELINE_MAX} photos, about 5 minutes)", value=True,
         key="curve_cnn", help="It trains on raw pixels: much slower per photo than the transfer head, which "
                               "trains on cached MobileNetV2 features.")
     store = st.session_state.setdefault(CURVE_JOBS_KEY, {})
@@ -78,7 +78,7 @@ def section() -> None:
             st.rerun()
     elif st.button("Start the learning curve", icon=":material/show_chart:", key="curve_start"):
         recipes = ["transfer"] + (["baseline"] if with_cnn else [])
-        store[source or ""] = [jobs.submit(learningcurve.curve_spec(r, source), owner=owner()) for r in recipes]
+        store[source or ""] = [jobs.submit(jobs.curve_spec(r, source), owner=owner()) for r in recipes]
         st.rerun()
     if ids:
         st.fragment(_live, run_every=PANEL_SECONDS if active else None)(tuple(ids))

@@ -90,6 +90,29 @@ def _exclude_list(values) -> tuple[str, ...]:
     return tuple(values)
 
 
+CURVE_KIND = "learning_curve"  # JobSpec.kind of a learning curve (catdog_core.learningcurve runs it)
+CURVE_SIZES = (20, 50, 100, 200, 500, 1000, 2000)  # photos; the post's training split has 2000
+CURVE_RECIPES = ("transfer", "baseline")
+CURVE_BASELINE_MAX = 200  # the small CNN trains on raw pixels: above this a point takes minutes on 2 CPU cores
+# The small CNN's optimizer steps cost ~1.5 s each on 2 CPU cores whatever the subset, so it trains
+# 1 epoch, at least CURVE_BASELINE_STEPS steps (5 epochs of 200 photos): its four points take ~5 minutes.
+CURVE_BASELINE_EPOCHS, CURVE_BASELINE_STEPS = 1, 30
+
+
+def curve_spec(recipe: str = "transfer", data: str | None = None, sizes=CURVE_SIZES) -> "JobSpec":
+    """A learning curve as a job of the queue (jobs.submit): its points stream into the job's
+    history, one record per point, as they finish; it saves no run."""
+    from ..errors import InvalidSettings
+
+    if recipe not in CURVE_RECIPES:
+        raise InvalidSettings(f"A learning curve trains {' or '.join(CURVE_RECIPES)}, not {recipe!r}.")
+    transfer = recipe == "transfer"
+    return JobSpec(recipe, QUICK.epochs if transfer else CURVE_BASELINE_EPOCHS, QUICK.settings, data,
+                   learning_rate=QUICK.learning_rate if transfer else None, label=f"learning curve ({recipe})",
+                   min_steps=MIN_STEPS if transfer else CURVE_BASELINE_STEPS, kind=CURVE_KIND,
+                   sizes=tuple(int(n) for n in sizes))
+
+
 def quick_spec(data: str | None = None) -> JobSpec:
     """The transfer quick preset as a job."""
     return JobSpec("transfer", QUICK.epochs, QUICK.settings, data, use_cache=True,

@@ -29,6 +29,7 @@ from .. import config
 from ..words import count
 from ..errors import CatdogError
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
+from .spec import CURVE_KIND
 
 IDLE_SECONDS = 600.0
 NICENESS = 10  # below the web server and the model service: pages stay quick while a class trains
@@ -323,7 +324,7 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
     observer = _DbObserver(queue, job.job_id, stop)
     ckpt = checkpoint_dir(queue.home, job.job_id)
     try:
-        if job.spec.kind == "learning_curve":  # points, not a run: see learningcurve.py
+        if job.spec.kind == CURVE_KIND:  # points, not a run: see learningcurve.py
             from ..learningcurve import run_curve_job
 
             state, phase = run_curve_job(job.spec, observer, stop,
