@@ -119,10 +119,11 @@ else:
     best_per_recipe = {}
     for run in sorted(mine, key=lambda r: -(r.val_accuracy or 0)):  # the best of each recipe on this data
         best_per_recipe.setdefault(run.recipe, run.run_id)
-    if st.session_state.get("_compare_dataset") != ui.dataset_tag():  # first time here, or the data changed
+    tag = ui.dataset_tag()
+    if st.session_state.get("_compare_dataset") != tag:  # first time here, or the data changed
         st.session_state.pop("compare", None)
         st.session_state["_compare_followed"] = list(st.session_state.get(ui.NEW_RUNS_KEY, []))
-    st.session_state["_compare_dataset"] = ui.dataset_tag()
+    st.session_state["_compare_dataset"] = tag
     if "compare" in st.session_state:  # keep the choice, minus deleted runs, plus what was just trained on this data
         kept = [rid for rid in st.session_state["compare"] if rid in by_id]
         followed = st.session_state.setdefault("_compare_followed", [])
