@@ -63,13 +63,13 @@ def weights_digest(weights: str) -> str:
     return _digest_memo[memo]
 
 
-def _structure(model) -> list:
+def structure(model) -> list:
     """Every layer's class and configuration, without the names Keras makes up per build
     ("input_layer_3"): what the model computes, the same for every build of it."""
     out = []
     for layer in getattr(model, "layers", ()):
         if hasattr(layer, "layers"):  # a nested model: its layers say what it computes
-            out.append([type(layer).__name__, _structure(layer)])
+            out.append([type(layer).__name__, structure(layer)])
             continue
         cfg = {k: v for k, v in layer.get_config().items() if k not in ("name", "trainable")}
         out.append([type(layer).__name__, cfg])
@@ -81,7 +81,7 @@ def base_key(features_model, weights: str) -> str:
     import keras
     import tensorflow as tf
 
-    spec = json.dumps(_structure(features_model), sort_keys=True, default=str)
+    spec = json.dumps(structure(features_model), sort_keys=True, default=str)
     ident = f"{spec}|{weights_digest(weights)}|tf {tf.__version__}|keras {keras.__version__}|{config.IMG_SIZE}"
     return hashlib.sha1(ident.encode()).hexdigest()[:16]
 

@@ -80,9 +80,10 @@ def test_each_recipe_trains_one_epoch_and_reports(data, recipe):
 class StopAt(Recorder):
     """Sets the stop event from inside the observer at (epoch, step); records weights per epoch."""
 
-    def __init__(self, stop, epoch, step, built):
+    def __init__(self, stop, epoch, step, built, training_model=None):
         super().__init__()
         self.stop, self.at, self.built = stop, (epoch, step), built
+        self.training_model = training_model or (lambda: self.built[-1].model)  # what fit is training
         self.weights_after_epoch: list[list[np.ndarray]] = []
 
     def on_batch(self, report):
@@ -92,7 +93,7 @@ class StopAt(Recorder):
 
     def on_epoch(self, report):
         super().on_epoch(report)
-        self.weights_after_epoch.append([w.copy() for w in self.built[-1].model.get_weights()])
+        self.weights_after_epoch.append([w.copy() for w in self.training_model().get_weights()])
 
 
 @pytest.mark.parametrize("recipe, settings", [("baseline", NO_AUGMENTATION), ("transfer", AugmentSettings())])
@@ -113,18 +114,21 @@ def test_stop_during_epoch_two_keeps_epoch_one(data, built_models, recipe, setti
     assert result.test_accuracy is not None  # the kept model is still evaluated on test
 
 
-def test_cached_head_runs_an_epoch_per_call_and_stops_at_its_end(data, built_models):
+def test_cached_head_runs_an_epoch_per_call_and_stops_at_its_end(data, built_models, monkeypatch):
     """On cached features the head trains a whole epoch per call: one report per epoch, and a stop
     asked for during epoch 2 keeps epoch 2 whole (it had finished when the stop was heard)."""
     stop = threading.Event()
-    observer = StopAt(stop, epoch=2, step=3, built=built_models)
+    learners = []  # the compiled head fit trains (the job's own head gets its state at the end)
+    real_take = training._heads.take
+    monkeypatch.setattr(training._heads, "take", lambda *a, **k: learners.append(real_take(*a, **k)) or learners[-1])
+    observer = StopAt(stop, epoch=2, step=3, built=built_models, training_model=lambda: learners[-1][0])
     result = training.train(JobSpec("transfer", 5, NO_AUGMENTATION, min_steps=0), data, observer=observer,
                             stop=stop, batch_size=16)  # 3 steps per epoch
     assert result.cached and result.stopped
     assert [(b.epoch, b.step, b.steps) for b in observer.batches] == [(1, 3, 3), (2, 3, 3)]
     assert [h.epoch for h in result.history] == [1, 2] and observer.epochs == result.history
-    for kept, now in zip(observer.weights_after_epoch[1], result.model.get_weights()):
-        np.testing.assert_array_equal(now, kept)
+    for kept, now in zip(observer.weights_after_epoch[1], built_models[-1].head.get_weights()):
+        np.testing.assert_array_equal(now, kept)  # the saved model's head holds epoch 2's weights
     # The epoch's numbers are those of its one report: the same batches, all of them.
     assert result.history[1].loss == pytest.approx(observer.batches[1].loss)
 
@@ -252,3 +256,33 @@ def test_fine_tuning_trains_the_top_of_the_base_but_keeps_batchnorm_statistics(t
     assert not changed & {l.name for l in base.layers[:140]}  # the bottom stayed frozen
     # BatchNormalization keeps its ImageNet statistics (inference mode), as in the post's fine-tuning.
     assert not changed & {l.name for l in base.layers if isinstance(l, keras.layers.BatchNormalization)}
+
+
+def test_a_kept_compiled_head_trains_exactly_like_a_fresh_one(data, monkeypatch):
+    """A worker's later quick jobs reuse a compiled head (no new trace of fit's step): same seed,
+    same history and model as the first job, whatever another seed trained on it between, and
+    the earlier job's model is left as it was."""
+    pool = training._HeadPool()
+    monkeypatch.setattr(training, "_heads", pool)
+    taken = []
+    real_take = pool.take
+
+    def spy(*args, **kwargs):
+        model, token = real_take(*args, **kwargs)
+        taken.append(model)
+        return model, token
+
+    monkeypatch.setattr(pool, "take", spy)
+    spec = JobSpec("transfer", 3, NO_AUGMENTATION, seed=7, min_steps=0)
+    pixels = data.test.images.astype("float32")
+    first = training.train(spec, data)
+    answer = np.asarray(first.model(pixels, training=False))
+    other = training.train(JobSpec("transfer", 3, NO_AUGMENTATION, seed=8, min_steps=0), data)
+    again = training.train(spec, data)
+    assert len(taken) == 3 and taken[0] is taken[1] is taken[2]  # one compiled head served all three
+    assert taken[0] not in [r.model for r in (first, other, again)]
+    history = lambda r: [(h.loss, h.accuracy, h.val_loss, h.val_accuracy) for h in r.history]  # noqa: E731
+    assert history(again) == history(first) != history(other)
+    assert again.test_loss == first.test_loss
+    np.testing.assert_array_equal(np.asarray(again.model(pixels, training=False)), answer)
+    np.testing.assert_array_equal(np.asarray(first.model(pixels, training=False)), answer)  # untouched
