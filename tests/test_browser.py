@@ -3,8 +3,11 @@
 Visits every page and every flow a teacher and a student go through: the app's
 own menu from the first paint, the gallery, the augmentation sliders, a quick
 training started from Classify, a photo and a batch classified, a labelled batch
-checked, the queue with two jobs and Stop all, a run renamed, Evaluate, and every
-page again in presenter mode. No page may show an exception or an unexpected error.
+checked, a slider of What if, the class board with a hostile name, a second
+student's label check (two photos excluded, the quick model retrained without
+them) and its place on the board, the queue with two jobs and Stop all, a
+learning curve, a run renamed, Evaluate, and pages again in presenter mode. No
+page may show an exception or an unexpected error.
 
 Full-page screenshots go to test-output/screenshots/ (not tracked). To refresh the
 README's pictures, run
@@ -405,7 +408,44 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             expect(page.get_by_text(f"{HOSTILE_NAME} (you)").first).to_be_attached()  # a table cell, as typed
             assert page.locator("main img[src='x'], main a[href='http://evil.example']").count() == 0
             assert_clean(page)
-            shoot(page, "board")
+
+            # A second student (a session of its own): the label check ranks the training photos, two are
+            # excluded by ticking them, the quick model retrains without them; the board shows both students.
+            other_context = browser.new_context(viewport={"width": 1360, "height": 900})
+            other = other_context.new_page()
+            other.set_default_timeout(30_000)
+            other.goto(f"{server}/suspects")
+            expect(other.get_by_role("heading", name="Label check: the dataset has mistakes too")).to_be_visible(
+                timeout=60_000)
+            wait_idle(other)
+            other.get_by_role("button", name="Find suspicious labels").click()
+            expect(other.get_by_text("Out-of-fold accuracy")).to_be_visible(timeout=120_000)
+            wait_idle(other)
+            ticks = other.get_by_test_id("stCheckbox").filter(has_text="exclude")
+            assert ticks.count() >= 2
+            for i in range(2):
+                ticks.nth(i).get_by_text("exclude", exact=True).click()
+                wait_idle(other)
+            expect(other.get_by_text("2 photos left out of the training split")).to_be_visible()
+            other.get_by_role("button", name="Retrain the quick model without the 2 excluded photos").click()
+            expect(other.get_by_text(re.compile(r"^Before and after: without 2 photos, the quick model reaches"))
+                   ).to_be_visible(timeout=240_000)
+            wait_idle(other)
+            assert_clean(other)
+            shoot(other, "label-check")
+            other.get_by_test_id("stSidebar").get_by_role("link", name="Class board", exact=True).click()
+            wait_idle(other)
+            other.get_by_role("textbox", name="Your name on the board").fill("Ada")
+            other.keyboard.press("Enter")
+            wait_idle(other)
+            expect(other.get_by_text("On the board as")).to_be_visible()
+            board_cells = other.get_by_test_id("stDataFrame")
+            expect(board_cells.get_by_text("Ada (you)")).to_be_attached()  # canvas cells: read the grid's text
+            expect(board_cells.get_by_text(HOSTILE_NAME, exact=True)).to_be_attached()  # the first student, as text
+            assert other.locator("main img[src='x'], main a[href='http://evil.example']").count() == 0
+            assert_clean(other)
+            shoot(other, "board")
+            other_context.close()
 
             open_page(page, "Training")
             expect(page.get_by_text("Finished 10 epochs").first).to_be_visible()
@@ -431,6 +471,18 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             expect(page.get_by_text("The queue", exact=True)).to_have_count(0, timeout=120_000)
             expect(page.get_by_text("1 of 5 (stopped)").first).to_be_attached(timeout=60_000)  # a table cell
             wait_idle(page)
+
+            # How much data is enough: the transfer head's learning curve, its points streamed as they come.
+            page.get_by_text(re.compile(r"^Also the small CNN")).click()  # the transfer head only: CI's minutes
+            wait_idle(page)
+            page.get_by_role("button", name="Start the learning curve").click()
+            curve_sizes = "() => { const p = [...document.querySelectorAll('.js-plotly-plot')].find(" \
+                          "p => p.layout && p.layout.xaxis && p.layout.xaxis.type === 'log'); " \
+                          "return p ? p.data.filter(t => t.x).reduce((n, t) => Math.max(n, t.x.length), 0) : 0; }"
+            page.wait_for_function(f"({curve_sizes})() >= 4", timeout=240_000, polling=500)
+            expect(page.get_by_text(re.compile(r"^Transfer.*: \d+\.\d% with 20 photos"))).to_be_visible()
+            wait_idle(page)
+            shoot(page, "learning-curve")
 
             # Every picker opens on the best run for the data in use, not on the newest: the quick model.
             best_shown = re.compile(r"^Showing the best run on the data in use: 9\d\.\d% validation accuracy")
