@@ -145,8 +145,13 @@ def real_folder(shared_zip, tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def shared_cache(tmp_path_factory) -> Path:
     """One content-keyed cache for the whole run (decoded images, the converted base, features):
-    safe to share because every file in it is named by what it was made from, and it spares each
-    test's worker the MobileNetV2 conversion."""
+    safe to share because every file in it is named by what it was made from, written atomically
+    and under a lock, and it spares each test's worker the MobileNetV2 conversion. With pytest-xdist
+    every test process of the run shares it too (the folder above each one's basetemp is the run's)."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        folder = tmp_path_factory.getbasetemp().parent / "shared-cache"
+        folder.mkdir(exist_ok=True)
+        return folder
     return tmp_path_factory.mktemp("cache")
 
 
