@@ -435,47 +435,61 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
     observer.on_phase("Training")
     # The same batches, in the same order, whether the head trains on cached features or the
     # whole model on raw images: both paths follow one trajectory.
-    pooled = cached and built.augmentation is None
-    if pooled:
+    token = None  # set while a kept compiled head (see _HeadPool) stands in for the job's own
+    if cached and built.augmentation is None:
         batches = _FeatureBatches(train_x, labels["train"], batch_size, seed)
         learner, token = _heads.take(built.head, learning_rate or built.recipe.learning_rate, len(batches))
     else:
         batches = _Batches(make_inputs, labels["train"], batch_size, seed, 0)
+    kept_head = learner
     try:
         _fit(result, learner, batches, val,
              range(1, first_stage + 1), total, stage, observer, stop, epochs, budget_end, checkpoint)
-    finally:
-        if pooled:
+        if token is not None:
             _copy_state(learner, built.head)  # the job's own head (inside the saved model) gets the training
-            _heads.give_back(learner, token)
-            learner = built.head
-    if result.history and len(result.history) < first_stage and not result.stopped:
-        total = len(result.history) + fine_tune_epochs  # the time budget ended the extra epochs
-        result.epochs_requested = total
-    if fine_tune_epochs and not result.stopped and result.history:
-        # The base can no longer be cached: the whole model trains on raw images from here.
-        observer.on_phase(f"Unfreezing MobileNetV2 from layer {fine_tune_at} for fine-tuning")
-        done = len(result.history)
-        learner = built.model
-        unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
-        test_x = raw_test()
-        result.fine_tune_from_epoch = done
-        _fit(result, learner, _Batches(raw_inputs, labels["train"], batch_size, seed, done), raw_val(),
-             range(done + 1, done + fine_tune_epochs + 1), total, "fine-tune", observer, stop, 0, None, checkpoint)
+        if result.history and len(result.history) < first_stage and not result.stopped:
+            total = len(result.history) + fine_tune_epochs  # the time budget ended the extra epochs
+            result.epochs_requested = total
+        if fine_tune_epochs and not result.stopped and result.history:
+            # The base can no longer be cached: the whole model trains on raw images from here.
+            observer.on_phase(f"Unfreezing MobileNetV2 from layer {fine_tune_at} for fine-tuning")
+            done = len(result.history)
+            learner = built.model
+            unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
+            test_x = raw_test()
+            result.fine_tune_from_epoch = done
+            _fit(result, learner, _Batches(raw_inputs, labels["train"], batch_size, seed, done), raw_val(),
+                 range(done + 1, done + fine_tune_epochs + 1), total, "fine-tune", observer, stop, 0, None,
+                 checkpoint)
 
-    if test_x is not None and result.history:
-        observer.on_phase("Measuring the test split")
-        test = learner.evaluate(test_x, labels["test"], batch_size=128, verbose=0, return_dict=True)
-        result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
-        result.test_count = len(dataset.test)
+        if test_x is not None and result.history:
+            observer.on_phase("Measuring the test split")
+            if learner is kept_head:  # features: the steps validation already traced, no new trace
+                import tensorflow as tf
+
+                test = learner.evaluate(tf.data.Dataset.from_tensor_slices((test_x, labels["test"])).batch(VAL_BATCH),
+                                        verbose=0, return_dict=True)
+            else:
+                test = learner.evaluate(test_x, labels["test"], batch_size=128, verbose=0, return_dict=True)
+            result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
+            result.test_count = len(dataset.test)
+    finally:
+        if token is not None:
+            _heads.give_back(kept_head, token)
     result.seconds = time.perf_counter() - started
     return result
 
 
 def warm_cache(dataset: Dataset, observer: Observer | None = None, weights: str | None = None) -> None:
     """Do ahead what a quick transfer job on this dataset needs before its first epoch: build this
-    process's shared frozen MobileNetV2, convert it to the fast runtime (once per machine) and
-    cache its features of every split (once per dataset). A job that follows only trains the head."""
+    process's shared frozen MobileNetV2, convert it to the fast runtime (once per machine), cache
+    its features of every split (once per dataset), and train the quick preset's head for one
+    epoch, not saved, so this process keeps its compiled training step (see _HeadPool). A job
+    that follows only trains the head."""
+    from dataclasses import replace
+
+    from .jobs.spec import quick_spec
+
     observer = observer or Observer()
     weights = weights or config.base_weights_setting()
     observer.on_phase("Building MobileNetV2")
@@ -487,6 +501,9 @@ def warm_cache(dataset: Dataset, observer: Observer | None = None, weights: str 
     for split in ("validation", "test", "train"):
         if len(dataset.split(split)):
             _features(extract, dataset, split, observer)
+    if len(dataset.class_names) >= 2 and len(dataset.train):
+        observer.on_phase("Preparing the quick model's training step")
+        train(replace(quick_spec(), epochs=1, min_steps=0, weights=weights), dataset)
 
 
 def unfreeze(built: BuiltModel, from_layer: int, learning_rate: float) -> None:

@@ -286,3 +286,19 @@ def test_a_kept_compiled_head_trains_exactly_like_a_fresh_one(data, monkeypatch)
     assert again.test_loss == first.test_loss
     np.testing.assert_array_equal(np.asarray(again.model(pixels, training=False)), answer)
     np.testing.assert_array_equal(np.asarray(first.model(pixels, training=False)), answer)  # untouched
+
+
+def test_warming_up_leaves_the_quick_heads_training_step_compiled(data, monkeypatch):
+    """The app's warm worker trains the quick head once (not saved), so the first quick job a
+    student starts finds a compiled head of its layers and settings: no copy made, none traced."""
+    import keras
+    from dataclasses import replace
+
+    monkeypatch.setattr(training, "_heads", training._HeadPool())
+    copies = []
+    real_clone = keras.models.clone_model
+    monkeypatch.setattr(keras.models, "clone_model", lambda *a, **k: copies.append(1) or real_clone(*a, **k))
+    training.warm_cache(data)
+    assert len(copies) == 1
+    result = training.train(replace(jobs.quick_spec(), min_steps=0), data)
+    assert len(copies) == 1 and result.epochs_done == jobs.QUICK.epochs
