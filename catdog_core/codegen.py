@@ -214,6 +214,7 @@ def script(spec: JobSpec, source: str = "") -> str:
         model.fit(train_ds, epochs=args.epochs + args.fine_tune_epochs, initial_epoch=args.epochs,
                   validation_data=val_ds, callbacks=[PrintValidation()], verbose=0)
 '''
+    train_data, helpers = _training_data(spec.exclude)
     return f'''"""Retrain {r.title} ({recipe}){(' as in run ' + source) if source else ''}: a standalone script.
 
     python this_script.py --data FOLDER_WITH_train_AND_validation [--epochs {epochs}] [--weights imagenet]
@@ -222,7 +223,7 @@ Written by catdog; needs only tensorflow (keras) and numpy.
 """
 
 import argparse
-
+{"import os" + chr(10) if spec.exclude else ""}
 import numpy as np
 import keras
 from keras import layers
@@ -236,7 +237,7 @@ class PrintValidation(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         print(f"epoch {{epoch + 1}}: validation accuracy {{logs['val_accuracy']:.4f}}", flush=True)
 
-
+{helpers}
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", required=True, help="a folder with train/ and validation/, one subfolder per class")
@@ -246,11 +247,8 @@ def main():
     args = parser.parse_args()
     keras.utils.set_random_seed(123)
 
-    train_ds = keras.utils.image_dataset_from_directory(args.data + "/train", shuffle=True,
-                                                        batch_size=BATCH_SIZE, image_size=IMG_SIZE)
-    val_ds = keras.utils.image_dataset_from_directory(args.data + "/validation", shuffle=False,
+{train_data}    val_ds = keras.utils.image_dataset_from_directory(args.data + "/validation", shuffle=False,
                                                       batch_size=BATCH_SIZE, image_size=IMG_SIZE)
-    class_names = train_ds.class_names
 {body}
     model.fit(train_ds, epochs=args.epochs, validation_data=val_ds, callbacks=[PrintValidation()], verbose=0)
 {fine}    loss, accuracy = model.evaluate(val_ds, verbose=0)
@@ -260,6 +258,53 @@ def main():
 if __name__ == "__main__":
     main()
 '''
+
+
+PLAIN_TRAINING_DATA = '''    train_ds = keras.utils.image_dataset_from_directory(args.data + "/train", shuffle=True,
+                                                        batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+    class_names = train_ds.class_names
+'''
+
+WITHOUT_EXCLUDED = '''    class_names = sorted(d for d in os.listdir(args.data + "/train") if os.path.isdir(f"{args.data}/train/{d}"))
+    train_ds = training_photos_kept(args.data, class_names)
+'''
+
+
+def _training_data(exclude) -> tuple[str, str]:
+    """(the lines of main() that make train_ds and class_names, helper code above main()).
+
+    With photos left out, image_dataset_from_directory cannot skip them, so the script lists
+    the training folder itself and reads the photos the way that function does (decoded with
+    three channels, resized bilinearly to 160x160, shuffled, batches of 32)."""
+    if not exclude:
+        return PLAIN_TRAINING_DATA, ""
+    listed = "\n".join(f"    {path!r}," for path in exclude)
+    helper = f'''
+# The training photos this run left out (suspected wrong labels); validation is unchanged.
+EXCLUDED = {{
+{listed}
+}}
+PHOTO_TYPES = (".jpg", ".jpeg", ".png", ".bmp", ".gif")
+
+
+def training_photos_kept(folder, class_names):
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        for file in sorted(os.listdir(f"{{folder}}/train/{{name}}")):
+            if file.lower().endswith(PHOTO_TYPES) and f"train/{{name}}/{{file}}" not in EXCLUDED:
+                paths.append(f"{{folder}}/train/{{name}}/{{file}}")
+                labels.append(label)
+    print(f"training on {{len(paths)}} photos, {{len(EXCLUDED)}} left out", flush=True)
+
+    def load(path, label):
+        image = tf.io.decode_image(tf.io.read_file(path), channels=3, expand_animations=False)
+        return tf.image.resize(image, IMG_SIZE), label
+
+    return (tf.data.Dataset.from_tensor_slices((paths, labels)).shuffle(len(paths), seed=123)
+            .map(load).batch(BATCH_SIZE))
+
+'''
+    return WITHOUT_EXCLUDED, helper
 
 
 def for_run(run) -> str:

@@ -48,6 +48,21 @@ def test_the_script_retrains_without_catdog(trained_transfer, shared_weights, sy
     assert 0.0 <= float(lines[-1].split()[-1]) <= 1.0
 
 
+def test_the_script_of_a_run_without_two_photos_leaves_them_out(trained_transfer, shared_weights, tmp_path):
+    """A run retrained from the label check without two photos: its script trains without them too."""
+    data, result = trained_transfer
+    gone = (data.train.files[0], data.train.files[-1])  # one of each class
+    run = runs.save_run(result, data.describe(), spec=JobSpec("transfer", 1, augment.NO_AUGMENTATION,
+                                                              exclude=gone).to_dict())
+    out = tmp_path / "s.py"
+    out.write_text(codegen.for_run(run))
+    done = subprocess.run([sys.executable, "-I", str(out), "--data", str(data.source.root), "--epochs", "1",
+                           "--weights", shared_weights], cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"training on {len(data.train) - 2} photos, 2 left out" in done.stdout, done.stdout
+    assert "final validation accuracy" in done.stdout
+
+
 @pytest.mark.parametrize("recipe", list(models.RECIPES))
 def test_the_page_code_is_valid_python_for_every_recipe(recipe):
     settings = augment.AugmentSettings(zoom=0.1, contrast=0.2)
