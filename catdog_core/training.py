@@ -324,6 +324,14 @@ _heads = _HeadPool()
 VAL_BATCH = 1024  # validation features per step: one step an epoch for the post's data
 
 
+def _feature_steps(x: np.ndarray, y: np.ndarray):
+    """Cached features to evaluate on, as one dataset of VAL_BATCH-row steps: given arrays, Keras
+    would cut them into 32-row steps anew at every epoch."""
+    import tensorflow as tf
+
+    return tf.data.Dataset.from_tensor_slices((x, y)).batch(VAL_BATCH)
+
+
 def _kept_rows(spec: JobSpec, data: Dataset):
     """The rows of the training split a job trains on, or None for all: spec.exclude names the
     photos left out (checked to be training photos of this dataset; validation and test keep theirs)."""
@@ -411,9 +419,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
             observer.on_phase("Preparing a fast MobileNetV2 (once per machine, a few seconds)")
         extract = features.FeatureExtractor(built.features, weights)
         result.engine = extract.engine
-        val_x = _features(extract, dataset, "validation", observer)
-        # One dataset of a few steps, not arrays: Keras would slice the arrays into 32-row steps anew each epoch.
-        val = tf.data.Dataset.from_tensor_slices((val_x, labels["validation"])).batch(VAL_BATCH)
+        val = _feature_steps(_features(extract, dataset, "validation", observer), labels["validation"])
         test_x = _features(extract, dataset, "test", observer) if len(dataset.test) else None
         if built.augmentation is None:
             train_x = _features(extract, dataset, "train", observer)
@@ -435,17 +441,17 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
     observer.on_phase("Training")
     # The same batches, in the same order, whether the head trains on cached features or the
     # whole model on raw images: both paths follow one trajectory.
-    token = None  # set while a kept compiled head (see _HeadPool) stands in for the job's own
+    kept = None  # (compiled head, token) while a kept head (see _HeadPool) stands in for the job's own
     if cached and built.augmentation is None:
         batches = _FeatureBatches(train_x, labels["train"], batch_size, seed)
-        learner, token = _heads.take(built.head, learning_rate or built.recipe.learning_rate, len(batches))
+        kept = _heads.take(built.head, learning_rate or built.recipe.learning_rate, len(batches))
+        learner = kept[0]
     else:
         batches = _Batches(make_inputs, labels["train"], batch_size, seed, 0)
-    kept_head = learner
     try:
         _fit(result, learner, batches, val,
              range(1, first_stage + 1), total, stage, observer, stop, epochs, budget_end, checkpoint)
-        if token is not None:
+        if kept is not None:
             _copy_state(learner, built.head)  # the job's own head (inside the saved model) gets the training
         if result.history and len(result.history) < first_stage and not result.stopped:
             total = len(result.history) + fine_tune_epochs  # the time budget ended the extra epochs
@@ -464,18 +470,15 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
 
         if test_x is not None and result.history:
             observer.on_phase("Measuring the test split")
-            if learner is kept_head:  # features: the steps validation already traced, no new trace
-                import tensorflow as tf
-
-                test = learner.evaluate(tf.data.Dataset.from_tensor_slices((test_x, labels["test"])).batch(VAL_BATCH),
-                                        verbose=0, return_dict=True)
+            if kept is not None and learner is kept[0]:  # features: validation traced these steps already
+                test = learner.evaluate(_feature_steps(test_x, labels["test"]), verbose=0, return_dict=True)
             else:
                 test = learner.evaluate(test_x, labels["test"], batch_size=128, verbose=0, return_dict=True)
             result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
             result.test_count = len(dataset.test)
     finally:
-        if token is not None:
-            _heads.give_back(kept_head, token)
+        if kept is not None:
+            _heads.give_back(*kept)
     result.seconds = time.perf_counter() - started
     return result
 
