@@ -317,3 +317,28 @@ def for_run(run) -> str:
     spec = JobSpec(run.recipe, run.fine_tune_from_epoch or run.epochs, settings, fine_tune_epochs=fine,
                    learning_rate=rate if isinstance(rate, (int, float)) else None)
     return script(spec, source=run.run_id)
+
+
+def learning_curve() -> str:
+    """How the Training page's learning curve is made, in plain Keras on cached features."""
+    return '''import numpy as np
+import tensorflow as tf
+
+# features: MobileNetV2's pooled outputs of every training photo (computed once); labels: their classes
+def learning_curve(features, labels, val_features, val_labels, sizes, classes=2, seed=42):
+    points = []
+    for n in sizes:
+        per_class = n // classes                     # a balanced subset: the same number of every class
+        chosen = np.concatenate([
+            np.flatnonzero(labels == c)[np.random.default_rng((seed, c)).permutation(
+                int(np.sum(labels == c)))[:per_class]] for c in range(classes)])
+        tf.keras.utils.set_random_seed(seed)
+        head = tf.keras.Sequential([tf.keras.layers.Dropout(0.2), tf.keras.layers.Dense(classes)])
+        head.compile(tf.keras.optimizers.Adam(3e-4),
+                     tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+        epochs = max(10, -(-100 // -(-len(chosen) // 32)))   # at least 100 optimizer steps
+        head.fit(features[chosen], labels[chosen], batch_size=32, epochs=epochs, verbose=0)
+        _, accuracy = head.evaluate(val_features, val_labels, verbose=0)
+        points.append((len(chosen), accuracy))     # plot on a log x axis
+    return points
+'''

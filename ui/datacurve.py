@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catdog_core import charts, jobs
+from catdog_core import charts, codegen, jobs
 from catdog_core.words import count
 
 from .data import cached_data
@@ -25,28 +25,6 @@ LESSON = (
     "less. The small CNN starts from nothing: with a few hundred photos it barely beats a coin toss. That is "
     "the lesson of transfer learning in one picture: someone else's data does most of the work."
 )
-
-CODE = '''import numpy as np
-import tensorflow as tf
-
-# features: MobileNetV2's pooled outputs of every training photo (computed once); labels: their classes
-def learning_curve(features, labels, val_features, val_labels, sizes, classes=2, seed=42):
-    points = []
-    for n in sizes:
-        per_class = n // classes                     # a balanced subset: the same number of every class
-        chosen = np.concatenate([
-            np.flatnonzero(labels == c)[np.random.default_rng((seed, c)).permutation(
-                int(np.sum(labels == c)))[:per_class]] for c in range(classes)])
-        tf.keras.utils.set_random_seed(seed)
-        head = tf.keras.Sequential([tf.keras.layers.Dropout(0.2), tf.keras.layers.Dense(classes)])
-        head.compile(tf.keras.optimizers.Adam(3e-4),
-                     tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
-        epochs = max(10, -(-100 // -(-len(chosen) // 32)))   # at least 100 optimizer steps
-        head.fit(features[chosen], labels[chosen], batch_size=32, epochs=epochs, verbose=0)
-        _, accuracy = head.evaluate(val_features, val_labels, verbose=0)
-        points.append((len(chosen), accuracy))     # plot on a log x axis
-    return points
-'''
 
 
 def _title(recipe: str) -> str:
@@ -87,7 +65,7 @@ def section() -> None:
                    "on this data come back at once.")
     st.caption(LESSON)
     with st.expander("Show the code", icon=":material/code:"):
-        st.code(CODE, language="python")
+        st.code(codegen.learning_curve(), language="python")
 
 
 def _live(ids: tuple[int, ...]) -> None:
