@@ -160,52 +160,6 @@ def occlusion_positions(side: int, grid: int, patch: int) -> np.ndarray:
     return np.linspace(0, side - patch, grid).round().astype(int)
 
 
-PROBE_TOLERANCE = 0.01  # logits: TFLite and TensorFlow agree to ~1e-4 on the same weights; another base is far off
-_frozen: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # model -> {weights: frozen-base forward or None}
-
-
-def frozen_base_forward(model, weights: str | None = None):
-    """A faster forward pass for occlusion: the frozen base's converted TFLite copy (features), then
-    the model's own Dense in numpy. None when it cannot stand in for the model: no MobileNetV2 base,
-    no TFLite, the base not converted on this machine yet (training converts it; this never does, so
-    it never writes another model's weights under this key), or a base that gives other logits than
-    the model's own (a fine-tuned run, other weights). Checked once per model on two probe images."""
-    from . import config, features
-    from .predict import logits as model_logits
-
-    weights = weights or config.base_weights_setting()
-    with _compiled_lock:
-        known = _frozen.get(model, {})
-        if weights in known:
-            return known[weights]
-    forward = None
-    if supports(model) and features.tflite_interpreter_class() is not None and features.is_converted(weights):
-        try:
-            converted = features.tflite_path(features.converted_marker(weights).read_text().strip())
-            runner = features.cached_runner(converted)
-            head = model.get_layer("logits")
-        except (OSError, ValueError, RuntimeError):
-            runner = None
-        if runner is not None:
-            def through_tflite(batch: np.ndarray) -> np.ndarray:
-                kernel, bias = (np.asarray(w, np.float64) for w in head.get_weights())  # the head as it is now
-                return np.asarray(runner(batch), np.float64) @ kernel + bias
-
-            size = tuple(model.input_shape[1:3])
-            rng = np.random.default_rng(0)
-            probes = np.stack([rng.uniform(0, 255, (*size, 3)),
-                               np.broadcast_to(np.linspace(0, 255, size[1])[None, :, None], (*size, 3))])
-            try:
-                ours = np.concatenate([model_logits(model, probe[None]) for probe in probes])  # the traced shape
-                same = np.allclose(through_tflite(probes), ours, rtol=0, atol=PROBE_TOLERANCE)
-            except (ValueError, RuntimeError):
-                same = False
-            forward = through_tflite if same else None
-    with _compiled_lock:
-        _frozen.setdefault(model, {})[weights] = forward
-    return forward
-
-
 def _between_centres(values: np.ndarray, rows: np.ndarray, cols: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     """A (grid, grid) array of values at patch centres, interpolated linearly to every pixel
     (beyond the outer centres, the nearest value)."""

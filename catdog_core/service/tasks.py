@@ -198,7 +198,7 @@ def explain_photo(run_id: str, data: bytes, view: str = "occlusion") -> Explanat
         class_index = list(run.class_names).index(prediction.label)
         numbers = dict(class_name=prediction.label, probability=prediction.confidence)
         if view == "occlusion":
-            forward = explain.frozen_base_forward(model)
+            forward = predict.frozen_base_forward(model)
             found = explain.occlusion(model, model_input, class_index, forward=forward)
             heat = found.heatmap
             numbers.update(lowest=found.lowest, largest_drop=float(found.drops.max()),
