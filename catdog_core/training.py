@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -199,6 +198,15 @@ class _Reporter:
         return Reporter(*args, **kwargs)
 
 
+CHECKPOINT_WEIGHTS = "weights.npz"
+
+
+def read_checkpoint_weights(folder: Path) -> list[np.ndarray]:
+    """The weights _write_checkpoint wrote, for `learner.set_weights` (no pickles are read)."""
+    with np.load(Path(folder) / CHECKPOINT_WEIGHTS, allow_pickle=False) as saved:
+        return [saved[f"arr_{i}"] for i in range(len(saved.files))]
+
+
 def _write_checkpoint(folder: Path, learner, result: TrainResult, stage: str) -> None:
     """The learner's weights and the history after a finished epoch, replaced whole each time:
     what `salvage` saves as a run when the process training it is killed.
@@ -207,12 +215,14 @@ def _write_checkpoint(folder: Path, learner, result: TrainResult, stage: str) ->
     later fit, while a salvaged job becomes a finished run in another process, which also needs the
     history, the stage (frozen or fine-tune) and whether the head or the whole model was learning.
     """
+    import io
+
     from .fileio import write_atomic
 
     folder.mkdir(parents=True, exist_ok=True)
-    tmp = folder / ".tmp-weights.weights.h5"
-    learner.save_weights(tmp)
-    os.replace(tmp, folder / "weights.weights.h5")
+    arrays = io.BytesIO()  # every weight in the learner's own order: ~1 ms for the head, where
+    np.savez(arrays, *learner.get_weights())  # Keras' save_weights walked the layers for ~60 ms
+    write_atomic(folder / CHECKPOINT_WEIGHTS, arrays.getvalue())
     info = {"learner": "head" if learner.name == "head" else "model", "stage": stage,
             "history": [h.to_dict() for h in result.history], "class_names": list(result.class_names),
             "fine_tune_from_epoch": result.fine_tune_from_epoch, "epochs_requested": result.epochs_requested,

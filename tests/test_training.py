@@ -302,3 +302,21 @@ def test_warming_up_leaves_the_quick_heads_training_step_compiled(data, monkeypa
     assert len(copies) == 1
     result = training.train(replace(jobs.quick_spec(), min_steps=0), data)
     assert len(copies) == 1 and result.epochs_done == jobs.QUICK.epochs
+
+
+def test_a_checkpoint_gives_back_every_weight_of_the_learner(tmp_path):
+    folder = tmp_path / "checkpoint"
+    """What salvage reads after a kill: every weight (batch norm statistics too) in the learner's
+    own order, as plain arrays, replaced whole each epoch."""
+    built = models.build("baseline", 2)
+    learner = built.model
+    rng = np.random.default_rng(3)
+    learner.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in learner.get_weights()])
+    result = training.TrainResult("baseline", learner, ("cats", "dogs"), NO_AUGMENTATION, 3, [])
+    training._write_checkpoint(folder, learner, result, "frozen")
+    training._write_checkpoint(folder, learner, result, "frozen")  # replaced, not appended
+    assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.json", training.CHECKPOINT_WEIGHTS]
+    other = models.build("baseline", 2).model
+    other.set_weights(training.read_checkpoint_weights(folder))
+    for mine, theirs in zip(learner.get_weights(), other.get_weights()):
+        np.testing.assert_array_equal(mine, theirs)

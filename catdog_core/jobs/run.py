@@ -70,7 +70,7 @@ def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_roo
     None when no epoch had finished."""
     from .. import dataset as datasets
     from .. import evaluate, runs
-    from ..training import EpochReport, TrainResult, unfreeze
+    from ..training import EpochReport, TrainResult, read_checkpoint_weights, unfreeze
 
     info_path = Path(checkpoint) / "checkpoint.json"
     if not info_path.is_file():
@@ -86,7 +86,7 @@ def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_roo
     if info["stage"] == "fine-tune":
         unfreeze(built, spec.fine_tune_at, (spec.learning_rate or built.recipe.learning_rate) / 10)
     learner = built.head if info["learner"] == "head" else built.model
-    learner.load_weights(Path(checkpoint) / "weights.weights.h5")
+    learner.set_weights(read_checkpoint_weights(checkpoint))
     result = TrainResult(get_recipe(spec.recipe).name, built.inference, data.class_names, spec.settings,
                          int(info["epochs_requested"]), [EpochReport(**h) for h in info["history"]],
                          stopped=True, fine_tune_from_epoch=info.get("fine_tune_from_epoch"),
