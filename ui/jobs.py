@@ -16,6 +16,8 @@ from .text import plain
 
 
 JOBS_BY_DATA_KEY = "_jobs_by_data"  # {data source or "": this session's latest job on that data}
+REDRAW_KEY = "_jobs_redraw"  # jobs that just ended: the page reruns on their panel's next beat
+QUEUE_EMPTIED_KEY = "_queue_emptied"  # the queue view saw the queue empty: the page reruns next beat
 
 
 def session_job() -> jobs.JobState | None:
@@ -184,10 +186,17 @@ def _job_view(job_id: int, where: str) -> None:
     elif job.active:
         st.caption("The accuracy and loss curves appear when the first epoch ends.")
 
+    # The new run belongs in the page's tables and selectors, so the whole page reruns: on the
+    # panel's next beat, after this run has drawn "Finished". Rerunning at once held "Finished"
+    # back until the whole page had run (~1 s on 2 cores with a worker training).
+    redraw = st.session_state.setdefault(REDRAW_KEY, set())
     if was_active and not job.active:
         if job.run_id and job.owner == owner():
             st.session_state.setdefault(NEW_RUNS_KEY, []).append(job.run_id)  # pickers select it
-        st.rerun()  # the whole page: the new run belongs in the tables and selectors
+        redraw.add(job_id)
+    elif job_id in redraw:
+        redraw.discard(job_id)
+        st.rerun()
 
 
 def queue_view() -> None:
@@ -203,8 +212,12 @@ def _queue_view() -> None:
     active = queue.active()
     st.markdown(f"**The queue** · {len(active)} job{'s' if len(active) != 1 else ''} "
                 f"(one training at a time per worker)")
-    if not active:
-        st.rerun()  # the whole page: the queue view goes, the new runs come into the tables
+    if not active:  # the whole page (the queue view goes), on the next beat as the panel does
+        if st.session_state.pop(QUEUE_EMPTIED_KEY, False):
+            st.rerun()
+        st.session_state[QUEUE_EMPTIED_KEY] = True
+        return
+    st.session_state.pop(QUEUE_EMPTIED_KEY, None)
     for job in active:
         cols = st.columns([3, 2, 2, 1.4], vertical_alignment="center")
         mine = " (yours)" if job.owner == owner() else ""
