@@ -27,12 +27,16 @@ class Entry:
     rel: str  # relative to the dataset root, "/"-separated
 
 
-def list_class_files(class_dir: Path) -> list[Path]:
-    """Every file below a class folder; symlinked folders are not followed (no loops)."""
+def class_files(class_dir: Path, root: Path) -> list[tuple[Path, str]]:
+    """Every file below a class folder, with its path relative to root ("/"-separated); symlinked
+    folders are not followed (no loops). Relative paths are made once per folder: the sidebar
+    lists 3000 files every few seconds, and pathlib's relative_to per file was half its time."""
     found = []
     for dirpath, dirnames, filenames in os.walk(class_dir, followlinks=False):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        found += [Path(dirpath) / f for f in sorted(filenames) if not f.startswith(".")]
+        here = Path(dirpath)
+        prefix = here.relative_to(root).as_posix()
+        found += [(here / f, f"{prefix}/{f}") for f in sorted(filenames) if not f.startswith(".")]
     return found
 
 
@@ -83,8 +87,8 @@ def scan(root: Path) -> tuple[list[Entry], list[SkippedFile], list[str], bool, l
         extra = set(parts["validation"]) - set(parts["train"])
         if extra:
             raise InvalidDataset(f"validation/ has classes that train/ lacks: {', '.join(sorted(extra))}.")
-    entries = [Entry(part, name, f, f.relative_to(root).as_posix())
-               for part, dirs in parts.items() for name, d in dirs.items() for f in list_class_files(d)]
+    entries = [Entry(part, name, path, rel)
+               for part, dirs in parts.items() for name, d in dirs.items() for path, rel in class_files(d, root)]
     return entries, skipped, notes, auto_split, sorted(next(iter(parts.values())))
 
 
@@ -139,10 +143,10 @@ def examine(path: Path) -> tuple[bool, str]:
     return result
 
 
-def files_signature(source: DataSource) -> str:
+def files_signature(source: DataSource, scanned: tuple | None = None) -> str:
     """A hash of every file's name, size, time and inode under the dataset: changes when any file
-    does, costs only stat() calls (no file is read)."""
-    entries = scan(source.root)[0]
+    does, costs only stat() calls (no file is read). scanned: scan(source.root), if made already."""
+    entries = (scanned or scan(source.root))[0]
     digest = hashlib.sha1()
     for entry in entries:
         try:

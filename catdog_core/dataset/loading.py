@@ -14,7 +14,7 @@ from .. import config, words
 from ..errors import DatasetUnavailable, InvalidDataset
 from ..sources import DataSource, Progress, find_source
 from .decoded import decoded, decoded_dir, open_cached_key
-from .files import files_signature, known_files, known_files_lock
+from .files import files_signature, known_files, known_files_lock, scan
 from .plan import make_plan
 from .record import MEMORY_CACHE, MIN_IMAGES_PER_CLASS, SPLITS, Dataset, SkippedFile, Split
 
@@ -85,10 +85,12 @@ def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | 
     open for the few most recent datasets of this process.
     """
     source = find_source(data, progress, allow_download)
-    signature = files_signature(source)  # before any file is read: a change while loading shows next time
+    scanned = scan(source.root)  # one listing of the folders for the signature and the plan
+    signature = files_signature(source, scanned)  # before any file is read: a change while loading shows next time
     # Files already read by this process (same size, time and inode) are not read again, and a
     # dataset known in full reports no progress: a progress bar means real work.
-    plan = make_plan(source, seed, None, only_known=True) or make_plan(source, seed, progress)
+    plan = (make_plan(source, seed, None, only_known=True, scanned=scanned)
+            or make_plan(source, seed, progress, scanned=scanned))
     hit = _held(plan.key, source)
     if hit is not None:
         return hit

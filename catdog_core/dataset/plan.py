@@ -33,8 +33,11 @@ class Plan:
     folders: list[str]  # the class folders found, used or not
 
 
-def make_plan(source: DataSource, seed: int, progress: Progress | None, only_known: bool = False) -> Plan | None:
-    entries, skipped, notes, auto_split, folders = scan(source.root)
+def make_plan(source: DataSource, seed: int, progress: Progress | None, only_known: bool = False,
+              scanned: tuple | None = None) -> Plan | None:
+    """scanned: scan(source.root), if made already (its lists are copied, never changed)."""
+    entries, skipped, notes, auto_split, folders = scanned or scan(source.root)
+    skipped, notes = list(skipped), list(notes)
     if only_known:  # the sidebar: no file may be read, only stat()ed and looked up
         results = []
         for entry in entries:
