@@ -73,6 +73,11 @@ def augmentation(settings: AugmentSettings, preview: bool = True) -> str:
     return code
 
 
+def augmentation_page(settings: AugmentSettings) -> str:
+    """What the Augmentation page shows: the settings' random layers with their imports."""
+    return "import keras\nfrom keras import layers\n\n" + augmentation(settings)
+
+
 def _layer_lines(table) -> list[str]:
     """models' layer tables (SMALL_CNN, TRANSFER_HEAD) as the post writes them: x = layers.X(...)(x)."""
     lines = []

@@ -123,4 +123,4 @@ with grid:
                 "models 2, 3 and 4 (model 1, the baseline, uses none).")
 
 with st.expander("Show the code", icon=":material/code:"):
-    st.code("import keras\nfrom keras import layers\n\n" + codegen.augmentation(settings), language="python")
+    st.code(codegen.augmentation_page(settings), language="python")
