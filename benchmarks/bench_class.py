@@ -193,10 +193,12 @@ async def run_class(args) -> dict:
             while time.time() < until:
                 roll = rng.random()
                 before_exc = len(tab.exceptions)
+                action = "?"
                 try:
                     if roll < 0.5:
                         page = rng.choice(bs.PAGES)
-                        action, took = f"page {page}", await tab.run_page(page)
+                        action = f"page {page}"
+                        took = await tab.run_page(page)
                     elif roll < 0.65:
                         action, took = "slider", await move_slider(tab, rng)
                     elif roll < 0.8:
@@ -211,7 +213,7 @@ async def run_class(args) -> dict:
                     else:
                         continue
                 except asyncio.TimeoutError:
-                    out["errors"].append(f"{tab.name}: a page gave no answer in {bs.RUN_TIMEOUT:.0f} s")
+                    out["errors"].append(f"{tab.name}: a page gave no answer in {bs.RUN_TIMEOUT:.0f} s ({action})")
                     continue
                 except bs.Dropped:
                     out["errors"].append(f"{tab.name}: session dropped")
