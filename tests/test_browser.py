@@ -192,7 +192,9 @@ def fake_camera_file(photo: Path, target: Path, size: tuple[int, int] = (320, 24
 
 def live_video_frame(page):
     """(seconds played, the frame now showing) of the video streamlit-webrtc plays: what the server sent back."""
-    component = next(f for f in page.frames if "streamlit_webrtc" in f.url)
+    component = next((f for f in page.frames if "streamlit_webrtc" in f.url), None)
+    if component is None:  # its iframe is being drawn again (a rerun): not playing yet, ask again
+        return 0, None
     played, url = component.evaluate("""() => {
         const video = document.querySelector('video');
         if (!video || video.readyState < 2 || !video.videoWidth) return [0, null];
