@@ -82,6 +82,7 @@ def test_a_killed_service_says_so_and_the_next_request_works(service, saved_run)
     """kill -9 in the middle of a classify: one sentence for that request, a fresh process for the next."""
     photo = jpeg_bytes(0, 5, size=200)
     outcome = {}
+    service.picture(photo)  # the lane's process is up (TensorFlow imported): the kill lands in the answer
 
     def classify():
         try:
