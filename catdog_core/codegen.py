@@ -136,6 +136,11 @@ def training(spec: JobSpec, num_classes: int = 2) -> str:
     code = load_data() + "\n" + model(recipe, _settings(spec), num_classes)
     if learning_rate:
         code = code.replace(f"Adam({get_recipe(recipe).learning_rate:g})", f"Adam({learning_rate:g})")
+    variants = getattr(spec, "variants", 0)
+    if get_recipe(recipe).frozen_base and spec.use_cache and not _settings(spec).is_identity and 0 < variants < epochs:
+        code += f'''
+# Here every epoch makes new variants, as the post does. The app does that for the first {variants}
+# epochs, keeps MobileNetV2's features of them and draws from those after: the base runs less.'''
     code += f'''
 history = model.fit(train_ds, epochs={epochs}, validation_data=val_ds)
 print("validation accuracy", history.history["val_accuracy"][-1])

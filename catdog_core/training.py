@@ -11,7 +11,9 @@ Two paths give the same model:
 - cached (recipes with a frozen base): MobileNetV2's pooled output is computed
   once per image of each split and cached on disk by content, and only the
   head trains on it. With augmentation on, each batch's augmented images still
-  pass through the base, so every epoch sees new variants exactly as in the post.
+  pass through the base in the first epochs, so each of them sees new variants
+  exactly as in the post; later epochs draw from the features those kept
+  (spec.variants, see _VariantBank).
 
 Small data: a split of 32 images is one batch, so "10 epochs" would be 10
 optimizer steps, far too few to learn anything. A run on a training split of
@@ -36,7 +38,7 @@ from .augment import NO_AUGMENTATION, AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .words import count
-from .jobs.spec import MAX_EPOCHS, MIN_STEPS, BatchReport, JobSpec
+from .jobs.spec import MAX_EPOCHS, MIN_STEPS, VARIANTS, BatchReport, JobSpec
 from .models import BASE_NAME, BuiltModel, build, compile_model, get_recipe, shared_base
 
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
@@ -129,7 +131,7 @@ class _Batches:
 
             def __getitem__(self, i: int):
                 idx = self.order[i * self.batch_size:(i + 1) * self.batch_size]
-                return self.make_inputs(idx), self.labels[idx]
+                return self.make_inputs(idx, self.epoch - 1), self.labels[idx]
 
             def on_epoch_begin(self):
                 # Counted here only: Keras also calls on_epoch_end once before the first epoch.
@@ -137,6 +139,40 @@ class _Batches:
                 self.epoch += 1
 
         return Feeder(*args, **kwargs)
+
+
+class _VariantBank:
+    """make_inputs(idx, epoch) for an augmented run on a frozen base: the base's features of
+    augmented training photos.
+
+    In the first `variants` epochs every batch is augmented and goes through the base, as in the
+    post, and its features are kept. From then on each photo's features are one of its kept
+    variants, drawn per epoch from the seed: the base, nearly all of an epoch's cost, does not run
+    again. With `variants` 0 every epoch makes new ones, as the post does. The bank holds at most
+    MAX_BYTES; a larger training split keeps fewer variants.
+    """
+
+    MAX_BYTES = 512 * 2**20
+    FEATURES = 1280  # MobileNetV2's pooled output, float32
+
+    def __init__(self, make, count: int, variants: int, seed: int):
+        self.make, self.count, self.seed = make, count, seed
+        self.variants = min(variants, self.MAX_BYTES // max(1, count * self.FEATURES * 4))
+        self.bank: np.ndarray | None = None  # (variants, count, features), filled in the first epochs
+        self.picks: tuple[int, np.ndarray] | None = None  # (epoch, the variant each photo gets in it)
+
+    def __call__(self, idx: np.ndarray, epoch: int) -> np.ndarray:
+        if epoch >= self.variants > 0:
+            if self.picks is None or self.picks[0] != epoch:
+                self.picks = (epoch, np.random.default_rng((self.seed, epoch, 1)).integers(
+                    self.variants, size=self.count))
+            return self.bank[self.picks[1][idx], idx]
+        x = self.make(idx)
+        if 0 <= epoch < self.variants:  # (Keras asks for two batches before the first epoch, to learn their shape)
+            if self.bank is None:
+                self.bank = np.empty((self.variants, self.count, x.shape[1]), np.float32)
+            self.bank[epoch, idx] = x
+        return x
 
 
 class _Reporter:
@@ -350,6 +386,13 @@ def _kept_rows(spec: JobSpec, data: Dataset):
     return kept_rows(data, getattr(spec, "exclude", ()))
 
 
+def _variants(spec: JobSpec) -> int:
+    variants = getattr(spec, "variants", VARIANTS)
+    if not isinstance(variants, int) or isinstance(variants, bool) or not 0 <= variants <= MAX_EPOCHS:
+        raise InvalidSettings(f"Variants must be a whole number from 0 to {MAX_EPOCHS}, not {variants!r}.")
+    return variants
+
+
 def _features(extract, data: Dataset, split: str, observer: Observer):
     message = f"Computing MobileNetV2 features ({split})"
     return features.cached_features(extract, data.key, split, data.split(split).images,
@@ -380,6 +423,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
     if fine_tune_epochs and (not isinstance(fine_tune_epochs, int) or not 0 <= fine_tune_epochs <= MAX_EPOCHS
                              or not get_recipe(recipe).frozen_base):
         raise InvalidSettings("Fine-tuning takes 0 to 200 extra epochs and needs the transfer recipe.")
+    variants = _variants(spec)
     if len(dataset.train) == 0:
         raise InvalidSettings("The training split is empty: add images to train/ first.")
     keep = _kept_rows(spec, dataset)  # the training photos left after spec.exclude (None: all)
@@ -435,15 +479,22 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
             train_x = _features(extract, dataset, "train", observer)
             if keep is not None:
                 train_x = train_x[keep]
-            make_inputs = lambda idx: train_x[idx]  # noqa: E731
         else:
             augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)
-            make_inputs = lambda idx: extract(augment(raw_inputs(idx)))  # noqa: E731
+            make_inputs = _VariantBank(lambda idx: extract(augment(raw_inputs(idx))), train_count, variants,
+                                       seed)
+            if 0 < make_inputs.variants < first_stage:
+                result.notes.append(
+                    f"Augmentation: epochs 1-{make_inputs.variants} made a new variant of every training photo, "
+                    f"as the post does, and kept MobileNetV2's features of each. Epochs {make_inputs.variants + 1}-"
+                    f"{first_stage} each drew one of those {make_inputs.variants} per photo, so the base did not "
+                    "run again. \"New variants in every epoch\" on the Training page (or `catdog train --variants 0`) "
+                    "makes new ones every epoch.")
     else:
         learner = built.model
         val = raw_val()
         test_x = raw_test()
-        make_inputs = raw_inputs
+        make_inputs = lambda idx, epoch: raw_inputs(idx)  # noqa: E731
     result.setup_seconds = time.perf_counter() - started
 
     total = first_stage + fine_tune_epochs
@@ -474,7 +525,8 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
             unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
             test_x = raw_test()
             result.fine_tune_from_epoch = done
-            _fit(result, learner, _Batches(raw_inputs, labels["train"], batch_size, seed, done), raw_val(),
+            _fit(result, learner, _Batches(lambda idx, epoch: raw_inputs(idx), labels["train"], batch_size, seed,
+                                           done), raw_val(),
                  range(done + 1, done + fine_tune_epochs + 1), total, "fine-tune", observer, stop, 0, None,
                  checkpoint)
 

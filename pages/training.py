@@ -56,9 +56,17 @@ with right:
     else:
         st.markdown("**Augmentation:** none, model 1 (the baseline) trains on the images as they are.")
     st.page_link("pages/augmentation.py", label="Change augmentation", icon=":material/flip:")
+    variants = jobs.VARIANTS
     if recipe.frozen_base and not settings.is_identity:
-        st.caption("Every augmented image passes through MobileNetV2 in each epoch, which is slow on a CPU. "
-                   "With no augmentation the base's outputs are computed once and each epoch takes seconds.")
+        if st.checkbox("New variants in every epoch, as the post (slower)", key="fresh_variants",
+                       persist_state="session"):
+            variants = 0
+            st.caption("Every augmented photo passes through MobileNetV2 in every epoch: the slow part on a CPU.")
+        else:
+            st.caption(f"Each augmented photo passes through MobileNetV2, the slow part on a CPU. The first "
+                       f"{jobs.VARIANTS} epochs make a new variant of every photo, as the post does, and keep "
+                       "MobileNetV2's answer for each; later epochs draw one of those per photo and take a "
+                       "second or two.")
 
     st.session_state.setdefault("epochs", 20)
     st.number_input("Epochs (the post trains 10 to 20)", 1, jobs.MAX_EPOCHS, key="epochs",
@@ -81,7 +89,7 @@ with right:
     epochs = int(st.session_state["epochs"])
     what = f"{recipe.title}, {count(epochs, 'epoch')}" + (f" + {fine_tune_epochs} fine-tune" if fine_tune_epochs else "")
     spec = jobs.JobSpec(name, epochs, settings, source, fine_tune_epochs=fine_tune_epochs,
-                        fine_tune_at=fine_tune_at, label=what)
+                        fine_tune_at=fine_tune_at, label=what, variants=variants)
     buttons = st.container(horizontal=True)  # wraps instead of cutting labels in presenter mode
     if buttons.button("Start", type="primary", icon=":material/play_arrow:", width="content"):
         ui.submit(spec)

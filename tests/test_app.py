@@ -116,6 +116,13 @@ def test_augmentation_slider_changes_preview_and_training_uses_it(data):
     at.switch_page("pages/training.py").run()
     at.radio(key="recipe").set_value("augmented").run()
     assert "**Augmentation:** rotate ±144°" in texts(at.markdown)
+    # Model 4 with augmentation: new variants in the first epochs, then drawn from (the shown code says so),
+    # or new ones in every epoch, as the post, when the box is ticked.
+    at.radio(key="recipe").set_value("transfer").run()
+    assert any(f"The first {jobs.VARIANTS} epochs make a new variant" in c for c in texts(at.caption))
+    assert any("draws from those after" in c.value for c in at.code)
+    at.checkbox(key="fresh_variants").check().run()
+    assert not at.exception and not any("draws from those after" in c.value for c in at.code)
 
     at.switch_page("pages/augmentation.py").run()  # the sliders come back as they were left
     assert at.slider(key="aug_rotation").value == pytest.approx(0.4)

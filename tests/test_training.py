@@ -320,3 +320,40 @@ def test_a_checkpoint_gives_back_every_weight_of_the_learner(tmp_path):
     other.set_weights(training.read_checkpoint_weights(folder))
     for mine, theirs in zip(learner.get_weights(), other.get_weights()):
         np.testing.assert_array_equal(mine, theirs)
+
+
+def test_an_augmented_run_makes_its_variants_once_and_then_draws_from_them(data, monkeypatch):
+    # Augmented transfer on cached features: in the first `variants` epochs every training photo
+    # is augmented and goes through the frozen base, as in the post; later epochs reuse the kept
+    # features (the base does not run for the training split again), each photo drawing one of
+    # its variants per epoch. variants=0 makes new ones every epoch.
+    from catdog_core import features
+
+    calls = []
+    real_call = features.FeatureExtractor.__call__
+
+    def counting(self, images):
+        calls.append(len(images))
+        return real_call(self, images)
+
+    monkeypatch.setattr(features.FeatureExtractor, "__call__", counting)
+    settings = AugmentSettings(rotation=0.3)
+    banked = [training.train(JobSpec("transfer", 5, settings, seed=5, min_steps=0, variants=2), data)]
+    calls.clear()  # the first run also computed (and cached) the validation and test features
+    banked.append(training.train(JobSpec("transfer", 5, settings, seed=5, min_steps=0, variants=2), data))
+    # Two epochs of augmented photos, and the two batches (48 photos) Keras reads ahead of fit for their shapes.
+    assert sum(calls) == 2 * len(data.train) + 48
+    calls.clear()
+    fresh = training.train(JobSpec("transfer", 5, settings, seed=5, min_steps=0, variants=0), data)
+    assert sum(calls) == 5 * len(data.train) + 48
+    assert "Epochs 3-5 each drew one of those 2 per photo" in banked[0].notes[-1] and not fresh.notes
+
+    history = [[(h.loss, h.val_loss) for h in run.history] for run in (*banked, fresh)]
+    assert history[0] == history[1]  # a seeded banked run repeats exactly
+    assert history[0][:2] == history[2][:2]  # its first epochs are the post's
+    assert history[0][2:] != history[2][2:]  # and the others differ
+    assert banked[0].epochs_done == 5
+    with pytest.raises(InvalidSettings, match="Variants must be a whole number from 0 to 200"):
+        training.train(JobSpec("transfer", 1, settings, variants=-1), data)
+    spec = JobSpec("transfer", 5, settings, variants=3)
+    assert JobSpec.from_dict(spec.to_dict()) == spec and "variants" not in JobSpec("transfer", 5).to_dict()

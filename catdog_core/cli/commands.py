@@ -52,7 +52,7 @@ def cmd_train(args) -> int:
     spec = jobs.JobSpec(args.recipe, epochs, settings, args.data, use_cache=not args.no_cache,
                             learning_rate=learning_rate, fine_tune_epochs=args.fine_tune_epochs,
                             fine_tune_at=args.fine_tune_at, label="quick" if args.quick else "",
-                            min_steps=max(0, args.min_steps))
+                            min_steps=max(0, args.min_steps), variants=args.variants)
     bar = Bar()
     started = time.perf_counter()
     queue = jobs.get_queue()

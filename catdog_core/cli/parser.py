@@ -18,7 +18,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     from ..models import RECIPES
-    from ..jobs.spec import FINE_TUNE_AT, MIN_STEPS
+    from ..jobs.spec import FINE_TUNE_AT, MIN_STEPS, VARIANTS
 
     p = _Parser(prog="catdog", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True)
@@ -39,6 +39,9 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--flip", choices=["none", "horizontal", "vertical", "both"], default="both")
     t.add_argument("--rotation", type=float, default=0.2)
     t.add_argument("--no-cache", action="store_true", help="train the whole model as the post does")
+    t.add_argument("--variants", type=int, default=VARIANTS,
+                   help=f"augmented variants of each photo whose MobileNetV2 features are made once, in the "
+                        f"first epochs, and drawn from later (default {VARIANTS}; 0: new ones every epoch)")
     t.add_argument("--fine-tune-epochs", type=int, default=0,
                    help="after the frozen stage, train the top of MobileNetV2 this many more epochs")
     t.add_argument("--fine-tune-at", type=int, default=FINE_TUNE_AT, help="first MobileNetV2 layer to unfreeze")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .spec import (CURVE_BASELINE_MAX, CURVE_KIND, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, QUICK,  # noqa: F401
+from .spec import (CURVE_BASELINE_MAX, CURVE_KIND, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, QUICK, VARIANTS,  # noqa: F401
                    REPRODUCE_LABEL, BatchReport, JobSpec, curve_spec, post_specs, quick_spec, resolved)
 from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,

@@ -13,6 +13,9 @@ MAX_EPOCHS = 200
 FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
 MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
 MAX_EXCLUDE = 500  # training photos a job may leave out (suspected wrong labels)
+# Augmented variants of each training photo whose frozen-base features an augmented transfer run
+# computes once (its first VARIANTS epochs) and draws from after that; see training._VariantBank.
+VARIANTS = 10
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class JobSpec:
     exclude: tuple[str, ...] = ()  # training photos left out (paths relative to the dataset), see suspects
     kind: str = "train"  # "train": one model, saved as a run; "learning_curve": see learningcurve.py
     sizes: tuple[int, ...] = ()  # a learning curve's training-set sizes (photos)
+    variants: int = VARIANTS  # augmented variants per photo made and kept (0: a new one every epoch)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -54,7 +58,7 @@ class JobSpec:
         values.pop("exclude")
         if self.exclude:  # only when set: a spec without exclusions keeps its earlier form (and queue key)
             values["exclude"] = list(self.exclude)
-        for name, default in (("kind", "train"), ("sizes", ())):
+        for name, default in (("kind", "train"), ("sizes", ()), ("variants", VARIANTS)):
             value = values.pop(name)
             if value != default:  # only when set, as exclude: a training job's spec keeps its form
                 values[name] = list(value) if name == "sizes" else value
