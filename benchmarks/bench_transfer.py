@@ -3,7 +3,10 @@
   (a) the blog post's pipeline as written: image_dataset_from_directory,
       take/skip test split, model 4, model.fit for N epochs;
   (b) this project's `transfer` recipe, same augmentation and epochs
-      (decode once, cached validation/test features, fast frozen base);
+      (decode once, cached validation/test features, fast frozen base, and
+      --variants augmented variants per photo made in the first epochs and
+      drawn from after them); with --fresh also (b0), new variants in every
+      epoch as the post (variants 0);
   (c) the quick preset (`train --quick`) from a cold start: new process,
       empty CATDOG_HOME, nothing cached;
   (d) the same command again, same CATDOG_HOME: the worker is still warm;
@@ -11,8 +14,8 @@
 
 Each runs in its own process, so wall time and peak memory are its own.
 Prints wall seconds, seconds per epoch, accuracies, peak RSS, and the ratios
-a/b and a/c (also projected to the post's 20 epochs from the measured fixed
-cost and per-epoch cost).
+a/b and a/c (with --variants 0 also projected to the post's 20 epochs from
+the measured fixed cost and per-epoch cost).
 
     python benchmarks/bench_transfer.py --data PATH_TO_cats_and_dogs_filtered [--epochs 3]
 """
@@ -79,21 +82,21 @@ def post_pipeline(folder: Path, epochs: int, weights: str) -> dict:
             "epoch_seconds": epoch_seconds, "inner_seconds": time.perf_counter() - started}
 
 
-def project_pipeline(folder: Path, epochs: int, weights: str) -> dict:
+def project_pipeline(folder: Path, epochs: int, weights: str, variants: int) -> dict:
     from catdog_core import augment, jobs
 
     started = time.perf_counter()
     run = jobs.run_job(jobs.JobSpec("transfer", epochs, augment.AugmentSettings(), str(folder),
-                                            weights=weights))  # the one job function the queue runs
+                                    weights=weights, variants=variants))  # the one job function the queue runs
     return {"val_accuracy": run.val_accuracy, "test_accuracy": run.test_accuracy,
             "epoch_seconds": [h["seconds"] for h in run.history],
             "inner_seconds": time.perf_counter() - started}
 
 
-def child(which: str, folder: Path, epochs: int, weights: str) -> None:
+def child(which: str, folder: Path, epochs: int, weights: str, variants: int) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    run = {"post": post_pipeline, "project": project_pipeline}[which]
-    out = run(folder, epochs, weights)
+    out = post_pipeline(folder, epochs, weights) if which == "post" else \
+        project_pipeline(folder, epochs, weights, variants)
     out["peak_rss_mb"] = peak_rss_mb()
     print("RESULT " + json.dumps(out))
 
@@ -110,26 +113,33 @@ def timed(cmd: list[str], env: dict) -> tuple[float, dict]:
 
 
 def main() -> None:
+    from catdog_core import jobs
+
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--data", required=True, help="folder with train/ and validation/ (the unpacked zip)")
     p.add_argument("--weights", default=os.environ.get("CATDOG_BASE_WEIGHTS", "imagenet"))
     p.add_argument("--epochs", type=int, default=3)
+    p.add_argument("--variants", type=int, default=jobs.VARIANTS,
+                   help=f"(b)'s augmented variants per photo, made once (default {jobs.VARIANTS})")
+    p.add_argument("--fresh", action="store_true",
+                   help="also time (b0): (b) with new variants every epoch (variants 0), the earlier path")
     p.add_argument("--child", choices=["post", "project"], help=argparse.SUPPRESS)
     args = p.parse_args()
     folder = Path(args.data)
     if (folder / "cats_and_dogs_filtered").is_dir():
         folder = folder / "cats_and_dogs_filtered"
     if args.child:
-        return child(args.child, folder, args.epochs, args.weights)
+        return child(args.child, folder, args.epochs, args.weights, args.variants)
 
     print(f"bench_transfer: {args.epochs} epochs, data {folder}, {os.cpu_count()} CPUs, "
           f"{time.strftime('%Y-%m-%d %H:%M')}")
     rows = {}
-    for name in ("post", "project"):
+    for name, variants in (("post", 0), ("project", args.variants), ("every", 0))[:3 if args.fresh else 2]:
         home = tempfile.mkdtemp(prefix="catdog-bench-")  # cold: no converted base, no runs
         env = dict(os.environ, CATDOG_HOME=home, CATDOG_BASE_WEIGHTS=args.weights, TF_CPP_MIN_LOG_LEVEL="2")
-        wall, out = timed([sys.executable, __file__, "--child", name, "--data", str(folder),
-                           "--epochs", str(args.epochs), "--weights", args.weights], env)
+        wall, out = timed([sys.executable, __file__, "--child", "post" if name == "post" else "project",
+                           "--data", str(folder), "--epochs", str(args.epochs), "--weights", args.weights,
+                           "--variants", str(variants)], env)
         rows[name] = dict(out, wall=wall)
     home = tempfile.mkdtemp(prefix="catdog-bench-")
     env = dict(os.environ, CATDOG_HOME=home, CATDOG_BASE_WEIGHTS=args.weights, TF_CPP_MIN_LOG_LEVEL="2",
@@ -146,7 +156,8 @@ def main() -> None:
     subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--stop"], env=env, cwd=REPO,
                    capture_output=True, timeout=120)
 
-    labels = {"post": "(a) post as written", "project": "(b) project transfer", "quick": "(c) quick preset, cold",
+    labels = {"post": "(a) post as written", "project": f"(b) transfer, {args.variants} variants",
+              "every": "(b0) transfer, 0 variants", "quick": "(c) quick preset, cold",
               "again": "(d) quick, warm worker", "fresh": "(e) quick, new process"}
     print(f"{'':26}{'wall s':>8}{'s/epoch':>9}{'val acc':>9}{'test acc':>9}{'peak MB':>9}")
     for key, row in rows.items():
@@ -164,8 +175,12 @@ def main() -> None:
 
     print(f"ratio a/b, {args.epochs} epochs measured: {a['wall'] / b['wall']:.2f}x "
           f"(val acc {a['val_accuracy']:.3f} vs {b['val_accuracy']:.3f})")
-    print(f"ratio a/b, 20 epochs projected: {projected(a) / projected(b):.2f}x "
-          f"({projected(a):.0f} s vs {projected(b):.0f} s)")
+    if args.variants == 0:  # else (b)'s epochs past its variants are cheaper than its first: no projection
+        print(f"ratio a/b, 20 epochs projected: {projected(a) / projected(b):.2f}x "
+              f"({projected(a):.0f} s vs {projected(b):.0f} s)")
+    if "every" in rows:
+        print(f"ratio b0/b, {args.epochs} epochs measured: {rows['every']['wall'] / b['wall']:.2f}x; a/b0: "
+              f"{a['wall'] / rows['every']['wall']:.2f}x (val acc {rows['every']['val_accuracy']:.3f})")
     print(f"ratio a/c, wall: {a['wall'] / c['wall']:.2f}x; quick preset cold: {c['wall']:.1f} s wall, "
           f"val acc {c['val_accuracy']:.3f}")
 
