@@ -192,7 +192,7 @@ async def run_class(args) -> dict:
             uploaded = False
             while time.time() < until:
                 roll = rng.random()
-                before_exc = len(tab.exceptions)
+                before_exc, before_lost = len(tab.exceptions), tab.lost_ends
                 action = "?"
                 try:
                     if roll < 0.5:
@@ -220,6 +220,10 @@ async def run_class(args) -> dict:
                     return
                 except Exception as exc:
                     out["errors"].append(f"{tab.name}: {exc!r}")
+                    continue
+                if tab.lost_ends > before_lost:
+                    out["errors"].append(f"{tab.name}: the page ran, but its end never came: a fragment rerun "
+                                         f"began first ({action}; bench_server.LOST_END)")
                     continue
                 if took is None:
                     continue

@@ -57,6 +57,12 @@ SHARED = Path(os.environ.get("CATDOG_SHARED", REPO.parent / "shared"))
 
 PAGES = ["home", "dataset", "augmentation", "training", "evaluate", "classify", "classes", "inside"]
 RUN_TIMEOUT = 300.0  # seconds a single page run may take before it counts as an error
+# run_page's status for a full run whose end never came because Streamlit dropped it: a fragment's
+# timed rerun that reaches the server just as the full run's ScriptRunner has stopped, before the
+# server has sent that run's last messages, makes a new ScriptRunner, and AppSession ignores every
+# event of the old one still queued (its script_finished too). The run itself did finish; the
+# client learns so when the fragment run begins. Counted apart from errors (Client.lost_ends).
+LOST_END = "lost end"
 NEW_TAB_TIMEOUT = 300.0
 
 # The job helper: a small process of the measured app's own code (its catdog_core.jobs API), so the
@@ -191,6 +197,7 @@ class Client:
         self.exceptions: list[str] = []
         self.full_runs = 0
         self.fragment_runs = 0
+        self.lost_ends = 0  # full runs whose script_finished Streamlit dropped (see LOST_END)
         self.dropped = False
         self.closing = False
         self.reader: asyncio.Task | None = None
@@ -280,6 +287,14 @@ class Client:
                 self.uploader_ids, self.markdown = [], []
                 if self.pending is not None:
                     self.pending["runs"].add(msg.metadata.run.script_run_id)
+                    self.pending["open"] = msg.metadata.run.script_run_id
+            elif self.pending is not None and self.pending.get("open"):
+                # A fragment run began while the full run we wait for had begun and not ended: one
+                # ScriptRunner runs one script at a time, so Streamlit dropped that run's end (LOST_END).
+                pending, self.pending = self.pending, None
+                self.lost_ends += 1
+                if not pending["fut"].done():
+                    pending["fut"].set_result((time.perf_counter(), LOST_END))
         elif kind == "navigation":
             self._learn_pages(msg.navigation.app_pages)
             if msg.navigation.page_script_hash:
@@ -291,6 +306,8 @@ class Client:
                 self._cancel_timer(fragment_id)
         elif kind == "script_finished":
             status, run = msg.script_finished, msg.metadata.run
+            if self.pending is not None and run.script_run_id == self.pending.get("open"):
+                self.pending["open"] = None  # ended (perhaps early, for a rerun that follows)
             if run.fragment_ids or status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                 self.fragment_runs += 1
             elif status in (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
