@@ -465,6 +465,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
                             "(suspected wrong labels); validation and test unchanged.")
     raw_val = lambda: (dataset.validation.images.astype("float32"), labels["validation"])  # noqa: E731
     raw_test = lambda: dataset.test.images.astype("float32") if len(dataset.test) else None  # noqa: E731
+    bank = None  # the augmented features an augmented run on a frozen base keeps (_VariantBank)
     if cached:
         import tensorflow as tf
 
@@ -481,15 +482,8 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
                 train_x = train_x[keep]
         else:
             augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)
-            make_inputs = _VariantBank(lambda idx: extract(augment(raw_inputs(idx))), train_count, variants,
-                                       seed)
-            if 0 < make_inputs.variants < first_stage:
-                result.notes.append(
-                    f"Augmentation: epochs 1-{make_inputs.variants} made a new variant of every training photo, "
-                    f"as the post does, and kept MobileNetV2's features of each. Epochs {make_inputs.variants + 1}-"
-                    f"{first_stage} each drew one of those {make_inputs.variants} per photo, so the base did not "
-                    "run again. \"New variants in every epoch\" on the Training page (or `catdog train --variants 0`) "
-                    "makes new ones every epoch.")
+            make_inputs = bank = _VariantBank(lambda idx: extract(augment(raw_inputs(idx))), train_count,
+                                              variants, seed)
     else:
         learner = built.model
         val = raw_val()
@@ -514,6 +508,15 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
              range(1, first_stage + 1), total, stage, observer, stop, epochs, budget_end, checkpoint)
         if kept is not None:
             _copy_state(learner, built.head)  # the job's own head (inside the saved model) gets the training
+        drawn = bank.variants if bank is not None else 0
+        if 0 < drawn < len(result.history):
+            result.notes.append(
+                f"Augmentation: epochs 1-{drawn} made a new variant of every training photo, as the post does, "
+                f"and kept MobileNetV2's features of each. Epochs {drawn + 1}-{len(result.history)} each drew one "
+                f"of those {drawn} per photo, so the base did not run again. \"New variants in every epoch\" on "
+                "the Training page (or `catdog train --variants 0`) makes new ones every epoch.")
+        if bank is not None:
+            bank.bank = None  # ~100 MB for the post's data; fine-tuning (below) trains on raw images
         if result.history and len(result.history) < first_stage and not result.stopped:
             total = len(result.history) + fine_tune_epochs  # the time budget ended the extra epochs
             result.epochs_requested = total

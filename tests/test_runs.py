@@ -226,7 +226,7 @@ def test_stopped_run_row_says_so(result, data):
 def test_a_run_keeps_the_job_it_was_trained_from_and_its_script_retrains_that(result, data):
     from catdog_core import codegen
 
-    spec = JobSpec("baseline", 7, NO_AUGMENTATION, learning_rate=5e-4, label="mine", min_steps=0)
+    spec = JobSpec("baseline", 7, NO_AUGMENTATION, learning_rate=5e-4, label="mine", min_steps=0, variants=0)
     run = runs.find_run(runs.save_run(result, data.describe(), spec=spec.to_dict()).run_id)
     assert JobSpec.from_dict(run.spec) == spec
     script = codegen.for_run(run)
@@ -239,6 +239,7 @@ def test_a_run_keeps_the_job_it_was_trained_from_and_its_script_retrains_that(re
     {"recipe": "baseline", "epochs": 1, "learning_rate": "fast"},
     {"recipe": "baseline", "epochs": 1, "settings": {"rotation": 9}},
     {"recipe": "baseline", "epochs": 1, "label": ["not", "text"]},
+    {"recipe": "baseline", "epochs": 1, "variants": -3},
     "a job",
 ])
 def test_a_tampered_job_skips_the_run_with_a_sentence(result, data, job):

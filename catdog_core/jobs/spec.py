@@ -15,7 +15,7 @@ MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size o
 MAX_EXCLUDE = 500  # training photos a job may leave out (suspected wrong labels)
 # Augmented variants of each training photo whose frozen-base features an augmented transfer run
 # computes once (its first VARIANTS epochs) and draws from after that; see training._VariantBank.
-VARIANTS = 10
+VARIANTS = 8
 
 
 @dataclass(frozen=True)

@@ -162,6 +162,8 @@ def _checked_spec(spec, recipe: str) -> dict:
     }
     if spec.get("exclude"):
         checked["exclude"] = _checked_paths(spec["exclude"], "job's list of photos left out")
+    if "variants" in spec:  # only when not the default, as JobSpec.to_dict writes it
+        checked["variants"] = _int(spec["variants"], "job's augmented variants", 0, 200)
     try:
         checked["settings"] = AugmentSettings.from_dict(_dict(spec.get("settings"), "job settings")).to_dict()
     except (CatdogError, TypeError, ValueError):
