@@ -161,12 +161,12 @@ def test_bad_recipe_is_one_line_on_stderr(capsys):
 
 
 @pytest.mark.parametrize("args", [["--epochs", "0"], ["--epochs", "-3"], ["--epochs", "500"],
-                                  ["--quick", "--epochs", "0"]])
-def test_bad_epochs_are_one_line_on_stderr(synthetic_data, capsys, args):
+                                  ["--quick", "--epochs", "0"], ["--variants", "-1"], ["--variants", "201"]])
+def test_bad_epochs_or_variants_are_one_line_on_stderr(synthetic_data, capsys, args):
     code = main(["train", "--data", str(synthetic_data), *args])
     assert code != 0
     captured = capsys.readouterr()
-    assert "Epochs must be a whole number" in one_error_line(captured.err)
+    assert f"{args[-2][2:].capitalize()} must be a whole number" in one_error_line(captured.err)
     assert not runs.list_runs().runs  # nothing trained, nothing saved
 
 

@@ -49,6 +49,8 @@ def cmd_train(args) -> int:
         settings = AugmentSettings(flip=args.flip, rotation=args.rotation)
     if not 1 <= epochs <= jobs.MAX_EPOCHS:  # refuse before decoding the dataset (`or 20` took 0 as 20)
         raise CatdogError(f"Epochs must be a whole number from 1 to {jobs.MAX_EPOCHS}, not {epochs}.")
+    if not 0 <= args.variants <= jobs.MAX_EPOCHS:
+        raise CatdogError(f"Variants must be a whole number from 0 to {jobs.MAX_EPOCHS}, not {args.variants}.")
     spec = jobs.JobSpec(args.recipe, epochs, settings, args.data, use_cache=not args.no_cache,
                             learning_rate=learning_rate, fine_tune_epochs=args.fine_tune_epochs,
                             fine_tune_at=args.fine_tune_at, label="quick" if args.quick else "",
