@@ -513,8 +513,8 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
             result.notes.append(
                 f"Augmentation: epochs 1-{drawn} made a new variant of every training photo, as the post does, "
                 f"and kept MobileNetV2's features of each. Epochs {drawn + 1}-{len(result.history)} each drew one "
-                f"of those {drawn} per photo, so the base did not run again. \"New variants in every epoch\" on "
-                "the Training page (or `catdog train --variants 0`) makes new ones every epoch.")
+                f"of those {drawn} per photo, so the base did not run again. \"New variants every epoch\" on "
+                "the Training page (or catdog train --variants 0) makes new ones every epoch.")
         if bank is not None:
             bank.bank = None  # ~100 MB for the post's data; fine-tuning (below) trains on raw images
         if result.history and len(result.history) < first_stage and not result.stopped:

@@ -58,8 +58,8 @@ with right:
     st.page_link("pages/augmentation.py", label="Change augmentation", icon=":material/flip:")
     variants = jobs.VARIANTS
     if recipe.frozen_base and not settings.is_identity:
-        if st.checkbox("New variants in every epoch, as the post (slower)", key="fresh_variants",
-                       persist_state="session"):
+        if st.checkbox("New variants every epoch (slower)", key="fresh_variants", persist_state="session",
+                       help="As the post: every epoch augments every photo again and runs MobileNetV2 on it."):
             variants = 0
             st.caption("Every augmented photo passes through MobileNetV2 in every epoch: the slow part on a CPU.")
         else:
