@@ -38,6 +38,22 @@ class Recorder(Observer):
 
 
 @pytest.fixture
+def base_calls(monkeypatch) -> list[int]:
+    """The size of every batch the frozen base (features.FeatureExtractor) is called with."""
+    from catdog_core import features
+
+    calls = []
+    real_call = features.FeatureExtractor.__call__
+
+    def counting(self, images):
+        calls.append(len(images))
+        return real_call(self, images)
+
+    monkeypatch.setattr(features.FeatureExtractor, "__call__", counting)
+    return calls
+
+
+@pytest.fixture
 def built_models(monkeypatch):
     """Every BuiltModel that training.train builds, so a test can look at its weights."""
     seen = []
@@ -142,18 +158,11 @@ def test_stop_during_epoch_one_gives_no_epochs(data):
     assert len(observer.batches) == 1 and observer.epochs == []
 
 
-def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, monkeypatch, fresh_cache):
+def test_same_seed_gives_the_same_history_and_features_are_cached_once(data, base_calls, fresh_cache):
     from catdog_core import features
 
     features.clear_memory()
-    seen = []
-    real_call = features.FeatureExtractor.__call__
-
-    def counting(self, images):
-        seen.append(len(images))
-        return real_call(self, images)
-
-    monkeypatch.setattr(features.FeatureExtractor, "__call__", counting)
+    seen = base_calls
     runs = [training.train(JobSpec("transfer", 2, NO_AUGMENTATION, seed=7, min_steps=0), data) for _ in range(2)]
     # The first run computed each image's MobileNetV2 features once; the second reused them all.
     assert sum(seen) == len(data.train) + len(data.validation) + len(data.test)
@@ -322,21 +331,12 @@ def test_a_checkpoint_gives_back_every_weight_of_the_learner(tmp_path):
         np.testing.assert_array_equal(mine, theirs)
 
 
-def test_an_augmented_run_makes_its_variants_once_and_then_draws_from_them(data, monkeypatch):
+def test_an_augmented_run_makes_its_variants_once_and_then_draws_from_them(data, base_calls):
     # Augmented transfer on cached features: in the first `variants` epochs every training photo
     # is augmented and goes through the frozen base, as in the post; later epochs reuse the kept
     # features (the base does not run for the training split again), each photo drawing one of
     # its variants per epoch. variants=0 makes new ones every epoch.
-    from catdog_core import features
-
-    calls = []
-    real_call = features.FeatureExtractor.__call__
-
-    def counting(self, images):
-        calls.append(len(images))
-        return real_call(self, images)
-
-    monkeypatch.setattr(features.FeatureExtractor, "__call__", counting)
+    calls = base_calls
     settings = AugmentSettings(rotation=0.3)
     banked = [training.train(JobSpec("transfer", 5, settings, seed=5, min_steps=0, variants=2), data)]
     calls.clear()  # the first run also computed (and cached) the validation and test features
