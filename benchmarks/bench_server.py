@@ -57,11 +57,11 @@ SHARED = Path(os.environ.get("CATDOG_SHARED", REPO.parent / "shared"))
 
 PAGES = ["home", "dataset", "augmentation", "training", "evaluate", "classify", "classes", "inside"]
 RUN_TIMEOUT = 300.0  # seconds a single page run may take before it counts as an error
-# run_page's status for a full run whose end never came because Streamlit dropped it: a fragment's
-# timed rerun that reaches the server just as the full run's ScriptRunner has stopped, before the
-# server has sent that run's last messages, makes a new ScriptRunner, and AppSession ignores every
-# event of the old one still queued (its script_finished too). The run itself did finish; the
-# client learns so when the fragment run begins. Counted apart from errors (Client.lost_ends).
+# run_page's status for a full run whose end will not come: a fragment run began after it began and
+# before it ended, and one ScriptRunner runs one script at a time. How (from Streamlit 1.67's code): a
+# fragment's timed rerun that reaches a ScriptRunner just stopped makes a new one, and AppSession
+# ignores every event of the old one still queued (its script_finished too). Counted in
+# Client.lost_ends; bench_class reports each as an error.
 LOST_END = "lost end"
 NEW_TAB_TIMEOUT = 300.0
 

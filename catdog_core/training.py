@@ -465,6 +465,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
                             "(suspected wrong labels); validation and test unchanged.")
     raw_val = lambda: (dataset.validation.images.astype("float32"), labels["validation"])  # noqa: E731
     raw_test = lambda: dataset.test.images.astype("float32") if len(dataset.test) else None  # noqa: E731
+    raw_batches = lambda idx, epoch: raw_inputs(idx)  # noqa: E731  (_Batches' make_inputs: every epoch alike)
     bank = None  # the augmented features an augmented run on a frozen base keeps (_VariantBank)
     if cached:
         import tensorflow as tf
@@ -488,7 +489,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
         learner = built.model
         val = raw_val()
         test_x = raw_test()
-        make_inputs = lambda idx, epoch: raw_inputs(idx)  # noqa: E731
+        make_inputs = raw_batches
     result.setup_seconds = time.perf_counter() - started
 
     total = first_stage + fine_tune_epochs
@@ -508,14 +509,14 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
              range(1, first_stage + 1), total, stage, observer, stop, epochs, budget_end, checkpoint)
         if kept is not None:
             _copy_state(learner, built.head)  # the job's own head (inside the saved model) gets the training
-        drawn = bank.variants if bank is not None else 0
-        if 0 < drawn < len(result.history):
-            result.notes.append(
-                f"Augmentation: epochs 1-{drawn} made a new variant of every training photo, as the post does, "
-                f"and kept MobileNetV2's features of each. Epochs {drawn + 1}-{len(result.history)} each drew one "
-                f"of those {drawn} per photo, so the base did not run again. \"New variants every epoch\" on "
-                "the Training page (or catdog train --variants 0) makes new ones every epoch.")
         if bank is not None:
+            drawn = bank.variants
+            if 0 < drawn < len(result.history):
+                result.notes.append(
+                    f"Augmentation: epochs 1-{drawn} made a new variant of every training photo, as the post does, "
+                    f"and kept MobileNetV2's features of each. Epochs {drawn + 1}-{len(result.history)} each drew "
+                    f"one of those {drawn} per photo, so the base did not run again. \"New variants every epoch\" "
+                    "on the Training page (or catdog train --variants 0) makes new ones every epoch.")
             bank.bank = None  # ~100 MB for the post's data; fine-tuning (below) trains on raw images
         if result.history and len(result.history) < first_stage and not result.stopped:
             total = len(result.history) + fine_tune_epochs  # the time budget ended the extra epochs
@@ -528,8 +529,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
             unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
             test_x = raw_test()
             result.fine_tune_from_epoch = done
-            _fit(result, learner, _Batches(lambda idx, epoch: raw_inputs(idx), labels["train"], batch_size, seed,
-                                           done), raw_val(),
+            _fit(result, learner, _Batches(raw_batches, labels["train"], batch_size, seed, done), raw_val(),
                  range(done + 1, done + fine_tune_epochs + 1), total, "fine-tune", observer, stop, 0, None,
                  checkpoint)
 
