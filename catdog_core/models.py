@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from . import config
 from .augment import AugmentSettings, build_layers
@@ -148,8 +149,9 @@ def transfer(num_classes: int, base) -> TransferParts:
     return TransferParts(preprocess_layer(), base, pool, dropout, logits_layer(num_classes))
 
 
-_shared: dict[str, object] = {}  # weights' content key -> a frozen base that models of this process share
+_shared: "OrderedDict[str, object]" = OrderedDict()  # weights' content key -> a frozen base models share
 _shared_lock = threading.Lock()
+SHARED_KEYS = 3  # a base is 9 MB of weights and its graph; one base may go by two keys (share_base_as)
 
 
 def shared_base(weights: str | None = None):
@@ -162,9 +164,20 @@ def shared_base(weights: str | None = None):
     key = weights_digest(weights) if os.path.isfile(weights) else weights
     with _shared_lock:
         if key not in _shared:
-            _shared.clear()  # one at a time: a base is 9 MB of weights and its graph
             _shared[key] = load_base(weights)
+            while len(_shared) > SHARED_KEYS:
+                _shared.popitem(last=False)
+        _shared.move_to_end(key)
         return _shared[key]
+
+
+def share_base_as(key: str, base) -> None:
+    """Let shared_base answer `key` (the digest of a weights file holding exactly this base's
+    weights, such as a saved run's) with this base, so loading that run builds no second one."""
+    with _shared_lock:
+        _shared[key] = base
+        while len(_shared) > SHARED_KEYS:
+            _shared.popitem(last=False)
 
 
 def load_base(weights: str | None = None, pretrained: bool = True):

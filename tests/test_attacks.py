@@ -358,6 +358,9 @@ def test_a_model_file_with_a_400000_unit_layer_is_refused_before_building(good_r
     import shutil
 
     shutil.copytree(good_run.path, folder)
+    meta = json.loads((folder / runs.META_FILE).read_text())
+    meta.pop("model", None)  # a whole-.keras run, as every non-frozen recipe saves
+    (folder / runs.META_FILE).write_text(json.dumps(meta))
     inputs = keras.Input((4096,))
     tiny = keras.Model(inputs, keras.layers.Dense(2, name="logits")(keras.layers.Dense(3, name="hidden")(inputs)))
     tiny.save(tmp_path / "tiny.keras")
@@ -375,6 +378,62 @@ def test_a_model_file_with_a_400000_unit_layer_is_refused_before_building(good_r
     with pytest.raises(CatdogError, match="million parameters"):
         runs.load_model(run)
     assert time.perf_counter() - started < 1
+
+
+def _frozen_copy(good_run, name: str) -> Path:
+    import shutil
+
+    assert good_run.model_format == runs.FROZEN_BASE
+    folder = runs.runs_dir() / f"20990101-000000-transfer-{name}"
+    shutil.copytree(good_run.path, folder)
+    return folder
+
+
+@pytest.mark.parametrize("damage", ["pickled head", "head of the wrong shape", "huge head member",
+                                    "a head that is not a zip", "NaN weights", "another base file",
+                                    "a format this app never wrote"])
+def test_a_tampered_frozen_base_run_is_refused_with_a_sentence(good_run, damage):
+    """A frozen-base run keeps a head (npz) and its base's weights beside it: each file is checked
+    (content digest, members, shapes, finiteness) before anything is built from it."""
+    import numpy as np
+
+    folder = _frozen_copy(good_run, "bad2")
+    head, base, meta_file = folder / runs.HEAD_FILE, folder / runs.BASE_FILE, folder / runs.META_FILE
+    kernel, bias = np.load(head)["kernel"], np.load(head)["bias"]
+    head.unlink()  # copied files may be links to the good run's: never write through them
+    if damage == "pickled head":
+        np.savez(head, kernel=np.array([object()] * 4, dtype=object), bias=bias)
+    elif damage == "head of the wrong shape":
+        np.savez(head, kernel=kernel[:, :1], bias=bias[:1])
+    elif damage == "huge head member":
+        with zipfile.ZipFile(head, "w", zipfile.ZIP_DEFLATED) as archive:  # 64 MB of zeros, 64 kB packed
+            archive.writestr("kernel.npy", b"\0" * (1 << 30))
+            archive.writestr("bias.npy", b"")
+    elif damage == "a head that is not a zip":
+        head.write_bytes(b"not a zip")
+    elif damage == "NaN weights":
+        np.savez(head, kernel=np.full_like(kernel, np.nan), bias=bias)
+    else:
+        np.savez(head, kernel=kernel, bias=bias)
+    if damage == "another base file":
+        data = bytearray(base.read_bytes())
+        base.unlink()
+        data[-100] ^= 0xFF
+        base.write_bytes(bytes(data))
+    if damage == "a format this app never wrote":
+        meta = json.loads(meta_file.read_text())
+        meta["model"]["format"] = "pickle"
+        meta_file.write_text(json.dumps(meta))
+        listing = runs.list_runs()
+        assert any(folder.name in p and "model format" in p for p in listing.problems)
+        return
+    run = runs.find_run(folder.name)
+    started = time.perf_counter()
+    with pytest.raises(CatdogError, match=f"The model of run {folder.name} was refused: its") as refused:
+        runs.load_model(run)
+    assert time.perf_counter() - started < 2
+    assert "\n" not in str(refused.value)
+    assert runs.load_model(good_run) is not None  # the good run, sharing the stored base, still loads
 
 
 # ---------------------------------------------------------------- the command line

@@ -87,7 +87,8 @@ def test_train_transfer_json(trained, cli_env):
     assert 0 <= trained["val_accuracy"] <= 1 and 0 <= trained["test_accuracy"] <= 1
     assert trained["seconds"] > 0
     run_dir = Path(cli_env["CATDOG_HOME"]) / "runs" / trained["run"]
-    assert (run_dir / "COMPLETE").is_file() and (run_dir / "model.keras").is_file()
+    assert (run_dir / "COMPLETE").is_file() and (run_dir / "head.npz").is_file()
+    assert (run_dir / "base.weights.h5").stat().st_nlink >= 2  # one stored base, linked into every frozen run
 
 
 def test_train_quick_json(trained, cli_env):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 
 import numpy as np
 import pytest
@@ -251,3 +252,49 @@ def test_a_tampered_job_skips_the_run_with_a_sentence(result, data, job):
     listing = runs.list_runs()
     assert [r.run_id for r in listing.runs] == [good.run_id]
     assert len(listing.problems) == 1 and "job" in listing.problems[0]
+
+
+def test_a_frozen_base_run_keeps_its_head_and_one_linked_base_and_loads_and_exports_whole(
+        trained_transfer, tmp_path):
+    """Model 4 with its MobileNetV2 frozen saves the head's weights and a link to the base's weights,
+    stored once (Keras' whole-file writer took ~0.65 s a run walking the base). Loaded, it answers
+    exactly as the model that trained; exported, it is one .keras file that loads with Keras alone."""
+    import keras
+
+    from catdog_core import export
+    from catdog_core.runs import save as saving
+
+    data, result = trained_transfer
+    first, second = runs.save_run(result, data.describe()), runs.save_run(result, data.describe())
+    assert sorted(p.name for p in first.path.iterdir()) == ["COMPLETE", runs.BASE_FILE, runs.HEAD_FILE,
+                                                            "history.json", "meta.json"]
+    assert first.model_format == runs.FROZEN_BASE and first.model_path.name == runs.HEAD_FILE
+    stored = saving.store_dir() / f"{first.base_digest}.weights.h5"
+    assert (first.path / runs.BASE_FILE).stat().st_ino == (second.path / runs.BASE_FILE).stat().st_ino \
+        == stored.stat().st_ino  # one file on disk however many runs
+    images = data.validation.images[:8].astype("float32")
+    expected = np.asarray(result.model(images, training=False))
+    model = runs.load_model(first)
+    np.testing.assert_allclose(np.asarray(model(images, training=False)), expected, rtol=1e-5, atol=1e-5)
+    from catdog_core.models import BASE_NAME
+
+    assert runs.load_model(second).get_layer(BASE_NAME) is model.get_layer(BASE_NAME)  # one base in memory
+
+    out = export.export_run(first, "keras", tmp_path / "whole.keras")
+    standalone = keras.models.load_model(out, compile=False)
+    np.testing.assert_allclose(np.asarray(standalone(images, training=False)), expected, rtol=1e-5, atol=1e-5)
+
+    runs.delete_run(first)
+    runs.delete_run(second)
+    assert stored.is_file() and stored.stat().st_nlink == 1  # kept an hour for a job about to link it
+    os.utime(stored, (0, 0))
+    saving._prune(saving.store_dir(), keep=saving.store_dir() / "none")
+    assert not stored.exists()
+    third = runs.save_run(result, data.describe())  # this process wrote it: written again when gone
+    np.testing.assert_allclose(np.asarray(runs.load_model(third)(images, training=False)), expected,
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_a_small_cnn_run_is_still_one_keras_file(result, data):
+    run = save(result, data)
+    assert run.model_format == "keras" and "model" not in json.loads((run.path / "meta.json").read_text())

@@ -210,6 +210,10 @@ def warm_up(home: Path) -> str:
         data = datasets.load_dataset(None, allow_download=False,
                                      progress=lambda d, t, m: Progress().on_phase(m, d, t))
         warm_cache(data, Progress())
+        from ..models import shared_base
+        from ..runs.save import store_base
+
+        store_base(shared_base())  # the first run this worker saves only links the base's weights
     except Exception as exc:  # not on disk yet, no weights, a bad folder: the first job says why
         write("skipped", f"{type(exc).__name__}: {str(exc)[:200]}")
         return f"warm-up skipped ({type(exc).__name__}: {str(exc)[:200]})"

@@ -21,7 +21,7 @@ from .checks import read_json, read_run  # noqa: F401
 from .listing import best, find_run, latest, list_runs, on_dataset, post_comparison  # noqa: F401
 from .loading import check_model_file, load_model  # noqa: F401
 from .manage import delete_run, import_run, rename_run  # noqa: F401
-from .record import (COMPLETE, HISTORY_FILE, LOADED_MODELS, MAX_CLASSES, MAX_JSON_BYTES,  # noqa: F401
-                     MAX_MODEL_BYTES, MAX_MODEL_CONFIG_BYTES, MAX_NAME, MAX_PARAMS, META_FILE, MODEL_FILE, Run,
-                     RunListing, runs_dir)
+from .record import (BASE_FILE, COMPLETE, FROZEN_BASE, HEAD_FILE, HISTORY_FILE, LOADED_MODELS,  # noqa: F401
+                     MAX_CLASSES, MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_MODEL_CONFIG_BYTES, MAX_NAME, MAX_PARAMS,
+                     META_FILE, MODEL_FILE, Run, RunListing, runs_dir)
 from .save import new_id, save_run, write_json  # noqa: F401

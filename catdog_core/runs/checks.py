@@ -13,8 +13,8 @@ from pathlib import Path
 
 from ..augment import AugmentSettings
 from ..errors import CatdogError
-from .record import (COMPLETE, HISTORY_FILE, MAX_CLASSES, MAX_EXCLUDED, MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_NAME,
-                     META_FILE, MODEL_FILE, Run)
+from .record import (BASE_FILE, COMPLETE, FROZEN_BASE, HEAD_FILE, HISTORY_FILE, MAX_CLASSES, MAX_EXCLUDED,
+                     MAX_HEAD_BYTES, MAX_JSON_BYTES, MAX_MODEL_BYTES, MAX_NAME, META_FILE, MODEL_FILE, Run)
 
 
 class Bad(CatdogError):
@@ -108,9 +108,10 @@ _read_lock = threading.Lock()
 
 def read_run(path: Path) -> Run:
     """A run folder, checked; parsed once per process for as long as its files do not change."""
+    model_files = (HEAD_FILE, BASE_FILE) if os.path.lexists(path / HEAD_FILE) else (MODEL_FILE,)
     try:
         stamp = tuple((st.st_size, st.st_mtime_ns, st.st_ino) for st in
-                      (os.lstat(path / name) for name in (META_FILE, HISTORY_FILE, COMPLETE, MODEL_FILE)))
+                      (os.lstat(path / name) for name in (META_FILE, HISTORY_FILE, COMPLETE) + model_files))
     except OSError:
         stamp = None
     memo = (str(path), stamp)
@@ -131,12 +132,12 @@ def read_run(path: Path) -> Run:
 def _read_run_now(path: Path) -> Run:
     if not (path / COMPLETE).is_file():
         raise Bad("it has no COMPLETE marker (an interrupted save)")
-    regular_file(path / MODEL_FILE, MAX_MODEL_BYTES, MODEL_FILE)
     try:
         return _checked_run(path)
     except Bad as exc:
         text = str(exc)
-        raise Bad(text if "metadata" in text or text.startswith(MODEL_FILE) else f"its metadata is unusable: {text}") from None
+        about_files = "metadata" in text or text.startswith((MODEL_FILE, HEAD_FILE, BASE_FILE))
+        raise Bad(text if about_files else f"its metadata is unusable: {text}") from None
 
 
 def _checked_spec(spec, recipe: str) -> dict:
@@ -222,12 +223,27 @@ def _checked_settings(value) -> dict:
         raise Bad("its augmentation settings are unusable") from None
 
 
+def _checked_model(path: Path, model, recipe: str) -> tuple[str, str]:
+    """(format, base digest) of a run's model, its files present as plain files under their caps."""
+    if model is None:  # every run saved before the frozen-base format
+        regular_file(path / MODEL_FILE, MAX_MODEL_BYTES, MODEL_FILE)
+        return "keras", ""
+    model = _dict(model, "model")
+    if model.get("format") != FROZEN_BASE or recipe != "transfer":
+        raise Bad("its model format is not one this app writes")
+    digest = model.get("base")
+    if not isinstance(digest, str) or len(digest) != 20 or any(c not in "0123456789abcdef" for c in digest):
+        raise Bad("its model's base digest is malformed")
+    regular_file(path / HEAD_FILE, MAX_HEAD_BYTES, HEAD_FILE)
+    regular_file(path / BASE_FILE, MAX_MODEL_BYTES, BASE_FILE)
+    return FROZEN_BASE, digest
+
+
 def _checked_run(path: Path) -> Run:
     from ..models import RECIPES
 
     if not (path / COMPLETE).is_file():
         raise Bad("it has no COMPLETE marker (an interrupted save)")
-    regular_file(path / MODEL_FILE, MAX_MODEL_BYTES, MODEL_FILE)
     meta = read_json(path / META_FILE, META_FILE)
     history = _checked_history(read_json(path / HISTORY_FILE, HISTORY_FILE))
     if not isinstance(meta, dict):
@@ -235,6 +251,7 @@ def _checked_run(path: Path) -> Run:
     recipe = meta.get("recipe")
     if recipe not in RECIPES:
         raise Bad("its recipe is not one of this app's recipes")
+    model_format, base_digest = _checked_model(path, meta.get("model"), recipe)
     names = meta.get("class_names")
     if not isinstance(names, list) or not 2 <= len(names) <= MAX_CLASSES:
         raise Bad(f"its class_names is not a list of 2 to {MAX_CLASSES} names")
@@ -264,4 +281,5 @@ def _checked_run(path: Path) -> Run:
         fine_tune_from_epoch=_int(meta.get("fine_tune_from_epoch"), "fine-tune start", none=True),
         test_count=_int(meta.get("test_count"), "test count", high=10**9, none=True),
         notes=tuple(notes[:20]), spec=_checked_spec(meta.get("spec"), recipe),
+        model_format=model_format, base_digest=base_digest,
     )

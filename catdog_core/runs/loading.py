@@ -11,7 +11,8 @@ from pathlib import Path
 
 from ..errors import CatdogError
 from .checks import Bad, regular_file
-from .record import LOADED_MODELS, MAX_MODEL_BYTES, MAX_MODEL_CONFIG_BYTES, MAX_PARAMS, MODEL_FILE, Run
+from .record import (BASE_FILE, FROZEN_BASE, HEAD_FILE, LOADED_MODELS, MAX_HEAD_BYTES, MAX_MODEL_BYTES,
+                     MAX_MODEL_CONFIG_BYTES, MAX_PARAMS, MODEL_FILE, Run)
 
 
 _PARAM_RULES = {
@@ -97,6 +98,52 @@ def check_model_file(path: Path, classes: int | None = None) -> None:
             raise Bad(f"its model answers {units} classes but its class list names {classes}")
 
 
+FEATURES = 1280  # MobileNetV2's pooled features: the rows of a frozen-base run's head
+
+
+def check_head_files(run: Run):
+    """A frozen-base run's files, vetted: its base file has the digest its meta names, and its head
+    is two finite float32 arrays of the shapes its classes need, read without pickles or a zip bomb.
+    Returns (kernel, bias)."""
+    import numpy as np
+
+    from ..features import weights_digest
+
+    regular_file(run.path / BASE_FILE, MAX_MODEL_BYTES, BASE_FILE)
+    regular_file(run.path / HEAD_FILE, MAX_HEAD_BYTES, HEAD_FILE)
+    if weights_digest(str(run.path / BASE_FILE)) != run.base_digest:
+        raise Bad(f"its {BASE_FILE} is not the file it was saved with")
+    classes = len(run.class_names)
+    shapes = {"kernel": (FEATURES, classes), "bias": (classes,)}
+    try:
+        with zipfile.ZipFile(run.path / HEAD_FILE) as archive:
+            if sorted(archive.namelist()) != ["bias.npy", "kernel.npy"] or any(
+                    i.file_size > MAX_HEAD_BYTES for i in archive.infolist()):
+                raise Bad(f"its {HEAD_FILE} does not hold just a kernel and a bias")
+        with np.load(run.path / HEAD_FILE, allow_pickle=False) as arrays:
+            kernel, bias = arrays["kernel"], arrays["bias"]
+    except Bad:
+        raise
+    except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+        raise Bad(f"its {HEAD_FILE} is not a saved head ({type(exc).__name__})") from None
+    for name, array in (("kernel", kernel), ("bias", bias)):
+        if array.dtype != np.float32 or array.shape != shapes[name] or not np.isfinite(array).all():
+            raise Bad(f"its head's {name} is not {shapes[name]} finite float32 numbers for {classes} classes")
+    return kernel, bias
+
+
+def _frozen_base_model(run: Run, kernel, bias):
+    """The run's inference model, rebuilt: this code's transfer recipe on the run's base weights
+    (shared by every run on the same base), with the head's weights set."""
+    from ..augment import NO_AUGMENTATION
+    from ..models import build
+
+    built = build("transfer", len(run.class_names), NO_AUGMENTATION, weights=str(run.path / BASE_FILE),
+                  share_base=True)
+    built.inference.get_layer("logits").set_weights([kernel, bias])
+    return built.inference
+
+
 _models: "OrderedDict[tuple, object]" = OrderedDict()
 _models_lock = threading.Lock()
 
@@ -108,9 +155,10 @@ def load_model(run: Run):
     """
     import keras
 
+    files = [run.model_path] + ([run.path / BASE_FILE] if run.model_format == FROZEN_BASE else [])
     try:
-        st = run.model_path.stat()
-        key = (str(run.model_path), st.st_size, st.st_mtime_ns)
+        key = tuple((str(path), st.st_size, st.st_mtime_ns, st.st_ino) for path, st in
+                    ((path, path.stat()) for path in files))
     except OSError as exc:
         raise CatdogError(f"The model of run {run.run_id} could not be read ({exc.strerror or exc}).") from None
     with _models_lock:
@@ -118,11 +166,17 @@ def load_model(run: Run):
             _models.move_to_end(key)
             return _models[key]
         try:
-            check_model_file(run.model_path, len(run.class_names))
+            if run.model_format == FROZEN_BASE:
+                head = check_head_files(run)
+            else:
+                check_model_file(run.model_path, len(run.class_names))
         except CatdogError as exc:
             raise CatdogError(f"The model of run {run.run_id} was refused: {exc}.") from None
         try:
-            model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+            if run.model_format == FROZEN_BASE:
+                model = _frozen_base_model(run, *head)
+            else:
+                model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
         except Exception as exc:
             raise CatdogError(f"The model of run {run.run_id} could not be loaded "
                               f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}).") from None
@@ -145,5 +199,5 @@ def load_model(run: Run):
 def forget_models(folder: Path) -> None:
     """Drop the loaded models of a run folder (it is being deleted)."""
     with _models_lock:
-        for key in [k for k in _models if k[0].startswith(str(folder))]:
+        for key in [k for k in _models if k[0][0].startswith(str(folder))]:
             del _models[key]

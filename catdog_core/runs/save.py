@@ -6,7 +6,9 @@ import json
 import os
 import secrets
 import shutil
+import threading
 import time
+import weakref
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -14,7 +16,9 @@ from .. import config
 from ..errors import CatdogError
 from ..fileio import owner_tag
 from .checks import read_run
-from .record import COMPLETE, HISTORY_FILE, META_FILE, MODEL_FILE, Run, runs_dir
+from .record import BASE_FILE, COMPLETE, FROZEN_BASE, HEAD_FILE, HISTORY_FILE, META_FILE, MODEL_FILE, Run, runs_dir
+
+STORE_GRACE = 3600  # seconds a stored base no run links to is kept (a job may be about to link it)
 
 
 def write_json(path: Path, value) -> None:
@@ -45,7 +49,7 @@ def save_run(result, dataset_description: dict, extra: dict | None = None, base:
         raise CatdogError(f"Cannot write runs to {base} ({exc.strerror or exc}); "
                           f"set {config.ENV_HOME} to a writable folder.") from None
     try:
-        result.model.save(tmp / MODEL_FILE)
+        model_entry = write_model(result, tmp)
         history = [h.to_dict() for h in result.history]
         write_json(tmp / HISTORY_FILE, history)
         meta = {
@@ -72,6 +76,8 @@ def save_run(result, dataset_description: dict, extra: dict | None = None, base:
             "extra": extra or {},
             "spec": spec or {},
         }
+        if model_entry is not None:
+            meta["model"] = model_entry
         write_json(tmp / META_FILE, meta)
         write_json(tmp / COMPLETE, {"written": time.time()})
         os.rename(tmp, base / run_id)
@@ -82,3 +88,109 @@ def save_run(result, dataset_description: dict, extra: dict | None = None, base:
                               "earlier runs are untouched.") from None
         raise
     return read_run(base / run_id)
+
+
+def _synced(path: Path) -> None:
+    with open(path, "rb+") as f:
+        os.fsync(f.fileno())
+
+
+def _frozen_parts(result):
+    """(base, logits layer) of a transfer run whose MobileNetV2 never trained, else None."""
+    from ..models import BASE_NAME
+
+    if result.recipe != "transfer" or result.fine_tune_from_epoch is not None:
+        return None
+    try:
+        base, logits = result.model.get_layer(BASE_NAME), result.model.get_layer("logits")
+    except ValueError:
+        return None
+    return None if base.trainable else (base, logits)
+
+
+def write_model(result, folder: Path) -> dict | None:
+    """Write the result's model into a run folder being made. A frozen-base transfer run gets its
+    head's weights (HEAD_FILE) and a link to its base's stored weights (BASE_FILE), and returns the
+    "model" entry its meta needs; every other run gets one whole .keras file (returns None)."""
+    import numpy as np
+
+    parts = _frozen_parts(result)
+    if parts is None:
+        result.model.save(folder / MODEL_FILE)
+        return None
+    base, logits = parts
+    kernel, bias = logits.get_weights()
+    with open(folder / HEAD_FILE, "wb") as f:
+        np.savez(f, kernel=np.asarray(kernel, np.float32), bias=np.asarray(bias, np.float32))
+        f.flush()
+        os.fsync(f.fileno())
+    digest = link_base(base, folder / BASE_FILE)
+    return {"format": FROZEN_BASE, "base": digest}
+
+
+_stored: dict[int, tuple] = {}  # id(base) -> (weakref to it, its stored file, digest)
+_stored_lock = threading.Lock()
+
+
+def store_dir() -> Path:
+    return config.catdog_home() / "bases"
+
+
+def link_base(base, target: Path) -> str:
+    """Link (or, across file systems, copy) the frozen base's stored weights to `target`; returns
+    their digest. They are written once per process and base into CATDOG_HOME/bases/<digest>."""
+    for attempt in (0, 1):
+        stored, digest = store_base(base, fresh=attempt == 1)
+        try:
+            os.link(stored, target)
+            return digest
+        except FileNotFoundError:
+            continue  # pruned since this process wrote it: write it again
+        except OSError:
+            shutil.copyfile(stored, target)
+            _synced(target)
+            return digest
+    raise CatdogError("The base's weights could not be stored for the run.")
+
+
+def store_base(base, fresh: bool = False) -> tuple[Path, str]:
+    """(file, digest) of this frozen base's weights in the store, written on this process's first
+    call for it (~0.55 s: Keras walks the base's layers) and then only looked up."""
+    from ..features import weights_digest
+    from ..models import share_base_as
+
+    with _stored_lock:
+        known = _stored.get(id(base))
+        if known is not None and known[0]() is base and not fresh and known[1].is_file():
+            return known[1], known[2]
+        folder = store_dir()
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f".tmp-{owner_tag()}{secrets.token_hex(4)}.weights.h5"
+        try:
+            base.save_weights(tmp)
+            _synced(tmp)
+            digest = weights_digest(str(tmp))
+            stored = folder / f"{digest}.weights.h5"
+            if stored.is_file():
+                tmp.unlink()
+            else:
+                os.replace(tmp, stored)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _prune(folder, keep=stored)
+        _stored.clear()  # one base at a time, as models.shared_base keeps
+        _stored[id(base)] = (weakref.ref(base), stored, digest)
+    share_base_as(digest, base)  # a run loaded in this process reuses this base, not a second copy
+    return stored, digest
+
+
+def _prune(folder: Path, keep: Path) -> None:
+    """Drop stored bases that no run links to any more (older than STORE_GRACE)."""
+    now = time.time()
+    for path in folder.glob("*.weights.h5"):
+        try:
+            st = path.stat()
+            if path != keep and st.st_nlink == 1 and now - st.st_mtime > STORE_GRACE:
+                path.unlink()
+        except OSError:
+            pass
