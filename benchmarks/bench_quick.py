@@ -86,6 +86,21 @@ def command_rows(app: Path, data: str, weights: str) -> dict:
         stop_workers(app, env)
 
 
+def job_timeline(home: Path, clicked_at: float, seen_at: float) -> str:
+    """Where the click's seconds went, from the queue's own timestamps of the newest job."""
+    import sqlite3
+
+    try:
+        db = sqlite3.connect(next(home.rglob("queue.sqlite3")))
+        submitted, started, finished = db.execute(
+            "SELECT submitted, started, finished FROM jobs ORDER BY id DESC LIMIT 1").fetchone()
+        db.close()
+        return (f"click->submitted {submitted - clicked_at:.2f} s, ->started {started - submitted:.2f} s, "
+                f"->finished {finished - started:.2f} s, ->shown {seen_at - finished:.2f} s")
+    except (StopIteration, sqlite3.Error, TypeError) as exc:
+        return f"no job timeline: {type(exc).__name__}"
+
+
 def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
     from playwright.sync_api import sync_playwright
 
@@ -119,12 +134,12 @@ def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
             page.goto(f"{url}/training")
             button = page.get_by_role("button", name="Quick transfer")
             button.wait_for(timeout=120_000)
-            clicked = time.perf_counter()
+            clicked, clicked_at = time.perf_counter(), time.time()
             button.click()
             # The job panel's own sentence ("Finished 10 epochs: ..."), not any "finished" on the page.
             page.get_by_text(re.compile(r"^Finished \d+ epochs")).first.wait_for(timeout=600_000)
-            quick = time.perf_counter() - clicked
-            bs.log(f"{app}: Quick transfer -> Finished in {quick:.1f} s")
+            quick, seen_at = time.perf_counter() - clicked, time.time()
+            bs.log(f"{app}: Quick transfer -> Finished in {quick:.1f} s ({job_timeline(home, clicked_at, seen_at)})")
             browser.close()
         return {"home": home_ready, "app": quick}
     finally:

@@ -127,6 +127,17 @@ def export_run(run, fmt: str, out: str | os.PathLike, output: str = "logits") ->
     return target
 
 
+def keras_bytes(run) -> bytes:
+    """The run as one whole .keras file (what a download gives): its own file when it has one,
+    else its model rebuilt and written by Keras."""
+    import tempfile
+
+    if run.model_format == "keras":
+        return run.model_path.read_bytes()
+    with tempfile.TemporaryDirectory() as tmp:
+        return export_run(run, "keras", Path(tmp) / f"{run.run_id}.keras").read_bytes()
+
+
 def tflite_zip(run) -> bytes:
     """The run as a TensorFlow Lite model and its labels, zipped for one download."""
     import io

@@ -158,9 +158,12 @@ else:
     exported = ui.run_picker("Run to export", "export_run", listing.runs)
     export_id = exported.run_id
     row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps, never cuts a label
-    row.download_button("Download .keras", exported.model_path.read_bytes(), file_name=f"{export_id}.keras",
-                      mime="application/octet-stream", icon=":material/download:", width="content",
-                      help="The Keras model; it takes raw 0..255 RGB images of 160x160 pixels.")
+    who = ui.owner()  # the callable runs on a thread of its own, outside this session's script
+    # Made when clicked, by the model service: a frozen-base run keeps no .keras file of its own,
+    # and 9 MB read on every run of this page cost every script run of every tab.
+    row.download_button("Download .keras", lambda: get_service().keras_file(export_id, owner=who),
+                      file_name=f"{export_id}.keras", mime="application/octet-stream", icon=":material/download:",
+                      width="content", help="The Keras model; it takes raw 0..255 RGB images of 160x160 pixels.")
     row.download_button("Download a retraining script", codegen.for_run(exported).encode("utf-8"),
                       file_name=f"retrain_{exported.recipe}.py", mime="text/x-python", icon=":material/code:",
                       width="content", help="A standalone Python script (TensorFlow only) that retrains this run's "

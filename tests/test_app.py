@@ -381,12 +381,21 @@ def test_own_classes_upload_then_back_to_cats_and_dogs(data):
 # ---------------------------------------------------------------- export and reproducing the post
 
 
-def test_training_export_offers_keras_download(data, trained_transfer):
+def test_training_export_offers_keras_download(data, trained_transfer, tmp_path):
+    import keras
+
+    from catdog_core.service import get_service
+
     run = saved_transfer_run(trained_transfer)
     at = open_page("training")
     assert at.selectbox(key="export_run").value == run.run_id
     downloads = [d for d in at.get("download_button") if d.proto.label == "Download .keras"]
-    assert len(downloads) == 1 and downloads[0].proto.url
+    assert len(downloads) == 1  # made when clicked (a deferred download), by the service's keras_file
+    (tmp_path / "download.keras").write_bytes(get_service().keras_file(run.run_id))
+    whole = keras.models.load_model(tmp_path / "download.keras", compile=False)  # Keras alone, no catdog
+    images = trained_transfer[0].validation.images[:4].astype("float32")
+    np.testing.assert_allclose(np.asarray(whole(images)), np.asarray(trained_transfer[1].model(images)),
+                               rtol=1e-5, atol=1e-5)
     button(at, "Prepare TFLite").click().run()
     assert not at.exception and not at.error
     import zipfile

@@ -293,6 +293,10 @@ class ModelService:
     def tflite_zip(self, run_id: str, owner: str | None = None) -> bytes:
         return self._call(self.batch, "tflite_zip", run_id, owner=owner)
 
+    def keras_file(self, run_id: str, owner: str | None = None) -> bytes:
+        """The run as one whole .keras file's bytes (a frozen-base run is rebuilt and written)."""
+        return self._call(self.batch, "keras_file", run_id, owner=owner)
+
     # ------------------------------------------------------------ housekeeping
 
     def pids(self) -> dict[str, int | None]:

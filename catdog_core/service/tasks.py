@@ -22,7 +22,7 @@ from ..errors import CatdogError
 MAX_MISS_MAPS = 12  # Grad-CAM overlays for a labelled check: the misses a page shows
 REQUESTS = ("picture", "pictures", "preview", "recipe_summary", "prepare_dataset", "import_zip", "open_model",
             "classify", "classify_frame", "check_labelled", "explain_photo", "activations", "evaluate",
-            "embedding_map", "tflite_zip", "suspects", "ping")  # the only names a request may call
+            "embedding_map", "tflite_zip", "keras_file", "suspects", "ping")  # the only names a request may call
 
 
 @dataclass(frozen=True)
@@ -298,6 +298,12 @@ def tflite_zip(run_id: str) -> bytes:
     from .. import export
 
     return export.tflite_zip(runs.find_run(run_id))
+
+
+def keras_file(run_id: str) -> bytes:
+    from .. import export
+
+    return export.keras_bytes(runs.find_run(run_id))
 
 
 def ping() -> int:
