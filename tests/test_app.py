@@ -424,3 +424,33 @@ def test_reproduce_queues_four_jobs_and_compares(data):
     button(at, "Stop reproducing (all four)").click().run()
     assert not at.exception
     assert not [j for j in queue.group(group) if j.active and not j.stop_requested]
+
+
+def test_a_panel_waits_for_a_job_about_to_end_and_not_for_one_far_from_it(tmp_path):
+    """The job panel redraws every PANEL_SECONDS; a job whose last epoch is done is re-read in the
+    same run until it ends (at most END_WAIT), so "Finished" shows as it happens."""
+    import threading
+    import time
+
+    from catdog_core.jobs.queue import Queue
+    from ui import jobs as panel
+
+    queue = Queue(tmp_path / "home")
+    job_id = queue.submit(jobs.quick_spec())
+    queue.claim("0:1", job_id)
+    started = time.monotonic()
+    assert panel._until_ended(queue, queue.get(job_id)).state == jobs.RUNNING  # nothing timed: no wait
+    assert time.monotonic() - started < 0.5
+    for epoch in range(1, jobs.QUICK.epochs + 1):
+        queue.add_epoch(job_id, {"epoch": epoch, "val_accuracy": 0.9, "seconds": 0.1})
+    threading.Timer(0.4, lambda: queue.finish(job_id, jobs.DONE, "Finished", "run-id", 0.9)).start()
+    started = time.monotonic()
+    ended = panel._until_ended(queue, queue.get(job_id))  # every epoch done: only testing and saving left
+    assert ended.state == jobs.DONE and 0.3 < time.monotonic() - started < panel.END_WAIT
+    job_id = queue.submit(jobs.quick_spec(), owner="other")
+    queue.claim("0:1", job_id)
+    for epoch in range(1, jobs.QUICK.epochs + 1):
+        queue.add_epoch(job_id, {"epoch": epoch, "val_accuracy": 0.9, "seconds": 0.1})
+    started = time.monotonic()
+    assert panel._until_ended(queue, queue.get(job_id)).state == jobs.RUNNING  # it never ends: the wait does
+    assert panel.END_WAIT <= time.monotonic() - started < panel.END_WAIT + 0.5 < panel.PANEL_SECONDS

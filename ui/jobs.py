@@ -4,6 +4,8 @@ Training never runs here; pages submit jobs to the queue and read it."""
 
 from __future__ import annotations
 
+import time
+
 import streamlit as st
 
 from catdog_core import augment, charts, config, jobs, metrics, runs
@@ -99,6 +101,34 @@ def job_panel(job_id: int, where: str) -> None:
     st.fragment(_job_view, run_every=every)(job_id, where)
 
 
+# A job that the last beat saw nearly done is waited for in the panel's run, reading its row every
+# END_POLL seconds for at most END_WAIT: "Finished" shows as the job ends, not on the next beat up to
+# PANEL_SECONDS later (a quick job takes ~3 s, so that beat was most of its wait). END_WAIT stays well
+# under PANEL_SECONDS, so the wait ends before the next beat asks for this panel again.
+END_WAIT = 1.2
+END_POLL = 0.1
+
+
+def _until_ended(queue, job: jobs.JobState) -> jobs.JobState:
+    """The job, re-read until it is no longer running, if it is expected to end within END_WAIT
+    (its last epoch is done, or its time left says so); else as it is."""
+    if job.state != jobs.RUNNING:
+        return job
+    left = job.eta()
+    if len(job.history) < job.epochs_total and not (left is not None and left.whole and left.seconds <= END_WAIT):
+        return job
+    deadline = time.monotonic() + END_WAIT
+    while time.monotonic() < deadline:
+        time.sleep(END_POLL)
+        latest = queue.get(job.job_id)
+        if latest is None:
+            break
+        job = latest
+        if job.state != jobs.RUNNING:
+            break
+    return job
+
+
 def _saved_run(run_id: str | None):
     if not run_id:
         return None
@@ -111,6 +141,8 @@ def _saved_run(run_id: str | None):
 def _job_view(job_id: int, where: str) -> None:
     queue = jobs.get_queue()
     job = queue.get(job_id)
+    if job is not None:
+        job = _until_ended(queue, job)
     if job is None:
         st.info("That training job is no longer in the queue; its run, if saved, is in the table below.")
         return
