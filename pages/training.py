@@ -163,7 +163,8 @@ else:
     # and 9 MB read on every run of this page cost every script run of every tab.
     row.download_button("Download .keras", lambda: get_service().keras_file(export_id, owner=who),
                       file_name=f"{export_id}.keras", mime="application/octet-stream", icon=":material/download:",
-                      width="content", help="The Keras model; it takes raw 0..255 RGB images of 160x160 pixels.")
+                      width="content", help="The Keras model as one .keras file, written when you click (a few "
+                                            "seconds); it takes raw 0..255 RGB images of 160x160 pixels.")
     row.download_button("Download a retraining script", codegen.for_run(exported).encode("utf-8"),
                       file_name=f"retrain_{exported.recipe}.py", mime="text/x-python", icon=":material/code:",
                       width="content", help="A standalone Python script (TensorFlow only) that retrains this run's "
