@@ -272,11 +272,33 @@ def test_a_warm_worker_prepares_the_default_dataset_before_any_job(synthetic_dat
     data = dataset.load_dataset(synthetic_data)
     cached = list((features.cache_dir() / "features").glob(f"*-{data.key}-*.npy"))
     assert sorted(p.name.rsplit("-", 1)[1] for p in cached) == ["test.npy", "train.npy", "validation.npy"]
+    # The base's weights are stored for runs to link: the first quick run saves in milliseconds.
+    assert len(list((jobs.get_queue().home / "bases").glob("*.weights.h5"))) == 1
     # Missing data is skipped with a reason, never a crash or a download.
     env = subprocess_env(CATDOG_DATA_DIR=str(synthetic_data.parent / "nowhere"))
     done = subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--warm", "--idle", "0"], env=env,
                           cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
     assert done.returncode == 0 and "warm-up skipped (DatasetUnavailable" in done.stderr, done.stderr[-2000:]
+
+
+def test_an_idle_worker_gives_what_it_froze_back_to_the_collector():
+    """A busy worker freezes its long-lived objects after each job (cheap collections); once idle it
+    unfreezes and collects, so nothing that died in a cycle while frozen stays for good."""
+    import gc
+
+    class Cycle:
+        def __init__(self):
+            self.me = self
+
+    gc.collect()
+    probe = Cycle()
+    alive = __import__("weakref").ref(probe)
+    gc.freeze()
+    del probe
+    gc.collect()
+    assert alive() is not None  # frozen: the collector does not see it
+    worker.release_memory()
+    assert gc.get_freeze_count() == 0 and alive() is None
 
 
 def test_two_workers_train_two_jobs_at_once(synthetic_data, monkeypatch):
