@@ -210,8 +210,8 @@ def clean_leftovers(older_than: float = STALE_SECONDS) -> list[Path]:
     removed = []
     now = time.time()
     cache = config.cache_home()
-    for folder in (home, home / "datasets", home / "uploads", home / "runs", cache, cache / "decoded",
-                   cache / "features"):
+    for folder in (home, home / "datasets", home / "uploads", home / "runs", home / "bases", cache,
+                   cache / "decoded", cache / "features"):
         try:
             entries = list(folder.iterdir())
         except OSError:

@@ -1,5 +1,6 @@
 """A run's model: its file vetted before Keras builds anything (size, layers, parameters), then
-loaded once per process with safe_mode on and kept in a small cache."""
+loaded once per process with safe_mode on and kept in a small cache. A frozen-base run's head and
+base files are vetted too (digest, members, shapes), and its model is built by this code's recipe."""
 
 from __future__ import annotations
 

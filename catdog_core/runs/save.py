@@ -178,7 +178,7 @@ def store_base(base, fresh: bool = False) -> tuple[Path, str]:
         finally:
             tmp.unlink(missing_ok=True)
         _prune(folder, keep=stored)
-        _stored.clear()  # one base at a time, as models.shared_base keeps
+        _stored.clear()  # bounded: the base this process saved runs of last (a worker has one)
         _stored[id(base)] = (weakref.ref(base), stored, digest)
     share_base_as(digest, base)  # a run loaded in this process reuses this base, not a second copy
     return stored, digest
