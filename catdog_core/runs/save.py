@@ -159,11 +159,12 @@ def store_base(base, fresh: bool = False) -> tuple[Path, str]:
     from ..features import weights_digest
     from ..models import share_base_as
 
+    folder = store_dir()  # per home: a process may serve another CATDOG_HOME later (tests do)
     with _stored_lock:
         known = _stored.get(id(base))
-        if known is not None and known[0]() is base and not fresh and known[1].is_file():
+        if (known is not None and known[0]() is base and not fresh and known[1].parent == folder
+                and known[1].is_file()):
             return known[1], known[2]
-        folder = store_dir()
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".tmp-{owner_tag()}{secrets.token_hex(4)}.weights.h5"
         try:
