@@ -497,3 +497,19 @@ def test_the_command_line_stops_on_sigterm_and_keeps_the_finished_epochs(synthet
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["stopped"] and 2 <= summary["epochs"] < 100
     assert runs.find_run(summary["run"]).stopped
+
+
+def test_a_planted_store_file_is_replaced_not_linked_into_new_runs(trained_transfer):
+    """CATDOG_HOME/bases/<digest>.weights.h5 is named by its bytes; one whose bytes are not that
+    digest (planted, or damaged on disk) is written over, so new runs still load."""
+    from catdog_core.runs import save as saving
+
+    data, result = trained_transfer
+    first = runs.save_run(result, data.describe())
+    stored = saving.store_dir() / f"{first.base_digest}.weights.h5"
+    stored.unlink()  # the first run keeps its own link
+    stored.write_bytes(b"planted")
+    second = runs.save_run(result, data.describe())
+    assert (second.path / runs.BASE_FILE).stat().st_ino == stored.stat().st_ino
+    assert stored.stat().st_size == (first.path / runs.BASE_FILE).stat().st_size
+    assert runs.load_model(second) is not None

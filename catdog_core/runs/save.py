@@ -163,7 +163,7 @@ def store_base(base, fresh: bool = False) -> tuple[Path, str]:
     with _stored_lock:
         known = _stored.get(id(base))
         if (known is not None and known[0]() is base and not fresh and known[1].parent == folder
-                and known[1].is_file()):
+                and _holds(known[1], known[2])):
             return known[1], known[2]
         folder.mkdir(parents=True, exist_ok=True)
         tmp = folder / f".tmp-{owner_tag()}{secrets.token_hex(4)}.weights.h5"
@@ -172,9 +172,9 @@ def store_base(base, fresh: bool = False) -> tuple[Path, str]:
             _synced(tmp)
             digest = weights_digest(str(tmp))
             stored = folder / f"{digest}.weights.h5"
-            if stored.is_file():
+            if _holds(stored, digest):
                 tmp.unlink()
-            else:
+            else:  # absent, or not what its name says (damaged, planted): ours replaces it
                 os.replace(tmp, stored)
         finally:
             tmp.unlink(missing_ok=True)
@@ -183,6 +183,16 @@ def store_base(base, fresh: bool = False) -> tuple[Path, str]:
         _stored[id(base)] = (weakref.ref(base), stored, digest)
     share_base_as(digest, base)  # a run loaded in this process reuses this base, not a second copy
     return stored, digest
+
+
+def _holds(path: Path, digest: str) -> bool:
+    """Whether `path` is a plain file with these bytes (hashed again only when its stat changes)."""
+    from ..features import weights_digest
+
+    try:
+        return path.is_file() and not path.is_symlink() and weights_digest(str(path)) == digest
+    except OSError:
+        return False
 
 
 def _prune(folder: Path, keep: Path) -> None:
