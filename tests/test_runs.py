@@ -298,3 +298,22 @@ def test_a_frozen_base_run_keeps_its_head_and_one_linked_base_and_loads_and_expo
 def test_a_small_cnn_run_is_still_one_keras_file(result, data):
     run = save(result, data)
     assert run.model_format == "keras" and "model" not in json.loads((run.path / "meta.json").read_text())
+
+
+def test_a_frozen_base_run_on_another_file_system_gets_a_copy_of_the_base(trained_transfer, monkeypatch):
+    import errno
+
+    from catdog_core.runs import save as saving
+
+    def cross_device(src, dst, *args, **kwargs):
+        raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+    data, result = trained_transfer
+    monkeypatch.setattr(os, "link", cross_device)
+    run = runs.save_run(result, data.describe())
+    stored = saving.store_dir() / f"{run.base_digest}.weights.h5"
+    copy = run.path / runs.BASE_FILE
+    assert copy.stat().st_ino != stored.stat().st_ino and copy.read_bytes() == stored.read_bytes()
+    images = data.validation.images[:4].astype("float32")
+    np.testing.assert_allclose(np.asarray(runs.load_model(run)(images)), np.asarray(result.model(images)),
+                               rtol=1e-5, atol=1e-5)

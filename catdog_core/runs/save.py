@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import config
 from ..errors import CatdogError
-from ..fileio import owner_tag
+from ..fileio import owner_tag, write_atomic
 from .checks import read_run
 from .record import BASE_FILE, COMPLETE, FROZEN_BASE, HEAD_FILE, HISTORY_FILE, META_FILE, MODEL_FILE, Run, runs_dir
 
@@ -120,10 +120,8 @@ def write_model(result, folder: Path) -> dict | None:
         return None
     base, logits = parts
     kernel, bias = logits.get_weights()
-    with open(folder / HEAD_FILE, "wb") as f:
-        np.savez(f, kernel=np.asarray(kernel, np.float32), bias=np.asarray(bias, np.float32))
-        f.flush()
-        os.fsync(f.fileno())
+    write_atomic(folder / HEAD_FILE,
+                 lambda f: np.savez(f, kernel=np.asarray(kernel, np.float32), bias=np.asarray(bias, np.float32)))
     digest = link_base(base, folder / BASE_FILE)
     return {"format": FROZEN_BASE, "base": digest}
 
@@ -146,9 +144,9 @@ def link_base(base, target: Path) -> str:
             return digest
         except FileNotFoundError:
             continue  # pruned since this process wrote it: write it again
-        except OSError:
-            shutil.copyfile(stored, target)
-            _synced(target)
+        except OSError:  # another file system, or no hard links there: a copy
+            with open(stored, "rb") as src:
+                write_atomic(target, lambda f: shutil.copyfileobj(src, f))
             return digest
     raise CatdogError("The base's weights could not be stored for the run.")
 
