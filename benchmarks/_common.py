@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+import atexit
+import os
 import resource
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+
+def scratch(prefix: str) -> str:
+    """A temporary folder that is removed when the benchmark exits.
+
+    A benchmark's home holds decoded datasets, feature caches and stored
+    bases: several hundred MB each. Left behind, a few dozen runs filled this
+    machine's disk. Set CATDOG_BENCH_KEEP=1 to keep them for a look afterwards.
+    """
+    path = tempfile.mkdtemp(prefix=prefix)
+    if os.environ.get("CATDOG_BENCH_KEEP") != "1":
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
 
 
 def percentiles(samples_ms: list[float]) -> str:

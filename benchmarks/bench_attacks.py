@@ -13,11 +13,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO
+from _common import REPO, scratch
 
 sys.path.insert(0, str(REPO / "tests"))
 
@@ -44,7 +43,7 @@ def main() -> None:
     import numpy as np
     from PIL import Image
 
-    home = Path(tempfile.mkdtemp(prefix="catdog-attacks-"))
+    home = Path(scratch("catdog-attacks-"))
     env = dict(os.environ, CATDOG_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     os.environ.update(CATDOG_HOME=str(home))

@@ -21,12 +21,11 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-from _common import REPO
+from _common import REPO, scratch
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -92,7 +91,7 @@ def main() -> None:
         folder = folder / "cats_and_dogs_filtered"
     os.environ["CATDOG_DATA_DIR"] = str(folder)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    home = Path(tempfile.mkdtemp(prefix="catdog-classroom-"))
+    home = Path(scratch("catdog-classroom-"))
     os.environ["CATDOG_HOME"] = str(home)
 
     from catdog_core import jobs

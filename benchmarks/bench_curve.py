@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import peak_rss_mb  # noqa: E402  (and the repository on the path)
+from _common import peak_rss_mb, scratch  # noqa: E402  (and the repository on the path)
 
 
 def main() -> int:
@@ -29,9 +28,9 @@ def main() -> int:
     parser.add_argument("--sizes", default="20,50,100,200,500,1000,2000")
     parser.add_argument("--baseline", action="store_true", help="also the small CNN at its sizes")
     args = parser.parse_args()
-    scratch = Path(tempfile.mkdtemp(prefix="bench-curve-"))
-    os.environ.update(CATDOG_HOME=str(scratch), CATDOG_CACHE=str(scratch / "cache"), CATDOG_BASE_WEIGHTS=args.weights,
-                      KERAS_HOME=str(scratch / "keras"), TF_CPP_MIN_LOG_LEVEL="2")
+    scratch_dir = Path(scratch("bench-curve-"))
+    os.environ.update(CATDOG_HOME=str(scratch_dir), CATDOG_CACHE=str(scratch_dir / "cache"), CATDOG_BASE_WEIGHTS=args.weights,
+                      KERAS_HOME=str(scratch_dir / "keras"), TF_CPP_MIN_LOG_LEVEL="2")
     from catdog_core import dataset, jobs, learningcurve, training
 
     sizes = [int(n) for n in args.sizes.split(",")]

@@ -18,12 +18,11 @@ import os
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from _common import REPO
+from _common import REPO, scratch
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--no-first-run"]
@@ -38,7 +37,7 @@ def idle_share(extra: list[str], seconds: float) -> float:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    home = tempfile.mkdtemp(prefix="catdog-idle-")
+    home = scratch("catdog-idle-")
     env = dict(os.environ, CATDOG_HOME=home, TF_CPP_MIN_LOG_LEVEL="2")
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                *extra], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

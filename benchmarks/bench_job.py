@@ -19,11 +19,13 @@ import os
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from _common import scratch  # noqa: E402
 
 # Runs inside the measured checkout (its own catdog_core), prints one JSON line per job.
 CHILD = r"""
@@ -88,11 +90,11 @@ def main() -> None:
     p.add_argument("--jobs", type=int, default=5, help="warm jobs timed after the first")
     p.add_argument("--vs", default=None, help="another checkout, measured in the same run")
     args = p.parse_args()
-    cache = os.environ.get("CATDOG_CACHE") or tempfile.mkdtemp(prefix="bench-job-cache-")
+    cache = os.environ.get("CATDOG_CACHE") or scratch("bench-job-cache-")
     apps = [REPO] + ([Path(args.vs).resolve()] if args.vs else [])
     results = {}
     for app in apps:
-        env = dict(os.environ, CATDOG_HOME=tempfile.mkdtemp(prefix="bench-job-"), CATDOG_CACHE=cache,
+        env = dict(os.environ, CATDOG_HOME=scratch("bench-job-"), CATDOG_CACHE=cache,
                    CATDOG_DATA_DIR=args.data, CATDOG_BASE_WEIGHTS=args.weights, TF_CPP_MIN_LOG_LEVEL="2")
         started = time.perf_counter()
         results[app] = measure(app, env, args.jobs)

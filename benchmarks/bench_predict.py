@@ -14,12 +14,11 @@ from __future__ import annotations
 import argparse
 import io
 import os
-import tempfile
 import time
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from _common import a_photo, peak_rss_mb, percentiles, rss_mb  # noqa: E402
+from _common import a_photo, peak_rss_mb, percentiles, rss_mb, scratch  # noqa: E402
 
 
 def jpeg_bytes(image, size, noise: float = 0.0) -> bytes:
@@ -50,7 +49,7 @@ def main() -> None:
     weights = config.base_weights_setting()
     if not features.is_converted(weights):
         features.FeatureExtractor(models.build_features(weights), weights)
-    path = os.path.join(tempfile.mkdtemp(), "model.keras")
+    path = os.path.join(scratch("bench-predict-"), "model.keras")
     models.build("transfer").model.save(path)
     model = keras.models.load_model(path, safe_mode=True, compile=False)
     predict.warm_up(model)

@@ -26,7 +26,6 @@ import re
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -35,6 +34,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_server as bs  # noqa: E402  (the helpers the server benchmarks share)
+from _common import scratch  # noqa: E402
 
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -71,7 +71,7 @@ def quick_command(app: Path, env: dict) -> tuple[float, float]:
 
 
 def command_rows(app: Path, data: str, weights: str) -> dict:
-    home = Path(tempfile.mkdtemp(prefix="bench-quick-"))
+    home = Path(scratch("bench-quick-"))
     env = environment(home, data, weights)
     try:
         cold, cold_val = quick_command(app, env)
@@ -104,7 +104,7 @@ def job_timeline(home: Path, clicked_at: float, seen_at: float) -> str:
 def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
     from playwright.sync_api import sync_playwright
 
-    home = Path(tempfile.mkdtemp(prefix="bench-quick-app-"))
+    home = Path(scratch("bench-quick-app-"))
     env = environment(home, data, weights)
     port = bs.free_port()
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import time
 
-from _common import peak_rss_mb
+from _common import peak_rss_mb, scratch
 
 
 def main() -> None:
@@ -28,7 +27,7 @@ def main() -> None:
     p.add_argument("--home", default=None, help="CATDOG_HOME to use (default: a new empty one)")
     p.add_argument("--repeat", type=int, default=3)
     args = p.parse_args()
-    os.environ["CATDOG_HOME"] = args.home or tempfile.mkdtemp(prefix="bench-suspects-")
+    os.environ["CATDOG_HOME"] = args.home or scratch("bench-suspects-")
     os.environ["CATDOG_BASE_WEIGHTS"] = args.weights
 
     from catdog_core import dataset, jobs, suspects, training

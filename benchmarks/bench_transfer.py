@@ -27,11 +27,10 @@ import json
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from _common import REPO, peak_rss_mb
+from _common import REPO, peak_rss_mb, scratch
 
 def post_pipeline(folder: Path, epochs: int, weights: str) -> dict:
     """Model 4 exactly as the post builds and trains it."""
@@ -135,13 +134,13 @@ def main() -> None:
           f"{time.strftime('%Y-%m-%d %H:%M')}")
     rows = {}
     for name, variants in (("post", 0), ("project", args.variants), ("every", 0))[:3 if args.fresh else 2]:
-        home = tempfile.mkdtemp(prefix="catdog-bench-")  # cold: no converted base, no runs
+        home = scratch("catdog-bench-")  # cold: no converted base, no runs
         env = dict(os.environ, CATDOG_HOME=home, CATDOG_BASE_WEIGHTS=args.weights, TF_CPP_MIN_LOG_LEVEL="2")
         wall, out = timed([sys.executable, __file__, "--child", "post" if name == "post" else "project",
                            "--data", str(folder), "--epochs", str(args.epochs), "--weights", args.weights,
                            "--variants", str(variants)], env)
         rows[name] = dict(out, wall=wall)
-    home = tempfile.mkdtemp(prefix="catdog-bench-")
+    home = scratch("catdog-bench-")
     env = dict(os.environ, CATDOG_HOME=home, CATDOG_BASE_WEIGHTS=args.weights, TF_CPP_MIN_LOG_LEVEL="2",
                CATDOG_DATA_DIR=str(folder), PYTHONPATH=str(REPO))
     env.pop("CATDOG_CACHE", None)
