@@ -155,7 +155,13 @@ def ensure_converted(key: str, model, weights: str) -> None:
             flat = tflite_bytes(model)
             target.parent.mkdir(parents=True, exist_ok=True)
             write_atomic(target, flat)
-        write_atomic(converted_marker(weights), key.encode())
+        marker = converted_marker(weights)
+        try:
+            noted = marker.read_bytes()
+        except OSError:
+            noted = None
+        if noted != key.encode():  # every process that builds a base asks: write only what changed
+            write_atomic(marker, key.encode())
 
 
 _runners: "OrderedDict[tuple, Callable]" = OrderedDict()

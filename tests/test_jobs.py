@@ -274,6 +274,23 @@ def test_a_warm_worker_prepares_the_default_dataset_before_any_job(synthetic_dat
     assert sorted(p.name.rsplit("-", 1)[1] for p in cached) == ["test.npy", "train.npy", "validation.npy"]
     # The base's weights are stored for runs to link: the first quick run saves in milliseconds.
     assert len(list((jobs.get_queue().home / "bases").glob("*.weights.h5"))) == 1
+    # A second worker warms up from what the first one left: no second decode, no second pass.
+    status_dir = jobs.get_queue().home / "status"
+    before = {p: p.stat().st_ino for p in features.cache_dir().rglob("*") if p.is_file()}
+    env2 = dict(env, CATDOG_WORKERS="2")
+    done = subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--slot", "1", "--warm", "--idle", "0"],
+                          env=env2, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0 and "warm-up done" in done.stderr, done.stderr[-2000:]
+    assert json.loads((status_dir / "warm-1.json").read_text())["state"] == "done"
+    assert {p: p.stat().st_ino for p in before} == before  # read (and touched), not written again
+    # While the first worker's warm-up runs, a second one waits for nothing: idle, it exits on time.
+    (status_dir / "warm-1.json").unlink()
+    (status_dir / "warm.json").write_text(json.dumps({"state": "running", "phase": "Checking the files",
+                                                       "done": 0, "total": 0, "pid": os.getpid()}))
+    done = subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--slot", "1", "--warm", "--idle", "0"],
+                          env=env2, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0 and "warm-up" not in done.stderr, done.stderr[-2000:]
+    assert not (status_dir / "warm-1.json").exists()
     # Missing data is skipped with a reason, never a crash or a download.
     env = subprocess_env(CATDOG_DATA_DIR=str(synthetic_data.parent / "nowhere"))
     done = subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--warm", "--idle", "0"], env=env,

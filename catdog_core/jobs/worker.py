@@ -99,7 +99,8 @@ def ensure_workers(home: Path | None = None, warm: bool = False) -> int:
     A worker this process started and that is still starting up (not yet holding its slot's
     lock) counts as alive, so a caller polling this in a loop starts one, not many. With `warm`
     (the app, when its server starts), the first worker prepares the default dataset for a quick
-    transfer job before anyone asks (see warm_up).
+    transfer job before anyone asks, and every other worker gets ready to train one too (see
+    warm_up): a class's first thirty quick jobs do not each wait for a worker to start TensorFlow.
     """
     home = Path(home) if home is not None else config.catdog_home()
     started = 0
@@ -108,7 +109,7 @@ def ensure_workers(home: Path | None = None, warm: bool = False) -> int:
         if previous is not None and previous.poll() is None:
             continue  # still starting, or running
         if not slot_alive(home, slot):
-            _spawned[(str(home), slot)] = _spawn(home, slot, warm and slot == "0")
+            _spawned[(str(home), slot)] = _spawn(home, slot, warm)
             started += 1
     return started
 
@@ -153,33 +154,64 @@ def _spawn(home: Path, slot: str, warm: bool = False) -> subprocess.Popen:
 # ---------------------------------------------------------------- warming up
 
 
-def _warm_file(home: Path) -> Path:
-    return home / "status" / "warm.json"
+def _warm_file(home: Path, slot: str = "0") -> Path:
+    return home / "status" / ("warm.json" if slot == "0" else f"warm-{slot}.json")
 
 
-def warm_status(home: Path | None = None) -> dict | None:
-    """What the warm-up is doing, {"state", "phase", "done", "total", "pid"}, while it runs
-    (None when none runs: never started, finished, failed, or its worker is gone)."""
+def _read_warm(home: Path, slot: str) -> dict:
     import json
 
-    home = Path(home) if home is not None else config.catdog_home()
     try:
-        status = json.loads(_warm_file(home).read_text(encoding="utf-8"))
+        status = json.loads(_warm_file(home, slot).read_text(encoding="utf-8"))
+        return status if isinstance(status, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def warm_status(home: Path | None = None, slot: str = "0") -> dict | None:
+    """What a worker's warm-up is doing, {"state", "phase", "done", "total", "pid"}, while it runs
+    (None when none runs: never started, finished, failed, or its worker is gone). The sidebar
+    shows the first worker's, which is the one that decodes the data."""
+    home = Path(home) if home is not None else config.catdog_home()
+    status = _read_warm(home, slot)
+    try:
         os.kill(int(status["pid"]), 0)
     except (OSError, ValueError, KeyError, TypeError):
         return None
     return status if status.get("state") == "running" else None
 
 
-def warm_up(home: Path) -> str:
+def first_warm_state(home: Path) -> str:
+    """How the first worker's warm-up stands: "running", "done", "skipped", or "" (none on record)."""
+    if warm_status(home) is not None:
+        return "running"
+    state = _read_warm(home, "0").get("state")
+    return state if state in ("done", "skipped") else ""
+
+
+def start_tensorflow() -> None:
+    """Import Keras and TensorFlow (~5 s here), which a cold worker's first job would pay."""
+    import importlib
+
+    importlib.import_module("keras")
+
+
+def warm_up(home: Path, slot: str = "0") -> str:
     """Decode the default dataset and cache what a quick transfer job needs (see
     training.warm_cache), writing the progress where the app's sidebar shows it. Never
-    downloads and never raises: returns how it ended, for the worker's log."""
+    downloads and never raises: returns how it ended, for the worker's log.
+
+    Only the first worker (slot 0) decodes. Each other worker starts TensorFlow at once
+    (start_tensorflow) and, once the first one's warm-up is done and no job is waiting, runs this
+    on what it left on disk: it builds its own frozen base and compiles its own training step
+    (~3 s), so its first job only trains. Nothing waits for that: a job that comes first is
+    simply trained.
+    """
     import json
 
     from ..fileio import write_atomic
 
-    target = _warm_file(home)
+    target = _warm_file(home, slot)
     last = [0.0]
 
     def write(state: str, phase: str = "", done: int = 0, total: int = 0, force: bool = True) -> None:
@@ -439,8 +471,11 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
             from .raybackend import dispatch
 
             return dispatch(queue, me, stopping, idle)
-        if warm:
+        follow = warm and slot != "0"  # warm up after the first worker has (see warm_up)
+        if warm and slot == "0":
             print(warm_up(home), file=sys.stderr, flush=True)
+        elif follow:
+            start_tensorflow()
         last_work = time.monotonic()
         pause = POLL_SECONDS
         released = not warm
@@ -449,6 +484,12 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
                 break
             recover_dead(queue, me)
             job = queue.claim(me)
+            if job is None and follow and first_warm_state(home) in ("done", "skipped"):
+                follow = False
+                if first_warm_state(home) == "done":
+                    print(warm_up(home, slot), file=sys.stderr, flush=True)
+                    released = False
+                continue
             if job is None:
                 if time.monotonic() - last_work > idle:
                     break
@@ -461,6 +502,7 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
                 pause = min(pause * 1.5, MAX_POLL_SECONDS)  # an idle worker looks less and less often
                 continue
             pause = POLL_SECONDS
+            follow = False  # a job has built what the warm-up would have
             stop = threading.Event()
             if job.stop_requested:
                 stop.set()
