@@ -184,6 +184,19 @@ def test_the_queue_outlives_the_processes_that_used_it(synthetic_data):
     assert restarted.wait(first, timeout=TIMEOUT).state == DONE
 
 
+def test_workers_start_again_right_after_a_shutdown(synthetic_data):
+    """A worker lets go of its slot a moment before its process ends (TensorFlow's teardown). A
+    shutdown waits for the processes it started, so starting workers at once starts one, not none
+    (a worker still ending had passed for one still starting)."""
+    queue = jobs.get_queue()
+    assert queue.wait(jobs.submit(spec(synthetic_data)), timeout=TIMEOUT).state == DONE
+    worker.shutdown_workers()
+    assert all(process.poll() is not None for (home, _), process in worker._spawned.items()
+               if home == str(queue.home))
+    assert jobs.ensure_workers() == 1
+    assert queue.wait(jobs.submit(spec(synthetic_data, epochs=2)), timeout=TIMEOUT).state == DONE
+
+
 def _worker_pid(queue) -> int:
     return wait_until(lambda: next((w["pid"] for w in queue.workers()), None), what="a registered worker")
 

@@ -273,6 +273,16 @@ def shutdown_workers(home: Path | None = None, timeout: float = 30.0) -> None:
                 os.kill(worker["pid"], signal.SIGKILL)
             except OSError:
                 pass
+    # A worker lets go of its slot's lock a moment before its process ends (TensorFlow's teardown).
+    # Wait for the ones this process started, so ensure_workers does not take one that is ending
+    # for one still starting, and start none.
+    for (spawned_home, slot), process in list(_spawned.items()):
+        if spawned_home == str(home):
+            try:
+                process.wait(max(0.1, deadline - time.time()))
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
 
 
 def worker_alive(home: Path | None = None) -> bool:
