@@ -197,6 +197,22 @@ def test_workers_start_again_right_after_a_shutdown(synthetic_data):
     assert queue.wait(jobs.submit(spec(synthetic_data, epochs=2)), timeout=TIMEOUT).state == DONE
 
 
+def test_several_workers_share_the_cores_and_one_keeps_tensorflows_default():
+    probe = ("import json, os; from catdog_core.jobs.worker import share_cores; import tensorflow as tf; "
+             "n = share_cores(int(os.environ['N'])); t = tf.config.threading; "
+             "print(json.dumps([n, t.get_intra_op_parallelism_threads(), t.get_inter_op_parallelism_threads(), "
+             "len(os.sched_getaffinity(0))]))")
+    for workers in (1, 2):
+        done = subprocess.run([sys.executable, "-c", probe], env=subprocess_env(N=str(workers)), cwd=REPO,
+                              capture_output=True, text=True, timeout=TIMEOUT)
+        assert done.returncode == 0, done.stderr[-2000:]
+        threads, intra, inter, cores = json.loads(done.stdout.splitlines()[-1])
+        if workers == 1:
+            assert (threads, intra, inter) == (0, 0, 0)  # 0: TensorFlow picks (every core)
+        else:
+            assert threads == intra == inter == max(1, cores // 2)
+
+
 def _worker_pid(queue) -> int:
     return wait_until(lambda: next((w["pid"] for w in queue.workers()), None), what="a registered worker")
 

@@ -63,8 +63,9 @@ def _password_gate() -> None:
 
 @st.cache_resource(show_spinner=False)
 def _warm_start(home: str) -> bool:
-    """Once per server and home: start the training worker, which decodes the default dataset and
-    caches MobileNetV2's features before anyone asks, so the first Quick transfer only trains a head."""
+    """Once per server and home: start the training workers, the first of which decodes the default
+    dataset and caches MobileNetV2's features before anyone asks, so the first Quick transfer only
+    trains a head (every other worker starts TensorFlow and warms up on what the first one left)."""
     if not jobs.warming_wanted() or jobs.backend() != "local":
         return False
     try:

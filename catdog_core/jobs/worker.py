@@ -439,6 +439,28 @@ def recover_dead(queue: Queue, me: str) -> None:
         shutil.rmtree(ckpt, ignore_errors=True)
 
 
+def share_cores(workers: int) -> int:
+    """With several workers, give this one's TensorFlow its share of the cores (its thread pools'
+    sizes; the default is every core for every worker). Returns the threads set, or 0 for one
+    worker, which keeps TensorFlow's default. Call it before TensorFlow runs anything.
+
+    Two workers on two cores with pools of two threads each ran a class's quick jobs slower than
+    with one thread each (README, "Speed"): the pools' threads outnumbered the cores.
+    """
+    if workers <= 1:
+        return 0
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        cores = os.cpu_count() or 1
+    threads = max(1, cores // workers)
+    import tensorflow as tf
+
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
+    tf.config.threading.set_inter_op_parallelism_threads(threads)
+    return threads
+
+
 def lower_priority(steps: int = NICENESS) -> int:
     """Run this process at a lower CPU priority (os.nice); returns the niceness it has now."""
     try:
@@ -481,6 +503,7 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
             from .raybackend import dispatch
 
             return dispatch(queue, me, stopping, idle)
+        share_cores(worker_count())
         follow = warm and slot != "0"  # warm up after the first worker has (see warm_up)
         if warm and slot == "0":
             print(warm_up(home), file=sys.stderr, flush=True)
