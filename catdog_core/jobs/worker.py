@@ -190,10 +190,14 @@ def first_warm_state(home: Path) -> str:
 
 
 def start_tensorflow() -> None:
-    """Import Keras and TensorFlow (~5 s here), which a cold worker's first job would pay."""
+    """Import Keras and TensorFlow (~5 s here), which a cold worker's first job would pay. Never
+    raises: where they are missing or broken, the first job says so in one sentence."""
     import importlib
 
-    importlib.import_module("keras")
+    try:
+        importlib.import_module("keras")
+    except Exception as exc:
+        print(f"could not start TensorFlow ({type(exc).__name__}: {str(exc)[:200]})", file=sys.stderr, flush=True)
 
 
 def warm_up(home: Path, slot: str = "0") -> str:
@@ -503,7 +507,11 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
             from .raybackend import dispatch
 
             return dispatch(queue, me, stopping, idle)
-        share_cores(worker_count())
+        try:
+            share_cores(worker_count())
+        except Exception as exc:  # TensorFlow missing or broken: each job then says so in one sentence
+            print(f"could not set TensorFlow's threads ({type(exc).__name__}: {str(exc)[:200]})",
+                  file=sys.stderr, flush=True)
         follow = warm and slot != "0"  # warm up after the first worker has (see warm_up)
         if warm and slot == "0":
             print(warm_up(home), file=sys.stderr, flush=True)
