@@ -87,6 +87,15 @@ def children(pid: int) -> list[int]:
     return found
 
 
+def ended(pid: int) -> bool:
+    """Whether a process is gone, or a zombie its parent has not reaped yet."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in ("Z", "X")
+
+
 def loads_tensorflow(pid: int) -> bool:
     """Whether a live process has TensorFlow's native library mapped (Keras brings it too)."""
     maps = Path(f"/proc/{pid}/maps").read_text()
@@ -574,11 +583,20 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             assert any(loads_tensorflow(pid) for pid in helpers), helpers
 
             # The model service killed outright: the next photo is answered by a fresh one.
-            for pid in helpers:
-                if loads_tensorflow(pid):
-                    os.kill(pid, signal.SIGKILL)
+            killed = [pid for pid in helpers if loads_tensorflow(pid)]
+            for pid in killed:
+                os.kill(pid, signal.SIGKILL)
+            # Until the kernel has ended them: a request sent in the moment between is answered by a
+            # sentence ("it starts again with your next request"), which is not what this checks.
+            deadline = time.time() + 30
+            while time.time() < deadline and not all(ended(pid) for pid in killed):
+                time.sleep(0.05)
             open_page(page, "Classify")
-            page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files(str(dog_photo))
+            # The page starts a fresh service and loads the model before it shows the uploader: under
+            # CI's load that took longer than an action's 30 s, and the script may not have begun yet.
+            uploader = page.get_by_test_id("stFileUploaderDropzoneInput").first
+            expect(uploader).to_be_attached(timeout=180_000)
+            uploader.set_input_files(str(dog_photo))
             expect(page.get_by_role("heading", name="dogs")).to_be_visible(timeout=120_000)
             wait_idle(page)
             assert_clean(page)
