@@ -54,18 +54,11 @@ def page_probe(stop: threading.Event, samples: list[float]) -> None:
 
 def warmed(home: Path, slots: list[str], timeout: float = 600.0) -> float:
     """Wait until every slot's worker has ended its warm-up; returns the seconds it took."""
-    import json
+    from catdog_core.jobs import worker
 
     started = time.time()
-    names = ["warm.json" if slot == "0" else f"warm-{slot}.json" for slot in slots]
     while time.time() - started < timeout:
-        states = []
-        for name in names:
-            try:
-                states.append(json.loads((home / "status" / name).read_text()).get("state"))
-            except (OSError, ValueError):
-                states.append(None)
-        if all(state in ("done", "skipped") for state in states):
+        if all(worker.warm_state(home, slot) in ("done", "skipped") for slot in slots):
             return time.time() - started
         time.sleep(0.2)
     raise SystemExit(f"the workers' warm-up did not end in {timeout:.0f} s")

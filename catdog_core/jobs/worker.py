@@ -181,11 +181,11 @@ def warm_status(home: Path | None = None, slot: str = "0") -> dict | None:
     return status if status.get("state") == "running" else None
 
 
-def first_warm_state(home: Path) -> str:
-    """How the first worker's warm-up stands: "running", "done", "skipped", or "" (none on record)."""
-    if warm_status(home) is not None:
+def warm_state(home: Path, slot: str = "0") -> str:
+    """How a worker's warm-up stands: "running", "done", "skipped", or "" (none on record)."""
+    if warm_status(home, slot) is not None:
         return "running"
-    state = _read_warm(home, "0").get("state")
+    state = _read_warm(home, slot).get("state")
     return state if state in ("done", "skipped") else ""
 
 
@@ -525,9 +525,10 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
                 break
             recover_dead(queue, me)
             job = queue.claim(me)
-            if job is None and follow and first_warm_state(home) in ("done", "skipped"):
+            first = warm_state(home) if job is None and follow else ""
+            if first in ("done", "skipped"):
                 follow = False
-                if first_warm_state(home) == "done":
+                if first == "done":
                     print(warm_up(home, slot), file=sys.stderr, flush=True)
                     released = False
                 continue
