@@ -305,7 +305,11 @@ def test_a_warm_worker_prepares_the_default_dataset_before_any_job(synthetic_dat
     assert len(list((jobs.get_queue().home / "bases").glob("*.weights.h5"))) == 1
     # A second worker warms up from what the first one left: no second decode, no second pass.
     status_dir = jobs.get_queue().home / "status"
-    before = {p: p.stat().st_ino for p in features.cache_dir().rglob("*") if p.is_file()}
+    # This dataset's files and the conversion marker only: the other test process shares the cache
+    # and writes (and prunes) its own datasets' files meanwhile.
+    before = {p: p.stat().st_ino for p in features.cache_dir().rglob("*")
+              if p.is_file() and (data.key in p.name or p.name.startswith("converted-"))}
+    assert any("decoded" in str(p) for p in before) and len(before) >= 5
     env2 = dict(env, CATDOG_WORKERS="2")
     done = subprocess.run([sys.executable, "-m", "catdog_core", "worker", "--slot", "1", "--warm", "--idle", "0"],
                           env=env2, cwd=REPO, capture_output=True, text=True, timeout=TIMEOUT)
