@@ -175,6 +175,7 @@ def isolated_home(tmp_path, monkeypatch, request, shared_cache):
     monkeypatch.delenv("CATDOG_DATA_DIR", raising=False)
     monkeypatch.delenv("CATDOG_BACKEND", raising=False)
     monkeypatch.delenv("CATDOG_CLASS_PASSWORD", raising=False)
+    monkeypatch.delenv("CATDOG_TEACHER_PASSWORD", raising=False)
     if SHARED_WEIGHTS.is_file():
         monkeypatch.setenv("CATDOG_BASE_WEIGHTS", str(SHARED_WEIGHTS))
     yield home

@@ -13,7 +13,7 @@ from catdog_core import config, dataset, jobs, runs
 
 from .data import cached_data
 from .jobs import PANEL_SECONDS, duration_text
-from .state import AUTH_KEY, PRESENTER_KEY, SOURCE_KEY, data_source, owner
+from .state import AUTH_KEY, PRESENTER_KEY, ROLE_KEY, SOURCE_KEY, STUDENT, TEACHER, data_source, owner
 from .text import plain
 
 PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
@@ -31,21 +31,38 @@ PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
 ]
 
 
-def _class_password() -> str | None:
-    """CATDOG_CLASS_PASSWORD, else `class_password` in Streamlit's secrets; None: no password."""
-    chosen = os.environ.get("CATDOG_CLASS_PASSWORD")
+def _secret_setting(variable: str, secret: str) -> str | None:
+    """The environment variable, else that key of Streamlit's secrets; None when neither is set."""
+    chosen = os.environ.get(variable)
     if not chosen:
         try:
-            chosen = st.secrets.get("class_password")
+            chosen = st.secrets.get(secret)
         except Exception:  # no secrets file: that is the usual case
             chosen = None
     return str(chosen) if chosen else None
 
 
+def _class_password() -> str | None:
+    return _secret_setting("CATDOG_CLASS_PASSWORD", "class_password")
+
+
+def _teacher_password() -> str | None:
+    """The teacher's own password in a class; None: no one in the class is the teacher."""
+    return _secret_setting("CATDOG_TEACHER_PASSWORD", "teacher_password")
+
+
+def _matches(given: str, password: str | None) -> bool:
+    return password is not None and hmac.compare_digest(given.encode("utf-8"), password.encode("utf-8"))
+
+
 def _password_gate() -> None:
-    """With a class password set, nothing but this form shows until the session gives it."""
+    """With a class password set, nothing but this form shows until the session gives it (the
+    teacher password also opens it, as the teacher). Without one, the one user is the teacher."""
     password = _class_password()
-    if password is None or st.session_state.get(AUTH_KEY):
+    if password is None:
+        st.session_state[ROLE_KEY] = TEACHER
+        return
+    if st.session_state.get(AUTH_KEY):
         return
     st.title("catdog · cats vs dogs")
     st.markdown("This class's dashboard asks for the password your teacher gave you.")
@@ -53,7 +70,9 @@ def _password_gate() -> None:
         given = st.text_input("Class password", type="password", key="class_password_input")
         sent = st.form_submit_button("Enter", type="primary")
     if sent:
-        if hmac.compare_digest(given.encode("utf-8"), password.encode("utf-8")):
+        teacher = _matches(given, _teacher_password())
+        if teacher or _matches(given, password):
+            st.session_state[ROLE_KEY] = TEACHER if teacher else STUDENT
             st.session_state[AUTH_KEY] = True
             st.rerun()
         time.sleep(1.0)  # a guess a second, per session

@@ -15,6 +15,8 @@ GROUP_KEY = "job_group"
 SOURCE_KEY = "data_source"  # an uploaded zip's path (set by the Dataset page only), or None: the default
 OWNER_KEY = "owner"
 AUTH_KEY = "class_password_ok"
+ROLE_KEY = "_role"  # TEACHER or STUDENT, set by the gate (ui.frame) only, never from a widget
+TEACHER, STUDENT = "teacher", "student"
 PRESENTER_KEY = "presenter"
 NEW_RUNS_KEY = "_new_runs"  # runs this session's jobs saved, newest last
 
@@ -22,6 +24,13 @@ NEW_RUNS_KEY = "_new_runs"  # runs this session's jobs saved, newest last
 def owner() -> str:
     """This session's name in the queue and towards the model service."""
     return st.session_state.setdefault(OWNER_KEY, f"session {secrets.token_hex(2)}")
+
+
+def is_teacher() -> bool:
+    """Whether this session may act on everyone's work (stop any job, delete or rename any run, see
+    every upload). One user on their own machine (no class password) is the teacher; in a class, only
+    a session that gave the teacher password is."""
+    return st.session_state.get(ROLE_KEY) == TEACHER
 
 
 def presenter() -> bool:
