@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from catdog_core import config, dataset, jobs, runs
-from conftest import button, open_page, photo_bytes, start_training, texts, wait_for
+from conftest import button, open_page, photo_bytes, session_job_id, start_training, texts, wait_for
 from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 HOW = ("CATDOG_DATA_DIR", "train/ and validation/")
@@ -141,7 +141,7 @@ def test_transfer_without_weights_fails_naming_the_setting(offline, monkeypatch,
     started = time.monotonic()
     button(at, "Quick transfer").click().run()
     assert not at.exception, at.exception
-    job_id = at.session_state["job_id"]
+    job_id = session_job_id(at)
     wait_for(at, lambda at: jobs.get_queue().get(job_id).state in jobs.FINISHED and at.error, timeout=120)
     seconds = time.monotonic() - started
     job = jobs.get_queue().get(job_id)
