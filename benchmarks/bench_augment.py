@@ -25,9 +25,9 @@ def main() -> None:
     args = p.parse_args()
 
     from catdog_core import augment
-    from catdog_core.images import to_model_input
+    from catdog_core.images import resize_for_model
 
-    image = to_model_input(a_photo(args.data))
+    image = resize_for_model(a_photo(args.data))
     settings = augment.AugmentSettings()
     t = time.perf_counter()
     augment.preview(image, settings)

@@ -9,7 +9,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#FF9DA6", "#9D755D")
 
@@ -285,23 +284,6 @@ def label_counts(counts: Mapping[str, Mapping[str, int]], large: bool = False) -
     fig.update_layout(barmode="group", title=dict(text="Images per class and split", font=dict(size=sizes.title)),
                       xaxis_title="class", yaxis_title="images", height=440 if large else 360,
                       margin=dict(t=60 if large else 50, b=40, l=70 if large else 50, r=10))
-    return sized_text(fig, sizes)
-
-
-def image_grid(images: Sequence[np.ndarray], titles: Sequence[str] | None = None, cols: int = 3,
-               height_per_row: int = 220, large: bool = False) -> go.Figure:
-    """Images in a grid with a title over each, axes hidden."""
-    sizes = text_sizes(large)
-    n = len(images)
-    rows = max(1, -(-n // cols))
-    fig = make_subplots(rows=rows, cols=cols, subplot_titles=[label(t) for t in titles or [""] * n],
-                        horizontal_spacing=0.02, vertical_spacing=0.08 if titles else 0.02)
-    for i, image in enumerate(images):
-        fig.add_trace(go.Image(z=np.asarray(image)), row=i // cols + 1, col=i % cols + 1)
-    fig.update_xaxes(visible=False)
-    fig.update_yaxes(visible=False)
-    fig.update_annotations(font_size=sizes.subtitle)
-    fig.update_layout(height=height_per_row * rows, margin=dict(t=30 + (8 if large else 0), b=0, l=0, r=0))
     return sized_text(fig, sizes)
 
 

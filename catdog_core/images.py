@@ -403,8 +403,6 @@ def decode(data, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIX
     return _guarded(raw, work)
 
 
-load_image = decode  # the name earlier versions used
-
 
 # ---------------------------------------------------------------- 3. the model's size
 
@@ -426,8 +424,6 @@ def resize_for_model(image: np.ndarray) -> np.ndarray:
         return image
     return _resize_op(image).numpy()
 
-
-to_model_input = resize_for_model  # the name earlier versions used
 
 
 def model_input(data, **limits) -> np.ndarray:

@@ -1,5 +1,6 @@
-"""Training: one job function, `run_job(spec, observer, stop) -> Run`, and
-`train(recipe, dataset, epochs)` under it, where Keras' own `fit` runs the loop.
+"""Training one model: `train(spec, dataset)`, where Keras' own `fit` runs the loop
+(jobs.run_job loads the data, calls it and saves the run; catdog_core.train wraps it for a
+notebook).
 
 A callback feeds the observer every batch and epoch and stops `fit` (through
 `model.stop_training`) after the current batch when asked; the model then

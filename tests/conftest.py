@@ -213,7 +213,15 @@ def start_training(at: AppTest, recipe: str, epochs: int) -> int:
     at.radio(key="recipe").set_value(recipe)
     at.number_input(key="epochs").set_value(epochs)
     button(at, "Start").click().run()
-    return at.session_state["job_id"]
+    return session_job_id(at)
+
+
+def session_job_id(at: AppTest) -> int | None:
+    """The newest job this AppTest session queued, read from the queue (its owner's name)."""
+    from catdog_core import jobs
+
+    owner = at.session_state["owner"]
+    return next((job.job_id for job in jobs.get_queue().jobs() if job.owner == owner), None)
 
 
 def as_read(text: str) -> str:

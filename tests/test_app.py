@@ -17,7 +17,7 @@ import pytest
 from catdog_core import jobs, training
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
 from conftest import (APP, TIMEOUT, as_read, button, chart_points, gallery_classes, grid_urls, jpeg_bytes,  # noqa: F401
-                      make_dataset, open_page, photo_bytes, start_training, texts, wait_for)
+                      make_dataset, open_page, photo_bytes, session_job_id, start_training, texts, wait_for)
 
 
 
@@ -255,7 +255,7 @@ def test_training_fine_tune_adds_stage_and_marker(data):
     at.number_input(key="fine_tune_epochs").set_value(1)
     button(at, "Start").click().run()
     assert not at.exception
-    job_id = at.session_state["job_id"]
+    job_id = session_job_id(at)
     assert jobs.get_queue().get(job_id).spec.fine_tune_epochs == 1
     wait_for(at, lambda at: at.success, pause=0.5)
     job = jobs.get_queue().get(job_id)
@@ -366,7 +366,7 @@ def test_own_classes_upload_then_back_to_cats_and_dogs(data):
 
     at.switch_page("pages/training.py").run()  # jobs train on the chosen classes
     button(at, "Quick transfer").click().run()
-    job = jobs.get_queue().get(at.session_state["job_id"])
+    job = jobs.get_queue().get(session_job_id(at))
     jobs.get_queue().stop(job.job_id)
     assert job.spec.data == source
 

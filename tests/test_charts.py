@@ -161,13 +161,10 @@ def _font_sizes(fig) -> dict:
 def test_presenter_mode_makes_every_chart_text_larger():
     runs = {"baseline": history([(0.5, 0.55)] * 4), "small": noisy(40)}
     runs["baseline"][0]["loss"] = 24.0
-    rng = np.random.default_rng(0)
     builders = {
         "accuracy": lambda large: charts.learning_curves(runs, markers={"baseline": 2}, large=large),
         "loss": lambda large: charts.learning_curves(runs, "loss", large=large),
         "counts": lambda large: charts.label_counts({"train": {"cats": 3, "dogs": 4}}, large=large),
-        "grid": lambda large: charts.image_grid([rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)] * 2,
-                                                ["a", "b"], large=large),
         "probabilities": lambda large: charts.probabilities({"cats": 0.8, "dogs": 0.2}, large=large),
         "confusion": lambda large: charts.confusion_matrix([[3, 1], [0, 4]], ["cats", "dogs"], large=large),
         "data curve": lambda large: charts.data_curve(
@@ -193,19 +190,6 @@ def test_label_counts_one_bar_trace_per_split():
     for trace, per_class in zip(fig.data, counts.values()):
         assert list(trace.x) == ["cats", "dogs"] and list(trace.y) == list(per_class.values())
     assert fig.layout.barmode == "group"
-
-
-@pytest.mark.parametrize("n, cols, rows", [(1, 3, 1), (4, 3, 2), (9, 3, 3), (5, 2, 3)])
-def test_image_grid_n_image_traces(n, cols, rows):
-    rng = np.random.default_rng(n)
-    images = [rng.integers(0, 256, (20, 30, 3), dtype=np.uint8) for _ in range(n)]
-    titles = [f"image {i}" for i in range(n)]
-    fig = charts.image_grid(images, titles, cols=cols)
-    assert [t.type for t in fig.data] == ["image"] * n
-    for trace, image in zip(fig.data, images):
-        np.testing.assert_array_equal(np.asarray(trace.z), image)
-    assert [a.text for a in fig.layout.annotations] == titles
-    assert fig.layout.height == 220 * rows
 
 
 def test_picture_sheet_carries_the_nine_copies_inside_the_figure():

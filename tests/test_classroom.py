@@ -14,7 +14,7 @@ import pytest
 
 from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
-from conftest import as_read, button, jpeg_bytes, open_page, photo_bytes, texts
+from conftest import as_read, button, jpeg_bytes, open_page, photo_bytes, session_job_id, texts
 from test_app import idle_queue, zip_of_classes  # noqa: F401  (the fixture stops every job after each test)
 
 
@@ -53,9 +53,9 @@ def test_start_pressed_twice_queues_one_job(data):
     at.radio(key="recipe").set_value("baseline")
     at.number_input(key="epochs").set_value(40)
     button(at, "Start").click().run()
-    first = at.session_state["job_id"]
+    first = session_job_id(at)
     button(at, "Start").click().run()  # the second click of a double click
-    assert at.session_state["job_id"] == first
+    assert session_job_id(at) == first
     assert len([j for j in jobs.get_queue().active() if j.owner == at.session_state["owner"]]) == 1
 
 

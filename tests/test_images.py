@@ -17,11 +17,11 @@ from catdog_core.errors import InvalidImage
 import hostile
 from catdog_core.images import (
     MAX_UPLOAD_BYTES,
+    decode,
     describe_format,
     load_for_model,
-    load_image,
+    resize_for_model,
     safe_display_name,
-    to_model_input,
 )
 
 RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
@@ -46,7 +46,7 @@ def png(width: int, height: int, depth: int, colour: int, row: bytes, extra: byt
 def refused(data, **kwargs) -> str:
     """Load bytes that must be refused and check the message is one plain sentence."""
     with pytest.raises(InvalidImage) as caught:
-        load_image(data, **kwargs)
+        decode(data, **kwargs)
     message = str(caught.value)
     assert message.endswith(".") and "\n" not in message and ". " not in message
     for leak in ("Traceback", "Error", "object at", "b'", "\\x"):
@@ -171,44 +171,44 @@ def test_animated_gif_gives_first_frame():
     red, blue = Image.new("RGB", (8, 8), RED), Image.new("RGB", (8, 8), BLUE)
     data = encode(red, "GIF", save_all=True, append_images=[blue], duration=100, loop=0)
     assert Image.open(io.BytesIO(data)).n_frames == 2
-    assert near(checked(load_image(data), 8, 8)[4, 4], RED)
+    assert near(checked(decode(data), 8, 8)[4, 4], RED)
 
 
 def test_multi_picture_jpeg_gives_first_picture():
     red, blue = Image.new("RGB", (16, 16), RED), Image.new("RGB", (16, 16), BLUE)
     data = encode(red, "MPO", save_all=True, append_images=[blue])
-    assert near(checked(load_image(data), 16, 16)[8, 8], RED, tol=6)
+    assert near(checked(decode(data), 16, 16)[8, 8], RED, tol=6)
 
 
 def test_16_bit_grey_png_is_scaled_not_clipped():
     data = png(4, 1, 16, 0, struct.pack(">4H", 0, 257 * 100, 32768, 65535))
-    out = checked(load_image(data), 1, 4)
+    out = checked(decode(data), 1, 4)
     assert out[0].tolist() == [[0] * 3, [100] * 3, [128] * 3, [255] * 3]
 
 
 def test_16_bit_rgb_png_gives_8_bit_colour():
     data = png(2, 1, 16, 2, struct.pack(">6H", 65535, 128 * 257, 0, 10 * 257, 65535, 200 * 257))
-    out = checked(load_image(data), 1, 2)
+    out = checked(decode(data), 1, 2)
     assert near(out[0, 0], (255, 128, 0), tol=1) and near(out[0, 1], (10, 255, 200), tol=1)
 
 
 def test_cmyk_jpeg_becomes_rgb():
     data = encode(Image.new("CMYK", (16, 16), (255, 0, 0, 0)), "JPEG", quality=95)
-    assert near(checked(load_image(data), 16, 16)[8, 8], (0, 255, 255), tol=8)
+    assert near(checked(decode(data), 16, 16)[8, 8], (0, 255, 255), tol=8)
 
 
 def test_palette_png_transparency_becomes_white():
     img = Image.new("P", (4, 2), 0)
     img.putpalette(list(BLUE) + list(RED))
     img.paste(1, (2, 0, 4, 2))
-    out = checked(load_image(encode(img, "PNG", transparency=0)), 2, 4)
+    out = checked(decode(encode(img, "PNG", transparency=0)), 2, 4)
     assert near(out[0, 0], WHITE) and near(out[1, 3], RED)
 
 
 def test_rgba_half_transparent_is_composited_on_white():
     img = Image.new("RGBA", (2, 1), (255, 0, 0, 128))
     img.putpixel((1, 0), (0, 0, 255, 255))
-    out = checked(load_image(encode(img, "PNG")), 1, 2)
+    out = checked(decode(encode(img, "PNG")), 1, 2)
     assert near(out[0, 0], (255, 127, 127), tol=1) and near(out[0, 1], BLUE)
 
 
@@ -216,18 +216,18 @@ def test_la_png_is_composited_on_white():
     img = Image.new("LA", (3, 1))
     for x, value in enumerate([(0, 0), (0, 255), (0, 128)]):
         img.putpixel((x, 0), value)
-    out = checked(load_image(encode(img, "PNG")), 1, 3)
+    out = checked(decode(encode(img, "PNG")), 1, 3)
     assert near(out[0, 0], WHITE) and near(out[0, 1], (0, 0, 0))
     assert near(out[0, 2], (127,) * 3, tol=1)
 
 
 def test_one_by_one_image():
-    out = load_image(encode(Image.new("RGB", (1, 1), BLUE), "PNG"))
+    out = decode(encode(Image.new("RGB", (1, 1), BLUE), "PNG"))
     assert near(checked(out, 1, 1)[0, 0], BLUE)
 
 
 def test_long_strip():
-    out = checked(load_image(encode(two_halves(10_000, 10), "PNG")), 10, 10_000)
+    out = checked(decode(encode(two_halves(10_000, 10), "PNG")), 10, 10_000)
     assert near(out[5, 10], RED) and near(out[5, 9_990], BLUE)
 
 
@@ -235,20 +235,20 @@ def test_exif_orientation_6_comes_out_upright():
     exif = Image.Exif()
     exif[0x0112] = 6
     data = encode(two_halves(40, 20), "JPEG", exif=exif, quality=95)
-    out = checked(load_image(data), 40, 20)
+    out = checked(decode(data), 40, 20)
     # Orientation 6 turns the picture 90 degrees clockwise, so its left half ends on top.
     assert near(out[5, 10], RED, tol=20) and near(out[35, 10], BLUE, tol=20)
 
 
 @pytest.mark.parametrize(("fmt", "options"), [("WEBP", {"lossless": True}), ("BMP", {})])
 def test_webp_and_bmp(fmt, options):
-    out = checked(load_image(encode(two_halves(30, 10), fmt, **options)), 10, 30)
+    out = checked(decode(encode(two_halves(30, 10), fmt, **options)), 10, 30)
     assert near(out[5, 2], RED) and near(out[5, 27], BLUE)
 
 
 def test_greyscale_and_bilevel_become_rgb():
-    grey = load_image(encode(Image.new("L", (3, 3), 77), "PNG"))
-    bilevel = load_image(encode(Image.new("1", (3, 3), 1), "BMP"))
+    grey = decode(encode(Image.new("L", (3, 3), 77), "PNG"))
+    bilevel = decode(encode(Image.new("1", (3, 3), 1), "BMP"))
     assert checked(grey, 3, 3)[1, 1].tolist() == [77] * 3
     assert checked(bilevel, 3, 3)[1, 1].tolist() == [255] * 3
 
@@ -269,19 +269,19 @@ def test_modes_decoders_rarely_produce_still_become_rgb(mode, value, expected):
 
 def test_bytearray_and_memoryview_are_accepted():
     data = encode(Image.new("RGB", (2, 2), RED), "PNG")
-    checked(load_image(bytearray(data)), 2, 2)
-    checked(load_image(memoryview(data)), 2, 2)
+    checked(decode(bytearray(data)), 2, 2)
+    checked(decode(memoryview(data)), 2, 2)
 
 
 # --- model input -------------------------------------------------------------
 
 
-def test_to_model_input_squashes_without_cropping():
+def test_resize_for_model_squashes_without_cropping():
     image = np.asarray(two_halves(300, 120))
-    out = to_model_input(image)
+    out = resize_for_model(image)
     assert out.shape == (160, 160, 3) and out.dtype == np.uint8
     assert near(out[80, 5], RED) and near(out[80, 155], BLUE)
-    assert to_model_input(out) is out
+    assert resize_for_model(out) is out
 
 
 def test_load_for_model_gives_a_small_display_copy_and_the_one_model_input():
@@ -293,7 +293,7 @@ def test_load_for_model_gives_a_small_display_copy_and_the_one_model_input():
     assert model.shape == (160, 160, 3)
     # The model input is the one pixel path's, whichever function asked for it.
     np.testing.assert_array_equal(model, images.model_input(data))
-    np.testing.assert_array_equal(model, to_model_input(images.decode(data, for_model=True)))
+    np.testing.assert_array_equal(model, resize_for_model(images.decode(data, for_model=True)))
     assert near(model[80, 5], RED, tol=10) and near(model[80, 155], BLUE, tol=10)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -58,3 +59,20 @@ def test_catdog_predict_loads_tensorflow_quietly(installed, tmp_path, trained_tr
     assert not any(word in done.stderr.lower() for word in NOISE)
     loud = run(installed, "predict", "latest", str(photo), "--verbose", cwd=tmp_path)
     assert loud.returncode == 0 and loud.stdout == done.stdout  # the same answer, only louder on stderr
+
+
+def test_the_installed_package_gives_the_notebook_api(installed, tmp_path):
+    """What a notebook imports (README's Python section) comes from the installed files alone."""
+    target, _ = installed
+    code = ("import sys\nimport catdog_core\nfrom catdog_core import load_dataset, train\n"
+            "from catdog_core.errors import InvalidSettings\n"
+            "try:\n    train('transfer', epoch=2)\nexcept InvalidSettings as exc:\n    print(exc)\n"
+            "print(catdog_core.__file__)\n"
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'tensorflow', 'keras'}))\n")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(target), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    refused, where, heavy = done.stdout.strip().splitlines()
+    assert refused.startswith("train() has no setting 'epoch'; its settings are epochs,")
+    assert Path(where).is_relative_to(target) and heavy == "[]"  # the check comes before any TensorFlow

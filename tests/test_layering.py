@@ -7,6 +7,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from conftest import REPO
 
 MODULES = ["config", "errors", "dataset", "augment", "models", "training", "runs", "jobs", "predict",
@@ -109,16 +111,106 @@ def _imports_of(path) -> set[str]:
     return found
 
 
-def test_no_two_modules_import_each_other():
-    modules = {}
+def _module_name(path) -> str:
+    return ("catdog_core." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)).removesuffix(".__init__")
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Each catdog_core module (a package: its __init__) -> the catdog_core modules it imports, at the
+    top or inside a function. Importing `catdog_core.jobs.spec` runs `catdog_core.jobs` first, so a
+    module outside a package that imports into it imports the package too."""
+    graph = {}
     for path in PACKAGE.rglob("*.py"):
-        name = "catdog_core." + ".".join(path.relative_to(PACKAGE).with_suffix("").parts)
-        modules[name.removesuffix(".__init__")] = _imports_of(path)
-    pairs = sorted({tuple(sorted((a, b))) for a, uses in modules.items() for b in uses
-                    if a != b and a in modules.get(b, ()) and not b.startswith(a + ".") and not a.startswith(b + ".")})
-    assert pairs == []
-    # The check itself works: evaluate and predict imported each other before metrics.py.
-    assert "catdog_core.metrics" in modules["catdog_core.predict"]
+        name, edges = _module_name(path), set()
+        for target in _imports_of(path):
+            parts = target.split(".")
+            edges |= {".".join(parts[:n]) for n in range(2, len(parts) + 1)}  # the target and its packages
+        graph[name] = {t for t in edges if t != name and not name.startswith(t + ".")}
+    return graph
+
+
+def _package_graph() -> dict[str, set[str]]:
+    """The same imports between catdog_core's parts: a top-level module, or a package with every
+    module inside it (catdog_core.jobs holds jobs.spec, jobs.worker, ...)."""
+    def part(module: str) -> str:
+        return ".".join(module.split(".")[:2])
+
+    graph: dict[str, set[str]] = {}
+    for module, targets in _module_graph().items():
+        graph.setdefault(part(module), set()).update(part(t) for t in targets)
+    return {name: targets - {name, "catdog_core"} for name, targets in graph.items()}
+
+
+def _cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The import cycles of a graph, of any length: each strongly connected set of two or more
+    nodes (Tarjan's algorithm, iterative), sorted."""
+    index, low, on_stack, stack, found = {}, {}, set(), [], []
+    for root in sorted(graph):
+        if root in index:
+            continue
+        work = [(root, iter(sorted(graph[root])))]
+        index[root] = low[root] = len(index)
+        stack.append(root), on_stack.add(root)
+        while work:
+            node, children = work[-1]
+            child = next((c for c in children if c in graph and (c not in index or c in on_stack)), None)
+            if child is not None and child not in index:
+                index[child] = low[child] = len(index)
+                stack.append(child), on_stack.add(child)
+                work.append((child, iter(sorted(graph[child]))))
+                continue
+            if child is not None:
+                low[node] = min(low[node], index[child])
+                continue
+            work.pop()
+            if work:
+                low[work[-1][0]] = min(low[work[-1][0]], low[node])
+            if low[node] == index[node]:
+                members = []
+                while not members or members[-1] != node:
+                    members.append(stack.pop())
+                    on_stack.discard(members[-1])
+                if len(members) > 1:
+                    found.append(sorted(members))
+    return sorted(found)
+
+
+def test_the_cycle_finder_sees_cycles_of_any_length():
+    assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"d"}, "d": {"a"}, "e": {"a"}}) == [["a", "b", "c", "d"]]
+    assert _cycles({"a": {"b"}, "b": {"a"}, "c": {"d"}, "d": {"c"}}) == [["a", "b"], ["c", "d"]]
+    assert _cycles({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+    # Imports inside functions count, and a package counts as every module in it.
+    graph = _module_graph()
+    assert "catdog_core.training" in graph["catdog_core.jobs.run"]  # run_job's import inside the function
+    assert "catdog_core.jobs" in graph["catdog_core.training"]  # training imports jobs.spec, so jobs too
+
+
+# The one cycle left, held apart only by imports inside functions: jobs.run and jobs.worker call
+# training and learningcurve, which (with suspects) import jobs.spec and jobs.queue, and so the jobs
+# package. Issue 34's progress refactor moves JobSpec and the progress records below both; then
+# these edges close no cycle, and the xfail below passes (strict: it then fails until removed).
+KNOWN_CYCLE_EDGES = {("catdog_core.jobs.run", "catdog_core.training"),
+                     ("catdog_core.jobs.worker", "catdog_core.training"),
+                     ("catdog_core.jobs.worker", "catdog_core.learningcurve")}
+
+
+def test_no_import_cycle_between_modules_or_packages_but_the_known_one():
+    graph = _module_graph()
+    assert KNOWN_CYCLE_EDGES <= {(a, b) for a, targets in graph.items() for b in targets}
+    for a, b in KNOWN_CYCLE_EDGES:
+        graph[a] = graph[a] - {b}
+    assert _cycles(graph) == []
+    parts = _package_graph()
+    assert _cycles(parts) == [["catdog_core.jobs", "catdog_core.learningcurve", "catdog_core.suspects",
+                               "catdog_core.training"]]  # only the known one, with nothing else drawn in
+    parts["catdog_core.jobs"] -= {"catdog_core.training", "catdog_core.learningcurve"}
+    assert _cycles(parts) == []
+
+
+@pytest.mark.xfail(strict=True, reason="the package cycle jobs <-> training/learningcurve/suspects (KNOWN_CYCLE_EDGES): "
+                                       "issue 34's progress refactor removes it; then drop this mark")
+def test_no_import_cycle_between_packages():
+    assert _cycles(_package_graph()) == []
 
 
 def test_only_the_jobs_package_knows_about_queues_and_ray():

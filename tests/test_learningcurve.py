@@ -11,7 +11,7 @@ import pytest
 from catdog_core import charts, dataset, jobs, learningcurve, runs
 from catdog_core.jobs import DONE, JobSpec
 
-from conftest import button, open_page, wait_for
+from conftest import button, make_dataset, open_page, wait_for
 
 SIZES = (4, 8, 16, 48, 100)  # 100: more than the 48 training photos, skipped
 
@@ -34,13 +34,16 @@ def test_balanced_subsets_are_seeded_nested_and_balanced():
         20, 50, 100, 200]  # the small CNN only up to BASELINE_MAX
 
 
-def test_points_in_order_with_intervals_then_from_the_cache(synthetic_data, shared_weights, monkeypatch):
-    data = dataset.load_dataset(synthetic_data)
+def test_points_in_order_with_intervals_then_from_the_cache(tmp_path, shared_weights, monkeypatch):
+    # Photos of this test's own (its own content key): no other test of the run has cached their points.
+    data = dataset.load_dataset(make_dataset(tmp_path / "curve_data", seed=43))
     heard, phases = [], []
     points = learningcurve.learning_curve(data, "transfer", SIZES, on_point=heard.append,
                                           on_phase=lambda m, d=0, t=0: phases.append(m))
     assert [p.size for p in points] == [4, 8, 16, 48] and heard == points  # each reported as it finished
-    assert any(m.startswith("Training on 4 photos") for m in phases) or all(p.cached for p in points)
+    assert not any(p.cached for p in points)  # the first time, every point is trained
+    trained = dict.fromkeys(m.split(" photos")[0] for m in phases if m.startswith("Training on "))
+    assert list(trained) == [f"Training on {n}" for n in (4, 8, 16, 48)], sorted(set(phases))
     val = len(data.validation)
     for p in points:
         assert p.count == val and 0 <= p.low <= p.accuracy <= p.high <= 1 and p.classes == 2

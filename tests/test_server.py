@@ -12,7 +12,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from catdog_core import runs, uploads
-from conftest import APP, REPO, TIMEOUT, jpeg_bytes, open_page, texts
+from conftest import APP, REPO, TIMEOUT, jpeg_bytes, open_page, session_job_id, texts
 from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 
@@ -81,7 +81,7 @@ def test_class_names_are_shown_as_text_and_stay_in_their_session(synthetic_data,
     [b for b in at.button if b.label == "Quick transfer"][0].click().run()
     from catdog_core import jobs
 
-    job = jobs.get_queue().wait(at.session_state["job_id"], timeout=300)
+    job = jobs.get_queue().wait(session_job_id(at), timeout=300)
     assert job.state == jobs.DONE, job.error
     mine = runs.find_run(job.run_id)
     at.switch_page("pages/classify.py").run()

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from catdog_core import jobs, predict, runs
 from catdog_core.augment import NO_AUGMENTATION
-from conftest import APP, TIMEOUT, photo_bytes, rss_mb, texts
+from conftest import APP, TIMEOUT, photo_bytes, rss_mb, session_job_id, texts
 from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 SESSIONS = 6
@@ -49,7 +49,7 @@ def one_session(i: int, outcome: dict) -> None:
             at.radio(key="recipe").set_value("baseline")  # baseline keeps the latest transfer run the same
             at.number_input(key="epochs").set_value(3)
             step(at, lambda: [b for b in at.button if b.label == "Start"][0].click())
-            outcome.setdefault("jobs", []).append(at.session_state["job_id"])
+            outcome.setdefault("jobs", []).append(session_job_id(at))
             problems += [e.value for e in at.exception]
         step(at, lambda: at.switch_page("pages/classify.py"))
         data = photo_bytes(i % 2, 100 + i)

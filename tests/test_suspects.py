@@ -13,7 +13,7 @@ import pytest
 from catdog_core import dataset, jobs, suspects, training
 from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.errors import InvalidSettings
-from conftest import button, open_page, texts, wait_for
+from conftest import button, open_page, session_job_id, texts, wait_for
 
 SWAPPED = ("train/dogs/cats.3.jpg", "train/cats/dogs.5.jpg")  # a cat filed as a dog, a dog as a cat
 
@@ -115,7 +115,7 @@ def test_label_check_page_finds_ticks_and_retrains(monkeypatch, mislabelled, sha
     assert suspects.load_exclusions(data) == tuple(sorted(shown[:2]))
     button(at, "Retrain the quick model without the 2 excluded photos").click().run()
     assert not at.exception
-    job = jobs.get_queue().get(at.session_state["job_id"])
+    job = jobs.get_queue().get(session_job_id(at))
     assert job.spec.exclude == tuple(sorted(SWAPPED))
     wait_for(at, lambda at: jobs.get_queue().get(job.job_id).state == jobs.DONE, timeout=120, pause=0.5)
     at.run()

@@ -13,7 +13,7 @@ from catdog_core.errors import CatdogError
 from catdog_core.words import count
 
 from .runs import VALIDATION_NOTE, fine_tune_marker
-from .state import GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, data_source, owner, presenter
+from .state import GROUP_KEY, NEW_RUNS_KEY, data_source, owner, presenter
 from .text import plain
 
 
@@ -41,7 +41,6 @@ def session_job() -> jobs.JobState | None:
 
 
 def _follow(job_id: int, data: str | None) -> None:
-    st.session_state[JOB_KEY] = job_id
     st.session_state.setdefault(JOBS_BY_DATA_KEY, {})[data or ""] = job_id
 
 

@@ -10,7 +10,6 @@ import streamlit as st
 from catdog_core.augment import AugmentSettings
 
 SETTINGS_KEY = "augment_settings"
-JOB_KEY = "job_id"
 GROUP_KEY = "job_group"
 SOURCE_KEY = "data_source"  # an uploaded zip's path (set by the Dataset page only), or None: the default
 OWNER_KEY = "owner"

@@ -449,7 +449,8 @@ def share_cores(workers: int) -> int:
     worker, which keeps TensorFlow's default. Call it before TensorFlow runs anything.
 
     Two workers on two cores with pools of two threads each ran a class's quick jobs slower than
-    with one thread each (README, "Speed"): the pools' threads outnumbered the cores.
+    with one thread each (a job's median 2.6 s against 2.1-2.3 s, bench_classroom on 2026-11-30):
+    the pools' threads outnumbered the cores.
     """
     if workers <= 1:
         return 0

@@ -12,5 +12,4 @@ embeddings, exports) whose answers are numbers, arrays, dataclasses and figures.
 `process` is the loop that serves requests in the child.
 """
 
-from .client import (ModelService, ServiceBusy, ServiceUnavailable, get_service,  # noqa: F401
-                     shutdown_service)
+from .client import ModelService, ServiceBusy, ServiceUnavailable, get_service  # noqa: F401

@@ -323,10 +323,3 @@ def get_service() -> ModelService:
             _service = ModelService()
         return _service
 
-
-def shutdown_service() -> None:
-    global _service
-    with _service_lock:
-        if _service is not None:
-            _service.close()
-            _service = None
