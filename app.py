@@ -9,8 +9,6 @@ opened before anyone visited the home page looks the same as one reached from it
 
 import streamlit as st
 
-import ui
-
 st.set_page_config(page_title="catdog · cats vs dogs", page_icon="🐾", layout="wide")
 
 PAGES = [
@@ -27,7 +25,4 @@ PAGES = [
     st.Page("pages/suspects.py", title="Label check", icon=":material/rule:"),
     st.Page("pages/join.py", title="Join", icon=":material/qr_code_2:"),
 ]
-try:
-    st.navigation(PAGES, position="hidden").run()  # the menu itself is drawn by ui.page_setup
-except ui.UnreadableState:  # ended without an error, the run drops the forged state: the next one is clean
-    st.markdown(ui.UNREADABLE_NOTE)
+st.navigation(PAGES, position="hidden").run()  # the menu itself is drawn by ui.page_setup

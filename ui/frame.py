@@ -14,7 +14,7 @@ from catdog_core import config, dataset, jobs, runs
 from . import classroom
 from .data import cached_data
 from .jobs import PANEL_SECONDS, duration_text
-from .state import (AUTH_KEY, PRESENTER_KEY, ROLE_KEY, SOURCE_KEY, STUDENT, TEACHER, UnreadableState, data_source,
+from .state import (AUTH_KEY, PRESENTER_KEY, ROLE_KEY, SOURCE_KEY, STUDENT, TEACHER, UNREADABLE_NOTE, data_source,
                     owner, state_readable)
 from .text import plain
 
@@ -108,9 +108,10 @@ def _warm_progress() -> None:
 
 def page_setup() -> None:
     """Every page's first call: the class password (the pass, under `catdog classroom`), the app's
-    own menu, the sidebar status. A forged message ends the run here (app.py catches it)."""
+    own menu, the sidebar status. A session a forged message made unreadable ends here."""
     if not state_readable():
-        raise UnreadableState
+        st.markdown(UNREADABLE_NOTE)
+        st.stop()
     if classroom.served():
         classroom.pass_gate()
     else:

@@ -33,17 +33,13 @@ def is_teacher() -> bool:
     return st.session_state.get(ROLE_KEY) == TEACHER
 
 
-class UnreadableState(Exception):
-    """This run's message set state that no widget of the app has (a forged message): Streamlit cannot
-    read the session's state, and each widget would fail with a traceback in the server's log."""
-
-
 UNREADABLE_NOTE = "This page got a message it could not read, so it was not drawn; reload the page."
 
 
 def state_readable() -> bool:
-    """Whether Streamlit can read this session's state (see UnreadableState). A run that ends without
-    an error then drops the state no widget claimed: the next run is readable again."""
+    """Whether Streamlit can read this session's state. A message that sets state no widget of the
+    app has (only a forged one does) makes every later widget fail with a traceback in the server's
+    log; the session is stopped at the gate instead, until a reload starts a fresh one."""
     try:
         list(st.session_state)
     except KeyError:
