@@ -29,6 +29,6 @@ with words:
     if password:
         st.markdown("**Class password**")
         st.markdown(f"## `{password}`" if "`" not in password else f"## {ui.plain(password)}")
-    st.markdown(ui.plain(classroom.CERTIFICATE_WARNING))
-    if info.fingerprint:
-        st.caption(f"The certificate's fingerprint (in the browser's details) starts with {info.fingerprint[:23]}.")
+st.markdown(ui.plain(classroom.CERTIFICATE_WARNING))
+if info.fingerprint:
+    st.caption(f"The certificate's fingerprint (in the browser's details) starts with {info.fingerprint[:23]}.")
