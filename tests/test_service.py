@@ -158,6 +158,8 @@ def test_a_server_killed_outright_leaves_no_service_folder_behind(tmp_path):
     """The service's socket lives in a private catdog-service-* folder of the temp folder: when the
     process that started it is killed (SIGKILL, no clean-up of its own), the service ends and takes
     the folder with it."""
+    from test_browser import ended
+
     temp = tmp_path / "tmp"
     temp.mkdir()
     code = ("import os, sys\nfrom catdog_core.service import get_service\nservice = get_service()\n"
@@ -170,16 +172,9 @@ def test_a_server_killed_outright_leaves_no_service_folder_behind(tmp_path):
         caller.kill()
         caller.wait(10)
         deadline = time.time() + 60
-        while time.time() < deadline and (list(temp.iterdir()) or _running(lane)):
+        while time.time() < deadline and (list(temp.iterdir()) or not ended(lane)):
             time.sleep(0.1)
-        assert list(temp.iterdir()) == [] and not _running(lane)
+        assert list(temp.iterdir()) == [] and ended(lane)
     finally:
         if caller.poll() is None:
             caller.kill()
-
-
-def _running(pid: int) -> bool:
-    try:
-        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
-    except (OSError, IndexError):
-        return False
