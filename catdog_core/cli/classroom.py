@@ -89,9 +89,9 @@ def _private_home() -> Path:
 def cmd_classroom(args) -> int:
     if not 1 <= args.port <= 65535:
         raise CatdogError(f"The port must be a number from 1 to 65535, not {args.port}.")
+    password, teacher = _passwords(args)
     entry, home = _entry(), _private_home()
     where = classroom.class_folder(home)
-    password, teacher = _passwords(args)
     lan = classroom.lan_addresses()
     names, addresses = classroom.host_names(), list(lan)
     if args.address not in ("0.0.0.0", ""):
@@ -103,27 +103,32 @@ def cmd_classroom(args) -> int:
                                       classroom.ENV_TEACHER_PASSWORD: teacher, config.ENV_HOME: str(home)})
     if args.data:
         env[config.ENV_DATA_DIR] = args.data
-    command = [sys.executable, "-m", "streamlit", "run", str(entry), "--server.port", str(args.port),
-               "--server.address", args.address, "--server.sslCertFile", str(cert.cert_file),
-               "--server.sslKeyFile", str(cert.key_file), "--server.headless", "true",
-               "--browser.gatherUsageStats", "false"]
     log_path = where / "server.log"
     with _Stopper() as stopper, open(log_path, "ab") as log:
         output = None if args.verbose else log
-        server = subprocess.Popen(command, cwd=entry.parent, env=env, stdin=subprocess.DEVNULL, stdout=output,
-                                  stderr=output, start_new_session=True)
+        server = subprocess.Popen(_server_command(entry, args, cert), cwd=entry.parent, env=env,
+                                  stdin=subprocess.DEVNULL, stdout=output, stderr=output, start_new_session=True)
         stopper.watch(server)
         try:
             _wait_ready(server, stopper, _probe_url(args.address, args.port), cert.cert_file, log_path)
             if not stopper.is_set():
                 classroom.write_server_info(where, classroom.ServerInfo(tuple(urls), os.getpid(), cert.fingerprint))
                 _announce(args, urls, password, teacher, cert, log_path)
-            stopper.wait_for(server)
+            stopper.wait_for_server()
         finally:
             _stop_everything(server, home, stopper)
             classroom.clear_server_info(where, os.getpid())
+    if not stopper.is_set():  # nobody asked: the server ended by itself
+        raise CatdogError(f"The class server stopped by itself (exit code {server.returncode}); see {log_path}.")
     print("The class server stopped; nothing of it runs any more.", flush=True)
     return 0
+
+
+def _server_command(entry: Path, args, cert: classroom.Certificate) -> list[str]:
+    return [sys.executable, "-m", "streamlit", "run", str(entry), "--server.port", str(args.port),
+            "--server.address", args.address, "--server.sslCertFile", str(cert.cert_file),
+            "--server.sslKeyFile", str(cert.key_file), "--server.headless", "true",
+            "--browser.gatherUsageStats", "false"]
 
 
 def _is_ip(text: str) -> bool:
@@ -207,8 +212,9 @@ class _Stopper:
     def watch(self, server: subprocess.Popen) -> None:
         self._server = server
 
-    def wait_for(self, server: subprocess.Popen) -> None:
-        while not self._event.is_set() and server.poll() is None:
+    def wait_for_server(self) -> None:
+        """Until a signal comes or the server ends by itself."""
+        while not self._event.is_set() and self._server.poll() is None:
             self._event.wait(0.5)
 
 
