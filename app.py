@@ -23,5 +23,6 @@ PAGES = [
     st.Page("pages/whatif.py", title="What if", icon=":material/tune:"),
     st.Page("pages/board.py", title="Class board", icon=":material/leaderboard:"),
     st.Page("pages/suspects.py", title="Label check", icon=":material/rule:"),
+    st.Page("pages/join.py", title="Join", icon=":material/qr_code_2:"),
 ]
 st.navigation(PAGES, position="hidden").run()  # the menu itself is drawn by ui.page_setup

@@ -98,7 +98,10 @@ with left:
                       args=(current, [(f.name, f.getvalue()) for f in files]))
         for problem in st.session_state.pop("_add_problems", []):
             st.error(ui.plain(problem))
-        if st.toggle("Use the camera", key="class_camera"):
+        no_camera = ui.camera_problem()
+        if no_camera:
+            st.caption(no_camera)
+        elif st.toggle("Use the camera", key="class_camera"):
             shot = st.camera_input(f"A photo of {current}", key=f"class_shot_{len(classes()[current])}")
             if shot is not None:
                 shot_name = f"camera-{len(classes()[current]):03d}.jpg"

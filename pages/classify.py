@@ -278,9 +278,12 @@ classify_tab, check_tab = st.tabs(["Classify photos", "Check labelled photos"])
 with classify_tab:
     uploads = ui.file_uploader("Upload one or several images (JPEG, PNG, WebP, BMP or GIF)",
                                key="classify_files", multiple=True)
-    camera = st.radio("Camera", ["off", "live", "snapshot"], horizontal=True, key="classify_camera_mode",
-                      help="Live: a prediction on every video frame the model keeps up with. Browsers allow a "
-                           "camera only on localhost or over HTTPS.")
+    no_camera = ui.camera_problem()
+    if no_camera:
+        st.info(no_camera)  # the class's own address, a link
+    camera = "off" if no_camera else st.radio(
+        "Camera", ["off", "live", "snapshot"], horizontal=True, key="classify_camera_mode",
+        help="Live: a prediction on every video frame the model keeps up with.")
     if camera == "live" and not live_camera(run):
         st.caption("Live video needs the streamlit-webrtc package; here is the snapshot camera instead.")
         camera = "snapshot"

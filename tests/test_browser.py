@@ -312,10 +312,10 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             assert page.get_by_test_id("stSidebarNav").count() == 0
             expect(page.get_by_role("heading", name="The dataset")).to_be_visible(timeout=60_000)
             wait_idle(page)
-            expect(nav).to_have_count(11)
+            expect(nav).to_have_count(12)
             assert [t.strip().split("\n")[-1] for t in nav.all_inner_texts()] == [
                 "Home", "Dataset", "Augmentation", "Training", "Evaluate", "Classify", "Your classes",
-                "Inside the models", "What if", "Class board", "Label check"]
+                "Inside the models", "What if", "Class board", "Label check", "Join"]
             expect(page.get_by_test_id("stImage")).to_have_count(6)
             expect(page.get_by_test_id("stSidebar").get_by_text("2000 train")).to_be_visible()
             assert page.get_by_test_id("stSidebarNav").count() == 0

@@ -237,3 +237,22 @@ def test_info_refuses_special_files_and_prints_names_as_text(cli_env, tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "\x1b" not in proc.stderr and "\u202e" not in proc.stderr
     assert "\\x1b[2J\\x1b[31msneaky\\u202egpj.jpg" in proc.stderr
+
+
+def test_classroom_help_says_what_students_will_see(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["classroom", "--help"])
+    assert info.value.code == 0
+    shown = capsys.readouterr().out
+    for words in ("https address", "QR code", "not private", "Chrome", "Firefox", "Safari", "class password",
+                  "teacher password", "--port", "--address", "--password", "--teacher-password", "Ctrl-C"):
+        assert words in shown, words
+
+
+@pytest.mark.parametrize("args, said", [(["--password", "same-1", "--teacher-password", "same-1"], "must differ"),
+                                        (["--port", "70000"], "from 1 to 65535"),
+                                        (["--password", "tab\there"], "printable")])
+def test_classroom_refuses_bad_settings_before_it_starts_anything(args, said, capsys, isolated_home):
+    assert main(["classroom", "--address", "127.0.0.1", *args]) == 2
+    assert said in one_error_line(capsys.readouterr().err)
+    assert not (isolated_home / "classroom").exists()

@@ -152,3 +152,29 @@ def test_the_batch_lane_reports_progress_and_leaves_the_quick_lane_free(service,
     # Decoded by the service into the cache, read here from disk as a memory map.
     assert isinstance(loaded.train.images, np.memmap)
     assert dataset.cached_dataset(str(root)) is loaded
+
+
+def test_a_server_killed_outright_leaves_no_service_folder_behind(tmp_path):
+    """The service's socket lives in a private catdog-service-* folder of the temp folder: when the
+    process that started it is killed (SIGKILL, no clean-up of its own), the service ends and takes
+    the folder with it."""
+    from test_browser import ended
+
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    code = ("import os, sys\nfrom catdog_core.service import get_service\nservice = get_service()\n"
+            "service.ping()\nprint(service.pids()['quick'], flush=True)\nsys.stdin.read()\n")
+    caller = subprocess.Popen([sys.executable, "-c", code], env=subprocess_env(TMPDIR=str(temp)),
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        lane = int(caller.stdout.readline())
+        assert [p.name.startswith("catdog-service-") for p in temp.iterdir()] == [True]
+        caller.kill()
+        caller.wait(10)
+        deadline = time.time() + 60
+        while time.time() < deadline and (list(temp.iterdir()) or not ended(lane)):
+            time.sleep(0.1)
+        assert list(temp.iterdir()) == [] and ended(lane)
+    finally:
+        if caller.poll() is None:
+            caller.kill()

@@ -11,9 +11,11 @@ import streamlit as st
 
 from catdog_core import config, dataset, jobs, runs
 
+from . import classroom
 from .data import cached_data
 from .jobs import PANEL_SECONDS, duration_text
-from .state import AUTH_KEY, PRESENTER_KEY, ROLE_KEY, SOURCE_KEY, STUDENT, TEACHER, data_source, owner
+from .state import (AUTH_KEY, PRESENTER_KEY, ROLE_KEY, SOURCE_KEY, STUDENT, TEACHER, UNREADABLE_NOTE, data_source,
+                    owner, state_readable)
 from .text import plain
 
 PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
@@ -28,6 +30,7 @@ PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
     ("pages/whatif.py", "What if", ":material/tune:"),
     ("pages/board.py", "Class board", ":material/leaderboard:"),
     ("pages/suspects.py", "Label check", ":material/rule:"),
+    ("pages/join.py", "Join", ":material/qr_code_2:"),
 ]
 
 
@@ -42,7 +45,7 @@ def _secret_setting(variable: str, secret: str) -> str | None:
     return str(chosen) if chosen else None
 
 
-def _class_password() -> str | None:
+def class_password() -> str | None:
     return _secret_setting("CATDOG_CLASS_PASSWORD", "class_password")
 
 
@@ -58,7 +61,7 @@ def _matches(given: str, password: str | None) -> bool:
 def _password_gate() -> None:
     """With a class password set, nothing but this form shows until the session gives it (the
     teacher password also opens it, as the teacher). Without one, the one user is the teacher."""
-    password = _class_password()
+    password = class_password()
     if password is None:
         st.session_state[ROLE_KEY] = TEACHER
         return
@@ -104,8 +107,15 @@ def _warm_progress() -> None:
 
 
 def page_setup() -> None:
-    """Every page's first call: the class password, the app's own menu, the sidebar status."""
-    _password_gate()
+    """Every page's first call: the class password (the pass, under `catdog classroom`), the app's
+    own menu, the sidebar status. A session a forged message made unreadable ends here."""
+    if not state_readable():
+        st.markdown(UNREADABLE_NOTE)
+        st.stop()
+    if classroom.served():
+        classroom.pass_gate()
+    else:
+        _password_gate()
     _warm_start(str(config.catdog_home()))
     owner()
     if st.session_state.get(PRESENTER_KEY):

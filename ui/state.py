@@ -8,6 +8,7 @@ import secrets
 import streamlit as st
 
 from catdog_core.augment import AugmentSettings
+from catdog_core.classroom import STUDENT, TEACHER  # noqa: F401  (the roles, named once)
 
 SETTINGS_KEY = "augment_settings"
 GROUP_KEY = "job_group"
@@ -15,7 +16,6 @@ SOURCE_KEY = "data_source"  # an uploaded zip's path (set by the Dataset page on
 OWNER_KEY = "owner"
 AUTH_KEY = "class_password_ok"
 ROLE_KEY = "_role"  # TEACHER or STUDENT, set by the gate (ui.frame) only, never from a widget
-TEACHER, STUDENT = "teacher", "student"
 PRESENTER_KEY = "presenter"
 NEW_RUNS_KEY = "_new_runs"  # runs this session's jobs saved, newest last
 
@@ -30,6 +30,20 @@ def is_teacher() -> bool:
     every upload). One user on their own machine (no class password) is the teacher; in a class, only
     a session that gave the teacher password is."""
     return st.session_state.get(ROLE_KEY) == TEACHER
+
+
+UNREADABLE_NOTE = "This page got a message it could not read, so it was not drawn; reload the page."
+
+
+def state_readable() -> bool:
+    """Whether Streamlit can read this session's state. A message that sets state no widget of the
+    app has (only a forged one does) makes every later widget fail with a traceback in the server's
+    log; the session is stopped at the gate instead, until a reload starts a fresh one."""
+    try:
+        list(st.session_state)
+    except KeyError:
+        return False
+    return True
 
 
 def presenter() -> bool:

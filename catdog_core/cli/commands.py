@@ -8,6 +8,7 @@ import sys
 import time
 
 from ..errors import CatdogError
+from .classroom import cmd_classroom
 from .follow import ended, follow, result_line
 from .progress import Bar, pct
 
@@ -401,4 +402,4 @@ def cmd_export(args) -> int:
 COMMANDS = {"info": cmd_info, "train": cmd_train, "reproduce": cmd_reproduce, "runs": cmd_runs,
             "evaluate": cmd_evaluate, "predict": cmd_predict, "export": cmd_export, "worker": cmd_worker,
             "script": cmd_script, "map": cmd_map,
-            "jobs": cmd_jobs}
+            "jobs": cmd_jobs, "classroom": cmd_classroom}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from .. import config
+from . import classroom
 
 DESCRIPTION = "The command line: look at the data, train, evaluate and predict without a browser."
 
@@ -83,4 +84,5 @@ def parser() -> argparse.ArgumentParser:
     j.add_argument("--stop", type=int, nargs="+", metavar="ID", help="stop these jobs (queued ones are cancelled)")
     j.add_argument("--stop-all", action="store_true", help="stop every queued and running job")
     j.add_argument("--limit", type=int, default=20, help="how many jobs to list (default 20)")
+    classroom.add_parser(add)
     return p

@@ -92,7 +92,7 @@ class _Lane:
 
     def _start(self) -> None:
         self._stop()
-        folder = tempfile.mkdtemp(prefix="catdog-service-")
+        folder = tempfile.mkdtemp(prefix=process.FOLDER_PREFIX)
         address = os.path.join(folder, "socket")
         key = secrets.token_bytes(32)
         env = config.child_environment(CATDOG_SERVICE_KEY=key.hex())

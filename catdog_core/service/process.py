@@ -5,12 +5,14 @@
 A fresh Python that imports TensorFlow itself and shares nothing with the web server
 but one multiprocessing.connection socket (the key comes in CATDOG_SERVICE_KEY). It
 ends when the connection closes (the server went away) or after IDLE_SECONDS without
-a request (0: never).
+a request (0: never), and takes its socket's private folder with it: a server that was
+stopped or killed leaves no catdog-service-* folder behind.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import threading
 import time
@@ -18,6 +20,7 @@ import traceback
 
 PROGRESS_EVERY = 0.1  # seconds between progress messages (the last one always goes)
 ENV_PREFIXES = ("CATDOG_", "KERAS_HOME")
+FOLDER_PREFIX = "catdog-service-"  # the socket's private folder (the client makes it with mkdtemp)
 
 
 def _apply_environment(env: dict[str, str]) -> None:
@@ -79,8 +82,17 @@ def main(argv: list[str]) -> int:
 
     address, idle = argv[0], float(argv[1])
     key = bytes.fromhex(os.environ.pop("CATDOG_SERVICE_KEY"))
-    with Listener(address, family="AF_UNIX", authkey=key) as listener:
-        conn = listener.accept()  # the server that started this process: it alone has the key
+    try:
+        with Listener(address, family="AF_UNIX", authkey=key) as listener:
+            conn = listener.accept()  # the server that started this process: it alone has the key
+        return _serve_connection(conn, idle)
+    finally:
+        folder = os.path.dirname(address)
+        if os.path.basename(folder).startswith(FOLDER_PREFIX):  # the private folder the client made, only
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _serve_connection(conn, idle: float) -> int:
     try:
         from ..sources import clean_leftovers
 
