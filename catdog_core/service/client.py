@@ -323,3 +323,12 @@ def get_service() -> ModelService:
             _service = ModelService()
         return _service
 
+
+
+def shutdown_service() -> None:
+    """Close this process's service lanes (the class server does when it stops)."""
+    global _service
+    with _service_lock:
+        if _service is not None:
+            _service.close()
+            _service = None
