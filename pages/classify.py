@@ -189,7 +189,7 @@ def labelled_check(run, heatmap: bool) -> None:
         return
     st.metric("Right", f"{result.right} of {result.total}",
               help=metrics.verdict(result.right / result.total, result.total))
-    st.caption(f"{metrics.verdict(result.right / result.total, result.total)}.")
+    st.caption(f"Accuracy: {metrics.verdict(result.right / result.total, result.total)}.")
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion",
                                               large=ui.presenter()),

@@ -52,11 +52,12 @@ result = cache[key]
 
 cols = st.columns(1 + min(len(result.per_class), 5))
 low, high = result.interval
-cols[0].metric("Test accuracy", f"{result.accuracy:.1%}",
+right_answers = round(result.accuracy * result.count)
+cols[0].metric("Test accuracy", f"{right_answers} of {result.count} right" if result.too_few else f"{result.accuracy:.1%}",
                help=f"{result.count} test images, mean loss {result.loss:.3f}; 95 % interval {low:.0%} to {high:.0%}")
 if result.too_few:
-    st.warning(f"{metrics.verdict(result.accuracy, result.count)}. Each test image moves the accuracy by "
-               f"{1 / result.count:.0%}; add more images before trusting this number.")
+    st.warning(f"Test accuracy: {metrics.verdict(result.accuracy, result.count)}. Each test image moves the "
+               f"accuracy by {1 / result.count:.0%}; add more images before trusting a number.")
 else:
     st.caption(f"Test accuracy {metrics.verdict(result.accuracy, result.count)}.")
 if len(result.per_class) <= 5:
