@@ -12,6 +12,7 @@ from catdog_core import augment, charts, config, jobs, metrics, runs
 from catdog_core.errors import CatdogError
 from catdog_core.words import count
 
+from .data import cached_data
 from .runs import VALIDATION_NOTE, fine_tune_marker
 from .state import GROUP_KEY, JOB_KEY, NEW_RUNS_KEY, data_source, owner, presenter
 from .text import plain
@@ -138,6 +139,15 @@ def _saved_run(run_id: str | None):
         return None
 
 
+def _epochs_planned(job: jobs.JobState) -> int:
+    """The job's epochs in all: the worker's plan once it has said it, else planned here from the data
+    in use (a panel shows only a job on it), so a small dataset's 100 epochs show from the start."""
+    loaded = cached_data()
+    if job.batch is not None or loaded is None:
+        return job.epochs_total
+    return jobs.planned_epochs(job.spec, len(loaded.train))
+
+
 def _job_view(job_id: int, where: str) -> None:
     queue = jobs.get_queue()
     job = queue.get(job_id)
@@ -151,7 +161,7 @@ def _job_view(job_id: int, where: str) -> None:
     seen[job_id] = job.state
 
     spec = job.spec
-    total = job.epochs_total
+    total = _epochs_planned(job)
     uses_augmentation = spec.recipe != "baseline"
     st.markdown(f"**Job {job.job_id}: {plain(job.title)}** · recipe `{spec.recipe}` · "
                 f"{augment.describe(spec.settings) if uses_augmentation else 'no augmentation'}")
@@ -160,7 +170,7 @@ def _job_view(job_id: int, where: str) -> None:
         st.info(f"Waiting in the queue at position {job.queue_position}: jobs train one after another.")
     elif job.state == jobs.RUNNING:
         batch = job.batch
-        if job.phase == "Training" and batch is not None and batch.steps:
+        if job.phase == "Training" and batch is not None and batch.step:  # step 0: only the plan so far
             st.progress(batch.step / batch.steps,
                         text=f"Epoch {batch.epoch} of {total}: batch {batch.step} of {batch.steps}"
                              f" · loss {batch.loss:.3f} · accuracy {batch.accuracy:.1%}")

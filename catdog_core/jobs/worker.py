@@ -350,6 +350,10 @@ class _DbObserver:
     def on_phase(self, message, done=0, total=0):
         self._write(force=not total or done in (0, total), phase=message, done=done, total=total)
 
+    def on_plan(self, r):
+        self.progress = r.to_dict()  # the epochs planned; the phase stays what it is
+        self._write(force=True)
+
     def on_batch(self, r):
         self.progress = r.to_dict()
         self._write(force=r.step == r.steps, phase="Training")
