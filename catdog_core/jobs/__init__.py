@@ -15,8 +15,8 @@ from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )
 from .run import run_job, salvage  # noqa: F401
-from .worker import (backend, ensure_workers, shutdown_workers, wake_workers, warm_status,  # noqa: F401
-                     warming_wanted)
+from .worker import (backend, ensure_workers, left_running_note, shutdown_workers, wake_workers,  # noqa: F401
+                     warm_status, warming_wanted)
 
 
 def get_queue(home: Path | None = None) -> Queue:
