@@ -287,3 +287,16 @@ def test_the_embedding_map_legend_names_each_class_once():
                                                           "dogs", "dogs · model wrong"])
     assert len(fig.data) > len(shown)  # the second map's traces are there, without entries of their own
     assert {t.legendgroup for t in fig.data} == {t.legendgroup for t in fig.data if t.showlegend is not False}
+
+
+def test_a_loss_chart_keeps_one_scale_from_the_first_epoch():
+    """A small CNN's loss chart was linear (0 to 24, validation flat at 0) while it trained, and turned
+    logarithmic once it had a few epochs; a transfer run's stays linear throughout."""
+    small_cnn = history([(0.5, 0.52), (0.55, 0.55), (0.6, 0.56), (0.62, 0.58), (0.65, 0.6)])
+    small_cnn[0]["loss"] = 24.1  # raw pixels, the first epoch
+    transfer = [{**e, "loss": 0.45 - 0.05 * i, "val_loss": 0.14 - 0.01 * i}
+                for i, e in enumerate(history([(0.8, 0.95)] * 6))]
+    for epochs in range(1, 6):
+        assert charts.learning_curves({"baseline": small_cnn[:epochs]}, "loss").layout.yaxis.type == "log", epochs
+    for epochs in range(1, 7):
+        assert charts.learning_curves({"transfer": transfer[:epochs]}, "loss").layout.yaxis.type == "linear", epochs
