@@ -33,8 +33,8 @@ val_ds = keras.utils.image_dataset_from_directory("{folder}/validation", shuffle
 class_names = train_ds.class_names
 print(class_names)
 
-# The post takes every 5th validation batch as its test set; as the dataset reshuffles each
-# pass, do it once, without shuffling, so the test images stay put:
+# The post's test set: the first fifth of the validation batches (take), the rest stay validation
+# (skip). Its dataset reshuffles on every pass, so its test images change; without shuffling, they stay put:
 batches = int(val_ds.cardinality())
 test_ds = val_ds.take(batches // 5)
 val_ds = val_ds.skip(batches // 5)
