@@ -15,7 +15,7 @@ PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#F
 
 
 FONT = 15  # readable from the back of a classroom
-NO_TOOLBAR = {"displayModeBar": False}  # plotly_chart(config=...) for small charts: nothing covers the bars
+NO_TOOLBAR = {"displayModeBar": False}  # plotly_chart(config=...): its toolbar sat over titles and bars
 _TRAIN_COLOUR, _VAL_COLOUR = "#4C78A8", "#F58518"
 
 SMOOTH_AFTER = 30  # epochs: longer runs (small data, 100 epochs) zig-zag, so their average is drawn
