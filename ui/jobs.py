@@ -21,6 +21,7 @@ from .text import plain
 JOBS_BY_DATA_KEY = "_jobs_by_data"  # {data source or "": this session's latest job on that data}
 REDRAW_KEY = "_jobs_redraw"  # jobs that just ended: the page reruns on their panel's next beat
 QUEUE_EMPTIED_KEY = "_queue_emptied"  # the queue view saw the queue empty: the page reruns next beat
+ORIGINS_KEY = "_job_origins"  # {job id: the page this session submitted it from}
 
 
 def session_job() -> jobs.JobState | None:
@@ -46,11 +47,19 @@ def _follow(job_id: int, data: str | None) -> None:
     st.session_state.setdefault(JOBS_BY_DATA_KEY, {})[data or ""] = job_id
 
 
-def submit(spec: jobs.JobSpec) -> None:
-    """Queue a job for this session and redraw the page (sidebar included) around it."""
-    _follow(jobs.submit(spec, owner=owner()), spec.data)
+def submit(spec: jobs.JobSpec, origin: str = "") -> None:
+    """Queue a job for this session and redraw the page (sidebar included) around it; `origin` names
+    the page that asked (see started_on)."""
+    job_id = jobs.submit(spec, owner=owner())
+    st.session_state.setdefault(ORIGINS_KEY, {})[job_id] = origin
+    _follow(job_id, spec.data)
     st.session_state.pop(GROUP_KEY, None)
     st.rerun()
+
+
+def started_on(job: jobs.JobState, origin: str) -> bool:
+    """Whether this session submitted the job from the page `origin` (ui.submit's argument)."""
+    return st.session_state.get(ORIGINS_KEY, {}).get(job.job_id) == origin
 
 
 def submit_group(specs: list[jobs.JobSpec], label: str) -> None:
@@ -222,8 +231,9 @@ def _job_view(job_id: int, where: str) -> None:
         curves = {spec.recipe: job.history}
         marks = fine_tune_marker(spec.recipe, job.history)
         left, right = st.columns(2)
-        left.plotly_chart(_job_curves(curves, "accuracy", marks), key=f"acc_{where}_{job_id}")
-        right.plotly_chart(_job_curves(curves, "loss", marks), key=f"loss_{where}_{job_id}")
+        for column, metric, short in ((left, "accuracy", "acc"), (right, "loss", "loss")):
+            column.plotly_chart(_job_curves(curves, metric, marks), key=f"{short}_{where}_{job_id}",
+                                config=charts.NO_TOOLBAR)
         st.caption(VALIDATION_NOTE)
     elif job.active:
         st.caption("The accuracy and loss curves appear when the first epoch ends.")
