@@ -29,8 +29,8 @@ def recipe_summary(name: str, num_classes: int, settings: dict | None) -> str:
 
 
 def saved_runs_table(shown: list, with_classes: bool) -> None:
-    """What a class compares first, in columns that fit the page at 1280 pixels: the run id starts with
-    its date and time, so it is the date; a run someone named shows its name there."""
+    """What a class compares first, in columns that fit the page at 1280 pixels: no date column (a run's
+    id starts with its date and time), and a run someone named shows its name in place of its id."""
     rows = [{**r.row(), "run": r.extra.get("name") or r.run_id} for r in shown]
     order = ["recipe", "epochs", "val acc", "best val acc", "test acc", "test images"]
     order += ["left out"] * any(r.excluded for r in shown) + ["seconds", "run"] + ["classes"] * with_classes
