@@ -47,7 +47,6 @@ settings = ui.current_settings()
 source = ui.data_source()  # None, or the zip of classes uploaded on the Dataset page
 loaded = ui.cached_data()
 num_classes = len(loaded.class_names) if loaded is not None else 2
-listing = runs.list_runs()
 
 left, right = st.columns([3, 2], gap="large")
 with left:
@@ -102,9 +101,9 @@ with right:
         ui.submit(spec)
     if buttons.button("Quick transfer", icon=":material/bolt:", width="content"):
         ui.submit(jobs.quick_spec(source))
-    # A caption, not a tooltip: a tooltip covered the recipe's text and its Keras summary.
-    st.caption(f"Quick transfer: model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
-               f"MobileNetV2 features.{ui.quick_time_note(listing.runs)}")
+    # A caption, not a tooltip: a tooltip covered the recipe's text and its Keras summary. Filled once the
+    # runs are listed, after the panel: a run its job has just saved is in that listing.
+    quick_note = st.empty()
 
 # Under both columns, the page's width: in half of it Keras' table lost its Output Shape and Param #.
 summary_box = st.expander("Keras summary")  # filled last: building a model takes a moment
@@ -120,6 +119,9 @@ else:
 ui.queue_view()
 
 st.subheader("Saved runs")
+listing = runs.list_runs()
+quick_note.caption(f"Quick transfer: model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
+                   f"MobileNetV2 features.{ui.quick_time_note(listing.runs)}")
 by_id = {r.run_id: r for r in listing.runs}
 for message in listing.problems:
     st.warning(ui.plain(message))
