@@ -237,8 +237,9 @@ if following:
 elif st.button("Reproduce the post (4 models × 20 epochs)", icon=":material/replay:"):
     ui.submit_group(jobs.post_specs(source), jobs.REPRODUCE_LABEL)
 rows = runs.post_comparison(ui.session_runs(listing.runs)[0], jobs.REPRODUCE_LABEL)  # on the data in use
-shown = [{k: ("–" if v is None else f"{v:.1%}" if k.endswith("acc") else v) for k, v in row.items()}
-         for row in rows]  # "–" where nothing was measured yet
+shown = [{k: ("–" if v is None else f"{v:.1%}" if k.endswith("acc") else v) for k, v in row.items() if k != "stopped"}
+         | ({"epochs": by_id[row["run"]].epochs_text} if row["run"] in by_id else {})
+         for row in rows]  # "–" where nothing was measured yet; "1 of 20 (stopped)" for a stopped run
 ui.show_table(pd.DataFrame(shown).astype(str))
 reproduced = {row["model"]: by_id[row["run"]].history for row in rows if row["run"] in by_id}
 if reproduced:

@@ -94,7 +94,8 @@ def post_comparison(listing: list[Run], label: str) -> list[dict]:
             "post test acc": recipe.post_test,
             "our val acc": run.val_accuracy if run else None,
             "our test acc": run.test_accuracy if run else None,
-            "epochs": run.epochs_text if run else None,
+            "epochs": run.epochs if run else None,
+            "stopped": run.stopped if run else None,  # before the epochs asked for (see Run.epochs_text)
             "run": run.run_id if run else None,
         })
     return rows
