@@ -248,7 +248,7 @@ def seen_in_check(result) -> str:
     n, left = len(result.seen), result.total - len(result.seen)
     names = ui.plain(", ".join(result.seen[:5]) + ("…" if n > 5 else ""))
     them = "it" if n == 1 else "them"
-    without = (f"{result.right_unseen} of {left} right ({metrics.verdict(result.right_unseen / left, left)})"
+    without = (f"{result.right_unseen} of {left} right, {metrics.verdict(result.right_unseen / left, left)}"
                if left else "no photo is left")
     return (f"{count(n, 'photo')} of these {result.total} {'is' if n == 1 else 'are'} in the training set "
             f"({names}): the model has seen {them}. Without {them}: {without}.")
