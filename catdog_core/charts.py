@@ -14,7 +14,7 @@ PALETTE = ("#4C78A8", "#F58518", "#54A24B", "#E45756", "#72B7B2", "#B279A2", "#F
 
 
 FONT = 15  # readable from the back of a classroom
-NO_TOOLBAR = {"displayModeBar": False}  # plotly_chart(config=...) for small charts: nothing covers the bars
+NO_TOOLBAR = {"displayModeBar": False}  # plotly_chart(config=...): its toolbar sat over titles and bars
 _TRAIN_COLOUR, _VAL_COLOUR = "#4C78A8", "#F58518"
 
 SMOOTH_AFTER = 30  # epochs: longer runs (small data, 100 epochs) zig-zag, so their average is drawn
@@ -119,16 +119,18 @@ def _finite(values) -> list[float]:
     return [float(v) for v in values if v is not None and math.isfinite(v)]
 
 
-def _loss_axis(values: Sequence[float]) -> tuple[str, list[float], str | None]:
-    """(axis type, range, note): an axis that shows every loss. A log axis when a linear one would
-    squash most points into its bottom third (the baseline's first-epoch loss of 24 beside 0.7s, or
-    a transfer run's 0.02s beside a baseline's 0.69s); the note says so in plain words."""
+def _loss_axis(values: Sequence[float], openings: Sequence[Sequence[float]] = ()) -> tuple[str, list[float], str | None]:
+    """(axis type, range, note): an axis that shows every loss. A log axis when a run's first epoch
+    already spans more than 3x (the small CNN's training loss of 24 beside its validation 0.7; a
+    transfer head's 1.2 beside 0.3), or the whole chart more than 20x (a transfer run's 0.02s beside a
+    baseline's 0.69s); the note says so in plain words. `openings`: each run's first-epoch losses.
+    Decided by the first epoch, a chart drawn while a run trains keeps the scale it ends with."""
     finite = sorted(_finite(values))
     if not finite:
         return "linear", [0, 1], None
     low, top = finite[0], finite[-1]
-    typical = finite[int(0.8 * (len(finite) - 1))]
-    if low > 0 and len(finite) >= 4 and (top > 3 * typical or top > 20 * low):
+    opened_wide = any(len(f) > 1 and min(f) > 0 and max(f) > 3 * min(f) for f in map(_finite, openings))
+    if low > 0 and (opened_wide or top > 20 * low):
         lo, hi = math.log10(low), math.log10(top)
         pad = max(0.04, 0.05 * (hi - lo))
         note = f"Log scale, so every point fits: loss from {low:.2g} to {top:.3g}."
@@ -245,7 +247,8 @@ def learning_curves(histories: Mapping[str, Sequence[dict]], metric: str = "accu
     if metric == "accuracy":
         fig.update_yaxes(range=[0, 1.02], tickformat=".0%")
     else:
-        kind, span, note = _loss_axis(everything)
+        openings = [[h[0].get(metric), h[0].get(f"val_{metric}")] for h in histories.values() if h]
+        kind, span, note = _loss_axis(everything, openings)
         fig.update_yaxes(type=kind, range=span)
         if kind == "log":
             ticks = _log_ticks(span)

@@ -25,16 +25,20 @@ BATCH_SIZE = 32
 def load_data(folder: str = "cats_and_dogs_filtered") -> str:
     """The post's loading, with this project's test split: a fifth of validation, by file."""
     return f'''{HEADER}
-# The post's loader: every image decoded and squashed to 160x160 (bilinear, no antialias).
-train_ds = keras.utils.image_dataset_from_directory("{folder}/train", shuffle=True,
-                                                    batch_size=BATCH_SIZE, image_size=IMG_SIZE)
-val_ds = keras.utils.image_dataset_from_directory("{folder}/validation", shuffle=False,
-                                                  batch_size=BATCH_SIZE, image_size=IMG_SIZE)
+# The post's loader: every image decoded and squashed to 160x160
+# (bilinear, no antialias).
+train_ds = keras.utils.image_dataset_from_directory(
+    "{folder}/train", shuffle=True, batch_size=BATCH_SIZE,
+    image_size=IMG_SIZE)
+val_ds = keras.utils.image_dataset_from_directory(
+    "{folder}/validation", shuffle=False, batch_size=BATCH_SIZE,
+    image_size=IMG_SIZE)
 class_names = train_ds.class_names
 print(class_names)
 
-# The post takes every 5th validation batch as its test set; as the dataset reshuffles each
-# pass, do it once, without shuffling, so the test images stay put:
+# The post's test set: the first fifth of the validation batches (take), the
+# rest stay validation (skip). Its dataset reshuffles on every pass, so its
+# test images change; without shuffling, they stay put:
 batches = int(val_ds.cardinality())
 test_ds = val_ds.take(batches // 5)
 val_ds = val_ds.skip(batches // 5)

@@ -94,7 +94,7 @@ def hidden_features(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     import keras
 
     logits = model.get_layer("logits") if any(l.name == "logits" for l in model.layers) else model.layers[-1]
-    probe = keras.Model(model.inputs, logits.input)
+    probe = keras.Model(model.input, logits.input)  # one input, as it is called (see explain.activations)
     out = [np.asarray(probe(images[i:i + batch].astype("float32"), training=False), np.float16)
            for i in range(0, len(images), batch)]  # float16: the small CNN's 87 616 numbers an image
     return np.concatenate(out).astype(np.float32)

@@ -286,7 +286,9 @@ def activations(model, image: np.ndarray) -> list[Activation]:
     with _compiled_lock:
         probe = _probes.get(model)
         if probe is None:
-            probe = keras.Model(model.inputs, [layer.output for layer in layers])
+            # model.input, not model.inputs: a probe built on the list expects a list, and Keras warns at
+            # every call given one tensor ("The structure of `inputs` doesn't match ... ['image']").
+            probe = keras.Model(model.input, [layer.output for layer in layers])
             _probes[model] = probe
     picture = resize_for_model(np.asarray(image, np.uint8))
     outputs = probe(picture[None].astype("float32"), training=False)

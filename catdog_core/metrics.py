@@ -33,15 +33,16 @@ def interval(accuracy: float, count: int, z: float = 1.96) -> tuple[float, float
 
 
 def verdict(accuracy: float | None, count: int | None) -> str:
-    """An accuracy as a student should read it: the value, its 95 % interval and the image count."""
+    """An accuracy as a student should read it: the value, its 95 % interval and the image count;
+    on fewer than SMALL_SPLIT images no value at all (one photo would read "0.0 %" or "100.0 %")."""
     if accuracy is None:
         return "not measured"
     if not count:
         return f"{accuracy:.1%}"
-    low, high = interval(accuracy, count)
     images = f"{count} image{'s' if count != 1 else ''}"
     if count < SMALL_SPLIT:
-        return f"{accuracy:.1%} on {images}: too few to judge (95 % interval {low:.0%}-{high:.0%})"
+        return f"too few to judge (only {images})"
+    low, high = interval(accuracy, count)
     return f"{accuracy:.1%} (95 % interval {low:.0%}-{high:.0%}, {images})"
 
 

@@ -139,8 +139,19 @@ def _download(url: str, target: Path, progress: Progress | None) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(target, fetch)
+        _downloaded_marker(target).write_text("downloaded by catdog\n")
     except OSError as exc:
         raise DatasetUnavailable(offline_message(f"the download failed: {exc}")) from None
+
+
+def _downloaded_marker(archive: Path) -> Path:
+    return archive.with_name(archive.name + ".catdog-downloaded")
+
+
+def downloaded_here() -> bool:
+    """Whether the post's archive in Keras' cache was downloaded by this app; False for a copy put
+    there by hand (or by Keras for another program), which the Home page must not call a download."""
+    return _downloaded_marker(config.keras_home() / "datasets" / config.DATA_FNAME).is_file()
 
 
 def _extract_with_keras(progress: Progress | None) -> None:

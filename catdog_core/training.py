@@ -39,11 +39,11 @@ from .augment import NO_AUGMENTATION, AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .words import count
-from .jobs.spec import MAX_EPOCHS, MIN_STEPS, VARIANTS, BatchReport, JobSpec
+from .jobs.spec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec,  # noqa: F401
+                        epochs_for_steps)
 from .models import BASE_NAME, BuiltModel, build, compile_model, get_recipe, shared_base
 
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
-SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_STEPS steps
 
 
 @dataclass(frozen=True)
@@ -65,6 +65,10 @@ class Observer:
     """Override what you need; every method is called from the training thread."""
 
     def on_phase(self, message: str, done: int = 0, total: int = 0) -> None: ...
+
+    def on_plan(self, report: BatchReport) -> None:
+        """Before the model is built: the epochs planned (report.epochs) and the steps of one, as a
+        report of step 0 (no batch has run, so its loss and accuracy are NaN)."""
 
     def on_batch(self, report: BatchReport) -> None: ...
 
@@ -100,15 +104,6 @@ class TrainResult:
     @property
     def val_accuracy(self) -> float | None:
         return self.history[-1].val_accuracy if self.history else None
-
-
-def epochs_for_steps(epochs: int, train_images: int, batch_size: int, min_steps: int = MIN_STEPS) -> int:
-    """The epochs a run takes: those asked for, or, on a small training split, more when they
-    make fewer than `min_steps` steps. The post's 2000 images always train the epochs asked for."""
-    steps = max(1, math.ceil(train_images / batch_size))
-    if train_images >= SMALL_DATA_IMAGES:
-        return epochs
-    return min(MAX_EPOCHS, max(epochs, math.ceil(min_steps / steps)))
 
 
 class _Batches:
@@ -434,6 +429,13 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
     settings = settings or AugmentSettings()
     weights = weights or config.base_weights_setting()
     started = time.perf_counter()
+    steps = math.ceil(train_count / batch_size)
+    first_stage = epochs_for_steps(epochs, train_count, batch_size, min_steps)
+    # Said before the slow part: "Epochs finished 0 of 100" from the start, never "0 of 10" then 100.
+    plan = BatchReport(1, 0, steps, math.nan, math.nan, first_stage + fine_tune_epochs,
+                       "frozen" if get_recipe(recipe).frozen_base else "train", 0.0, time.time())
+    if hasattr(observer, "on_plan"):  # an observer of an earlier version may lack it
+        observer.on_plan(plan)
     observer.on_phase("Building the model")
     share_base = not fine_tune_epochs and get_recipe(recipe).frozen_base
     if share_base:
@@ -443,8 +445,6 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
                   share_base=share_base)
     cached = use_cache and built.features is not None
 
-    steps = math.ceil(train_count / batch_size)
-    first_stage = epochs_for_steps(epochs, train_count, batch_size, min_steps)
     result = TrainResult(get_recipe(recipe).name, built.inference, dataset.class_names, settings,
                          first_stage + fine_tune_epochs, cached=cached, steps_per_epoch=steps)
     budget_end = None

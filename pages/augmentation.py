@@ -4,7 +4,7 @@ import random
 
 import streamlit as st
 
-from catdog_core import augment, charts, codegen, dataset, images
+from catdog_core import augment, charts, codegen, dataset, images, models
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
@@ -29,6 +29,15 @@ def _load_widgets(settings: AugmentSettings) -> None:
 def _reset() -> None:
     st.session_state[ui.SETTINGS_KEY] = AugmentSettings()
     _load_widgets(AugmentSettings())
+
+
+def train_with_settings() -> None:
+    """To the Training page with a recipe that uses these settings: the one chosen there if it does,
+    else model 2 (model 1, the baseline, ignores augmentation and said "Augmentation: none")."""
+    chosen = st.session_state.get("recipe")
+    if chosen not in models.RECIPES or not models.RECIPES[chosen].uses_augmentation:
+        st.session_state["recipe"] = next(n for n, r in models.RECIPES.items() if r.uses_augmentation)
+    st.switch_page("pages/training.py")
 
 
 def _random_index(size: int) -> None:
@@ -104,7 +113,8 @@ with grid:
     st.subheader("Nine augmented copies")
     with st.container(horizontal=True, vertical_alignment="center"):
         st.button("Reset to the post's settings", on_click=_reset, icon=":material/restart_alt:")
-        st.page_link("pages/training.py", label="Train with these settings", icon=":material/model_training:")
+        if st.button("Train with these settings", icon=":material/model_training:", key="aug_train"):
+            train_with_settings()
     if image is None:
         st.caption("Choose an image on the left to see it augmented.")
     else:
@@ -123,4 +133,4 @@ with grid:
                 "models 2, 3 and 4 (model 1, the baseline, uses none).")
 
 with st.expander("Show the code", icon=":material/code:"):
-    st.code(codegen.augmentation_page(settings), language="python")
+    st.code(codegen.augmentation_page(settings), language="python", wrap_lines=True)

@@ -31,8 +31,8 @@ with st.form("board_name", border=False):
 listing = runs.list_runs()
 mine, _ = ui.session_runs(listing.runs)
 if not mine:
-    st.info("No run on this data yet. Train one on the Training page (Quick transfer takes under a minute) "
-            "and it appears here, with your name.")
+    st.info("No run on this data yet. Train one on the Training page (Quick transfer is the fastest) and it "
+            "appears here, with your name.")
     st.stop()
 
 hide = st.toggle("Hide names (for the projector)", key="board_hide_names",
@@ -75,4 +75,4 @@ def interval(accuracy, n, z=1.96):
 board = sorted(runs, key=lambda r: -r["val_accuracy"])
 for place, r in enumerate(board, 1):
     low, high = interval(r["val_accuracy"], r["val_count"])
-    print(place, r["who"], r["recipe"], f"{r['val_accuracy']:.1%} ({low:.1%}-{high:.1%})")''', language="python")
+    print(place, r["who"], r["recipe"], f"{r['val_accuracy']:.1%} ({low:.1%}-{high:.1%})")''', language="python", wrap_lines=True)

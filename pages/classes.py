@@ -175,4 +175,4 @@ train_ds = keras.utils.image_dataset_from_directory("my_classes", validation_spl
 val_ds = keras.utils.image_dataset_from_directory("my_classes", validation_split=0.2, subset="validation",
                                                   seed=123, image_size=(160, 160), batch_size=32)
 # then model 4 (the transfer model) as on the Training page, with Dense(len(train_ds.class_names))''',
-            language="python")
+            language="python", wrap_lines=True)

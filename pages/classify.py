@@ -3,12 +3,27 @@
 import streamlit as st
 
 from catdog_core import charts, codegen, evaluate, explain, images, jobs, metrics, predict, runs
+from catdog_core.uploads import MAX_UPLOAD_ZIP_BYTES
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
 from catdog_core.words import count
 import ui
 
 ui.page_setup()
+
+
+def card_columns(with_heatmap: bool):
+    """(photo, heatmap or None, answer) places of one photo's card. On a projector the photos take half
+    the page each and the answer goes under them: in a quarter of it they stayed 180 pixels wide."""
+    if ui.presenter():
+        top = st.columns(2, vertical_alignment="center")
+        if with_heatmap:
+            return top[0], top[1], st.container()
+        return top[0], None, top[1]
+    if with_heatmap:
+        return tuple(st.columns([1, 1, 2], vertical_alignment="center"))
+    left, right = st.columns([1, 2], vertical_alignment="center")
+    return left, None, right
 
 
 def show_prediction(run, name: str, data: bytes, view: str | None, key: str) -> str | None:
@@ -24,17 +39,26 @@ def show_prediction(run, name: str, data: bytes, view: str | None, key: str) -> 
             st.markdown(f"**{ui.plain(shown_name)}**")
             st.error(ui.plain(str(exc)))
             return None
-        if view is None:
-            left, right = st.columns([1, 2], vertical_alignment="center")
-        else:
-            left, middle, right = st.columns([1, 1, 2], vertical_alignment="center")
+        left, middle, right = card_columns(view is not None)
+        if middle is not None:
             with middle:
                 where_it_looked(run, data, view, answer)
         left.image(picture, caption=ui.plain(shown_name), width="stretch")
         right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
+        if answer.seen is not None:
+            right.warning(seen_sentence(answer.seen))
         right.plotly_chart(charts.probabilities(prediction.probabilities, large=ui.presenter()),
                            key=f"probabilities_{key}", config=charts.NO_TOOLBAR)
     return prediction.label
+
+
+def seen_sentence(seen) -> str:
+    """What a student should know about a photo that is one of the dataset's own (a dataset.SeenPhoto)."""
+    if seen.split == "train":
+        return (f"This photo is in the training set ({ui.plain(seen.name)}): the model has seen it, so its "
+                "answer says little about new photos.")
+    return (f"This photo is in the {seen.split} set ({ui.plain(seen.name)}): the model never trained on it, "
+            "but its accuracy was already measured on it.")
 
 
 # What each view's colours mean and when they mislead, shown under the view picker.
@@ -112,10 +136,10 @@ THUMB = 128  # pixels a side of a small card's picture
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def quick_answer(run_id: str, created: str, data: bytes):
-    """(prediction, square thumbnail) of one photo, asked of the model service once per run and
-    photo content: rerunning a page of forty photos (to open one of them) asks nothing again."""
+    """(prediction, square thumbnail, the dataset photo it is or None) of one photo, asked of the model
+    service once per run and photo content: rerunning a page of forty photos (to open one) asks nothing again."""
     answer = get_service().classify(run_id, data, False)
-    return answer.prediction, images.square_thumbnail(answer.picture, THUMB)
+    return answer.prediction, images.square_thumbnail(answer.picture, THUMB), answer.seen
 
 
 def sure(p: float) -> str:
@@ -127,38 +151,43 @@ def photo_grid(run, uploads, view: str | None) -> list[str]:
     """Many photos as rows of small cards (a square thumbnail, the label, how sure, and right or
     wrong when the file's name gives its class), and one photo's full card when it is picked.
     Returns the predicted labels."""
-    cards = []  # (number shown, upload, name, prediction, thumbnail, class its name gives or None)
+    cards = []  # (number shown, upload, name, prediction, thumbnail, class its name gives or None, seen)
     with st.spinner(f"Classifying {len(uploads)} photos…"):
         for upload in uploads:
             name = images.safe_display_name(upload.name, 28)
             try:
-                prediction, thumbnail = quick_answer(run.run_id, run.created, upload.getvalue())
+                prediction, thumbnail, seen = quick_answer(run.run_id, run.created, upload.getvalue())
             except CatdogError as exc:
                 st.error(ui.plain(f"{name}: {exc}"))
                 continue
             true = evaluate.label_from_name(upload.name, run.class_names)
-            cards.append((len(cards) + 1, upload, name, prediction, thumbnail, true))
+            cards.append((len(cards) + 1, upload, name, prediction, thumbnail, true, seen))
     known = [card for card in cards if card[5] is not None]
     if known:
         right = sum(card[3].label == card[5] for card in known)
         st.markdown(f"**Named by class:** {right} of {len(known)} right (a file called `cat.12.jpg` or "
                     f"`dogs_3.png` says what it shows).")
+    trained_on = sum(card[6] is not None and card[6].split == "train" for card in cards)
+    if trained_on:
+        st.warning(f"{count(trained_on, 'photo')} of these {'is' if trained_on == 1 else 'are'} in the training set "
+                   "(marked): the model has seen them, so its answers there say little about new photos.")
     by_number = {card[0]: card for card in cards}
     picked = st.selectbox("Details for one photo", list(by_number), index=None, key="classify_detail",
                           format_func=lambda n: f"{n} · {by_number[n][2]}",
                           placeholder="Pick a photo: its bars and where the model looked")
     if picked is not None:
-        _, upload, _, _, _, _ = by_number[picked]
+        upload = by_number[picked][1]
         show_prediction(run, upload.name, upload.getvalue(), view, "detail")
     per_row = 4 if ui.presenter() else 6
     for start in range(0, len(cards), per_row):
-        for column, (number, _, name, prediction, thumbnail, true) in zip(st.columns(per_row),
-                                                                           cards[start:start + per_row]):
+        for column, (number, _, name, prediction, thumbnail, true, seen) in zip(st.columns(per_row),
+                                                                                 cards[start:start + per_row]):
             verdict = "" if true is None else (" :green[✓ right]" if prediction.label == true
                                                else f" :red[✗ is {ui.plain(true)}]")
+            known = f"  \n:orange[in the {seen.split} set]" if seen is not None else ""
             column.image(thumbnail, width="stretch",
                          caption=f"**{ui.plain(prediction.label)}** {sure(prediction.confidence)}{verdict}  \n"
-                                 f"{number} · {ui.plain(name)}")
+                                 f"{number} · {ui.plain(name)}{known}")
     return [card[3].label for card in cards]
 
 
@@ -168,7 +197,8 @@ def labelled_check(run, heatmap: bool) -> None:
     st.markdown("Upload photos whose class you know: a **zip of class folders** "
                 f"(`{ui.plain(run.class_names[0])}/…`, `{ui.plain(run.class_names[1])}/…`) or files **named by "
                 f"class** (`{ui.plain(run.class_names[0])}_01.jpg`, …). The model's answers are checked against them.")
-    files = ui.file_uploader("Labelled photos or a zip", key="check_files", multiple=True)
+    files = ui.file_uploader("Labelled photos or a zip", key="check_files", multiple=True,
+                             limit=MAX_UPLOAD_ZIP_BYTES)
     if not files:
         return
     try:
@@ -189,7 +219,9 @@ def labelled_check(run, heatmap: bool) -> None:
         return
     st.metric("Right", f"{result.right} of {result.total}",
               help=metrics.verdict(result.right / result.total, result.total))
-    st.caption(f"{metrics.verdict(result.right / result.total, result.total)}.")
+    st.caption(f"Accuracy: {metrics.verdict(result.right / result.total, result.total)}.")
+    if result.seen:
+        st.warning(seen_in_check(result))
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion",
                                               large=ui.presenter()),
@@ -201,13 +233,25 @@ def labelled_check(run, heatmap: bool) -> None:
     st.subheader("The miss" if result.miss_count == 1 else f"The {result.miss_count} misses, the most confident first")
     for i, miss in enumerate(result.misses):
         with st.container(border=True):
-            cols = st.columns([1, 1, 2] if miss.looked is not None else [1, 2], vertical_alignment="center")
-            cols[0].image(miss.picture, caption=ui.plain(miss.name), width="stretch")
-            if miss.looked is not None:
-                cols[1].image(miss.looked, caption=f"where it looked for {ui.plain(miss.prediction.label)}", width="stretch")
-            cols[-1].markdown(f"**{ui.plain(miss.true_label)}**, said **{ui.plain(miss.prediction.label)}**")
-            cols[-1].plotly_chart(charts.probabilities(miss.prediction.probabilities, large=ui.presenter()),
-                                  key=f"miss_{i}", config=charts.NO_TOOLBAR)
+            photo, looked, said = card_columns(miss.looked is not None)
+            photo.image(miss.picture, caption=ui.plain(miss.name), width="stretch")
+            if looked is not None:
+                looked.image(miss.looked, caption=f"where it looked for {ui.plain(miss.prediction.label)}",
+                             width="stretch")
+            said.markdown(f"**{ui.plain(miss.true_label)}**, said **{ui.plain(miss.prediction.label)}**")
+            said.plotly_chart(charts.probabilities(miss.prediction.probabilities, large=ui.presenter()),
+                              key=f"miss_{i}", config=charts.NO_TOOLBAR)
+
+
+def seen_in_check(result) -> str:
+    """How many of a labelled check's photos the model trained on, and its accuracy without them."""
+    n, left = len(result.seen), result.total - len(result.seen)
+    names = ui.plain(", ".join(result.seen[:5]) + ("…" if n > 5 else ""))
+    them = "it" if n == 1 else "them"
+    without = (f"{result.right_unseen} of {left} right, {metrics.verdict(result.right_unseen / left, left)}"
+               if left else "no photo is left")
+    return (f"{count(n, 'photo')} of these {result.total} {'is' if n == 1 else 'are'} in the training set "
+            f"({names}): the model has seen {them}. Without {them}: {without}.")
 
 
 def live_camera(run) -> bool:
@@ -247,12 +291,13 @@ if transfer is None:
                 "to get the cats-and-dogs photos (or upload your own classes on the Dataset page).")
     else:
         st.info("There is no trained transfer-learning model (model 4) on your dataset yet. Train one here "
-                f"with the quick preset: {jobs.quick_spec().epochs} epochs on cached MobileNetV2 features, "
-                "well under a minute on a laptop CPU.")
+                f"with the quick preset: {jobs.quick_spec().epochs} epochs on cached MobileNetV2 features."
+                + ui.quick_time_note(listing.runs))
         if not (mine and job.active and job.spec.recipe == "transfer"):
             if st.button("Train a quick model now", type="primary", icon=":material/bolt:"):
-                ui.submit(jobs.quick_spec(ui.data_source()))
-if mine and (job.active or job.spec.recipe == "transfer"):
+                ui.submit(jobs.quick_spec(ui.data_source()), origin="classify")
+# A model on its way, or the one asked for here; a training finished on another page stays there.
+if mine and ((job.active and job.spec.recipe == "transfer") or ui.started_on(job, "classify")):
     ui.job_panel(job.job_id, "classify")
 
 if not listing.runs:
@@ -304,4 +349,4 @@ with check_tab:
     labelled_check(run, heatmap)
 
 with st.expander("Show the code", icon=":material/code:"):
-    st.code(codegen.classify(f"{run.run_id}.keras", run.class_names), language="python")
+    st.code(codegen.classify(f"{run.run_id}.keras", run.class_names), language="python", wrap_lines=True)

@@ -17,7 +17,7 @@ with st.expander("Use your own classes", icon=":material/upload:"):
                 "or the post's `train/` and `validation/` folders. At least two classes with "
                 f"{dataset.MIN_IMAGES_PER_CLASS} images each. Every page of your session then uses these "
                 "classes; the sidebar has the button back to cats and dogs.")
-    upload = ui.file_uploader("Zip of class folders", key="own_classes_zip")
+    upload = ui.file_uploader("Zip of class folders", key="own_classes_zip", limit=uploads.MAX_UPLOAD_ZIP_BYTES)
     if upload is not None and st.button("Use these classes", type="primary", icon=":material/check:"):
         bar = ui.ProgressBar()
         try:
@@ -73,7 +73,7 @@ st.button("Show other examples", on_click=_new_examples, icon=":material/shuffle
 st.subheader("Is it balanced?")
 counts = dataset.label_counts(loaded)
 left, right = st.columns([3, 2])
-left.plotly_chart(charts.label_counts(counts, large=ui.presenter()))
+left.plotly_chart(charts.label_counts(counts, large=ui.presenter()), config=charts.NO_TOOLBAR)
 baseline = dataset.majority_baseline(loaded, "validation")
 tied = dataset.majority_classes(loaded)
 if len(tied) == 1:
@@ -107,4 +107,4 @@ for note in loaded.notes:
     st.caption(ui.plain(note))
 
 with st.expander("Show the code", icon=":material/code:"):
-    st.code(codegen.load_data(), language="python")
+    st.code(codegen.load_data(), language="python", wrap_lines=True)

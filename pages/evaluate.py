@@ -52,11 +52,13 @@ result = cache[key]
 
 cols = st.columns(1 + min(len(result.per_class), 5))
 low, high = result.interval
-cols[0].metric("Test accuracy", f"{result.accuracy:.1%}",
+right_answers = round(result.accuracy * result.count)
+headline = f"{right_answers} of {result.count} right" if result.too_few else f"{result.accuracy:.1%}"
+cols[0].metric("Test accuracy", headline,
                help=f"{result.count} test images, mean loss {result.loss:.3f}; 95 % interval {low:.0%} to {high:.0%}")
 if result.too_few:
-    st.warning(f"{metrics.verdict(result.accuracy, result.count)}. Each test image moves the accuracy by "
-               f"{1 / result.count:.0%}; add more images before trusting this number.")
+    st.warning(f"Test accuracy: {metrics.verdict(result.accuracy, result.count)}. Each test image moves the "
+               f"accuracy by {1 / result.count:.0%}; add more images before trusting a number.")
 else:
     st.caption(f"Test accuracy {metrics.verdict(result.accuracy, result.count)}.")
 if len(result.per_class) <= 5:
@@ -68,7 +70,7 @@ else:
 
 left, right = st.columns([3, 2])
 left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, large=ui.presenter()),
-                  key="evaluate_confusion")
+                  key="evaluate_confusion", config=charts.NO_TOOLBAR)
 right.markdown("**Reading the matrix:** each row is the true class, each column what the model said. "
                "The diagonal counts the right answers; every other cell is a kind of mistake, coloured "
                "by its share of the row so small classes show as clearly as big ones.")
@@ -92,4 +94,4 @@ else:
                            + f"  \nloss {mistake.loss:.2f}")
 
 with st.expander("Show the code", icon=":material/code:"):
-    st.code(codegen.evaluate(f"{run.run_id}.keras"), language="python")
+    st.code(codegen.evaluate(f"{run.run_id}.keras"), language="python", wrap_lines=True)

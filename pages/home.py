@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import config, dataset, metrics, runs
+from catdog_core import config, dataset, metrics, runs, sources
 from catdog_core.errors import DatasetUnavailable
 from catdog_core.words import count
 import ui
@@ -47,7 +47,11 @@ st.subheader("The data")
 loaded, problem = ui.try_load_data()
 if loaded is not None:
     counts = dataset.label_counts(loaded)
-    fetched = ", downloaded once into Keras' cache" if loaded.source.kind == "download" else ""
+    fetched = ""
+    if loaded.source.kind == "download":  # the post's archive in Keras' cache: fetched by this app, or put there
+        where = ui.plain(config.keras_home() / "datasets")
+        fetched = (", downloaded once into Keras' cache" if sources.downloaded_here() else
+                   f", from the copy of its zip already in Keras' cache ({where})")
     st.markdown(f"**Source:** {ui.plain(loaded.source.description)}{fetched} · "
                 f"**classes:** {ui.plain(', '.join(loaded.class_names))}")
     st.dataframe({split: per_class for split, per_class in counts.items()}, width="content")

@@ -5,7 +5,7 @@ import html
 
 import streamlit as st
 
-from catdog_core import augment, embedding, runs
+from catdog_core import augment, charts, embedding, runs
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
 import ui
@@ -46,10 +46,12 @@ map_tab, cnn_tab = st.tabs(["Embedding map", "What the small CNN sees"])
 with map_tab:
     run = ui.run_picker("Run", "map_run", listing.runs, recipe="transfer")
     st.markdown(f"The {len(loaded.validation) + len(loaded.test)} held-out photos (validation and test) of "
-                "your dataset. Left: MobileNetV2's features, learned on ImageNet; a cross marks a photo the "
-                "chosen model gets wrong. Right: the small CNN's last hidden layer (model 1) for the same "
-                "photos, when a model 1 run exists on this dataset. For a fine-tuned run: the base before "
-                "and after fine-tuning. Click a point to see its photo.")
+                "your dataset. Left: MobileNetV2's features, learned on ImageNet. Right: the small CNN's last "
+                "hidden layer for the same photos, when a model 1 run exists on this dataset. **A cross marks "
+                "a photo that its own panel's model gets wrong**: on the left the run chosen above, on the "
+                "right that small CNN run (named over it), so the two panels' crosses are not the same photos. "
+                "For a fine-tuned run: the base before fine-tuning (no crosses) and after (the run's mistakes). "
+                "Click a point to see its photo.")
     if run is not None and tuple(run.class_names) != tuple(loaded.class_names):
         st.info("This run was trained on other classes; pick a run of this dataset.")
     elif run is not None:
@@ -60,13 +62,17 @@ with map_tab:
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
         else:
-            event = st.plotly_chart(fig, key="embedding_map", on_select="rerun", selection_mode="points")
+            event = st.plotly_chart(fig, key="embedding_map", on_select="rerun", selection_mode="points",
+                                    config=charts.NO_TOOLBAR)  # a click picks a photo; no toolbar over the titles
             picked = (event or {}).get("selection", {}).get("points", []) if event else []
             if picked:
                 point = picked[0]
                 data = point.get("customdata") or []
                 if len(data) == 2 and str(data[1]).startswith("data:image/jpeg;base64,"):
-                    st.image(str(data[1]), caption=ui.plain(html.unescape(str(data[0]))), width=160)
+                    where = html.unescape(str(data[0]))
+                    photo, named = st.columns([1, 4], vertical_alignment="center")
+                    photo.image(str(data[1]), width=160)  # its name beside it: under it, "cat.2064.jp / g"
+                    named.markdown(f"**{ui.plain(where.rsplit('/', 1)[-1])}**  \n{ui.plain(where)}")
             st.caption(f"Built in {seconds:.1f} s. The same map as a page of its own: "
                        f"`python -m catdog_core map {run.run_id} --out map.html`.")
     with st.expander("Show the code", icon=":material/code:"):
@@ -75,7 +81,7 @@ with map_tab:
 base = keras.applications.MobileNetV2(input_shape=(160, 160, 3), include_top=False, weights="imagenet")
 features = keras.Sequential([layers.Rescaling(1 / 127.5, offset=-1), base, layers.GlobalMaxPooling2D()])
 vectors = features.predict(val_ds.map(lambda x, y: x))      # 1280 numbers a photo
-points = PCA(n_components=2).fit_transform(vectors)          # two, for the map''', language="python")
+points = PCA(n_components=2).fit_transform(vectors)          # two, for the map''', language="python", wrap_lines=True)
 
 with cnn_tab:
     small = [r for r in listing.runs if r.recipe in ("baseline", "augmented", "normalized")]
@@ -116,4 +122,4 @@ with cnn_tab:
 probe = keras.Model(model.inputs, [layer.output for layer in convs])
 maps = probe(image[None])          # one (height, width, filters) array per convolution
 for layer, out in zip(convs, maps):
-    print(layer.name, out.shape)''', language="python")
+    print(layer.name, out.shape)''', language="python", wrap_lines=True)

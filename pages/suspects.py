@@ -31,7 +31,7 @@ if loaded is None:
 with st.expander("Show the code", icon=":material/code:"):
     st.code("\n\n".join(inspect.getsource(f) for f in (suspects.stratified_folds, suspects.fit_softmax,
                                                          suspects.out_of_fold, suspects.rank)),
-            language="python")
+            language="python", wrap_lines=True)
 
 cache = st.session_state.setdefault(CACHE_KEY, {})
 report = cache.get(loaded.key)

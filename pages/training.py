@@ -20,15 +20,22 @@ FINE_TUNE_TEXT = (
     "BatchNormalization layers stay in inference mode. Each fine-tune epoch runs the full MobileNetV2 "
     "forward and backward, so it is much slower than a frozen epoch."
 )
-REPRODUCE_TIME = ("On a 2-core laptop CPU each model takes roughly 5 to 12 minutes (20 epochs of 15 to "
-                  "35 s), so all four take about half an hour to 45 minutes; they run one after another "
-                  "in the background.")
 
 
 @st.cache_data(max_entries=32, show_spinner=False)
 def recipe_summary(name: str, num_classes: int, settings: dict | None) -> str:
     """Keras' summary of a recipe, built by the model service once per recipe and settings."""
     return get_service().recipe_summary(name, num_classes, settings)
+
+
+def saved_runs_table(shown: list, with_classes: bool) -> None:
+    """What a class compares first, in columns that fit the page at 1280 pixels: no date column (a run's
+    id starts with its date and time), and a run someone named shows its name in place of its id."""
+    rows = [{**r.row(), "run": r.extra.get("name") or r.run_id} for r in shown]
+    order = ["recipe", "epochs", "val acc", "best val acc", "test acc", "test images"]
+    order += ["left out"] * any(r.excluded for r in shown) + ["seconds", "run"] + ["classes"] * with_classes
+    ui.show_table(pd.DataFrame(rows), percent=("val acc", "best val acc", "test acc"), order=order,
+                  labels={"best val acc": "best val", "test images": "test imgs", "seconds": "train s"})
 
 
 def _set_epochs(n: int) -> None:
@@ -46,9 +53,8 @@ with left:
     name = st.radio("Recipe", list(models.RECIPES), key="recipe", persist_state="session",
                     format_func=lambda n: models.RECIPES[n].title)
     recipe = models.RECIPES[name]
-    st.markdown(f"{recipe.description} The post reports **{recipe.post_val_accuracy}** validation accuracy.")
-    summary_box = st.expander("Keras summary")  # filled last: building a model takes a moment
-    code_box = st.expander("Show the code", icon=":material/code:")
+    tested = f" and {recipe.post_test:.1%} on its test batches" if recipe.post_test else ""
+    st.markdown(f"{recipe.description} The post reports **{recipe.post_val_accuracy}** validation accuracy{tested}.")
 
 with right:
     if recipe.uses_augmentation:
@@ -93,10 +99,15 @@ with right:
     buttons = st.container(horizontal=True)  # wraps instead of cutting labels in presenter mode
     if buttons.button("Start", type="primary", icon=":material/play_arrow:", width="content"):
         ui.submit(spec)
-    if buttons.button("Quick transfer", icon=":material/bolt:", width="content",
-                        help=f"Model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
-                           "MobileNetV2 features: a good model in about a minute."):
+    if buttons.button("Quick transfer", icon=":material/bolt:", width="content"):
         ui.submit(jobs.quick_spec(source))
+    # A caption, not a tooltip: a tooltip covered the recipe's text and its Keras summary. Filled once the
+    # runs are listed, after the panel: a run its job has just saved is in that listing.
+    quick_note = st.empty()
+
+# Under both columns, the page's width: in half of it Keras' table lost its Output Shape and Param #.
+summary_box = st.expander("Keras summary")  # filled last: building a model takes a moment
+code_box = st.expander("Show the code", icon=":material/code:")
 
 st.subheader("Progress")
 job = ui.session_job()
@@ -109,21 +120,22 @@ ui.queue_view()
 
 st.subheader("Saved runs")
 listing = runs.list_runs()
+quick_note.caption(f"Quick transfer: model 4 for {jobs.QUICK.epochs} epochs without augmentation, on cached "
+                   f"MobileNetV2 features.{ui.quick_time_note(listing.runs)}")
 by_id = {r.run_id: r for r in listing.runs}
 for message in listing.problems:
     st.warning(ui.plain(message))
 if not listing.runs:
     st.caption("Runs appear here when a training finishes or is stopped after at least one epoch.")
 else:
-    table = pd.DataFrame([r.row() for r in listing.runs])
-    columns = {c: st.column_config.NumberColumn(format="percent") for c in ("val acc", "best val acc", "test acc")}
-    columns["classes"] = st.column_config.TextColumn(width="medium")  # "cats, dogs" was cut to "cats, d"
-    # What a class compares first; the long run id last (it scrolls into view, and hovers show it whole).
-    order = ["recipe", "classes", "epochs", "val acc", "best val acc", "test acc", "test images", "left out",
-             "seconds", "date", "name", "run"]
-    st.dataframe(table, hide_index=True, column_config=columns, column_order=order)
+    mine, others = ui.session_runs(listing.runs)
+    with_others = bool(others) and st.toggle(f"Also the runs of other data ({len(others)})", key="runs_other_data",
+                                              help="Runs trained on other classes or photos (your own classes, "
+                                                   "another upload): their accuracy is not comparable with these.")
+    saved_runs_table(mine + others if with_others else mine, with_classes=with_others)
+    if not mine:
+        st.caption("No run on the data in use yet.")
 
-    mine, _ = ui.session_runs(listing.runs)
     best_per_recipe = {}
     for run in sorted(mine, key=lambda r: -(r.val_accuracy or 0)):  # the best of each recipe on this data
         best_per_recipe.setdefault(run.recipe, run.run_id)
@@ -146,13 +158,13 @@ else:
     if chosen:
         curves, marks = {}, {}
         for rid in chosen:
-            label = f"{by_id[rid].recipe} · {rid[-4:]}"
+            label = f"{by_id[rid].recipe} · {by_id[rid].short_name}"  # renamed: its new name
             curves[label] = by_id[rid].history
             marks.update(ui.fine_tune_marker(label, by_id[rid].history, by_id[rid].fine_tune_from_epoch))
         left, right = st.columns(2)
         for col, metric in ((left, "accuracy"), (right, "loss")):
             col.plotly_chart(ui.legend_below(charts.learning_curves(curves, metric, markers=marks, large=ui.presenter())),
-                             key=f"compare_{metric}")
+                             key=f"compare_{metric}", config=charts.NO_TOOLBAR)
 
     st.markdown("**Export a run** to use it outside this app")
     exported = ui.run_picker("Run to export", "export_run", listing.runs)
@@ -212,7 +224,8 @@ else:
 
 st.subheader("Reproduce the post")
 st.markdown("Train the post's four models with its settings (20 epochs, batch 32, random flips and "
-            f"rotation 0.2) and compare them with its numbers. {REPRODUCE_TIME}")
+            "rotation 0.2) and compare them with its numbers; they train one after another in the background. "
+            + ui.reproduce_time_text(listing.runs, 20))
 group = st.session_state.get(ui.GROUP_KEY)
 following = [j for j in jobs.get_queue().group(group) if j.active] if group else []
 if following:
@@ -223,15 +236,16 @@ if following:
         st.rerun()
 elif st.button("Reproduce the post (4 models × 20 epochs)", icon=":material/replay:"):
     ui.submit_group(jobs.post_specs(source), jobs.REPRODUCE_LABEL)
-rows = runs.post_comparison(listing.runs, jobs.REPRODUCE_LABEL)
-shown = [{k: ("–" if v is None else f"{v:.1%}" if k.endswith("acc") else v) for k, v in row.items()}
-         for row in rows]  # "–" where nothing was measured yet
-st.dataframe(pd.DataFrame(shown).astype(str), hide_index=True)
+rows = runs.post_comparison(ui.session_runs(listing.runs)[0], jobs.REPRODUCE_LABEL)  # on the data in use
+shown = [{k: ("–" if v is None else f"{v:.1%}" if k.endswith("acc") else v) for k, v in row.items() if k != "stopped"}
+         | ({"epochs": by_id[row["run"]].epochs_text} if row["run"] in by_id else {})
+         for row in rows]  # "–" where nothing was measured yet; "1 of 20 (stopped)" for a stopped run
+ui.show_table(pd.DataFrame(shown).astype(str))
 reproduced = {row["model"]: by_id[row["run"]].history for row in rows if row["run"] in by_id}
 if reproduced:
     st.plotly_chart(ui.legend_below(charts.learning_curves(reproduced, "accuracy", large=ui.presenter(),
                                                            title="The reproduced runs: accuracy")),
-                    key="reproduce_curves")
+                    key="reproduce_curves", config=charts.NO_TOOLBAR)
 
 st.subheader("How much data is enough?")
 datacurve.section()
@@ -244,4 +258,4 @@ with summary_box, st.spinner("Building the model…"):
         st.error(ui.plain(str(exc)))
 
 with code_box:
-    st.code(codegen.training(spec, num_classes), language="python")
+    st.code(codegen.training(spec, num_classes), language="python", wrap_lines=True)

@@ -46,7 +46,8 @@ for name, value in SLIDERS.items():
 listing = runs.list_runs()
 run = ui.run_picker("Model", "whatif_run", listing.runs, recipe="transfer", placeholder="Choose a trained model")
 if run is None:
-    st.info("There is no trained model yet: the Training page's Quick transfer makes one in about a minute.")
+    st.info("There is no trained model yet: the Training page's Quick transfer makes one."
+            + ui.quick_time_note(listing.runs))
     st.stop()
 
 try:
@@ -72,7 +73,7 @@ with pick:
                 st.number_input(f"Validation photo (0 to {len(part) - 1})", 0, len(part) - 1, key="wi_index")
                 index = st.session_state["wi_index"]
                 picture = part.images[index]
-                name = f"{loaded.class_names[part.labels[index]]} · {part.files[index]}"
+                name = f"{loaded.class_names[part.labels[index]]} · {part.files[index].rsplit('/', 1)[-1]}"
             else:
                 st.info("The validation split is empty.")
     else:
@@ -94,16 +95,17 @@ def play(run_id: str, picture) -> None:
     controls, result = st.columns([1, 1.3], gap="medium")
     with controls:
         st.subheader("Change it")
-        st.slider("Turn (degrees)", -180.0, 180.0, step=5.0, key="wi_rotation")
-        st.slider("Zoom into the centre", 1.0, 3.0, step=0.1, key="wi_zoom")
-        st.slider("Brightness", -1.0, 1.0, step=0.05, key="wi_brightness")
-        st.slider("Contrast", 0.0, 3.0, step=0.1, key="wi_contrast")
+        # Formats that read as what they are: "150°", not "150.00".
+        st.slider("Turn (degrees)", -180.0, 180.0, step=5.0, key="wi_rotation", format="%+.0f°")
+        st.slider("Zoom into the centre", 1.0, 3.0, step=0.1, key="wi_zoom", format="%.1f×")
+        st.slider("Brightness", -1.0, 1.0, step=0.05, key="wi_brightness", format="%+.2f")
+        st.slider("Contrast", 0.0, 3.0, step=0.1, key="wi_contrast", format="%.1f×")
         st.toggle("Grey patch", key="wi_patch_on")
         if st.session_state["wi_patch_on"]:
             st.select_slider("Patch row", list(range(1, whatif.GRID + 1)), key="wi_patch_row")
             st.select_slider("Patch column", list(range(1, whatif.GRID + 1)), key="wi_patch_col")
             st.slider("Patch size (share of the side)", 0.1, 0.6, step=0.05, key="wi_patch_size")
-        st.button("Back to the photo as it is", on_click=_reset, icon=":material/restart_alt:")
+        st.button("Back to the photo as it is", on_click=_reset, icon=":material/restart_alt:", wrap=True)
     if picture is None:
         return
     state = st.session_state
@@ -123,14 +125,18 @@ def play(run_id: str, picture) -> None:
             return
         st.image(changed, caption=ui.plain(change.describe()), width="stretch")
         top = after.label
-        moved = after.probabilities[top] - before.probabilities.get(top, 0.0)
+        moved = round(100 * (after.probabilities[top] - before.probabilities.get(top, 0.0)), 1)
+        # A change that rounds to nothing is grey and unsigned: "↓ -0.0 %" in red said the photo got worse.
+        said = f"{moved:+.1f} %" if moved else "±0.0 %"
         st.metric(ui.plain(top), f"{after.probabilities[top]:.1%}",
-                  delta=None if change.is_identity else f"{moved:+.1%} from the photo as it is")
+                  delta=None if change.is_identity else f"{said} from the photo as it is",
+                  delta_color="normal" if moved else "off", delta_arrow="auto" if moved else "off")
         st.plotly_chart(charts.probabilities(after.probabilities, large=ui.presenter()), config=charts.NO_TOOLBAR,
                         key="wi_probabilities")
         st.caption(f"Answered in {seconds * 1000:.0f} ms by the model service (the same resize as every photo); "
                    "a setting seen before is answered from memory.")
-        if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion"):
+        if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion",
+                     wrap=True):  # its whole question, on two lines in a narrow column
             try:
                 with st.spinner("Sliding a grey patch over the photo…"):
                     shown = ui.service.explain_photo(run_id, png(changed), "occlusion")
@@ -163,4 +169,4 @@ def changed(photo, degrees=0, zoom=1.0, brightness=0.0, contrast=1.0, patch=None
     return out
 
 probabilities = tf.nn.softmax(model(changed(photo, degrees=30)[None]))[0]  # the model takes 0..255 pixels''',
-            language="python")
+            language="python", wrap_lines=True)

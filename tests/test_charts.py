@@ -271,3 +271,22 @@ def test_the_embedding_map_legend_names_each_class_once():
                                                           "dogs", "dogs · model wrong"])
     assert len(fig.data) > len(shown)  # the second map's traces are there, without entries of their own
     assert {t.legendgroup for t in fig.data} == {t.legendgroup for t in fig.data if t.showlegend is not False}
+
+
+def test_a_loss_chart_keeps_one_scale_from_the_first_epoch():
+    """A small CNN's loss chart was linear (0 to 24, validation flat at 0) while it trained, and turned
+    logarithmic once it had a few epochs; so did the quick transfer's after its first. Each keeps the
+    scale of its first epoch; a run whose losses stay close stays linear throughout."""
+    def run(first, later, epochs):
+        rows = history([(0.6, 0.6)] * epochs)
+        return [{**e, "loss": first[0] if i == 0 else later[0] - 0.01 * i,
+                 "val_loss": first[1] if i == 0 else later[1] - 0.01 * i} for i, e in enumerate(rows)]
+
+    cases = {"log": [run((24.1, 0.69), (0.68, 0.69), 6),  # the small CNN on raw pixels
+                     run((1.16, 0.30), (0.42, 0.22), 10)],  # the quick transfer head
+             "linear": [run((0.30, 0.20), (0.25, 0.18), 10), run((0.70, 0.69), (0.69, 0.68), 6)]}
+    for expected, histories in cases.items():
+        for losses in histories:
+            for epochs in range(1, len(losses) + 1):
+                drawn = charts.learning_curves({"run": losses[:epochs]}, "loss").layout.yaxis.type
+                assert drawn == expected, (losses[0], epochs, drawn)

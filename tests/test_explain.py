@@ -97,6 +97,28 @@ def test_small_cnn_is_refused_with_a_sentence():
         explain.grad_cam(baseline, np.zeros((160, 160, 3), np.uint8))
 
 
+def test_probes_of_a_model_take_its_one_input_without_a_keras_warning(tmp_path):
+    """The small CNN's convolutions (Inside the models) and its last hidden layer (the embedding map),
+    asked of a fresh model and of the same model saved and loaded: Keras warned at every call that the
+    structure of the inputs did not match ['image'], into the model service's log."""
+    import warnings
+
+    import keras
+
+    from catdog_core import embedding
+
+    model = models.build("baseline", 2, pretrained=False).inference
+    model.save(tmp_path / "baseline.keras")
+    photo = draw_image(0, np.random.default_rng(0), 160)
+    for candidate in (model, keras.models.load_model(tmp_path / "baseline.keras")):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            maps = explain.activations(candidate, photo)
+            hidden = embedding.hidden_features(candidate, photo[None])
+        assert [m.layer for m in maps] == ["conv_1", "conv_2", "conv_3"] and hidden.shape[0] == 1
+        assert not [w for w in caught if "structure" in str(w.message)], [str(w.message) for w in caught]
+
+
 # ---------------------------------------------------------------- occlusion sensitivity
 
 

@@ -174,6 +174,11 @@ def test_recipe_summary_works_offline(monkeypatch):
     # Every column fits: the parameter counts are not cut off at the console's width.
     assert "Param #" in text and "2,562" in text
     assert "\x1b[" not in text
+    for recipe in models.RECIPES:  # narrow enough for presenter mode, and no cell cut or wrapped in two
+        lines = models.recipe_summary(recipe, 2, models.AugmentSettings()).splitlines()
+        assert max(len(line) for line in lines) <= models.SUMMARY_COLUMNS <= 70
+        assert "…" not in "".join(lines)
+        assert not any(a.startswith("│") and b.startswith("│") for a, b in zip(lines, lines[1:])), recipe
 
 
 def test_saved_model_reloads_safely_and_classifies_raw_pixels(built, pixels, tmp_path):

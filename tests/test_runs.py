@@ -317,3 +317,36 @@ def test_a_frozen_base_run_on_another_file_system_gets_a_copy_of_the_base(traine
     images = data.validation.images[:4].astype("float32")
     np.testing.assert_allclose(np.asarray(runs.load_model(run)(images)), np.asarray(result.model(images)),
                                rtol=1e-5, atol=1e-5)
+
+
+def test_the_post_table_says_a_stopped_run_was_stopped(result, data):
+    """Reproduce the post: a model stopped after 1 of 20 epochs showed "1" in the epochs column."""
+    from catdog_core import jobs
+
+    stopped = dataclasses.replace(result, stopped=True, epochs_requested=20)
+    run = runs.save_run(stopped, data.describe(), {"label": jobs.REPRODUCE_LABEL})
+    rows = {row["model"]: row for row in runs.post_comparison(runs.list_runs().runs, jobs.REPRODUCE_LABEL)}
+    assert rows["Model 1: small CNN"]["epochs"] == 1 and rows["Model 1: small CNN"]["stopped"] is True
+    assert run.epochs_text == "1 of 20 (stopped)" == run.row()["epochs"]  # what the Training page shows for it
+    assert rows["Model 4: transfer learning"]["epochs"] is None
+
+
+def test_times_measured_here_come_from_the_runs_saved_here(result, data):
+    """What a page may say about how long a training takes: only what this machine measured."""
+    listing = runs.list_runs().runs
+    assert runs.latest_seconds(listing, data.key, "quick transfer") is None
+    assert runs.seconds_per_epoch(listing, data.key, "baseline", False) is None
+    quick = dataclasses.replace(result, seconds=3.25)
+    save(quick, data, label="quick transfer")
+    listing = runs.list_runs().runs
+    assert runs.latest_seconds(listing, data.key, "quick transfer") == 3.25
+    assert runs.latest_seconds(listing, "another dataset", "quick transfer") is None
+    assert runs.seconds_per_epoch(listing, data.key, "baseline", False) == pytest.approx(result.history[0].seconds)
+    assert runs.seconds_per_epoch(listing, data.key, "baseline", True) is None  # model 1 never augments
+
+
+def test_a_renamed_run_is_named_by_its_new_name_in_legends(result, data):
+    run = save(result, data)
+    assert run.short_name == run.run_id[-4:]
+    runs.rename_run(run, "first try")
+    assert runs.find_run(run.run_id).short_name == "first try"

@@ -122,3 +122,39 @@ def test_the_server_contacts_nothing_outside_this_machine(tmp_path, shared_zip, 
             finally:
                 browser.close()
     assert log.read_text() == "", log.read_text()
+
+
+@pytest.mark.browser
+def test_a_stopped_server_says_the_training_worker_keeps_running(tmp_path, synthetic_data, isolated_home):
+    """Jobs outlive `streamlit run` by design: when it stops, its terminal says that the worker still
+    runs and the command that stops it; with no worker alive it says nothing of the kind."""
+    from catdog_core.jobs import worker
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+
+    if not Path(CHROMIUM).is_file():
+        if os.environ.get("CATDOG_REQUIRE_SHARED"):
+            pytest.fail(f"{CHROMIUM} is not installed")
+        pytest.skip(f"{CHROMIUM} is not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    home = isolated_home  # the server's and the worker's (CATDOG_HOME)
+    for with_worker in (False, True):
+        run = tmp_path / f"server-{with_worker}"
+        run.mkdir()
+        with streamlit_server(run, CATDOG_DATA_DIR=str(synthetic_data)) as url:
+            if with_worker:
+                assert worker.ensure_workers(home) == 1  # as the first job of a lesson starts it
+            with playwright.sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_page()
+                    page.goto(url)
+                    page.get_by_test_id("stApp").wait_for(timeout=60_000)
+                    wait_idle(page)
+                finally:
+                    browser.close()
+        said = (run / "streamlit.log").read_text()
+        assert ("training worker keeps running" in said) == with_worker, said[-2000:]
+    assert f"CATDOG_HOME={home} catdog worker --stop" in said
+    assert worker.worker_alive(home)  # still there: the server's stop did not end it
+    worker.shutdown_workers(home)
+    assert not worker.worker_alive(home)

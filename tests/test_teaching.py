@@ -206,3 +206,11 @@ def test_inside_the_models_page(monkeypatch, synthetic_data, trained_transfer, s
     assert large["annotations"][0]["font"]["size"] > normal["annotations"][0]["font"]["size"]
     at.toggle(key="cnn_augmented").set_value(True).run()
     assert not at.exception
+
+
+def test_the_dataset_code_says_what_its_test_split_takes():
+    """The shown code said "every 5th validation batch" above `take(batches // 5)`, the first fifth."""
+    code = codegen.load_data()
+    compile(code, "<generated>", "exec")
+    comment = code[:code.index("test_ds = val_ds.take(batches // 5)")].rsplit("\n\n", 1)[-1]
+    assert "first fifth of the validation batches" in comment and "every 5th" not in code, comment

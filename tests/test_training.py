@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import threading
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -197,6 +198,37 @@ def test_a_small_dataset_trains_at_least_min_steps(tmp_path):
     assert training.epochs_for_steps(10, 2000, 32) == 10  # the post's data: 63 steps an epoch, as asked
     assert training.epochs_for_steps(1, 2000, 32) == 1  # even one epoch (63 steps): not small data
     assert training.epochs_for_steps(10, 32, 32) == 100
+
+
+def test_the_epochs_planned_are_said_before_the_model_is_built(tmp_path):
+    """16 photos of Your classes: the panel said "Epochs finished 0 of 10" until the first epoch ended,
+    then "Finished 100 epochs". The plan (a report of step 0) now comes before anything slow."""
+    from conftest import make_dataset
+
+    small = dataset.load_dataset(make_dataset(tmp_path / "small", n_train=6, n_val=2))  # 12 train images: 1 step
+    events = []
+
+    class Order(Recorder):
+        def on_plan(self, report):
+            events.append(("plan", report))
+
+        def on_phase(self, message, done=0, total=0):
+            events.append(("phase", message))
+
+        def on_batch(self, report):
+            events.append(("batch", report))
+            stop.set()  # one batch is enough to see the order
+
+    stop = threading.Event()
+    spec = JobSpec("baseline", 10, NO_AUGMENTATION)
+    training.train(spec, small, observer=Order(), stop=stop)
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "plan" and kinds.index("plan") < kinds.index("batch"), kinds
+    assert events[1] == ("phase", "Building the model")
+    plan = events[0][1]
+    assert (plan.epoch, plan.step, plan.steps, plan.epochs) == (1, 0, 1, 100) and np.isnan(plan.loss)
+    assert jobs.planned_epochs(spec, len(small.train)) == 100  # what a page plans before the worker has said
+    assert jobs.planned_epochs(spec, 2000) == 10 and jobs.planned_epochs(replace(spec, fine_tune_epochs=5), 2000) == 15
 
 
 def test_saved_model_has_no_random_layers_and_answers_the_same_twice(data):

@@ -8,6 +8,8 @@
     jobs    submit a training job, its live panel, the queue view
     frame   the page frame: password, menu, sidebar status (page_setup)
     classroom  under `catdog classroom`: the pass (who a browser is), whether a camera can work
+    table   tables a projector can read (show_table)
+    timing  how long a training took on this machine, or nothing (quick_time_note, ...)
 
 UI only: every decision about data, models and jobs is made in catdog_core, and
 nothing here imports TensorFlow or Keras: that work goes to the model service.
@@ -22,13 +24,15 @@ from .data import (DATA_HINT, ProgressBar, cached_data, data_available, file_upl
 from .classroom import camera_problem  # noqa: F401
 from .frame import PAGES, class_password, page_setup  # noqa: F401
 from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, duration_text, job_panel, legend_below,  # noqa: F401
-                   queue_view, session_job, submit, submit_group)
+                   queue_view, session_job, started_on, submit, submit_group)
 from .model import service  # noqa: F401
 from .runs import VALIDATION_NOTE, dataset_tag, default_run, fine_tune_marker, run_picker, session_runs  # noqa: F401
 from .state import (AUTH_KEY, GROUP_KEY, NEW_RUNS_KEY, OWNER_KEY, PRESENTER_KEY,  # noqa: F401
                     ROLE_KEY, SETTINGS_KEY, SOURCE_KEY, current_settings, data_source, is_teacher, owner,
                     presenter, state_readable)
+from .table import show_table  # noqa: F401
 from .text import plain  # noqa: F401
+from .timing import curve_time_note, quick_time_note, reproduce_time_text  # noqa: F401
 
 # The server's long-lived objects (Streamlit, plotly, pandas and this package, ~140,000 of them) are
 # imported by now: moved out of the collector's reach, Python's own full collections walk only what

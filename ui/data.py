@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from catdog_core import config, dataset, sources
+from catdog_core import config, dataset, images, sources
 from catdog_core.errors import CatdogError, DatasetUnavailable, NotUnpacked
 
 from .model import service
@@ -105,12 +105,14 @@ def show_data_problem(problem: CatdogError, link_home: bool = True) -> None:
         st.caption(DATA_HINT)
 
 
-def file_uploader(label: str, key: str, multiple: bool = False):
-    """st.file_uploader for untrusted files, without Streamlit's extension filter.
+def file_uploader(label: str, key: str, multiple: bool = False, limit: int = images.MAX_UPLOAD_BYTES):
+    """st.file_uploader for untrusted files, without Streamlit's extension filter, saying the limit
+    catdog_core applies to each file (`limit` bytes: a photo's by default; a zip's for zips), not the
+    server's upload ceiling (.streamlit/config.toml), which is the largest of them.
 
     With type=..., a request whose file name lacks an allowed extension (a crafted
     name such as "..") raises inside Streamlit and shows a traceback. catdog_core
     checks every file's content instead (images.decode, uploads.import_zip),
     which also catches a wrong extension, and answers in one sentence.
     """
-    return st.file_uploader(label, accept_multiple_files=multiple, key=key)
+    return st.file_uploader(label, accept_multiple_files=multiple, key=key, max_upload_size=limit // 2**20)

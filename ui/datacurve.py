@@ -14,6 +14,7 @@ from .data import cached_data
 from .jobs import PANEL_SECONDS
 from .state import data_source, owner, presenter
 from .text import plain
+from .timing import curve_time_note
 
 CURVE_JOBS_KEY = "_curve_jobs"  # {data source or "": the ids of this session's latest curve jobs}
 
@@ -41,8 +42,9 @@ def section() -> None:
     source = data_source()
     st.markdown("How many photos does a model need? Train the same recipe on 20, 50, 100 … 2000 of the "
                 "training photos and watch the validation accuracy.")
+    took = curve_time_note("baseline")  # measured here, or nothing
     with_cnn = st.checkbox(
-        f"Also the small CNN (up to {jobs.CURVE_BASELINE_MAX} photos, about 5 minutes)", value=True,
+        f"Also the small CNN (up to {jobs.CURVE_BASELINE_MAX} photos{took})", value=True,
         key="curve_cnn", help="It trains on raw pixels: much slower per photo than the transfer head, which "
                               "trains on cached MobileNetV2 features.")
     store = st.session_state.setdefault(CURVE_JOBS_KEY, {})
@@ -65,7 +67,7 @@ def section() -> None:
                    "on this data come back at once.")
     st.caption(LESSON)
     with st.expander("Show the code", icon=":material/code:"):
-        st.code(codegen.learning_curve(), language="python")
+        st.code(codegen.learning_curve(), language="python", wrap_lines=True)
 
 
 def _live(ids: tuple[int, ...]) -> None:
@@ -93,7 +95,8 @@ def _live(ids: tuple[int, ...]) -> None:
         loaded = cached_data() if not classes else None
         classes = classes or (len(loaded.class_names) if loaded is not None else 0)
         chance = 1 / classes if classes else None
-        st.plotly_chart(charts.data_curve(points, large=presenter(), chance=chance), key="data_curve")
+        st.plotly_chart(charts.data_curve(points, large=presenter(), chance=chance), key="data_curve",
+                        config=charts.NO_TOOLBAR)
         for recipe, rows in points.items():
             first, last = min(rows, key=lambda p: p["size"]), max(rows, key=lambda p: p["size"])
             if first is not last:

@@ -3,9 +3,12 @@ sidebar status (data, runs, the job training now, presenter mode)."""
 
 from __future__ import annotations
 
+import atexit
 import hmac
 import os
+import sys
 import time
+from pathlib import Path
 
 import streamlit as st
 
@@ -96,6 +99,20 @@ def _warm_start(home: str) -> bool:
         return False  # a read-only home: the first job starts its worker as before
 
 
+@st.cache_resource(show_spinner=False)
+def _note_at_exit(home: str) -> bool:
+    """Once per server and home: when `streamlit run` stops, its terminal says that the training workers
+    live on (jobs outlive the server) and how to stop them."""
+    atexit.register(_say_left_running, Path(home))
+    return True
+
+
+def _say_left_running(home: Path) -> None:
+    note = jobs.left_running_note(home)
+    if note:
+        print(note, file=sys.stderr, flush=True)
+
+
 @st.fragment(run_every=1.5)
 def _warm_progress() -> None:
     status = jobs.warm_status()
@@ -117,6 +134,7 @@ def page_setup() -> None:
     else:
         _password_gate()
     _warm_start(str(config.catdog_home()))
+    _note_at_exit(str(config.catdog_home()))
     owner()
     if st.session_state.get(PRESENTER_KEY):
         # Headings and everything inside them (Streamlit wraps their text), or the rule above shrinks them.

@@ -12,6 +12,7 @@ from catdog_core import augment, charts, config, jobs, metrics, runs
 from catdog_core.errors import CatdogError
 from catdog_core.words import count
 
+from .data import cached_data
 from .runs import VALIDATION_NOTE, fine_tune_marker
 from .state import GROUP_KEY, NEW_RUNS_KEY, data_source, owner, presenter
 from .text import plain
@@ -20,6 +21,7 @@ from .text import plain
 JOBS_BY_DATA_KEY = "_jobs_by_data"  # {data source or "": this session's latest job on that data}
 REDRAW_KEY = "_jobs_redraw"  # jobs that just ended: the page reruns on their panel's next beat
 QUEUE_EMPTIED_KEY = "_queue_emptied"  # the queue view saw the queue empty: the page reruns next beat
+ORIGINS_KEY = "_job_origins"  # {job id: the page this session submitted it from}
 
 
 def session_job() -> jobs.JobState | None:
@@ -44,11 +46,19 @@ def _follow(job_id: int, data: str | None) -> None:
     st.session_state.setdefault(JOBS_BY_DATA_KEY, {})[data or ""] = job_id
 
 
-def submit(spec: jobs.JobSpec) -> None:
-    """Queue a job for this session and redraw the page (sidebar included) around it."""
-    _follow(jobs.submit(spec, owner=owner()), spec.data)
+def submit(spec: jobs.JobSpec, origin: str = "") -> None:
+    """Queue a job for this session and redraw the page (sidebar included) around it; `origin` names
+    the page that asked (see started_on)."""
+    job_id = jobs.submit(spec, owner=owner())
+    st.session_state.setdefault(ORIGINS_KEY, {})[job_id] = origin
+    _follow(job_id, spec.data)
     st.session_state.pop(GROUP_KEY, None)
     st.rerun()
+
+
+def started_on(job: jobs.JobState, origin: str) -> bool:
+    """Whether this session submitted the job from the page `origin` (ui.submit's argument)."""
+    return st.session_state.get(ORIGINS_KEY, {}).get(job.job_id) == origin
 
 
 def submit_group(specs: list[jobs.JobSpec], label: str) -> None:
@@ -137,6 +147,15 @@ def _saved_run(run_id: str | None):
         return None
 
 
+def _epochs_planned(job: jobs.JobState) -> int:
+    """The job's epochs in all: the worker's plan once it has said it, else planned here from the data
+    in use (a panel shows only a job on it), so a small dataset's 100 epochs show from the start."""
+    loaded = cached_data()
+    if job.batch is not None or loaded is None:
+        return job.epochs_total
+    return jobs.planned_epochs(job.spec, len(loaded.train))
+
+
 def _job_view(job_id: int, where: str) -> None:
     queue = jobs.get_queue()
     job = queue.get(job_id)
@@ -150,7 +169,7 @@ def _job_view(job_id: int, where: str) -> None:
     seen[job_id] = job.state
 
     spec = job.spec
-    total = job.epochs_total
+    total = _epochs_planned(job)
     uses_augmentation = spec.recipe != "baseline"
     st.markdown(f"**Job {job.job_id}: {plain(job.title)}** · recipe `{spec.recipe}` · "
                 f"{augment.describe(spec.settings) if uses_augmentation else 'no augmentation'}")
@@ -159,7 +178,7 @@ def _job_view(job_id: int, where: str) -> None:
         st.info(f"Waiting in the queue at position {job.queue_position}: jobs train one after another.")
     elif job.state == jobs.RUNNING:
         batch = job.batch
-        if job.phase == "Training" and batch is not None and batch.steps:
+        if job.phase == "Training" and batch is not None and batch.step:  # step 0: only the plan so far
             st.progress(batch.step / batch.steps,
                         text=f"Epoch {batch.epoch} of {total}: batch {batch.step} of {batch.steps}"
                              f" · loss {batch.loss:.3f} · accuracy {batch.accuracy:.1%}")
@@ -211,8 +230,9 @@ def _job_view(job_id: int, where: str) -> None:
         curves = {spec.recipe: job.history}
         marks = fine_tune_marker(spec.recipe, job.history)
         left, right = st.columns(2)
-        left.plotly_chart(_job_curves(curves, "accuracy", marks), key=f"acc_{where}_{job_id}")
-        right.plotly_chart(_job_curves(curves, "loss", marks), key=f"loss_{where}_{job_id}")
+        for column, metric, short in ((left, "accuracy", "acc"), (right, "loss", "loss")):
+            column.plotly_chart(_job_curves(curves, metric, marks), key=f"{short}_{where}_{job_id}",
+                                config=charts.NO_TOOLBAR)
         st.caption(VALIDATION_NOTE)
     elif job.active:
         st.caption("The accuracy and loss curves appear when the first epoch ends.")

@@ -55,7 +55,7 @@ def follow(queue, job_ids: list[int], bar: Bar) -> list:
                     bar.line(f"job {job.job_id} waits in the queue at position {job.queue_position}{ahead}")
                 elif job.state == jobs.RUNNING:
                     batch = job.batch
-                    if job.phase == "Training" and batch is not None and batch.steps:
+                    if job.phase == "Training" and batch is not None and batch.step:  # step 0: only the plan
                         bar(batch.step, batch.steps, f"epoch {batch.epoch}  loss {batch.loss:.3f}  "
                                                      f"acc {batch.accuracy:.3f}")
                     else:

@@ -19,12 +19,19 @@ to ``<cache>/decoded/<key>.npy`` (config.cache_home) and read back as a memory m
 second process (the training worker, a CLI run, a restarted server) starts in
 well under a second and thirty sessions share one copy in the page cache.
 
+Seen before. With its decode every photo gets a small perceptual fingerprint, kept
+beside the decoded images by the same key, so that a photo given to a model later that
+is one of the dataset's own (saved again, resized by a pixel) is named as such.
+
 Laid out by job: record (Dataset, Split, the limits), files (scan, read and hash
 each file once), plan (splits and the content key), decoded (the disk cache),
-loading (load, open, the in-process cache), stats (baseline and examples).
+fingerprints (the same picture again), loading (load, open, the in-process cache),
+stats (baseline and examples).
 """
 
 from ..sources import DataSource, Progress, find_source  # noqa: F401  (callers use dataset.*)
+from .decoded import seen_photos  # noqa: F401
+from .fingerprints import TOLERANCE, SeenPhoto  # noqa: F401
 from .files import files_signature  # noqa: F401
 from .loading import (cached_dataset, clear_cache, forget, release, load_dataset, open_prepared,  # noqa: F401
                       signature_of)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import OrderedDict
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from .. import config, images, sources
 from ..errors import DatasetUnavailable
 from ..fileio import owner_tag, write_atomic
 from ..sources import Progress
+from . import fingerprints
 from .plan import Plan
 from .record import DISK_CACHE, MAX_FILE_BYTES, PIXELS_VERSION, SPLITS
 
@@ -27,8 +29,9 @@ def _write_npy_header(f, rows: int) -> int:
     return f.tell()
 
 
-def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> dict:
-    """Decode every planned file into an .npy at `target`; returns the manifest.
+def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> tuple[dict, np.ndarray]:
+    """Decode every planned file into an .npy at `target`; returns the manifest and the fingerprint
+    of every kept row (fingerprints.py), made from each photo as it is decoded.
 
     Each decoded image is written at its row with pwrite (sequential-ish
     writes through the page cache: ~10x faster here than filling a fresh
@@ -37,6 +40,7 @@ def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> dict:
     order = [(s, e) for s in SPLITS for e in plan.splits[s]]
     row_bytes = int(np.prod(config.IMG_SIZE)) * 3
     failed: dict[int, str] = {}
+    prints = np.zeros((len(order), fingerprints.KEEP ** 2 - 1), np.float16)
 
     def items():
         for i, (_, entry) in enumerate(order):
@@ -55,6 +59,7 @@ def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> dict:
                 failed[i] = result
             else:
                 os.pwrite(out.fileno(), np.ascontiguousarray(result, np.uint8).tobytes(), start + i * row_bytes)
+                prints[i] = fingerprints.fingerprints(result)
             done += 1
             if progress and (done % 50 == 0 or done == len(order)):
                 progress(done, len(order), "Decoding the images")
@@ -79,7 +84,7 @@ def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> dict:
                 "skipped": [[s.path, s.reason] for s in plan.skipped]
                 + [[order[i][1].rel, reason] for i, reason in sorted(failed.items())],
                 "rows": [[s, e.rel, label_of.get(e.label_name, -1)] for s, e in kept]}
-    return manifest
+    return manifest, prints[keep]
 
 
 def _open_cached(plan: Plan) -> tuple[np.ndarray, dict] | None:
@@ -110,6 +115,7 @@ def _prune_disk_cache(keep: int = DISK_CACHE) -> None:
     except OSError:
         return
     for old in manifests[keep:]:
+        fingerprints.forget(old.stem)
         for path in (old, old.with_suffix(".npy")):
             try:
                 path.unlink()
@@ -117,10 +123,22 @@ def _prune_disk_cache(keep: int = DISK_CACHE) -> None:
                 pass
 
 
+def _with_prints(hit: tuple[np.ndarray, dict], key: str) -> tuple[np.ndarray, dict]:
+    """A cached dataset, its fingerprints made now if it was decoded before they were kept (from the
+    decoded photos, once: about a second per thousand)."""
+    array, manifest = hit
+    if fingerprints.load(key, len(array)) is None:
+        try:
+            fingerprints.save(key, fingerprints.fingerprints(array))
+        except OSError:
+            pass  # a read-only cache: photos are then not recognised, nothing else changes
+    return hit
+
+
 def decoded(plan: Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
     hit = _open_cached(plan)
     if hit is not None:
-        return hit
+        return _with_prints(hit, plan.key)
     folder = decoded_dir()
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -132,10 +150,11 @@ def decoded(plan: Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
     try:
         hit = _open_cached(plan)  # another process may have decoded it while this one waited
         if hit is not None:
-            return hit
+            return _with_prints(hit, plan.key)
         tmp = folder / f".tmp-{plan.key}-{owner_tag()}.npy"
         try:
-            manifest = _decode_into(plan, tmp, progress)
+            manifest, prints = _decode_into(plan, tmp, progress)
+            fingerprints.save(plan.key, prints)  # before the manifest: a dataset found complete has them
             os.replace(tmp, folder / f"{plan.key}.npy")
             write_atomic(folder / f"{plan.key}.json", json.dumps(manifest).encode("utf-8", "surrogatepass"))
         except OSError as exc:
@@ -150,3 +169,26 @@ def decoded(plan: Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
         return hit
     finally:
         lock.__exit__(None, None, None)
+
+
+_kept_prints: "OrderedDict[str, tuple[np.ndarray, list]]" = OrderedDict()  # key -> (fingerprints, manifest rows)
+KEPT_PRINTS = 4
+
+
+def seen_photos(key: str, pixels: np.ndarray) -> list[fingerprints.SeenPhoto | None]:
+    """For each of these photos (N, 160, 160, 3) as the model sees them: the photo of the cached dataset
+    `key` it is the same picture as, or None (also for every photo when that dataset is not cached)."""
+    held = _kept_prints.get(key)
+    if held is None:
+        hit = open_cached_key(key) if key else None
+        if hit is None:
+            return [None] * len(pixels)
+        array, manifest = _with_prints(hit, key)
+        prints = fingerprints.load(key, len(array))
+        if prints is None:
+            return [None] * len(pixels)
+        held = _kept_prints[key] = (prints, manifest["rows"])
+        while len(_kept_prints) > KEPT_PRINTS:
+            _kept_prints.popitem(last=False)
+    _kept_prints.move_to_end(key)
+    return fingerprints.seen_in(held[0], held[1], fingerprints.fingerprints(np.asarray(pixels)))

@@ -13,6 +13,7 @@ import numpy as np
 from .. import config, words
 from ..errors import DatasetUnavailable, InvalidDataset
 from ..sources import DataSource, Progress, find_source
+from . import fingerprints
 from .decoded import decoded, decoded_dir, open_cached_key
 from .files import files_signature, known_files, known_files_lock, scan
 from .plan import make_plan
@@ -186,3 +187,4 @@ def forget(key: str) -> None:
         _cache.pop(key, None)
     for suffix in (".json", ".npy"):
         (decoded_dir() / f"{key}{suffix}").unlink(missing_ok=True)
+    fingerprints.forget(key)

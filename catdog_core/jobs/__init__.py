@@ -9,13 +9,14 @@ from __future__ import annotations
 from pathlib import Path
 
 from .spec import (CURVE_BASELINE_MAX, CURVE_KIND, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, QUICK, VARIANTS,  # noqa: F401
-                   REPRODUCE_LABEL, BatchReport, JobSpec, curve_spec, post_specs, quick_spec, resolved)
+                   REPRODUCE_LABEL, BatchReport, JobSpec, curve_spec, planned_epochs, post_specs, quick_spec,
+                   resolved)
 from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )
 from .run import run_job, salvage  # noqa: F401
-from .worker import (backend, ensure_workers, shutdown_workers, wake_workers, warm_status,  # noqa: F401
-                     warming_wanted)
+from .worker import (backend, ensure_workers, left_running_note, shutdown_workers, wake_workers,  # noqa: F401
+                     warm_status, warming_wanted)
 
 
 def get_queue(home: Path | None = None) -> Queue:

@@ -107,6 +107,10 @@ class _ActorObserver:
         self.pending.append(("phase", message, done, total))
         self._flush(force=not total)
 
+    def on_plan(self, r):
+        self.pending.append(("plan", r.to_dict()))
+        self._flush(force=True)
+
     def on_batch(self, r):
         self.pending.append(("batch", r.to_dict()))
         self._flush()
@@ -161,17 +165,21 @@ def _upload_of(spec) -> tuple[str, bytes] | None:
 
 
 def _apply(queue: Queue, job_id: int, events: list) -> None:
-    progress = None
+    progress = plan = None
     for event in events:
         kind = event[0]
         if kind == "phase":
             queue.update(job_id, phase=event[1], done=event[2], total=event[3])
+        elif kind == "plan":
+            plan = event[1]
         elif kind == "batch":
             progress = event[1]
         elif kind == "epoch":
             queue.add_epoch(job_id, event[1])
     if progress is not None:
         queue.update(job_id, phase="Training", progress=progress)
+    elif plan is not None:
+        queue.update(job_id, progress=plan)
 
 
 def dispatch(queue: Queue, me: str, stopping: threading.Event, idle: float) -> int:

@@ -4,6 +4,7 @@ all carry the same records."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from .. import config
@@ -139,6 +140,25 @@ def resolved(spec: JobSpec) -> JobSpec:
     process, another machine) trains what the submitter meant."""
     return replace(spec, data=spec.data if spec.data is not None else config.data_dir_setting(),
                    weights=spec.weights or config.base_weights_setting())
+
+
+SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_STEPS steps
+
+
+def epochs_for_steps(epochs: int, train_images: int, batch_size: int, min_steps: int = MIN_STEPS) -> int:
+    """The epochs a run takes: those asked for, or, on a small training split, more when they
+    make fewer than `min_steps` steps. The post's 2000 images always train the epochs asked for."""
+    steps = max(1, math.ceil(train_images / batch_size))
+    if train_images >= SMALL_DATA_IMAGES:
+        return epochs
+    return min(MAX_EPOCHS, max(epochs, math.ceil(min_steps / steps)))
+
+
+def planned_epochs(spec: JobSpec, train_images: int, batch_size: int = config.BATCH_SIZE) -> int:
+    """The epochs a job will train on a training split of `train_images` photos (before its
+    exclusions), fine-tuning included: what its progress counts towards from the start."""
+    kept = max(0, train_images - len(spec.exclude))
+    return epochs_for_steps(spec.epochs, kept, batch_size, spec.min_steps) + spec.fine_tune_epochs
 
 
 @dataclass(frozen=True)

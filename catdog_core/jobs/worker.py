@@ -17,6 +17,7 @@ from __future__ import annotations
 import fcntl
 import gc
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -350,6 +351,10 @@ class _DbObserver:
     def on_phase(self, message, done=0, total=0):
         self._write(force=not total or done in (0, total), phase=message, done=done, total=total)
 
+    def on_plan(self, r):
+        self.progress = r.to_dict()  # the epochs planned; the phase stays what it is
+        self._write(force=True)
+
     def on_batch(self, r):
         self.progress = r.to_dict()
         self._write(force=r.step == r.steps, phase="Training")
@@ -597,3 +602,17 @@ def describe(home: Path | None = None) -> list[str]:
     lines.append(f"{len(running)} running, {len([j for j in queue.active() if j.state != RUNNING])} queued")
     return lines
 
+
+
+def left_running_note(home: Path | None = None) -> str | None:
+    """What the terminal of a stopping web server says when training workers of its home live on (they
+    outlive the server by design: a job keeps training), with the command that stops them; None when
+    none is alive."""
+    home = Path(home) if home is not None else config.catdog_home()
+    if not (home / "locks").is_dir() or not worker_alive(home):  # a home no worker ever used: left as it is
+        return None
+    active = Queue(home).active()
+    busy = f" ({count(len(active), 'job')} in the queue)" if active else ""
+    env = "" if os.environ.get(config.ENV_HOME) is None else f"{config.ENV_HOME}={shlex.quote(str(home))} "
+    return (f"catdog: the training worker keeps running{busy}: jobs outlive the web server. "
+            f"To stop it: {env}catdog worker --stop (or {env}python -m catdog_core worker --stop)")

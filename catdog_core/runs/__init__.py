@@ -18,7 +18,8 @@ untrusted folders), listing (finding runs), loading (vetting and loading a model
 """
 
 from .checks import read_json, read_run  # noqa: F401
-from .listing import best, find_run, latest, list_runs, on_dataset, post_comparison  # noqa: F401
+from .listing import (best, find_run, latest, latest_seconds, list_runs, on_dataset, post_comparison,  # noqa: F401
+                      seconds_per_epoch)
 from .loading import check_model_file, load_model  # noqa: F401
 from .manage import delete_run, import_run, rename_run  # noqa: F401
 from .record import (BASE_FILE, COMPLETE, FROZEN_BASE, HEAD_FILE, HISTORY_FILE, LOADED_MODELS,  # noqa: F401

@@ -95,6 +95,24 @@ def post_comparison(listing: list[Run], label: str) -> list[dict]:
             "our val acc": run.val_accuracy if run else None,
             "our test acc": run.test_accuracy if run else None,
             "epochs": run.epochs if run else None,
+            "stopped": run.stopped if run else None,  # before the epochs asked for (see Run.epochs_text)
             "run": run.run_id if run else None,
         })
     return rows
+
+
+def latest_seconds(listing: list[Run], key: str, label: str) -> float | None:
+    """How long the latest run with this label took to train on the dataset `key`, as measured on
+    this machine (its saved seconds); None when none was trained here."""
+    run = next((r for r in on_dataset(listing, key) if r.label == label), None)
+    return run.seconds if run is not None else None
+
+
+def seconds_per_epoch(listing: list[Run], key: str, recipe: str, augmented: bool) -> float | None:
+    """The seconds one epoch of `recipe` took on the dataset `key` on this machine, augmented or not:
+    the mean epoch of the latest such run (fine-tune epochs left out); None when none was trained here."""
+    for run in on_dataset(listing, key):
+        epochs = [h["seconds"] for h in run.history if h.get("stage") != "fine-tune"]
+        if run.recipe == recipe and run.augmented == augmented and epochs:
+            return sum(epochs) / len(epochs)
+    return None

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..augment import AugmentSettings
+from ..errors import CatdogError
 
 MODEL_FILE = "model.keras"
 # A run whose MobileNetV2 stayed frozen keeps its head's weights and its base's weights apart
@@ -90,6 +92,24 @@ class Run:
         """The training photos this run was trained without (suspected wrong labels)."""
         return tuple(self.extra.get("excluded") or ())
 
+    @property
+    def short_name(self) -> str:
+        """For chart legends: the name a person gave the run, else the last characters of its id."""
+        return str(self.extra.get("name") or self.run_id[-4:])
+
+    @property
+    def epochs_text(self) -> str:
+        """The epochs it trained, and of how many asked when it was stopped: '1 of 5 (stopped)'."""
+        return str(self.epochs) if not self.stopped else f"{self.epochs} of {self.epochs_requested} (stopped)"
+
+    @property
+    def augmented(self) -> bool:
+        """Whether it trained on augmented photos (model 1 never does, whatever its settings)."""
+        try:
+            return self.recipe != "baseline" and not AugmentSettings.from_dict(self.settings or {}).is_identity
+        except (CatdogError, TypeError):  # settings of another version: not known to be augmented
+            return False
+
     def title(self) -> str:
         """One line naming the run for pickers and messages (plain text)."""
         acc = self.val_accuracy
@@ -103,7 +123,7 @@ class Run:
             "run": self.run_id,
             "name": self.extra.get("name") or "",
             "recipe": self.recipe,
-            "epochs": str(self.epochs) if not self.stopped else f"{self.epochs} of {self.epochs_requested} (stopped)",
+            "epochs": self.epochs_text,
             "val acc": self.val_accuracy,
             "best val acc": self.best_val_accuracy,
             "test acc": self.test_accuracy,

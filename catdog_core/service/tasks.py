@@ -49,6 +49,7 @@ class Answer:
     picture: np.ndarray  # the display copy, uint8
     prediction: predict.Prediction
     looked: np.ndarray | None  # the Grad-CAM overlay, or None
+    seen: dataset.SeenPhoto | None = None  # the photo of the run's dataset this one is, if any
 
 
 @dataclass(frozen=True)
@@ -87,6 +88,8 @@ class CheckAnswer:
     miss_count: int
     unlabelled: list[str]
     refused: list[tuple[str, str]]
+    seen: tuple[str, ...] = ()  # the checked photos the model trained on (their names here)
+    right_unseen: int = 0  # the right answers among the others
 
 
 @dataclass(frozen=True)
@@ -101,6 +104,16 @@ class LayerView:
 def _model(run_id: str):
     run = runs.find_run(run_id)
     return run, runs.load_model(run)
+
+
+def _seen(run, model_inputs: list[np.ndarray]) -> list[dataset.SeenPhoto | None]:
+    """Which of these photos are photos of the run's own dataset (its fingerprints, dataset.py); a
+    training photo the run was trained without (Label check) does not count."""
+    if not model_inputs:
+        return []
+    found = dataset.seen_photos(run.dataset_key, np.stack(model_inputs))
+    left_out = set(run.excluded)
+    return [None if s is not None and s.split == "train" and s.file in left_out else s for s in found]
 
 
 # ---------------------------------------------------------------- pictures
@@ -167,7 +180,7 @@ def classify(run_id: str, data: bytes, heatmap: bool) -> Answer:
     looked = None
     if heatmap and explain.supports(model):
         looked = explain.overlay(shown, explain.grad_cam(model, model_input))
-    return Answer(shown, prediction, looked)
+    return Answer(shown, prediction, looked, _seen(run, [model_input])[0])
 
 
 _explained: "OrderedDict[tuple, tuple]" = OrderedDict()  # (model file, photo digest, view) -> (heatmap, numbers)
@@ -228,8 +241,11 @@ def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -
         if heatmap and explain.supports(model):
             looked = explain.overlay(miss.picture, explain.grad_cam(model, miss.model_input))
         misses.append(Miss(miss.name, miss.true_label, miss.prediction, miss.picture, looked))
+    trained_on = [s is not None and s.split == "train" for s in _seen(run, [c.model_input for c in result.checked])]
+    right_unseen = sum(c.prediction.label == c.true_label for c, seen in zip(result.checked, trained_on) if not seen)
     return CheckAnswer(result.class_names, result.right, result.total, result.confusion, misses,
-                       len(result.misses), result.unlabelled, result.refused)
+                       len(result.misses), result.unlabelled, result.refused,
+                       tuple(c.name for c, seen in zip(result.checked, trained_on) if seen), right_unseen)
 
 
 def activations(run_id: str, image: np.ndarray, settings: dict | None) -> tuple[np.ndarray, list[LayerView]]:
