@@ -55,6 +55,7 @@ SAYS = {
     "whatif": "There is no trained model yet: the Training page's Quick transfer makes one",
     "board": "No run on this data yet. Train one on the Training page",
     "classes": "No class yet: name one on the left.",  # your own classes need no dataset
+    "join": "This app is not being served to a class now. Start it with `catdog classroom`",
 }
 KNOWN = ["home", "training", "evaluate", "classify", *NEEDS_DATA, *SAYS]
 
