@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 from . import config
@@ -165,10 +166,20 @@ def shared_base(weights: str | None = None):
     with _shared_lock:
         if key not in _shared:
             _shared[key] = load_base(weights)
+            _sources[_shared[key]] = key
             while len(_shared) > SHARED_KEYS:
                 _shared.popitem(last=False)
         _shared.move_to_end(key)
         return _shared[key]
+
+
+_sources: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # a shared base -> its weights' digest
+
+
+def base_source(base) -> str | None:
+    """The digest of the weights file a shared, frozen base was loaded from (None for any other model):
+    its weights are exactly that file's, so the run store can know them without saving them again."""
+    return _sources.get(base)
 
 
 def share_base_as(key: str, base) -> None:

@@ -350,3 +350,23 @@ def test_a_renamed_run_is_named_by_its_new_name_in_legends(result, data):
     assert run.short_name == run.run_id[-4:]
     runs.rename_run(run, "first try")
     assert runs.find_run(run.run_id).short_name == "first try"
+
+
+def test_a_new_process_links_the_stored_base_without_saving_it_again(monkeypatch, shared_weights):
+    """The store's note of which file holds a shared base's weights: no second save_weights."""
+    from catdog_core import models
+    from catdog_core.runs import save as store
+
+    base = models.shared_base(shared_weights)
+    first, digest = store.store_base(base)
+    store._stored.clear()  # what a new process knows: nothing but the home's files
+    with monkeypatch.context() as m:
+        m.setattr(store, "_save_base", lambda *a: pytest.fail("saved the base again"))
+        assert store.store_base(base) == (first, digest)
+
+    store._stored.clear()
+    with open(first, "r+b") as f:  # a stored file that no longer holds what its name says
+        f.seek(4096)
+        f.write(b"planted")
+    again, again_digest = store.store_base(base)
+    assert again == first and store._holds(again, again_digest) and again_digest == digest

@@ -152,9 +152,9 @@ def link_base(base, target: Path) -> str:
 
 
 def store_base(base, fresh: bool = False) -> tuple[Path, str]:
-    """(file, digest) of this frozen base's weights in the store, written on this process's first
-    call for it (~0.55 s: Keras walks the base's layers) and then only looked up."""
-    from ..features import weights_digest
+    """(file, digest) of this frozen base's weights in the store, written on the first call for it
+    (~0.55 s: Keras walks the base's layers) and then only looked up: in this process by the base,
+    in a new one by the note of the weights file a shared base came from."""
     from ..models import share_base_as
 
     folder = store_dir()  # per home: a process may serve another CATDOG_HOME later (tests do)
@@ -163,24 +163,62 @@ def store_base(base, fresh: bool = False) -> tuple[Path, str]:
         if (known is not None and known[0]() is base and not fresh and known[1].parent == folder
                 and _holds(known[1], known[2])):
             return known[1], known[2]
-        folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f".tmp-{owner_tag()}{secrets.token_hex(4)}.weights.h5"
-        try:
-            base.save_weights(tmp)
-            _synced(tmp)
-            digest = weights_digest(str(tmp))
-            stored = folder / f"{digest}.weights.h5"
-            if _holds(stored, digest):
-                tmp.unlink()
-            else:  # absent, or not what its name says (damaged, planted): ours replaces it
-                os.replace(tmp, stored)
-        finally:
-            tmp.unlink(missing_ok=True)
+        note = _source_note(folder, base)
+        stored = None if fresh or note is None else _noted(folder, note)
+        if stored is None:
+            stored = _save_base(folder, base)
+            if note is not None:
+                write_atomic(note, stored.name.split(".")[0].encode())
+        digest = stored.name.split(".")[0]
         _prune(folder, keep=stored)
         _stored.clear()  # bounded: the base this process saved runs of last (a worker has one)
         _stored[id(base)] = (weakref.ref(base), stored, digest)
     share_base_as(digest, base)  # a run loaded in this process reuses this base, not a second copy
     return stored, digest
+
+
+def _source_note(folder: Path, base) -> Path | None:
+    """Where the store notes which stored file holds a shared base's weights: the base was loaded
+    from a weights file (models.base_source), so a new process knows them without saving them
+    again (~0.5 s a process). None for a base of no known file."""
+    import keras
+
+    from ..models import base_source
+
+    source = base_source(base)
+    if source is None:
+        return None
+    return folder / f"source-{source}-keras{keras.__version__}.txt"
+
+
+def _noted(folder: Path, note: Path) -> Path | None:
+    """The stored file a note names, if it still holds what its name says."""
+    try:
+        digest = note.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    stored = folder / f"{digest}.weights.h5"
+    return stored if digest.isalnum() and _holds(stored, digest) else None
+
+
+def _save_base(folder: Path, base) -> Path:
+    """Save the base's weights into the store under their digest; returns the stored file."""
+    from ..features import weights_digest
+
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / f".tmp-{owner_tag()}{secrets.token_hex(4)}.weights.h5"
+    try:
+        base.save_weights(tmp)
+        _synced(tmp)
+        digest = weights_digest(str(tmp))
+        stored = folder / f"{digest}.weights.h5"
+        if _holds(stored, digest):
+            tmp.unlink()
+        else:  # absent, or not what its name says (damaged, planted): ours replaces it
+            os.replace(tmp, stored)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return stored
 
 
 def _holds(path: Path, digest: str) -> bool:
