@@ -8,20 +8,16 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import augment, config, fileio, metrics, models
 from .errors import CatdogError
+from .names import InvalidName, clean
 
 MAX_NAME = 40  # characters of a name on the board
 MAX_NAMES = 2000  # name files kept; beyond that a new name is refused with a sentence
 POST_EPOCHS = 20
-
-
-class InvalidName(CatdogError):
-    """A name that cannot go on the board (empty, too long, control or direction characters)."""
 
 
 def names_dir(home: Path | None = None) -> Path:
@@ -33,19 +29,8 @@ def _file(owner: str, home: Path | None) -> Path:
 
 
 def clean_name(name: str) -> str:
-    """A name as the board shows it: NFC, single spaces, at most MAX_NAME characters; refused with a
-    sentence when empty or when it holds control, format or text-direction characters."""
-    if not isinstance(name, str):
-        raise InvalidName("A name is text.")
-    name = " ".join(unicodedata.normalize("NFC", name).split())
-    if not name:
-        raise InvalidName("Type a name first (letters, digits, spaces).")
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Co", "Cs") for ch in name):
-        raise InvalidName("That name has invisible control or text-direction characters; use letters, "
-                          "digits, spaces and punctuation.")
-    if len(name) > MAX_NAME:
-        raise InvalidName(f"A name on the board has at most {MAX_NAME} characters.")
-    return name
+    """A name as the board shows it (names.clean's rules, at most MAX_NAME characters)."""
+    return clean(name, MAX_NAME, "A name on the board")
 
 
 def set_name(owner: str, name: str, home: Path | None = None) -> str:

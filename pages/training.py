@@ -38,6 +38,36 @@ def saved_runs_table(shown: list, with_classes: bool) -> None:
                   labels={"best val acc": "best val", "test images": "test imgs", "seconds": "train s"})
 
 
+def manage_runs(mine: list) -> None:
+    """Rename or delete a run: a student's own runs only, every run for the teacher (the library
+    checks the owner again, runs.rename_run / delete_run)."""
+    if not mine:
+        return
+    with st.expander("Rename or delete a run", icon=":material/edit:"):
+        target = ui.run_picker("Run", "manage_run", mine, explain=False)
+        name_col, rename_col = st.columns([3, 1], vertical_alignment="bottom")
+        new_name = name_col.text_input("New name (up to 80 characters)", key="manage_name", max_chars=80)
+        # Never disabled while the name is empty: in a browser the typed name arrives with the click.
+        if rename_col.button("Rename", key="manage_rename", width="stretch"):
+            if not new_name.strip():
+                st.error("Type the new name first.")
+            elif ui.attempt(runs.rename_run, target, new_name, ui.actor()):
+                st.rerun()
+        if st.session_state.get("_confirm_delete") == target.run_id:
+            st.warning(f"Delete run {ui.plain(target.title())} for good? Its model and curves go too.")
+            yes, no = st.columns(2)
+            if yes.button("Yes, delete it", type="primary", key="manage_delete_yes"):
+                st.session_state.pop("_confirm_delete", None)
+                if ui.attempt(runs.delete_run, target, ui.actor()):
+                    st.rerun()
+            if no.button("No, keep it", key="manage_delete_no"):
+                st.session_state.pop("_confirm_delete", None)
+                st.rerun()
+        elif st.button("Delete…", key="manage_delete", icon=":material/delete:"):
+            st.session_state["_confirm_delete"] = target.run_id
+            st.rerun()
+
+
 def _set_epochs(n: int) -> None:
     st.session_state["epochs"] = n
 
@@ -194,33 +224,7 @@ else:
                           mime="application/zip", icon=":material/download:", width="content",
                           help=f"{export.TFLITE_FILE} and {export.LABELS_FILE} (class names in output order).")
 
-    with st.expander("Rename or delete a run", icon=":material/edit:"):
-        target = ui.run_picker("Run", "manage_run", listing.runs, explain=False)
-        name_col, rename_col = st.columns([3, 1], vertical_alignment="bottom")
-        new_name = name_col.text_input("New name (up to 80 characters)", key="manage_name", max_chars=80)
-        # Never disabled while the name is empty: in a browser the typed name arrives with the click.
-        if rename_col.button("Rename", key="manage_rename", width="stretch"):
-            if not new_name.strip():
-                st.error("Type the new name first.")
-            else:
-                try:
-                    runs.rename_run(target, new_name)
-                    st.rerun()
-                except CatdogError as exc:
-                    st.error(ui.plain(str(exc)))
-        if st.session_state.get("_confirm_delete") == target.run_id:
-            st.warning(f"Delete run {ui.plain(target.title())} for good? Its model and curves go too.")
-            yes, no = st.columns(2)
-            if yes.button("Yes, delete it", type="primary", key="manage_delete_yes"):
-                runs.delete_run(target)
-                st.session_state.pop("_confirm_delete", None)
-                st.rerun()
-            if no.button("No, keep it", key="manage_delete_no"):
-                st.session_state.pop("_confirm_delete", None)
-                st.rerun()
-        elif st.button("Delete…", key="manage_delete", icon=":material/delete:"):
-            st.session_state["_confirm_delete"] = target.run_id
-            st.rerun()
+    manage_runs([r for r in listing.runs if ui.actor().may(r.owner)])
 
 st.subheader("Reproduce the post")
 st.markdown("Train the post's four models with its settings (20 epochs, batch 32, random flips and "
@@ -232,7 +236,7 @@ if following:
     st.caption(f"{len(following)} of the four models still queued or training; the panel above follows the "
                "running one, the table fills in as each finishes.")
     if st.button("Stop reproducing (all four)", icon=":material/stop_circle:", key="stop_group"):
-        jobs.get_queue().stop_group(group)
+        jobs.get_queue().stop_group(group, ui.actor())
         st.rerun()
 elif st.button("Reproduce the post (4 models × 20 epochs)", icon=":material/replay:"):
     ui.submit_group(jobs.post_specs(source), jobs.REPRODUCE_LABEL)

@@ -28,10 +28,10 @@ from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, duration_text, job_panel, legen
 from .model import service  # noqa: F401
 from .runs import VALIDATION_NOTE, dataset_tag, default_run, fine_tune_marker, run_picker, session_runs  # noqa: F401
 from .state import (AUTH_KEY, GROUP_KEY, NEW_RUNS_KEY, OWNER_KEY, PRESENTER_KEY,  # noqa: F401
-                    ROLE_KEY, SETTINGS_KEY, SOURCE_KEY, current_settings, data_source, is_teacher, owner,
-                    presenter, state_readable)
+                    ROLE_KEY, SETTINGS_KEY, SOURCE_KEY, actor, budget, current_settings, data_source, is_teacher,
+                    owner, presenter, state_readable)
 from .table import show_table  # noqa: F401
-from .text import plain  # noqa: F401
+from .text import attempt, plain  # noqa: F401
 from .timing import curve_time_note, quick_time_note, reproduce_time_text  # noqa: F401
 
 # The server's long-lived objects (Streamlit, plotly, pandas and this package, ~140,000 of them) are

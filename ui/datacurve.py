@@ -8,11 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from catdog_core import charts, codegen, jobs
+from catdog_core.errors import CatdogError
 from catdog_core.words import count
 
 from .data import cached_data
 from .jobs import PANEL_SECONDS
-from .state import data_source, owner, presenter
+from .state import actor, budget, data_source, owner, presenter
 from .text import plain
 from .timing import curve_time_note
 
@@ -54,12 +55,17 @@ def section() -> None:
     active = [j for j in following if j.active]
     if active:
         if st.button("Stop the learning curve", icon=":material/stop_circle:", key="curve_stop"):
-            queue.stop_many(j.job_id for j in active)
+            queue.stop_many((j.job_id for j in active), actor())
             st.rerun()
     elif st.button("Start the learning curve", icon=":material/show_chart:", key="curve_start"):
         recipes = ["transfer"] + (["baseline"] if with_cnn else [])
-        store[source or ""] = [jobs.submit(jobs.curve_spec(r, source), owner=owner()) for r in recipes]
-        st.rerun()
+        try:
+            _, store[source or ""] = jobs.submit_group([jobs.curve_spec(r, source) for r in recipes], owner=owner(),
+                                                       label="learning curve", budget=budget())
+        except CatdogError as exc:
+            st.error(plain(str(exc)))
+        else:
+            st.rerun()
     if ids:
         st.fragment(_live, run_every=PANEL_SECONDS if active else None)(tuple(ids))
     else:

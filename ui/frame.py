@@ -12,11 +12,11 @@ from pathlib import Path
 
 import streamlit as st
 
-from catdog_core import config, dataset, jobs, runs
+from catdog_core import board, config, dataset, jobs, runs
 
 from . import classroom
 from .data import cached_data
-from .jobs import PANEL_SECONDS, duration_text
+from .jobs import PANEL_SECONDS, duration_text, shown_owner
 from .state import (AUTH_KEY, PRESENTER_KEY, ROLE_KEY, SOURCE_KEY, STUDENT, TEACHER, UNREADABLE_NOTE, data_source,
                     owner, state_readable)
 from .text import plain
@@ -184,10 +184,11 @@ def _sidebar_status() -> None:
 def _sidebar_jobs() -> None:
     active = jobs.get_queue().active()
     running = [j for j in active if j.state == jobs.RUNNING]
+    known = board.names() if running else {}
     for job in running:
         estimate = job.eta()
         left = f" · {duration_text(estimate.seconds)} left" if estimate is not None and estimate.whole else ""
-        who = "you" if job.owner == owner() else plain(job.owner)
+        who = plain(shown_owner(job.owner, known))
         epochs = job.epochs_total
         st.markdown(f"**Training now:** {plain(job.spec.recipe)}, {epochs} epoch{'s' if epochs != 1 else ''} "
                     f"({who}){left}")

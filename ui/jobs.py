@@ -8,13 +8,13 @@ import time
 
 import streamlit as st
 
-from catdog_core import augment, charts, config, jobs, metrics, runs
+from catdog_core import augment, board, charts, config, jobs, metrics, owners, runs
 from catdog_core.errors import CatdogError
 from catdog_core.words import count
 
 from .data import cached_data
 from .runs import VALIDATION_NOTE, fine_tune_marker
-from .state import GROUP_KEY, NEW_RUNS_KEY, data_source, owner, presenter
+from .state import GROUP_KEY, NEW_RUNS_KEY, actor, budget, data_source, owner, presenter
 from .text import plain
 
 
@@ -22,6 +22,7 @@ JOBS_BY_DATA_KEY = "_jobs_by_data"  # {data source or "": this session's latest 
 REDRAW_KEY = "_jobs_redraw"  # jobs that just ended: the page reruns on their panel's next beat
 QUEUE_EMPTIED_KEY = "_queue_emptied"  # the queue view saw the queue empty: the page reruns next beat
 ORIGINS_KEY = "_job_origins"  # {job id: the page this session submitted it from}
+REFUSED_KEY = "_job_refused"  # the sentence a refused submit or stop left for the next run to show
 
 
 def session_job() -> jobs.JobState | None:
@@ -48,8 +49,12 @@ def _follow(job_id: int, data: str | None) -> None:
 
 def submit(spec: jobs.JobSpec, origin: str = "") -> None:
     """Queue a job for this session and redraw the page (sidebar included) around it; `origin` names
-    the page that asked (see started_on)."""
-    job_id = jobs.submit(spec, owner=owner())
+    the page that asked (see started_on). Past a student's budget, the sentence shows instead."""
+    try:
+        job_id = jobs.submit(spec, owner=owner(), budget=budget())
+    except CatdogError as exc:
+        st.error(plain(str(exc)))
+        return
     st.session_state.setdefault(ORIGINS_KEY, {})[job_id] = origin
     _follow(job_id, spec.data)
     st.session_state.pop(GROUP_KEY, None)
@@ -62,7 +67,11 @@ def started_on(job: jobs.JobState, origin: str) -> bool:
 
 
 def submit_group(specs: list[jobs.JobSpec], label: str) -> None:
-    group, ids = jobs.submit_group(specs, owner=owner(), label=label)
+    try:
+        group, ids = jobs.submit_group(specs, owner=owner(), label=label, budget=budget())
+    except CatdogError as exc:
+        st.error(plain(str(exc)))
+        return
     st.session_state[GROUP_KEY] = group
     _follow(ids[0], specs[0].data)
     st.rerun()
@@ -205,11 +214,11 @@ def _job_view(job_id: int, where: str) -> None:
     if job.active:
         if job.stop_requested:
             st.caption("Stopping after the current batch; finished epochs are kept.")
-        elif st.button("Stop" if job.state == jobs.RUNNING else "Cancel", key=f"stop_{where}_{job_id}",
-                       icon=":material/stop_circle:",
-                       help="Ends after the current batch and keeps the finished epochs."):
-            queue.stop(job_id)
-            st.caption("Stopping after the current batch; finished epochs are kept.")
+        elif actor().may(job.owner) and st.button(
+                "Stop" if job.state == jobs.RUNNING else "Cancel", key=f"stop_{where}_{job_id}",
+                icon=":material/stop_circle:", help="Ends after the current batch and keeps the finished epochs."):
+            if stop_job(job_id):
+                st.caption("Stopping after the current batch; finished epochs are kept.")
     elif job.state in (jobs.DONE, jobs.STOPPED):
         run = _saved_run(job.run_id)
         if run is None:
@@ -269,11 +278,11 @@ def _queue_view() -> None:
         st.session_state[QUEUE_EMPTIED_KEY] = True
         return
     st.session_state.pop(QUEUE_EMPTIED_KEY, None)
+    me, known = actor(), board.names()
     for job in active:
         cols = st.columns([3, 2, 2, 1.4], vertical_alignment="center")
-        mine = " (yours)" if job.owner == owner() else ""
         cols[0].markdown(f"**{job.job_id}** · {plain(job.title)}")
-        cols[1].markdown(f"{plain(job.owner or 'unknown')}{mine}")
+        cols[1].markdown(plain(shown_owner(job.owner, known)))
         if job.state == jobs.RUNNING:
             estimate = job.eta()
             left = duration_text(estimate.seconds) if estimate is not None else "timing…"
@@ -282,17 +291,44 @@ def _queue_view() -> None:
             cols[2].markdown(f"queued, position {job.queue_position}")
         if job.stop_requested:
             cols[3].caption("stopping")
-        else:  # callbacks, not st.rerun: a click may come in a fragment run or in a whole-page run
+        elif me.may(job.owner):  # callbacks, not st.rerun: a click may come in a fragment run or a whole-page run
             cols[3].button("Stop", key=f"queue_stop_{job.job_id}", icon=":material/stop_circle:",
-                           on_click=queue.stop, args=(job.job_id,))
+                           on_click=stop_job, args=(job.job_id,))
+    refused = st.session_state.pop(REFUSED_KEY, None)
+    if refused:
+        st.error(plain(refused))
+    _stop_all_control(me, [j for j in active if me.may(j.owner)])
+
+
+def shown_owner(job_owner: str, known: dict[str, str]) -> str:
+    """Who a job is, as the queue and the sidebar show it: "you", a board name (`known`, from
+    board.names(), read once per view), or a short id."""
+    if job_owner and job_owner == owner():
+        return "you"
+    return known.get(job_owner) or owners.shown(job_owner)
+
+
+def stop_job(job_id: int) -> bool:
+    """Stop a job for this session; a job it may not stop (a forged request) is refused in a sentence."""
+    try:
+        jobs.get_queue().stop(job_id, actor())
+    except CatdogError as exc:
+        st.session_state[REFUSED_KEY] = str(exc)
+        return False
+    return True
+
+
+def _stop_all_control(me: owners.Actor, stoppable: list[jobs.JobState]) -> None:
+    """The teacher's "Stop all…" (every job), a student's "Stop all mine…", after a confirmation."""
+    mine = "" if me.teacher else " of yours"
     if st.session_state.get("_confirm_stop_all"):
-        st.warning(("Stop the job in the queue?" if len(active) == 1 else f"Stop all {len(active)} jobs?")
+        st.warning(("Stop the job in the queue?" if len(stoppable) == 1 else f"Stop all {len(stoppable)} jobs{mine}?")
                    + " A running job keeps its finished epochs; a queued one is cancelled.")
         yes, no = st.columns(2)
         yes.button("Yes, stop them all", type="primary", key="stop_all_yes", on_click=_stop_all, args=(True,))
         no.button("No, keep them", key="stop_all_no", on_click=_stop_all, args=(False,))
-    elif len(active) > 1:
-        st.button("Stop all…", key="stop_all", icon=":material/cancel:",
+    elif len(stoppable) > 1:
+        st.button("Stop all…" if me.teacher else "Stop all mine…", key="stop_all", icon=":material/cancel:",
                   on_click=_ask_stop_all)
 
 
@@ -302,5 +338,5 @@ def _ask_stop_all() -> None:
 
 def _stop_all(confirmed: bool) -> None:
     if confirmed:
-        jobs.get_queue().stop_all()
+        jobs.get_queue().stop_all(actor())  # the teacher's: every job; a student's: their own
     st.session_state["_confirm_stop_all"] = False

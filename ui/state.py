@@ -9,6 +9,7 @@ import streamlit as st
 
 from catdog_core.augment import AugmentSettings
 from catdog_core.classroom import STUDENT, TEACHER  # noqa: F401  (the roles, named once)
+from catdog_core.owners import STUDENT_BUDGET, Actor, Budget
 
 SETTINGS_KEY = "augment_settings"
 GROUP_KEY = "job_group"
@@ -22,7 +23,7 @@ NEW_RUNS_KEY = "_new_runs"  # runs this session's jobs saved, newest last
 
 def owner() -> str:
     """This session's name in the queue and towards the model service."""
-    return st.session_state.setdefault(OWNER_KEY, f"session {secrets.token_hex(2)}")
+    return st.session_state.setdefault(OWNER_KEY, f"session {secrets.token_hex(16)}")
 
 
 def is_teacher() -> bool:
@@ -30,6 +31,16 @@ def is_teacher() -> bool:
     every upload). One user on their own machine (no class password) is the teacher; in a class, only
     a session that gave the teacher password is."""
     return st.session_state.get(ROLE_KEY) == TEACHER
+
+
+def actor() -> Actor:
+    """This session as the owner checks see it (catdog_core.owners): who it is, whether the teacher."""
+    return Actor(owner(), is_teacher())
+
+
+def budget() -> Budget | None:
+    """What this session may queue at once: a student's share; the teacher's is not bounded."""
+    return None if is_teacher() else STUDENT_BUDGET
 
 
 UNREADABLE_NOTE = "This page got a message it could not read, so it was not drawn; reload the page."

@@ -17,3 +17,18 @@ def plain(text) -> str:
     and a bare address or e-mail stays text instead of becoming a link."""
     escaped = re.sub(r"([\\`*_{}\[\]()#+\-.!|<>~$:&=%])", r"\\\1", str(text)).replace("\n", " ")
     return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, escaped)
+
+
+def attempt(action, *args, **kwargs) -> bool:
+    """Run `action(*args, **kwargs)`; whether it succeeded. A CatdogError (what a user can meet:
+    a refusal, a limit) is shown as its one sentence instead of a traceback."""
+    import streamlit as st
+
+    from catdog_core.errors import CatdogError
+
+    try:
+        action(*args, **kwargs)
+    except CatdogError as exc:
+        st.error(plain(str(exc)))
+        return False
+    return True

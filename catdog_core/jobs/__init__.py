@@ -14,6 +14,7 @@ from .spec import (CURVE_BASELINE_MAX, CURVE_KIND, FINE_TUNE_AT, MAX_EPOCHS, MIN
 from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )
+from ..owners import Budget
 from .run import run_job, salvage  # noqa: F401
 from .worker import (backend, ensure_workers, left_running_note, shutdown_workers, wake_workers,  # noqa: F401
                      warm_status, warming_wanted)
@@ -24,11 +25,13 @@ def get_queue(home: Path | None = None) -> Queue:
     return Queue(home)
 
 
-def submit(spec: JobSpec, owner: str = "", group: str = "", home: Path | None = None) -> int:
+def submit(spec: JobSpec, owner: str = "", group: str = "", home: Path | None = None,
+           budget: Budget | None = None) -> int:
     """Queue a job, with this process's data and weights settings written in, and make sure a
-    worker is alive to train it. Returns the job's id (an identical queued job's, on a double click)."""
+    worker is alive to train it. Returns the job's id (an identical queued job's, on a double click).
+    With a `budget` (a student's), refused with a sentence past the owner's share."""
     queue = Queue(home)
-    job_id = queue.submit(resolved(spec), owner, group)
+    job_id = queue.submit(resolved(spec), owner, group, budget)
     if not ensure_workers(queue.home):
         wake_workers(queue.home)
     return job_id
@@ -47,13 +50,14 @@ def submit_here(spec: JobSpec, owner: str = "", home: Path | None = None) -> tup
     return job_id, thread
 
 
-def submit_group(specs: list[JobSpec], owner: str = "", label: str = "", home: Path | None = None) -> tuple[str, list[int]]:
-    """Several jobs that stop as one (the post's four models); returns (group, ids)."""
+def submit_group(specs: list[JobSpec], owner: str = "", label: str = "", home: Path | None = None,
+                 budget: Budget | None = None) -> tuple[str, list[int]]:
+    """Several jobs that stop as one (the post's four models), queued all or none; returns (group, ids)."""
     import secrets
 
     group = f"{label or 'group'}:{secrets.token_hex(4)}"
     queue = Queue(home)
-    ids = [queue.submit(resolved(spec), owner, group) for spec in specs]
+    ids = queue.submit_many([resolved(spec) for spec in specs], owner, group, budget)
     if not ensure_workers(queue.home):
         wake_workers(queue.home)
     return group, ids

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
+from ..owners import TERMINAL, Actor, Budget, check_budget, job_epochs
 from ..words import count
 from .spec import BatchReport, JobSpec
 
@@ -139,6 +140,10 @@ class JobState:
         return (self.batch.epochs if self.batch is not None else 0) or self.spec.epochs + self.spec.fine_tune_epochs
 
 
+def _epochs(spec: JobSpec) -> int:
+    return job_epochs(spec.epochs, spec.fine_tune_epochs, len(spec.sizes))
+
+
 def _dedupe(spec: JobSpec, owner: str) -> str:
     return hashlib.sha1(f"{owner}|{json.dumps(spec.to_dict(), sort_keys=True)}".encode()).hexdigest()
 
@@ -192,26 +197,45 @@ class Queue:
         return [self._state(r, history[r["id"]], position.get(r["id"], 0)) for r in rows]
 
     # ---- what pages and the command line call
-    def submit(self, spec: JobSpec, owner: str = "", group: str = "") -> int:
+    def submit(self, spec: JobSpec, owner: str = "", group: str = "", budget: Budget | None = None) -> int:
         """Queue a job; the same spec from the same owner while one is queued or running is that job
-        (a double click never queues twice)."""
-        key = _dedupe(spec, owner)
+        (a double click never queues twice). With a `budget`, refused past the owner's share."""
+        return self.submit_many([spec], owner, group, budget)[0]
+
+    def submit_many(self, specs: list[JobSpec], owner: str = "", group: str = "",
+                    budget: Budget | None = None) -> list[int]:
+        """Queue jobs in one transaction: all of them or, past the owner's `budget`, none."""
         with closing(self._db()) as db:
-            db.execute("BEGIN IMMEDIATE")
+            db.execute("BEGIN IMMEDIATE")  # the budget is read and spent by one writer at a time
             try:
-                same = db.execute("SELECT id FROM jobs WHERE dedupe = ? AND state IN (?, ?) ORDER BY id LIMIT 1",
-                                  (key, QUEUED, RUNNING)).fetchone()
-                if same is not None:
-                    db.execute("COMMIT")
-                    return same["id"]
-                cursor = db.execute(
-                    "INSERT INTO jobs (spec, owner, grp, dedupe, state, submitted) VALUES (?, ?, ?, ?, ?, ?)",
-                    (json.dumps(spec.to_dict()), owner, group, key, QUEUED, time.time()))
+                ids = self._insert(db, specs, owner, group, budget)
                 db.execute("COMMIT")
-                return int(cursor.lastrowid)
+                return ids
             except BaseException:
                 db.execute("ROLLBACK")
                 raise
+
+    def _insert(self, db: sqlite3.Connection, specs: list[JobSpec], owner: str, group: str,
+                budget: Budget | None) -> list[int]:
+        found, new = {}, []
+        for spec in specs:
+            key = _dedupe(spec, owner)
+            same = db.execute("SELECT id FROM jobs WHERE dedupe = ? AND state IN (?, ?) ORDER BY id LIMIT 1",
+                              (key, QUEUED, RUNNING)).fetchone()
+            if same is not None:
+                found[key] = same["id"]
+            elif key not in found:
+                found[key] = None
+                new.append((key, spec))
+        if budget is not None and new:
+            active = [JobSpec.from_dict(json.loads(r["spec"])) for r in db.execute(
+                "SELECT spec FROM jobs WHERE owner = ? AND state IN (?, ?)", (owner, QUEUED, RUNNING))]
+            check_budget(budget, len(active), sum(map(_epochs, active)), len(new), sum(_epochs(s) for _, s in new))
+        for key, spec in new:
+            found[key] = db.execute(
+                "INSERT INTO jobs (spec, owner, grp, dedupe, state, submitted) VALUES (?, ?, ?, ?, ?, ?)",
+                (json.dumps(spec.to_dict()), owner, group, key, QUEUED, time.time())).lastrowid
+        return [int(found[_dedupe(spec, owner)]) for spec in specs]
 
     def get(self, job_id: int) -> JobState | None:
         if not self.exists():
@@ -245,10 +269,13 @@ class Queue:
         with closing(self._db()) as db:
             return self._load(db, db.execute("SELECT * FROM jobs WHERE grp = ? ORDER BY id", (group,)).fetchall())
 
-    def stop(self, job_id: int) -> None:
-        """A queued job is cancelled; a running one stops after its current batch."""
-        if not self.exists():
+    def stop(self, job_id: int, actor: Actor = TERMINAL) -> None:
+        """A queued job is cancelled; a running one stops after its current batch. Refused
+        (owners.NotYours) when `actor` may not stop this job's owner's work."""
+        job = self.get(job_id)
+        if job is None:
             return
+        actor.check(job.owner, "stop this job")
         with closing(self._db()) as db:
             db.execute("BEGIN IMMEDIATE")
             db.execute("UPDATE jobs SET state = ?, phase = 'Cancelled before it started', finished = ?, "
@@ -256,15 +283,18 @@ class Queue:
             db.execute("UPDATE jobs SET stop_requested = 1 WHERE id = ? AND state = ?", (job_id, RUNNING))
             db.execute("COMMIT")
 
-    def stop_many(self, job_ids) -> None:
+    def stop_many(self, job_ids, actor: Actor = TERMINAL) -> None:
         for job_id in list(job_ids):
-            self.stop(job_id)
+            self.stop(job_id, actor)
 
-    def stop_group(self, group: str) -> None:
-        self.stop_many(j.job_id for j in self.group(group) if j.active)
+    def stop_group(self, group: str, actor: Actor = TERMINAL) -> None:
+        self.stop_many((j.job_id for j in self.group(group) if j.active), actor)
 
-    def stop_all(self) -> None:
-        self.stop_many(j.job_id for j in self.active())
+    def stop_all(self, actor: Actor = TERMINAL) -> int:
+        """Stop every active job `actor` may stop (the teacher: all; a student: their own); how many."""
+        mine = [j.job_id for j in self.active() if actor.may(j.owner)]
+        self.stop_many(mine, actor)
+        return len(mine)
 
     def wait(self, job_id: int, timeout: float | None = None, poll: float = 0.1) -> JobState | None:
         deadline = None if timeout is None else time.time() + timeout

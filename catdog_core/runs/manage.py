@@ -9,31 +9,35 @@ import secrets
 import shutil
 import zipfile
 
+from .. import names
 from ..errors import CatdogError
+from ..owners import TERMINAL, Actor
 from ..fileio import owner_tag
 from .checks import read_json, read_run
 from .loading import forget_models
 from .record import MAX_MODEL_BYTES, META_FILE, Run, runs_dir
 
 
-_NAME_OK = re.compile(r"^[^\x00-\x1f\x7f]{1,80}$")
+MAX_RUN_NAME = 80  # characters
 
 
-def rename_run(run: Run, name: str) -> Run:
-    """Give a run a name of up to 80 characters (shown instead of its id); atomic."""
+def rename_run(run: Run, name: str, actor: Actor = TERMINAL) -> Run:
+    """Give a run a name (shown instead of its id, to the whole class: the board's character rules,
+    names.clean); atomic. Only its owner or the teacher may (owners.NotYours)."""
     from ..fileio import write_atomic
 
-    name = str(name or "").strip()
-    if not _NAME_OK.match(name):
-        raise CatdogError("A run's name is 1 to 80 characters, without control characters.")
+    actor.check(run.owner, "rename this run")
+    name = names.clean(name, MAX_RUN_NAME, "A run's name")
     meta = read_json(run.path / META_FILE, META_FILE)
     meta.setdefault("extra", {})["name"] = name
     write_atomic(run.path / META_FILE, json.dumps(meta, indent=1).encode("utf-8"))
     return read_run(run.path)
 
 
-def delete_run(run: Run) -> None:
-    """Remove a run: renamed into a dot-folder first (never listed), then deleted."""
+def delete_run(run: Run, actor: Actor = TERMINAL) -> None:
+    """Remove a run: renamed into a dot-folder first (never listed), then deleted. Only its owner
+    or the teacher may (owners.NotYours)."""
+    actor.check(run.owner, "delete this run")
     base = runs_dir()
     if run.path.parent.resolve() != base.resolve():
         raise CatdogError("Only runs in this app's runs folder can be deleted.")

@@ -70,6 +70,11 @@ class Run:
         return sum(counts.values()) if isinstance(counts, dict) else None
 
     @property
+    def owner(self) -> str:
+        """The session that trained it ("" for the command line's: the teacher's)."""
+        return str(self.extra.get("owner") or "")
+
+    @property
     def dataset_key(self) -> str:
         return str(self.dataset.get("key", ""))
 
