@@ -22,6 +22,7 @@ from . import config, dataset, sources
 from .dataset.files import class_name
 from .errors import CatdogError, InvalidDataset
 from .fileio import write_atomic
+from .owners import TERMINAL, Actor, NotYours
 from .sources import Progress, ZipLimits
 
 # One uploaded zip, compressed; checked before anything is written. The same number is Streamlit's
@@ -30,6 +31,7 @@ from .sources import Progress, ZipLimits
 MAX_UPLOAD_ZIP_BYTES = 50 * 1024**2
 LIMITS = ZipLimits(members=5_000, total_bytes=500 * 1024**2, member_bytes=dataset.MAX_FILE_BYTES)
 QUOTA_BYTES = 2 * 1024**3  # every upload together: zips and their unpacked folders
+STUDENT_SHARE_BYTES = QUOTA_BYTES // 4  # what one student's uploads may take of it
 INFO_SUFFIX = ".json"
 
 
@@ -42,6 +44,8 @@ class ClassSet:
     classes: tuple[str, ...]
     images: int
     created: float
+    owners: tuple[str, ...] = ()  # the sessions that uploaded it (the same bytes twice: both)
+    shared: bool = False  # the teacher showed it to the whole class
 
 
 def uploads_dir() -> Path:
@@ -86,6 +90,14 @@ def _used_bytes(folder: Path) -> int:
     return total
 
 
+def _set_bytes(zip_path: Path) -> int:
+    """What one upload takes: its zip and its unpacked folder."""
+    try:
+        return zip_path.stat().st_size + _used_bytes(sources.extracted_dir(zip_path))
+    except OSError:
+        return 0
+
+
 def _quota_left() -> int:
     """Bytes the uploads may still take: the zips and their unpacked folders count."""
     used = _used_bytes(uploads_dir())
@@ -95,6 +107,19 @@ def _quota_left() -> int:
         except OSError:
             pass
     return QUOTA_BYTES - used
+
+
+def _check_quota(size: int, uploader: str) -> None:
+    """Refuse, in one sentence with the limit, an upload of `size` bytes (zip and unpacked) past
+    the class's space or past the uploader's share of it."""
+    if size > _quota_left():
+        raise CatdogError(f"The space for uploaded classes on this server is full "
+                          f"({QUOTA_BYTES / 2**30:.0f} GB); remove an earlier upload first.")
+    if uploader:
+        used = sum(_set_bytes(s.path) for s in list_sets(Actor(uploader)) if uploader in s.owners)
+        if used + size > STUDENT_SHARE_BYTES:
+            raise CatdogError(f"Your uploads would take {(used + size) / 2**20:.0f} MB; each student may keep "
+                              f"{STUDENT_SHARE_BYTES // 2**20} MB, so remove one of yours first.")
 
 
 def _forget(target: Path) -> None:
@@ -109,7 +134,8 @@ def _forget(target: Path) -> None:
     target.with_suffix(INFO_SUFFIX).unlink(missing_ok=True)
 
 
-def import_zip(data: bytes, name: str, progress: Progress | None = None, from_photos: bool = False) -> Path:
+def import_zip(data: bytes, name: str, progress: Progress | None = None, from_photos: bool = False,
+               uploader: str = "") -> Path:
     """An uploaded zip of class folders, checked and kept in CATDOG_HOME/uploads; returns its path.
 
     The zip holds one folder of images per class (split automatically) or the
@@ -117,7 +143,8 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None, from_ph
     InvalidDataset (or CatdogError for the server's own trouble) and leaves
     nothing behind. `from_photos`: the zip was made here from photos uploaded one by one
     (zip_of_classes), each within Streamlit's per-file limit; the set may then be as large as
-    an unpacked upload may be (LIMITS.total_bytes).
+    an unpacked upload may be (LIMITS.total_bytes). `uploader`: the session it is kept for (only
+    it and the teacher see it, see list_sets), within its share of the space.
     """
     shown = _upload_stem(name) + ".zip"
     if not isinstance(data, (bytes, bytearray, memoryview)):
@@ -148,9 +175,8 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None, from_ph
     folder = uploads_dir()
     target = folder / f"{_upload_stem(name)}-{hashlib.sha1(data).hexdigest()[:12]}.zip"
     known = target.is_file()
-    if not known and len(data) + unpacked_size > _quota_left():
-        raise CatdogError(f"The space for uploaded classes on this server is full "
-                          f"({QUOTA_BYTES / 2**30:.0f} GB); remove an earlier upload first.")
+    if not known:
+        _check_quota(len(data) + unpacked_size, uploader)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not known:  # the same bytes again reuse the file, its unpacked copy and the cache
@@ -170,13 +196,20 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None, from_ph
         if isinstance(exc, CatdogError):
             raise type(exc)(message) from None
         raise sources.zip_problem(exc, shown) from None
+    before = _read_info(target) if known else None
     info = {"name": Path(str(name).replace("\\", "/")).name[:120], "classes": list(loaded.class_names),
-            "images": sum(len(loaded.split(s)) for s in dataset.SPLITS), "created": time.time()}
+            "images": sum(len(loaded.split(s)) for s in dataset.SPLITS), "created": time.time(),
+            "owners": sorted(set(before.owners if before else ()) | ({uploader} if uploader else set())),
+            "shared": bool(before and before.shared)}
+    _write_info(target, info)
+    return target
+
+
+def _write_info(target: Path, info: dict) -> None:
     try:
         write_atomic(target.with_suffix(INFO_SUFFIX), json.dumps(info).encode("utf-8", "surrogatepass"))
     except OSError:
         pass  # only the list of earlier uploads loses its label
-    return target
 
 
 def _as_uploaded(message: str, target: Path, shown: str) -> str:
@@ -219,24 +252,53 @@ def _check_upload(data: dataset.Dataset, folders: list[str] | None) -> None:
             raise InvalidDataset(f"Class '{name[:60]}' has no training images; put some in train/{name[:60]}/.")
 
 
-def list_sets() -> list[ClassSet]:
-    """Earlier uploads, newest first, for reopening without uploading again."""
-    found = []
+def _read_info(path: Path) -> ClassSet | None:
+    try:
+        info = json.loads(path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
+        classes = tuple(str(c)[:100] for c in info.get("classes", [])[:100])
+        owners = tuple(str(o)[:100] for o in info.get("owners", [])[:1000])
+        return ClassSet(path, str(info.get("name", path.name))[:120], classes, int(info.get("images", 0)),
+                        float(info.get("created", 0.0)), owners, info.get("shared") is True)
+    except (OSError, ValueError, TypeError, AttributeError):
+        return None  # an upload still being written, or one that was refused
+
+
+def list_sets(actor: Actor = TERMINAL) -> list[ClassSet]:
+    """Earlier uploads that `actor` may see, newest first, for reopening without uploading again: a
+    student's own and those the teacher shared; the teacher sees every one (a set from before
+    uploads had owners is the teacher's)."""
     folder = uploads_dir()
-    for path in folder.glob("*.zip") if folder.is_dir() else ():
-        try:
-            info = json.loads(path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
-            classes = tuple(str(c)[:100] for c in info.get("classes", [])[:100])
-            found.append(ClassSet(path, str(info.get("name", path.name))[:120], classes,
-                                  int(info.get("images", 0)), float(info.get("created", 0.0))))
-        except (OSError, ValueError, TypeError, AttributeError):
-            continue  # an upload still being written, or one that was refused
-    return sorted(found, key=lambda s: s.created, reverse=True)
+    found = [_read_info(path) for path in (folder.glob("*.zip") if folder.is_dir() else ())]
+    seen = [s for s in found if s is not None and (actor.teacher or s.shared or actor.owner in s.owners)]
+    return sorted(seen, key=lambda s: s.created, reverse=True)
 
 
-def delete_set(path: str | Path) -> None:
-    """Remove one earlier upload (its zip, unpacked folder and list entry)."""
+def _one_of(path: str | Path, actor: Actor) -> ClassSet:
     path = Path(path)
     if path.parent.resolve() != uploads_dir().resolve() or path.suffix != ".zip":
         raise CatdogError("Only uploads in this app's uploads folder can be removed.")
-    _forget(path)
+    found = _read_info(path)
+    if found is None or not (actor.teacher or actor.owner in found.owners):
+        raise NotYours("You cannot change that upload: only whoever uploaded it or the teacher may.")
+    return found
+
+
+def delete_set(path: str | Path, actor: Actor = TERMINAL) -> None:
+    """Remove one earlier upload (its zip, unpacked folder and list entry). A student removes it for
+    themself: the files go when no one else uploaded the same set (the teacher's removal is for all)."""
+    found = _one_of(path, actor)
+    others = [o for o in found.owners if o != actor.owner]
+    if actor.teacher or not others:
+        _forget(found.path)
+        return
+    info = json.loads(found.path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
+    _write_info(found.path, {**info, "owners": others})
+
+
+def share_set(path: str | Path, shared: bool, actor: Actor = TERMINAL) -> None:
+    """The teacher shows an upload to the whole class (or hides it again)."""
+    if not actor.teacher:
+        raise NotYours("Only the teacher can share an upload with the class.")
+    found = _one_of(path, actor)
+    info = json.loads(found.path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
+    _write_info(found.path, {**info, "shared": bool(shared)})

@@ -4,76 +4,54 @@ camera), then train the quick transfer model on it and classify. Saved like an u
 import numpy as np
 import streamlit as st
 
+from pathlib import Path
+
 from catdog_core import dataset, images, jobs, uploads
 from catdog_core.errors import CatdogError
+from catdog_core.gathering import Gathering
 from catdog_core.words import count
 import ui
 
 ui.page_setup()
 
-SET_KEY = "built_classes"  # {class name: [(file name, bytes)]}, this session's set being built
 ROUND_KEY = "class_upload_round"  # part of the uploader's key: a new key after each add empties it
-MAX_CLASSES = 10
-MAX_PHOTOS = 200  # per class
 MIN_PHOTOS = dataset.MIN_IMAGES_PER_CLASS
 SHOWN = 24  # photos a class shows (the rest are counted)
 PER_ROW = 6
 THUMB = 120  # pixels a side: every thumbnail the same square, so the remove buttons line up
 UNREADABLE = np.full((THUMB, THUMB, 3), 224, np.uint8)  # in place of a photo the service refused
 
-
-def classes() -> dict[str, list[tuple[str, bytes]]]:
-    return st.session_state.setdefault(SET_KEY, {})
+gathered = Gathering(ui.owner())  # this session's classes, on disk: kept across a reload, never in memory
 
 
 def add_class() -> None:
-    name = str(st.session_state.get("new_class", "")).strip()
-    problem = check_name(name)
-    if problem:
-        st.session_state["_class_problem"] = problem
+    try:
+        gathered.add_class(str(st.session_state.get("new_class", "")).strip())
+    except CatdogError as exc:
+        st.session_state["_class_problem"] = str(exc)
         return
-    classes().setdefault(name, [])
     st.session_state["new_class"] = ""
-
-
-def check_name(name: str) -> str | None:
-    if not name:
-        return "Give the class a name."
-    if len(name) > 60 or any(ch in name for ch in '/\\\0:') or name.startswith("."):
-        return "A class name is up to 60 characters, without / \\ : or a leading dot."
-    if name in classes():
-        return f"There is already a class called {name}."
-    if len(classes()) >= MAX_CLASSES:
-        return f"Up to {MAX_CLASSES} classes."
-    return None
 
 
 def add_files(name: str, files: list[tuple[str, bytes]]) -> None:
     """The Add button's callback: the photos join the class, the sentences about refused ones are
     kept for this run to show, and the uploader gets a new key, so it comes back empty."""
-    if name in classes():  # not removed in between
-        st.session_state["_add_problems"] = add_photos(name, files)
+    st.session_state["_add_problems"] = gathered.add_photos(name, files)
     st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1
 
 
-def add_photos(name: str, files) -> list[str]:
-    """Checks each photo as an upload is checked (images.inspect); returns what was refused and why."""
-    problems = []
-    photos = classes()[name]
-    for file_name, data in files:
-        if len(photos) >= MAX_PHOTOS:
-            problems.append(f"{name} already has {MAX_PHOTOS} photos.")
-            break
-        try:
-            images.inspect(data)
-        except CatdogError as exc:
-            problems.append(f"{images.safe_display_name(file_name)}: {exc}")
-            continue
-        if any(existing == data for _, existing in photos):
-            continue  # the same photo twice (a file uploaded again)
-        photos.append((images.safe_display_name(file_name), data))
-    return problems
+@st.cache_data(max_entries=600, show_spinner=False)
+def thumbnail(folder: str, file: str):
+    """A gathered photo as a square thumbnail (its file is named by its content, so the key is),
+    or the sentence the model service refused it with."""
+    try:
+        picture = ui.service.pictures([(Path(folder) / file).read_bytes()])[0]
+    except (CatdogError, OSError) as exc:
+        return str(exc)
+    return picture if isinstance(picture, str) else images.square_thumbnail(picture, THUMB)
 
+
+classes = gathered.classes()
 
 st.title("Build your own classes")
 st.markdown("Teach the model something new: add two or more classes, give each some photos (from files or "
@@ -87,9 +65,9 @@ with left:
     problem = st.session_state.pop("_class_problem", None)
     if problem:
         st.error(ui.plain(problem))
-    if classes():
+    if classes:
         # Plain names as options: a label with the photo count would change as photos arrive.
-        current = st.radio("Add photos to", list(classes()), key="class_target", horizontal=True)
+        current = st.radio("Add photos to", list(classes), key="class_target", horizontal=True)
         upload_round = st.session_state.setdefault(ROUND_KEY, 0)
         files = ui.file_uploader(f"Photos of {current}", key=f"class_files_{current}_{upload_round}", multiple=True)
         if files:
@@ -102,45 +80,41 @@ with left:
         if no_camera:
             st.caption(no_camera)
         elif st.toggle("Use the camera", key="class_camera"):
-            shot = st.camera_input(f"A photo of {current}", key=f"class_shot_{len(classes()[current])}")
+            shot = st.camera_input(f"A photo of {current}", key=f"class_shot_{len(classes[current])}")
             if shot is not None:
-                shot_name = f"camera-{len(classes()[current]):03d}.jpg"
-                st.session_state["_add_problems"] = add_photos(current, [(shot_name, shot.getvalue())])
+                shot_name = f"camera-{len(classes[current]):03d}.jpg"
+                st.session_state["_add_problems"] = gathered.add_photos(current, [(shot_name, shot.getvalue())])
                 st.rerun()  # a fresh camera for the next shot (what was refused is said after it)
 with right:
-    if not classes():
+    if not classes:
         st.info("No class yet: name one on the left.")
-    for name, photos in list(classes().items()):
+    for name, photos in list(classes.items()):
         header, remove = st.columns([3, 2], vertical_alignment="center")
         header.markdown(f"**{ui.plain(name)}** · {count(len(photos), 'photo')}")
         if remove.button("Remove class", key=f"drop_{name}", icon=":material/delete:"):
-            del classes()[name]
+            gathered.remove_class(name)
             st.rerun()
-        try:
-            thumbnails = ui.service.pictures([data for _, data in photos[:SHOWN]])
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
-            thumbnails = []
+        thumbnails = [thumbnail(str(gathered.folder), p.file) for p in photos[:SHOWN]]
         for start in range(0, len(thumbnails), PER_ROW):  # a row of columns per row: a gap never shifts a column
             for i, column in zip(range(start, min(start + PER_ROW, len(thumbnails))), st.columns(PER_ROW)):
-                file_name, thumbnail = photos[i][0], thumbnails[i]
-                unreadable = isinstance(thumbnail, str)  # refused: kept out of the set's zip too
-                column.image(UNREADABLE if unreadable else images.square_thumbnail(thumbnail, THUMB), width="stretch")
-                why = f" (it could not be read: {thumbnail})" if unreadable else ""
-                if column.button("✕", key=f"drop_{name}_{i}", help=ui.plain(f"Remove {file_name}{why}")):
-                    photos.pop(i)
+                photo, shown = photos[i], thumbnails[i]
+                unreadable = isinstance(shown, str)  # refused by the service
+                column.image(UNREADABLE if unreadable else shown, width="stretch")
+                why = f" (it could not be read: {shown})" if unreadable else ""
+                if column.button("✕", key=f"drop_{name}_{i}", help=ui.plain(f"Remove {photo.shown}{why}")):
+                    gathered.remove_photo(name, photo.file)
                     st.rerun()
         if len(photos) > SHOWN:
             st.caption(f"and {len(photos) - SHOWN} more")
 
-ready = len(classes()) >= 2 and all(len(p) >= MIN_PHOTOS for p in classes().values())
+ready = len(classes) >= 2 and all(len(p) >= MIN_PHOTOS for p in classes.values())
 set_name = st.text_input("Name of this set", key="set_name", max_chars=60, value="my classes")
 if st.button("Save and use these classes", type="primary", icon=":material/check:", disabled=not ready,
              help=None if ready else f"Two classes with at least {MIN_PHOTOS} photos each."):
     bar = ui.ProgressBar()
     try:
         with st.spinner("Checking and decoding the photos…"):
-            path = ui.service.import_zip(uploads.zip_of_classes(classes()), f"{set_name or 'my classes'}.zip",
+            path = ui.service.import_zip(gathered.as_zip(), f"{set_name or 'my classes'}.zip",
                                          progress=bar, from_photos=True)
     except CatdogError as exc:
         st.error(ui.plain(str(exc)))
@@ -159,7 +133,7 @@ if st.session_state.get("_set_saved") and ui.data_source():
         ui.job_panel(job.job_id, "classes")
     st.page_link("pages/classify.py", label="Then classify new photos", icon=":material/pets:")
 
-earlier = uploads.list_sets()
+earlier = uploads.list_sets(ui.actor())
 if earlier:
     with st.expander("Open a set saved before", icon=":material/folder_open:"):
         by_path = {str(s.path): s for s in earlier}

@@ -12,6 +12,32 @@ ui.page_setup()
 
 st.title("The dataset")
 
+def earlier_uploads(earlier: list) -> None:
+    """A student's own uploads and those the teacher shared; the teacher's view has every one, and
+    the switch that shares one with the class. The library checks who may remove or share."""
+    if not earlier:
+        return
+    st.markdown("**Or open one uploaded before** (kept on this machine; only you and the teacher see yours):")
+    by_path = {str(s.path): s for s in earlier}
+    chosen = st.selectbox("Earlier uploads", list(by_path), key="earlier_upload",
+                          format_func=lambda p: f"{by_path[p].name} · {', '.join(by_path[p].classes)} · "
+                                                f"{by_path[p].images} images" + " · shared" * by_path[p].shared)
+    open_col, remove_col = st.columns(2)
+    if open_col.button("Open these classes", key="open_earlier", icon=":material/folder_open:"):
+        ui.use_data(chosen)
+    mine = ui.is_teacher() or ui.owner() in by_path[chosen].owners
+    if mine and remove_col.button("Remove this upload", key="remove_earlier", icon=":material/delete:",
+                                  disabled=chosen == ui.data_source(),
+                                  help="Its zip and unpacked copy are deleted; runs trained on it stay."):
+        if ui.attempt(uploads.delete_set, chosen, ui.actor()):
+            st.rerun()
+    if ui.is_teacher():
+        st.toggle("Shared with the class", value=by_path[chosen].shared, key=f"share_{chosen}",
+                  on_change=lambda: ui.attempt(uploads.share_set, chosen, st.session_state[f"share_{chosen}"],
+                                               ui.actor()),
+                  help="Every student can then open it (and train on it); only you can remove it.")
+
+
 with st.expander("Use your own classes", icon=":material/upload:"):
     st.markdown("Upload a **zip** holding one folder of images per class (`apples/*.jpg`, `pears/*.jpg`, …), "
                 "or the post's `train/` and `validation/` folders. At least two classes with "
@@ -29,25 +55,7 @@ with st.expander("Use your own classes", icon=":material/upload:"):
             ui.use_data(path)
         finally:
             bar.clear()
-    earlier = uploads.list_sets()
-    if earlier:
-        st.markdown("**Or open one uploaded before** (kept on this machine):")
-        by_path = {str(s.path): s for s in earlier}
-        chosen = st.selectbox("Earlier uploads", list(by_path), key="earlier_upload",
-                              format_func=lambda p: f"{by_path[p].name} · {', '.join(by_path[p].classes)} · "
-                                                    f"{by_path[p].images} images")
-        open_col, remove_col = st.columns(2)
-        if open_col.button("Open these classes", key="open_earlier", icon=":material/folder_open:"):
-            ui.use_data(chosen)
-        if remove_col.button("Remove this upload", key="remove_earlier", icon=":material/delete:",
-                             disabled=chosen == ui.data_source(),
-                             help="Its zip and unpacked copy are deleted; runs trained on it stay."):
-            try:
-                uploads.delete_set(chosen)
-            except CatdogError as exc:
-                st.error(ui.plain(str(exc)))
-            else:
-                st.rerun()
+    earlier_uploads(uploads.list_sets(ui.actor()))
 
 loaded = ui.load_data()
 if loaded is None:

@@ -251,8 +251,9 @@ class ModelService:
 
     def import_zip(self, data: bytes, name: str, progress=None, owner: str | None = None,
                    from_photos: bool = False) -> Path:
-        return self._call(self.batch, "import_zip", bytes(data), str(name), bool(from_photos), owner=owner,
-                          progress=progress)
+        """An upload kept for `owner` (the session asking: only it and the teacher will see it)."""
+        return self._call(self.batch, "import_zip", bytes(data), str(name), bool(from_photos), str(owner or ""),
+                          owner=owner, progress=progress)
 
     # ------------------------------------------------------------ models
 

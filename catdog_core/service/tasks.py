@@ -155,10 +155,10 @@ def prepare_dataset(data: str | None, allow_download: bool, progress=None) -> Pr
     return PreparedData(loaded.source, loaded.key, loaded.auto_split, dataset.signature_of(loaded))
 
 
-def import_zip(data: bytes, name: str, from_photos: bool = False, progress=None) -> Path:
+def import_zip(data: bytes, name: str, from_photos: bool = False, uploader: str = "", progress=None) -> Path:
     from .. import uploads
 
-    return uploads.import_zip(data, name, progress=progress, from_photos=from_photos)
+    return uploads.import_zip(data, name, progress=progress, from_photos=from_photos, uploader=uploader)
 
 
 # ---------------------------------------------------------------- models
