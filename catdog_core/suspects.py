@@ -21,6 +21,7 @@ JobSpec.exclude and training leaves them out of the training split only.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import threading
 import time
@@ -44,7 +45,7 @@ METHOD = f"oof-softmax-{FOLDS}fold-{EPOCHS}x{BATCH_SIZE}-{LEARNING_RATE}-v1"  # 
 KEPT = 100  # suspects kept per result, the most confident first
 DISK_RESULTS = 16  # result files kept on disk
 MEMORY_RESULTS = 8
-EXCLUSION_FILES = 64  # exclusion lists kept (one per dataset content key)
+EXCLUSION_FILES = 512  # exclusion lists kept (one per dataset and session), the newest
 
 
 @dataclass(frozen=True)
@@ -273,10 +274,13 @@ def clear_memory() -> None:
 # ---------------------------------------------------------------- exclusions beside the dataset
 
 
-def exclusions_path(dataset_key: str) -> Path:
+def exclusions_path(dataset_key: str, owner: str = "") -> Path:
+    """Where `owner`'s list for a dataset is kept: one file per session, so one student's ticks and
+    Clear never touch a classmate's list ("" is the command line's)."""
     if not dataset_key or not all(c in "0123456789abcdef" for c in dataset_key):
         raise InvalidSettings("This dataset has no content key yet; load it first.")
-    return config.catdog_home() / "exclusions" / f"{dataset_key}.json"
+    whose = f"-{hashlib.sha1(owner.encode('utf-8')).hexdigest()[:16]}" if owner else ""
+    return config.catdog_home() / "exclusions" / f"{dataset_key}{whose}.json"
 
 
 def check_exclusions(data, paths) -> tuple[str, ...]:
@@ -306,10 +310,10 @@ def kept_rows(data, exclude) -> np.ndarray | None:
     return np.array([i for i, f in enumerate(data.train.files) if f not in gone], np.int64)
 
 
-def load_exclusions(data) -> tuple[str, ...]:
-    """The photos left out of this dataset's training; () when none (or the list is unusable)."""
+def load_exclusions(data, owner: str = "") -> tuple[str, ...]:
+    """The photos `owner` left out of this dataset's training; () when none (or the list is unusable)."""
     try:
-        path = exclusions_path(data.key)
+        path = exclusions_path(data.key, owner)
         if path.stat().st_size > 1024**2:
             return ()
         values = json.loads(path.read_text(encoding="utf-8")).get("exclude", [])
@@ -318,10 +322,10 @@ def load_exclusions(data) -> tuple[str, ...]:
         return ()
 
 
-def save_exclusions(data, paths) -> tuple[str, ...]:
-    """Keep the list (checked) beside the dataset, written atomically; returns what was kept."""
+def save_exclusions(data, paths, owner: str = "") -> tuple[str, ...]:
+    """Keep `owner`'s list (checked) beside the dataset, written atomically; returns what was kept."""
     paths = check_exclusions(data, paths)
-    path = exclusions_path(data.key)
+    path = exclusions_path(data.key, owner)
     path.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(path, json.dumps({"dataset_key": data.key, "exclude": list(paths)}, indent=1)
                  .encode("utf-8", "surrogatepass"))

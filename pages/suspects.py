@@ -54,22 +54,22 @@ if report is None:
 
 def _toggle(path: str, key: str) -> None:
     """A tick or untick: the list beside the dataset follows at once."""
-    chosen = set(suspects.load_exclusions(loaded))
+    chosen = set(suspects.load_exclusions(loaded, ui.owner()))
     (chosen.add if st.session_state.get(key) else chosen.discard)(path)
     try:
-        suspects.save_exclusions(loaded, chosen)
+        suspects.save_exclusions(loaded, chosen, ui.owner())
     except (CatdogError, OSError) as exc:  # e.g. a read-only home: the tick is taken back, with a sentence
         st.session_state[key] = not st.session_state.get(key)
         st.session_state["_suspects_problem"] = f"The list could not be saved: {exc}"
 
 
 def _clear() -> None:
-    suspects.save_exclusions(loaded, ())
+    suspects.save_exclusions(loaded, (), ui.owner())  # this session's list only
     for key in [k for k in st.session_state if str(k).startswith("exclude_")]:
         del st.session_state[key]
 
 
-excluded = suspects.load_exclusions(loaded)
+excluded = suspects.load_exclusions(loaded, ui.owner())
 a, b, c = st.columns(3)
 a.metric("Out-of-fold accuracy", f"{report.accuracy:.1%}", help=f"over {report.photos} training photos")
 b.metric("Labels contradicted", report.disagreements, help="training photos whose out-of-fold answer is another class")

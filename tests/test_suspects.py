@@ -79,6 +79,17 @@ def test_exclusions_are_a_checked_list_beside_the_dataset(mislabelled):
     assert suspects.load_exclusions(data) == ()  # a hand-edited list naming other photos is not used
 
 
+def test_each_session_keeps_its_own_exclusions(mislabelled):
+    """One student's ticks and Clear on Label check cleared a classmate's list (one list per dataset)."""
+    data = dataset.load_dataset(mislabelled)
+    suspects.save_exclusions(data, [SWAPPED[0]], "session ann")
+    suspects.save_exclusions(data, [SWAPPED[1]], "session bob")
+    suspects.save_exclusions(data, (), "session bob")  # Bob clears his
+    assert suspects.load_exclusions(data, "session ann") == (SWAPPED[0],)
+    assert suspects.load_exclusions(data, "session bob") == () == suspects.load_exclusions(data)
+    assert suspects.exclusions_path(data.key, "session ann") != suspects.exclusions_path(data.key, "session bob")
+
+
 def test_a_job_without_some_photos_trains_on_fewer(mislabelled, shared_weights):
     data = dataset.load_dataset(mislabelled)
     spec = jobs.JobSpec("transfer", 1, NO_AUGMENTATION, str(mislabelled), min_steps=0, exclude=SWAPPED)
@@ -112,7 +123,9 @@ def test_label_check_page_finds_ticks_and_retrains(monkeypatch, mislabelled, sha
     assert button(at, "Retrain the quick model without the 0 excluded photos").disabled
     boxes[0].check().run()
     [b for b in at.checkbox if b.key == boxes[1].key][0].check().run()
-    assert suspects.load_exclusions(data) == tuple(sorted(shown[:2]))
+    me = at.session_state["owner"]
+    assert suspects.load_exclusions(data, me) == tuple(sorted(shown[:2]))
+    assert suspects.load_exclusions(data) == () == suspects.load_exclusions(data, "session classmate")  # mine only
     button(at, "Retrain the quick model without the 2 excluded photos").click().run()
     assert not at.exception
     job = jobs.get_queue().get(session_job_id(at))
