@@ -78,6 +78,22 @@ def _mistakes(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     return logits_of(model, images).argmax(axis=1) != labels
 
 
+def _kept_mistakes(run, dataset) -> np.ndarray | None:
+    """Which held-out photos the run gets wrong, from the evaluations kept when it was saved (no
+    forward pass over 1,000 photos); None when they were not kept."""
+    from .evaluate import remembered
+
+    found = [remembered(run, dataset.key, split) for split in ("validation", "test")]
+    if any(f is None or f.count != len(dataset.split(f.split)) for f in found):
+        return None
+    masks = []
+    for evaluation in found:
+        mask = np.zeros(evaluation.count, bool)
+        mask[[m.index for m in evaluation.mistakes]] = True
+        masks.append(mask)
+    return np.concatenate(masks)
+
+
 def transfer_features(dataset, weights: str | None = None, images: np.ndarray | None = None) -> np.ndarray:
     """The frozen ImageNet MobileNetV2's pooled features of the held-out images (cached by content)."""
     from . import config, features, models
@@ -109,7 +125,9 @@ def maps_for(run, dataset, method: str = "pca", weights: str | None = None) -> l
         raise CatdogError("This run was trained on other classes; pick a run of this dataset.")
     images, labels, files = held_out(dataset)
     model = runs.load_model(run)
-    wrong = _mistakes(model, images, labels)
+    wrong = _kept_mistakes(run, dataset)
+    if wrong is None:
+        wrong = _mistakes(model, images, labels)
     names = tuple(dataset.class_names)
     out = []
     if run.recipe == "transfer":

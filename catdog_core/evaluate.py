@@ -8,10 +8,13 @@ a student finds mislabelled files, odd photos and what the model confuses.
 
 from __future__ import annotations
 
+import hashlib
 import io
+import json
 import re
 import zipfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
@@ -65,6 +68,70 @@ class Evaluation:
                           "loss": m.loss, "probabilities": m.probabilities} for m in self.mistakes],
         }
 
+    @classmethod
+    def from_dict(cls, values: dict) -> "Evaluation":
+        """The inverse of to_dict (raises KeyError, TypeError or ValueError on anything else)."""
+        names = tuple(str(n) for n in values["classes"])
+        confusion = np.asarray(values["confusion"], np.int64).reshape(len(names), len(names))
+        per_class = {str(k): (None if v is None else float(v)) for k, v in dict(values["per_class"]).items()}
+        mistakes = [Mistake(int(m["index"]), str(m["file"]), str(m["true"]), str(m["predicted"]), float(m["loss"]),
+                            {str(k): float(v) for k, v in dict(m["probabilities"]).items()})
+                    for m in values["mistakes"]]
+        return cls(str(values["split"]), names, float(values["accuracy"]), float(values["loss"]), per_class,
+                   confusion, mistakes)
+
+
+# ---------------------------------------------------------------- kept on disk, once per run
+
+KEPT_ON_DISK = 500  # evaluations kept in CATDOG_HOME/evaluations (the newest)
+
+
+def _kept_path(run, data_key: str, split: str) -> Path:
+    """Keyed by the run's model file as it is now (its id, size and time) and the data's content."""
+    from . import config
+
+    st = run.model_path.stat()
+    key = hashlib.sha1(f"{run.run_id}|{st.st_size}|{st.st_mtime_ns}|{data_key}|{split}".encode()).hexdigest()[:24]
+    return config.catdog_home() / "evaluations" / f"{key}.json"
+
+
+def remembered(run, data_key: str, split: str = "test") -> Evaluation | None:
+    """A run's evaluation on a split of this data, if it was measured before (by the worker that
+    saved it, or by the model service): read from disk, so a page needs no model for it."""
+    try:
+        path = _kept_path(run, data_key, split)
+        if path.stat().st_size > 16 * 1024**2:
+            return None
+        found = Evaluation.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    return found if found.split == split and found.class_names == tuple(run.class_names) else None
+
+
+def remember(run, data_key: str, result: Evaluation) -> None:
+    """Keep an evaluation for remembered(); the oldest beyond KEPT_ON_DISK go. Never raises for the disk."""
+    from .fileio import write_atomic
+
+    try:
+        path = _kept_path(run, data_key, result.split)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(path, json.dumps(result.to_dict()).encode("utf-8", "surrogatepass"))
+        kept = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in kept[KEPT_ON_DISK:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def measure_saved(run, model, dataset, split: str = "test") -> Evaluation | None:
+    """Evaluate a just-saved run with its model in memory and keep the result (the worker does this
+    after each job, at its low priority); None when the run does not fit this data."""
+    if tuple(run.class_names) != tuple(dataset.class_names) or not len(dataset.split(split)):
+        return None
+    result = evaluate_run(model, dataset, run.class_names, split)
+    remember(run, dataset.key, result)
+    return result
+
 
 def logits_of(model, images: np.ndarray, progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
     """(N, 160, 160, 3) uint8 -> (N, classes) float64 logits, in batches."""
@@ -87,7 +154,12 @@ def evaluate_run(model, dataset, class_names: Sequence[str], split: str = "test"
     if len(part) == 0:
         raise CatdogError(f"The {split} split has no images, so there is nothing to evaluate; "
                           "add more validation images or pick another split.")
-    logits = logits_of(model, part.images, progress)
+    return from_logits(logits_of(model, part.images, progress), part, class_names, split)
+
+
+def from_logits(logits: np.ndarray, part, class_names: Sequence[str], split: str = "test") -> Evaluation:
+    """The evaluation of a split (its labels and files) from the model's logits for its images."""
+    class_names = tuple(str(n) for n in class_names)
     if logits.shape[-1] != len(class_names):
         raise CatdogError(f"The model gives {logits.shape[-1]} scores but the run names {len(class_names)} "
                           "classes; its files do not belong together.")

@@ -88,6 +88,8 @@ class TrainResult:
     test_loss: float | None = None
     test_accuracy: float | None = None
     test_count: int = 0
+    test_logits: object = None  # np.ndarray of the test split, when measured from cached features
+    validation_logits: object = None  # likewise of the validation split
     stopped: bool = False
     fine_tune_from_epoch: int | None = None  # fine-tuning began after this epoch
     cached: bool = False
@@ -476,7 +478,8 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
             observer.on_phase("Preparing a fast MobileNetV2 (once per machine, a few seconds)")
         extract = features.FeatureExtractor(built.features, weights)
         result.engine = extract.engine
-        val = _feature_steps(_features(extract, dataset, "validation", observer), labels["validation"])
+        val_x = _features(extract, dataset, "validation", observer)
+        val = _feature_steps(val_x, labels["validation"])
         test_x = _features(extract, dataset, "test", observer) if len(dataset.test) else None
         if built.augmentation is None:
             train_x = _features(extract, dataset, "train", observer)
@@ -542,11 +545,27 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
                 test = learner.evaluate(test_x, labels["test"], batch_size=128, verbose=0, return_dict=True)
             result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
             result.test_count = len(dataset.test)
+            if cached and learner is not built.model:  # the head on features: its logits in numpy, no trace
+                result.test_logits = _head_logits(built.head, test_x)
+                result.validation_logits = _head_logits(built.head, val_x)
     finally:
         if kept is not None:
             _heads.give_back(*kept)
     result.seconds = time.perf_counter() - started
     return result
+
+
+def _head_logits(head, features_x) -> np.ndarray | None:
+    """A frozen-base head's logits for pooled features (Dropout is the identity when classifying),
+    computed from its Dense layer's weights; None for a head of any other shape."""
+    layers = [layer for layer in head.layers if type(layer).__name__ != "InputLayer"]
+    if [type(layer).__name__ for layer in layers] not in (["Dropout", "Dense"], ["Dense"]):
+        return None
+    dense = layers[-1]
+    if getattr(dense.activation, "__name__", "") != "linear":
+        return None
+    kernel, bias = dense.get_weights()
+    return np.asarray(features_x, np.float32) @ kernel + bias
 
 
 def warm_cache(dataset: Dataset, observer: Observer | None = None, weights: str | None = None) -> None:

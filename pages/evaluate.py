@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import charts, codegen, metrics, runs
+from catdog_core import charts, codegen, evaluate, metrics, runs
 from catdog_core.errors import CatdogError
 import ui
 
@@ -38,7 +38,9 @@ st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), tra
 
 cache = st.session_state.setdefault(CACHE_KEY, {})
 key = (run_id, str(loaded.source.root))
-if key not in cache:
+if key not in cache:  # measured when the run was saved: read from disk, no model needed here
+    cache[key] = evaluate.remembered(run, loaded.key, "test")
+if cache[key] is None:
     bar = ui.ProgressBar()
     try:
         with st.spinner("Loading the model and classifying the test images…"):

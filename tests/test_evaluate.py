@@ -95,3 +95,39 @@ def test_confusion_matrix_chart(result, data):
     assert list(heat.x) == list(heat.y) == list(data.class_names)
     assert np.asarray(heat.text).tolist() == result.confusion.tolist()  # counts as text
     assert fig.layout.xaxis.title.text == "predicted" and fig.layout.yaxis.title.text == "true"
+
+
+def test_an_evaluation_is_kept_on_disk_by_its_run_model_file(result, data, trained_transfer):
+    from catdog_core import runs
+
+    _, trained = trained_transfer
+    run = runs.save_run(trained, data.describe())
+    assert evaluate.remembered(run, data.key, "validation") is None
+    evaluate.remember(run, data.key, result)
+    again = evaluate.remembered(run, data.key, "validation")
+    assert again.to_dict() == result.to_dict()
+    assert evaluate.remembered(run, "other data", "validation") is None
+    run.model_path.write_bytes(run.model_path.read_bytes())  # the model file changed: measured again
+    assert evaluate.remembered(run, data.key, "validation") is None
+
+
+def test_a_quick_job_keeps_what_evaluate_shows_from_its_own_test_logits(synthetic_data, data, shared_weights):
+    """Evaluate's numbers came from the batch lane on each student's first visit (p50 8.7 s under
+    a class); a frozen-base run now brings them, from the features it was tested on."""
+    from catdog_core import jobs, runs
+
+    spec = replace(jobs.quick_spec(str(synthetic_data)), epochs=2, min_steps=0)
+    run = jobs.run_job(spec)
+    kept = evaluate.remembered(run, data.key)
+    assert kept is not None and kept.count == run.test_count
+    assert kept.accuracy == pytest.approx(run.test_accuracy, abs=1e-6)
+    keras_path = evaluate.evaluate_run(runs.load_model(run), data, run.class_names)
+    assert abs(keras_path.accuracy - kept.accuracy) <= 1 / kept.count  # TFLite's features against Keras'
+    assert kept.loss == pytest.approx(keras_path.loss, rel=0.05)
+    from catdog_core import embedding
+
+    held = evaluate.remembered(run, data.key, "validation")
+    assert held is not None and held.count == len(data.validation)
+    wrong = embedding.maps_for(run, data)[0].wrong  # the map's crosses, from what was kept
+    assert wrong.shape == (len(data.validation) + len(data.test),)
+    assert int(wrong.sum()) == len(held.mistakes) + len(kept.mistakes)

@@ -143,6 +143,24 @@ def examine(path: Path) -> tuple[bool, str]:
     return result
 
 
+def folders_signature(source: DataSource) -> str:
+    """A hash of the dataset's folders (its root, its split and class folders: each one's time
+    and inode), a few stat() calls: changes when a file is added, removed or renamed in them."""
+    digest = hashlib.sha1()
+    level = [Path(source.root)]
+    for depth in range(3):  # root, train/validation (or the classes), the classes: never their files
+        below = []
+        for folder in level:
+            try:
+                digest.update(f"{folder}\t{stat_key(os.stat(folder))}\n".encode("utf-8", "surrogatepass"))
+                if depth < 2 and (depth == 0 or folder.name in ("train", "validation")):
+                    below += sorted(p for p in folder.iterdir() if p.is_dir() and not p.name.startswith("."))
+            except OSError:
+                digest.update(f"{folder}\tgone\n".encode("utf-8", "surrogatepass"))
+        level = below[:1000]
+    return digest.hexdigest()[:16]
+
+
 def files_signature(source: DataSource, scanned: tuple | None = None) -> str:
     """A hash of every file's name, size, time and inode under the dataset: changes when any file
     does, costs only stat() calls (no file is read). scanned: scan(source.root), if made already."""

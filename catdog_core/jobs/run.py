@@ -62,7 +62,15 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
     extra = {"label": spec.label, "learning_rate": spec.learning_rate, **(extra or {})}
     if spec.exclude:  # which photos were left out: Compare says "without N photos"
         extra["excluded"] = list(spec.exclude)
-    return runs.save_run(result, data.describe(), extra, base=runs_root, spec=spec.to_dict())
+    run = runs.save_run(result, data.describe(), extra, base=runs_root, spec=spec.to_dict())
+    if runs_root is None:  # what Evaluate and the embedding map show, from the splits' own logits
+        from .. import evaluate
+
+        for split, logits in (("test", result.test_logits), ("validation", result.validation_logits)):
+            if logits is not None and len(logits):
+                evaluate.remember(run, data.key, evaluate.from_logits(logits, data.split(split), run.class_names,
+                                                                      split))
+    return run
 
 
 def salvage(spec: JobSpec, checkpoint: Path, extra: dict | None = None, runs_root: Path | None = None):

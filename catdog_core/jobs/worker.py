@@ -372,6 +372,22 @@ def _outcome(run) -> tuple[str, str]:
     return DONE, "Finished"
 
 
+def measure_saved(run, spec) -> None:
+    """What the Evaluate page shows of a run, measured once, here at the worker's low priority right
+    after the job ended (its data and base are still in this process): pages then read it from disk
+    instead of asking the model service, thirty students at once. A failure only leaves it to the
+    service, on the first visit."""
+    from .. import dataset as datasets
+    from .. import evaluate, runs
+
+    try:
+        data = datasets.load_dataset(spec.data)
+        if evaluate.remembered(run, data.key) is None:  # a frozen-base run's came with it (run_job)
+            evaluate.measure_saved(run, runs.load_model(run), data)
+    except Exception:  # never the job's outcome: it is recorded already
+        pass
+
+
 def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
     """Train one claimed job to its end and record how it ended; never raises."""
     from .run import run_job
@@ -390,6 +406,8 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
                                                                "job": job.job_id}, checkpoint=ckpt)
         state, phase = _outcome(run)
         queue.finish(job.job_id, state, phase, run.run_id if run else None, run.test_accuracy if run else None)
+        if run is not None:
+            measure_saved(run, job.spec)
     except CatdogError as exc:
         queue.finish(job.job_id, FAILED, "Failed", error=str(exc))
     except Exception as exc:  # one job's failure never takes the worker down

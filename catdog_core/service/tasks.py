@@ -266,14 +266,17 @@ EVALUATIONS_KEPT = 16
 def evaluate(run_id: str, data: str | None, split: str = "test", progress=None):
     """A run on a split, computed once per model file and dataset content: a class opening the
     Evaluate page together waits for one evaluation, not thirty."""
-    run, model = _model(run_id)
+    run = runs.find_run(run_id)
     loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
     stat = run.model_path.stat()
     key = (str(run.model_path), stat.st_size, stat.st_mtime_ns, loaded.key, split)
     if key in _evaluations:
         _evaluations.move_to_end(key)
         return _evaluations[key]
-    result = evaluation.evaluate_run(model, loaded, run.class_names, split, progress=progress)
+    result = evaluation.remembered(run, loaded.key, split)  # the worker measured it when it saved the run
+    if result is None:
+        result = evaluation.evaluate_run(runs.load_model(run), loaded, run.class_names, split, progress=progress)
+        evaluation.remember(run, loaded.key, result)
     _evaluations[key] = result
     while len(_evaluations) > EVALUATIONS_KEPT:
         _evaluations.popitem(last=False)
