@@ -409,3 +409,44 @@ def data_curve(points: Mapping[str, Sequence[Mapping]], large: bool = False,
     fig.update_layout(height=top + plot_px + axis_px + legend_px, margin=dict(t=top, b=axis_px, l=left, r=right),
                       legend=dict(orientation="h", x=0, xanchor="left", yanchor="top", y=-axis_px / plot_px))
     return sized_text(fig, sizes)
+
+
+def augment_sweep(points: Sequence[Mapping], setting: str, current=None, large: bool = False) -> go.Figure:
+    """A sweep of one augmentation setting: the head's validation accuracy with augmentation at
+    each value (mean over the seeds, bars: their spread) against the setting, the accuracy without
+    augmentation as a band, and the value in use now marked. `points`: augcheck summaries with a
+    `value` each (CheckResult.summary() plus value)."""
+    sizes = text_sizes(large)
+    rows = list(points)
+    categorical = setting == "flip"
+    if not categorical:
+        rows.sort(key=lambda r: r["value"])
+    x = [r["value"] for r in rows]
+    fig = go.Figure()
+    if rows:
+        base, band = rows[0]["without_mean"], rows[0]["without_spread"]
+        fig.add_hrect(y0=base - band, y1=base + band, fillcolor="#888", opacity=0.15, line_width=0)
+        fig.add_hline(y=base, line_dash="dot", line_color="#666", annotation_text="without augmentation",
+                      annotation_position="bottom right", annotation_font_size=sizes.note)
+    fig.add_scatter(x=x, y=[r["with_mean"] for r in rows], mode="lines+markers", name="with augmentation",
+                    line=dict(color=PALETTE[0], width=3), marker=dict(size=10 + (3 if large else 0)),
+                    error_y=dict(type="data", array=[r["with_spread"] for r in rows], thickness=2, width=6),
+                    customdata=[[r["with_spread"], r["seeds"], r["validation"]] for r in rows],
+                    hovertemplate=(f"{setting} %{{x}}: %{{y:.1%}} ± %{{customdata[0]:.1%}} "
+                                   "(%{customdata[1]} seeds, %{customdata[2]} validation photos)<extra></extra>"))
+    if current is not None and (not categorical or current in x):  # a category is placed by its index
+        fig.add_vline(x=x.index(current) if categorical else current, line_dash="dash", line_color=PALETTE[1],
+                      annotation_text="now", annotation_font_size=sizes.note)
+    values = [r["with_mean"] - r["with_spread"] for r in rows] + [r["without_mean"] - r["without_spread"] for r in rows]
+    low = max(0.0, min(values, default=0.5) - 0.02)
+    left, right = (80 if large else 62), 10
+    top = _title_and_notes(fig, f"Augmentation sweep: {setting}",
+                           [f"Bars and band: the spread over the seeds (each point: the quick head trained "
+                            f"{rows[0]['seeds'] if rows else 0} times)."], sizes, 2 * CURVES_MIN_WIDTH, left, right)
+    plot_px, axis_px = (380 if large else 300), int(3.6 * sizes.body)
+    fig.update_xaxes(title=setting + ("" if categorical else " (the slider's value)"),
+                     type="category" if categorical else "linear")
+    fig.update_yaxes(range=[low, 1.0], tickformat=".0%", title="validation accuracy")
+    fig.update_layout(height=top + plot_px + axis_px, margin=dict(t=top, b=axis_px, l=left, r=right),
+                      showlegend=False)
+    return sized_text(fig, sizes)

@@ -356,3 +356,40 @@ def learning_curve(features, labels, val_features, val_labels, sizes, classes=2,
         points.append((len(chosen), accuracy))     # plot on a log x axis
     return points
 '''
+
+
+def augment_check(settings: AugmentSettings) -> str:
+    """How the Augmentation page's "Does it help?" measures, in plain Keras on the frozen base."""
+    layers_code = augmentation(settings, preview=False)
+    if "data_augmentation" not in layers_code:
+        layers_code += "data_augmentation = keras.Sequential([layers.Identity()])\n"
+    return ("import keras\nimport numpy as np\nfrom keras import layers\n\n" + layers_code + '''
+# base: the transfer model's frozen part (preprocess_input, MobileNetV2 with training=False, GlobalMaxPooling2D)
+# train_images, train_labels, val_images, val_labels: the photos (0..255) and their classes
+def head_accuracy(features_in_epoch, val_features, seed):
+    keras.utils.set_random_seed(seed)
+    head = keras.Sequential([layers.Dropout(0.2), layers.Dense(2)])
+    head.compile(keras.optimizers.Adam(3e-4),
+                 keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
+    for epoch in range(10):
+        head.fit(features_in_epoch(epoch), train_labels, batch_size=32, epochs=1, verbose=0)
+    return head.evaluate(val_features, val_labels, verbose=0)[1]
+
+K, SEEDS = 4, 3
+plain = base.predict(train_images, verbose=0)                   # the photos as they are
+copies = np.stack([base.predict(data_augmentation(train_images, training=True), verbose=0) for _ in range(K)])
+val = base.predict(val_images, verbose=0)
+rows = np.arange(len(plain))
+
+without = [head_accuracy(lambda epoch: plain, val, seed) for seed in range(SEEDS)]
+with_ = []
+for seed in range(SEEDS):                        # in each epoch, each photo is one of its K copies
+    rng = np.random.default_rng(seed)
+    with_.append(head_accuracy(lambda epoch: copies[rng.integers(K, size=len(rows)), rows], val, seed))
+
+difference = np.mean(with_) - np.mean(without)
+noise = 2 * np.sqrt(np.var(with_, ddof=1) / SEEDS + np.var(without, ddof=1) / SEEDS)
+print(f"with {np.mean(with_):.1%} ± {np.std(with_, ddof=1):.1%}, without {np.mean(without):.1%} ± "
+      f"{np.std(without, ddof=1):.1%}: " + ("no measurable difference" if abs(difference) <= noise else
+                                            f"{difference * 100:+.1f} points"))
+''')

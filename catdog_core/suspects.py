@@ -106,22 +106,29 @@ def softmax(logits: np.ndarray) -> np.ndarray:
 
 
 def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = EPOCHS, batch_size: int = BATCH_SIZE,
-                learning_rate: float = LEARNING_RATE, seed: int = config.SEED) -> tuple[np.ndarray, np.ndarray]:
+                learning_rate: float = LEARNING_RATE, seed: int = config.SEED,
+                variants: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """A Dense softmax layer (weights, bias) fitted to features x and labels y as the quick model's
     head is: cross-entropy, Adam, shuffled mini-batches (seeded), from zeros.
 
     Mini-batches, not full-batch steps: on 1,280 features a pass over the data is memory-bound,
     and ten passes of small Adam steps learn what a full-batch optimizer needs ~100 passes for.
+
+    variants: (K, N, D) features of K augmented copies of each photo; in each epoch every photo
+    is one of its copies, drawn from the seed (as training's variant bank draws them). x is then unused.
     """
-    n, d = x.shape
+    n, d = (variants.shape[1], variants.shape[2]) if variants is not None else x.shape
     w, b = np.zeros((d, classes), np.float32), np.zeros(classes, np.float32)
     onehot = np.eye(classes, dtype=np.float32)[y]
     mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
     beta1, beta2, eps = 0.9, 0.999, 1e-7
     rng = np.random.default_rng(seed)
     t = 0
+    rows = np.arange(n)
     for _ in range(epochs):
         order = rng.permutation(n)
+        if variants is not None:
+            x = variants[rng.integers(len(variants), size=n), rows]
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             xb = x[idx]

@@ -9,6 +9,7 @@ from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
 import ui
+from ui import augcheck
 
 ui.page_setup()
 
@@ -134,3 +135,6 @@ with grid:
 
 with st.expander("Show the code", icon=":material/code:"):
     st.code(codegen.augmentation_page(settings), language="python", wrap_lines=True)
+
+st.divider()
+augcheck.section(settings)

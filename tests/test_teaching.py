@@ -68,7 +68,8 @@ def test_the_page_code_is_valid_python_for_every_recipe(recipe):
     settings = augment.AugmentSettings(zoom=0.1, contrast=0.2)
     spec = JobSpec(recipe, 5, settings, fine_tune_epochs=2 if recipe == "transfer" else 0)
     for code in (codegen.training(spec), codegen.script(spec), codegen.classify(), codegen.evaluate(),
-                 codegen.learning_curve(), codegen.augmentation_page(settings)):
+                 codegen.learning_curve(), codegen.augmentation_page(settings),
+                 codegen.augment_check(settings), codegen.augment_check(augment.NO_AUGMENTATION)):
         compile(code, "<generated>", "exec")
     assert "RandomZoom(0.1)" in codegen.training(JobSpec("augmented", 5, settings))
     assert ("RandomZoom" in codegen.training(spec)) == (recipe != "baseline")  # model 1 takes no augmentation

@@ -73,6 +73,17 @@ def parser() -> argparse.ArgumentParser:
     mp.add_argument("run", help="run id, a run folder, 'latest' or 'best'")
     mp.add_argument("--out", required=True, help="the .html file to write")
     mp.add_argument("--method", choices=["pca", "umap"], default="pca", help="umap needs umap-learn")
+    ac = add("augment-check", "does augmentation help the transfer head? with and without, over several seeds")
+    ac.add_argument("--flip", choices=["none", "horizontal", "vertical", "both"], default="both")
+    ac.add_argument("--rotation", type=float, default=0.2)
+    for name in ("zoom", "translation", "contrast", "brightness"):
+        ac.add_argument(f"--{name}", type=float, default=0.0)
+    ac.add_argument("--seed", type=int, default=42, help="of the augmentation's random layers")
+    ac.add_argument("--variants", type=int, default=4, help="augmented copies of each training photo (default 4)")
+    ac.add_argument("--seeds", type=int, default=3, help="heads trained on each side (default 3)")
+    ac.add_argument("--sweep", choices=["rotation", "zoom", "translation", "contrast", "brightness", "flip"],
+                    default=None, help="measure at each of --values of this setting instead")
+    ac.add_argument("--values", nargs="+", default=None, help="2 to 6 values for --sweep")
     w = add("worker", "train queued jobs (started for you when a job is submitted)")
     w.add_argument("--slot", default="0", help=argparse.SUPPRESS)
     w.add_argument("--idle", type=float, default=None, help="seconds to wait for new jobs before exiting")

@@ -141,7 +141,7 @@ class JobState:
 
 
 def _epochs(spec: JobSpec) -> int:
-    return job_epochs(spec.epochs, spec.fine_tune_epochs, len(spec.sizes))
+    return job_epochs(spec.epochs, spec.fine_tune_epochs, len(spec.sizes) or len(spec.sweep_values))
 
 
 def _dedupe(spec: JobSpec, owner: str) -> str:

@@ -52,6 +52,8 @@ class JobSpec:
     kind: str = "train"  # "train": one model, saved as a run; "learning_curve": see learningcurve.py
     sizes: tuple[int, ...] = ()  # a learning curve's training-set sizes (photos)
     variants: int = VARIANTS  # augmented variants per photo made and kept (0: a new one every epoch)
+    sweep_setting: str = ""  # an augmentation check's swept setting ("" : one check of `settings`)
+    sweep_values: tuple = ()  # its values, see augcheck.sweep_values
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -59,10 +61,11 @@ class JobSpec:
         values.pop("exclude")
         if self.exclude:  # only when set: a spec without exclusions keeps its earlier form (and queue key)
             values["exclude"] = list(self.exclude)
-        for name, default in (("kind", "train"), ("sizes", ()), ("variants", VARIANTS)):
+        for name, default in (("kind", "train"), ("sizes", ()), ("variants", VARIANTS), ("sweep_setting", ""),
+                              ("sweep_values", ())):
             value = values.pop(name)
             if value != default:  # only when set, as exclude: a training job's spec keeps its form
-                values[name] = list(value) if name == "sizes" else value
+                values[name] = list(value) if name in ("sizes", "sweep_values") else value
         return values
 
     @classmethod
@@ -72,7 +75,24 @@ class JobSpec:
         values["settings"] = AugmentSettings.from_dict(values.get("settings") or {})
         values["exclude"] = _exclude_list(values.get("exclude") or ())
         values["sizes"] = _sizes_list(values.get("sizes") or ())
+        values["sweep_values"] = _sweep_list(values.get("sweep_setting", ""), values.get("sweep_values") or ())
         return cls(**values)
+
+
+def _sweep_list(setting, values) -> tuple:
+    """JobSpec.sweep_values from JSON: at most 6 numbers, or flip modes for a sweep of flip."""
+    from ..augment import FLIP_MODES
+    from ..errors import InvalidSettings
+
+    if not isinstance(setting, str) or not isinstance(values, (list, tuple)) or len(values) > 6:
+        raise InvalidSettings("An augmentation sweep takes at most 6 values of one setting.")
+    if setting == "flip":
+        ok = all(isinstance(v, str) and v in FLIP_MODES for v in values)
+    else:
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in values)
+    if not ok:
+        raise InvalidSettings(f"An augmentation sweep of {setting or 'nothing'} cannot take these values.")
+    return tuple(values)
 
 
 def _sizes_list(values) -> tuple[int, ...]:
@@ -116,6 +136,24 @@ def curve_spec(recipe: str = "transfer", data: str | None = None, sizes=CURVE_SI
                    learning_rate=QUICK.learning_rate if transfer else None, label=f"learning curve ({recipe})",
                    min_steps=MIN_STEPS if transfer else CURVE_BASELINE_STEPS, kind=CURVE_KIND,
                    sizes=tuple(int(n) for n in sizes))
+
+
+AUGCHECK_KIND = "augment_check"  # JobSpec.kind of "does this augmentation help?" (catdog_core.augcheck)
+AUGCHECK_VARIANTS = 4  # augmented copies of each training photo it makes
+
+
+def augcheck_spec(settings: AugmentSettings, data: str | None = None, sweep_setting: str = "",
+                  sweep_values=()) -> "JobSpec":
+    """An augmentation check (or a sweep of one setting) as a job of the queue: each answer streams
+    into the job's history as one record; it saves no run."""
+    from ..augcheck import sweep_values as planned
+
+    if sweep_setting:
+        planned(settings, sweep_setting, sweep_values)  # a bad sweep is refused before it is queued
+    label = f"augmentation sweep ({sweep_setting})" if sweep_setting else "does augmentation help?"
+    return JobSpec("transfer", QUICK.epochs, settings, data, learning_rate=QUICK.learning_rate, label=label,
+                   kind=AUGCHECK_KIND, variants=AUGCHECK_VARIANTS, sweep_setting=sweep_setting,
+                   sweep_values=_sweep_list(sweep_setting, list(sweep_values)))
 
 
 def quick_spec(data: str | None = None) -> JobSpec:

@@ -30,7 +30,7 @@ from .. import config
 from ..words import count
 from ..errors import CatdogError
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
-from .spec import CURVE_KIND
+from .spec import AUGCHECK_KIND, CURVE_KIND
 
 IDLE_SECONDS = 600.0
 NICENESS = 10  # below the web server and the model service: pages stay quick while a class trains
@@ -395,11 +395,14 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
     observer = _DbObserver(queue, job.job_id, stop)
     ckpt = checkpoint_dir(queue.home, job.job_id)
     try:
-        if job.spec.kind == CURVE_KIND:  # points, not a run: see learningcurve.py
-            from ..learningcurve import run_curve_job
+        if job.spec.kind in (CURVE_KIND, AUGCHECK_KIND):  # points, not a run: learningcurve.py, augcheck.py
+            if job.spec.kind == CURVE_KIND:
+                from ..learningcurve import run_curve_job as run_points
+            else:
+                from ..augcheck import run_check_job as run_points
 
-            state, phase = run_curve_job(job.spec, observer, stop,
-                                         lambda number, point: queue.add_epoch(job.job_id, {**point, "epoch": number}))
+            state, phase = run_points(job.spec, observer, stop,
+                                      lambda number, point: queue.add_epoch(job.job_id, {**point, "epoch": number}))
             queue.finish(job.job_id, state, phase)
             return
         run = run_job(job.spec, observer, stop, extra={"label": job.spec.label, "owner": job.owner,

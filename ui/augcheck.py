@@ -1,0 +1,170 @@
+"""The Augmentation page's "Does it help?" and its sweep of one setting: each a job of the queue
+(catdog_core.augcheck runs it in the worker); an answer kept on disk is shown at once, without a job."""
+
+from __future__ import annotations
+
+import json
+
+import streamlit as st
+
+from catdog_core import augcheck, charts, codegen, jobs
+from catdog_core.augment import AugmentSettings
+from catdog_core.errors import CatdogError
+
+from .data import cached_data
+from .jobs import PANEL_SECONDS
+from .state import actor, budget, data_source, owner, presenter
+from .text import plain
+
+JOBS_KEY = "_augcheck_jobs"  # {what was asked (JSON): the id of the job that answers it}
+SWEEPS = {  # the values a sweep offers first, the post's where it has one
+    "rotation": (0.0, 0.05, 0.1, 0.2, 0.3, 0.5),
+    "zoom": (0.0, 0.1, 0.2, 0.3, 0.5),
+    "translation": (0.0, 0.05, 0.1, 0.2, 0.3),
+    "contrast": (0.0, 0.2, 0.4, 0.6, 0.9),
+    "brightness": (0.0, 0.2, 0.4, 0.6, 0.9),
+    "flip": ("none", "horizontal", "vertical", "both"),
+}
+LESSON = (
+    "The transfer model's MobileNetV2 is frozen: augmentation only changes the features its small head "
+    "learns from. So the check makes {k} augmented copies of every training photo, runs them through the "
+    "base once, and trains the quick head {s} times with different seeds with them and {s} times without, "
+    "measured on the same validation photos. A difference smaller than the seeds' spread is no difference."
+)
+
+
+def _asked(settings: AugmentSettings, source, setting: str = "", values=()) -> str:
+    return json.dumps([source or "", settings.to_dict(), setting, list(values)], sort_keys=True)
+
+
+def _answers(job: jobs.JobState) -> list[dict]:
+    return [h for h in job.history if "with_mean" in h]
+
+
+def _job(store: dict, asked: str) -> jobs.JobState | None:
+    job_id = store.get(asked)
+    return jobs.get_queue().get(job_id) if job_id is not None else None
+
+
+def _show_answer(answer: dict) -> None:
+    left, right = st.columns(2)
+    left.metric("Validation accuracy with", f"{answer['with_mean']:.1%}", f"± {answer['with_spread'] * 100:.1f} points",
+                delta_color="off")
+    right.metric("Without", f"{answer['without_mean']:.1%}", f"± {answer['without_spread'] * 100:.1f} points",
+                 delta_color="off")
+    st.markdown(f"**{plain(answer['verdict'])}**")
+    took = "kept from an earlier check" if answer.get("cached") else f"measured in {answer['seconds']:.0f} s"
+    st.caption(f"{answer['photos']:,} training photos × {answer['variants']} augmented copies, "
+               f"{answer['seeds']} seeds a side, {answer['validation']:,} validation photos; {took}. "
+               "± is the spread (standard deviation) over the seeds.")
+
+
+def _progress(job: jobs.JobState, what: str) -> None:
+    if job.state == jobs.QUEUED:
+        st.caption(f"{what}: waiting in the queue at position {job.queue_position}.")
+    elif job.state == jobs.RUNNING:
+        if job.phase_total:
+            st.progress(min(job.phase_done / job.phase_total, 1.0),
+                        text=f"{what}: {plain(job.phase)} · {job.phase_done:,} of {job.phase_total:,}")
+        else:
+            st.caption(f"{what}: {plain(job.phase)}…")
+    elif job.state == jobs.FAILED:
+        st.error(f"{what}: {plain(job.error or 'failed')}")
+    elif job.state != jobs.DONE:
+        st.caption(f"{what}: {plain(job.phase)}.")
+
+
+def _submit(store: dict, asked: str, spec: jobs.JobSpec) -> None:
+    try:
+        store[asked] = jobs.submit(spec, owner=owner(), budget=budget())
+    except CatdogError as exc:
+        st.error(plain(str(exc)))
+    else:
+        st.rerun()
+
+
+def _rerun_when_ended(job: jobs.JobState | None) -> None:
+    """A live fragment ends with its job: the whole page runs once more and stops polling."""
+    if job is None:
+        return
+    seen = st.session_state.setdefault("_augcheck_active", {})
+    was_active, seen[job.job_id] = seen.get(job.job_id, False), job.active
+    if was_active and not job.active:
+        st.rerun()
+
+
+def _check_live(asked: str) -> None:
+    job = _job(st.session_state.setdefault(JOBS_KEY, {}), asked)
+    if job is None:
+        return
+    answers = _answers(job)
+    if answers:
+        _show_answer(answers[-1])
+    else:
+        _progress(job, "Does it help?")
+    _rerun_when_ended(job)
+
+
+def _sweep_live(asked: str, setting: str, current) -> None:
+    job = _job(st.session_state.setdefault(JOBS_KEY, {}), asked)
+    if job is None:
+        return
+    answers = _answers(job)
+    _progress(job, f"Sweep of {setting}")
+    if answers:
+        st.plotly_chart(charts.augment_sweep(answers, setting, current, large=presenter()), key="aug_sweep",
+                        config=charts.NO_TOOLBAR)
+        best = max(answers, key=lambda a: a["with_mean"])
+        st.caption(f"Best here: {setting} {best['value']} at {best['with_mean']:.1%} ± "
+                   f"{best['with_spread'] * 100:.1f} (without augmentation {best['without_mean']:.1%}); "
+                   f"{len(answers)} of {len(job.spec.sweep_values)} values measured.")
+    _rerun_when_ended(job)
+
+
+def section(settings: AugmentSettings) -> None:
+    """"Does it help?" for these settings, and a sweep of one of them."""
+    st.subheader("Does it help?")
+    st.caption(LESSON.format(k=jobs.spec.AUGCHECK_VARIANTS, s=augcheck.SEEDS))
+    source = data_source()
+    loaded = cached_data()
+    store = st.session_state.setdefault(JOBS_KEY, {})
+    asked = _asked(settings, source)
+    if settings.is_identity:
+        st.info("These settings change nothing: turn on a flip or move a slider first.")
+    else:
+        answer = augcheck.known(loaded.key, settings) if loaded is not None else None
+        job = _job(store, asked)
+        if answer is not None and (job is None or not job.active):
+            _show_answer({**answer.summary(), "cached": True})
+        elif job is not None:
+            st.fragment(_check_live, run_every=PANEL_SECONDS if job.active else None)(asked)
+        if answer is None and (job is None or not job.active):
+            if st.button("Does it help?", icon=":material/science:", key="aug_check", type="primary"):
+                _submit(store, asked, jobs.augcheck_spec(settings, source))
+            st.caption("It runs in the training queue (about a minute on a laptop's CPU; students share it).")
+
+    st.markdown("**A sweep of one setting**: the same check at several values, to see where augmentation "
+                "stops helping and starts hurting.")
+    left, right = st.columns([1, 2])
+    setting = left.selectbox("Setting", list(SWEEPS), key="aug_sweep_setting")
+    values = right.multiselect("Values", SWEEPS[setting], default=list(SWEEPS[setting]),
+                               key=f"aug_sweep_values_{setting}", max_selections=augcheck.MAX_SWEEP)
+    current = getattr(settings, setting)
+    asked_sweep = _asked(settings, source, setting, values)
+    sweep_job = _job(store, asked_sweep)
+    if sweep_job is not None and sweep_job.active:
+        if st.button("Stop the sweep", icon=":material/stop_circle:", key="aug_sweep_stop"):
+            jobs.get_queue().stop(sweep_job.job_id, actor())
+            st.rerun()
+    elif st.button("Sweep", icon=":material/tune:", key="aug_sweep_start", disabled=len(values) < 2,
+                   help="Two values or more."):
+        try:
+            spec = jobs.augcheck_spec(settings, source, setting, sorted(values, key=lambda v: (str(type(v)), v)))
+        except CatdogError as exc:
+            st.error(plain(str(exc)))
+        else:
+            _submit(store, asked_sweep, spec)
+    if sweep_job is not None:
+        st.fragment(_sweep_live, run_every=PANEL_SECONDS if sweep_job.active else None)(asked_sweep, setting, current)
+    with st.expander("Show the code", icon=":material/code:"):
+        st.code(codegen.augment_check(settings), language="python", wrap_lines=True)
