@@ -31,14 +31,12 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import config
-from .augment import AugmentSettings
+from .augment import MAX_SWEEP, SWEEP_SETTINGS, AugmentSettings, sweep_values  # noqa: F401
 from .errors import InvalidSettings
 
 VARIANTS = 4  # augmented copies of each training photo (K)
 SEEDS = 3  # heads trained on each side (S)
 MAX_VARIANTS, MAX_SEEDS = 8, 10
-SWEEP_SETTINGS = ("rotation", "zoom", "translation", "contrast", "brightness", "flip")
-MAX_SWEEP = 6
 VERSION = "1"  # part of every cache key
 KEEP_RESULTS = 500
 KEEP_VARIANT_FILES = 12  # augmented feature files (the post's data: ~20 MB each, float16)
@@ -140,16 +138,6 @@ def check_settings(variants: int, seeds: int) -> None:
         raise InvalidSettings(f"Variants must be a whole number from 1 to {MAX_VARIANTS}, not {variants!r}.")
     if not isinstance(seeds, int) or isinstance(seeds, bool) or not 2 <= seeds <= MAX_SEEDS:
         raise InvalidSettings(f"Seeds must be a whole number from 2 to {MAX_SEEDS}, not {seeds!r}.")
-
-
-def sweep_values(settings: AugmentSettings, name: str, values: Sequence) -> list[AugmentSettings]:
-    """The settings a sweep measures: `settings` with `name` set to each value (each checked)."""
-    if name not in SWEEP_SETTINGS:
-        raise InvalidSettings(f"A sweep changes one of {', '.join(SWEEP_SETTINGS)}, not {name!r}.")
-    values = list(values)
-    if not 2 <= len(values) <= MAX_SWEEP or len(set(map(str, values))) != len(values):
-        raise InvalidSettings(f"A sweep takes 2 to {MAX_SWEEP} different values.")
-    return [settings.replace(**{name: value}) for value in values]
 
 
 # ---------------------------------------------------------------- caches

@@ -7,6 +7,7 @@ student previews is what the model trains on.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Sequence
 
 import numpy as np
 
@@ -65,6 +66,18 @@ class AugmentSettings:
 
 
 NO_AUGMENTATION = AugmentSettings(flip="none", rotation=0.0)
+SWEEP_SETTINGS = ("rotation", "zoom", "translation", "contrast", "brightness", "flip")  # what a sweep may change
+MAX_SWEEP = 6
+
+
+def sweep_values(settings: AugmentSettings, name: str, values: Sequence) -> list[AugmentSettings]:
+    """The settings a sweep measures: `settings` with `name` set to each value (each checked)."""
+    if name not in SWEEP_SETTINGS:
+        raise InvalidSettings(f"A sweep changes one of {', '.join(SWEEP_SETTINGS)}, not {name!r}.")
+    values = list(values)
+    if not 2 <= len(values) <= MAX_SWEEP or len(set(map(str, values))) != len(values):
+        raise InvalidSettings(f"A sweep takes 2 to {MAX_SWEEP} different values.")
+    return [settings.replace(**{name: value}) for value in values]
 
 
 def describe(settings: AugmentSettings) -> str:

@@ -146,7 +146,7 @@ def augcheck_spec(settings: AugmentSettings, data: str | None = None, sweep_sett
                   sweep_values=()) -> "JobSpec":
     """An augmentation check (or a sweep of one setting) as a job of the queue: each answer streams
     into the job's history as one record; it saves no run."""
-    from ..augcheck import sweep_values as planned
+    from ..augment import sweep_values as planned
 
     if sweep_setting:
         planned(settings, sweep_setting, sweep_values)  # a bad sweep is refused before it is queued
