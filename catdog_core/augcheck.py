@@ -24,6 +24,7 @@ import json
 import math
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Sequence
@@ -190,8 +191,8 @@ def _store(key: str, result: CheckResult) -> None:
 
 class _Augmented:
     """K augmented copies of every image, made a chunk at a time on demand: row r is copy r // N of
-    image r % N. Each chunk's random layers are seeded from the settings' seed and the chunk's
-    place, so the copies are the same whatever order the chunks are asked in."""
+    image r % N. Each chunk's random layers are built anew (~5 ms) and seeded from the settings'
+    seed and the chunk's place, so the copies are the same whatever order the chunks are asked in."""
 
     def __init__(self, images: np.ndarray, settings: AugmentSettings, variants: int):
         self.images, self.settings, self.variants = images, settings, variants
@@ -232,12 +233,20 @@ def variant_features(extract, dataset, settings: AugmentSettings, variants: int,
         pass
     source = _Augmented(images, settings, variants)
     out = []
-    for start in range(0, len(source), CHUNK):
-        if stop is not None and stop.is_set():
-            return None
-        out.append(extract(source[start:start + CHUNK]))
-        if progress:
-            progress(min(start + CHUNK, len(source)), len(source))
+    starts = range(0, len(source), CHUNK)
+    # The random layers (TensorFlow) make the next chunk while the base (TFLite) runs on this one.
+    with ThreadPoolExecutor(1) as ahead:
+        coming = ahead.submit(source.__getitem__, slice(0, CHUNK))
+        for start in starts:
+            batch = coming.result()
+            if start + CHUNK < len(source):
+                coming = ahead.submit(source.__getitem__, slice(start + CHUNK, start + 2 * CHUNK))
+            if stop is not None and stop.is_set():
+                coming.cancel()
+                return None
+            out.append(extract(batch))
+            if progress:
+                progress(min(start + CHUNK, len(source)), len(source))
     found = np.concatenate(out).astype(np.float32).reshape(variants, n, -1)
     try:
         _folder().mkdir(parents=True, exist_ok=True)
