@@ -427,7 +427,7 @@ def augment_sweep(points: Sequence[Mapping], setting: str, current=None, large: 
         base, band = rows[0]["without_mean"], rows[0]["without_spread"]
         fig.add_hrect(y0=base - band, y1=base + band, fillcolor="#888", opacity=0.15, line_width=0)
         fig.add_hline(y=base, line_dash="dot", line_color="#666", annotation_text="without augmentation",
-                      annotation_position="bottom right", annotation_font_size=sizes.note)
+                      annotation_position="top left", annotation_font_size=sizes.note)
     fig.add_scatter(x=x, y=[r["with_mean"] for r in rows], mode="lines+markers", name="with augmentation",
                     line=dict(color=PALETTE[0], width=3), marker=dict(size=10 + (3 if large else 0)),
                     error_y=dict(type="data", array=[r["with_spread"] for r in rows], thickness=2, width=6),

@@ -48,10 +48,9 @@ def _job(store: dict, asked: str) -> jobs.JobState | None:
 
 def _show_answer(answer: dict) -> None:
     left, right = st.columns(2)
-    left.metric("Validation accuracy with", f"{answer['with_mean']:.1%}", f"± {answer['with_spread'] * 100:.1f} points",
-                delta_color="off")
-    right.metric("Without", f"{answer['without_mean']:.1%}", f"± {answer['without_spread'] * 100:.1f} points",
-                 delta_color="off")
+    for column, label, side in ((left, "Validation accuracy with", "with"), (right, "Without", "without")):
+        column.metric(label, f"{answer[side + '_mean'] * 100:.1f} ± {answer[side + '_spread'] * 100:.1f} %",
+                      help=f"Mean ± spread of {answer['seeds']} heads, each trained with another seed.")
     st.markdown(f"**{plain(answer['verdict'])}**")
     took = "kept from an earlier check" if answer.get("cached") else f"measured in {answer['seconds']:.0f} s"
     st.caption(f"{answer['photos']:,} training photos × {answer['variants']} augmented copies, "

@@ -190,8 +190,9 @@ def _sidebar_jobs() -> None:
         left = f" · {duration_text(estimate.seconds)} left" if estimate is not None and estimate.whole else ""
         who = plain(shown_owner(job.owner, known))
         epochs = job.epochs_total
-        st.markdown(f"**Training now:** {plain(job.spec.recipe)}, {epochs} epoch{'s' if epochs != 1 else ''} "
-                    f"({who}){left}")
+        what = (f"{plain(job.spec.recipe)}, {epochs} epoch{'s' if epochs != 1 else ''}" if job.spec.kind == "train"
+                else plain(job.spec.label or job.spec.kind))  # a learning curve, an augmentation check
+        st.markdown(f"**Training now:** {what} ({who}){left}")
     waiting = len(active) - len(running)
     if waiting:
         st.markdown(f"**Waiting in the queue:** {waiting} job{'s' if waiting > 1 else ''}")
