@@ -138,3 +138,5 @@ with st.expander("Show the code", icon=":material/code:"):
 
 st.divider()
 augcheck.section(settings)
+st.divider()
+augcheck.gap_section(settings)

@@ -155,3 +155,24 @@ def test_the_page_asks_the_queue_then_shows_the_answer_again_at_once(turned, sha
     chart = json.loads(again.get("plotly_chart")[-1].proto.spec)
     points = [t for t in chart["data"] if t.get("error_y")]
     assert len(points) == 1 and points[0]["x"] == [0.0, 0.2] and len(points[0]["error_y"]["array"]) == 2
+
+
+def test_the_overfitting_gap_trains_model_1_and_model_2_side_by_side(synthetic_data, shared_weights, monkeypatch):
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    at = open_page("augmentation")
+    button(at, "Train model 1 and model 2 (5 epochs each)").click().run()
+    seen = []  # the chart's points per curve, as the page polls
+
+    def finished(page) -> bool:
+        charts_ = [json.loads(c.proto.spec) for c in page.get("plotly_chart")]
+        gap = [c for c in charts_ if "Training (dashed)" in json.dumps(c.get("layout", {}))]
+        if gap:
+            seen.append(sum(len(t.get("x") or []) for t in gap[0]["data"]))
+        return any(m.value.startswith("**After the last epoch") for m in page.markdown)
+
+    wait_for(at, finished, timeout=600, pause=1.0)
+    assert len(seen) >= 2 and seen[0] < seen[-1], seen  # drawn while the jobs ran, and it grew
+    captions = [c.value for c in at.caption if "training minus validation accuracy by epoch" in c.value]
+    assert [c.split(":")[0] for c in captions] == ["Model 1 (no augmentation)", "Model 2 (augmented)"]
+    recipes = sorted(j.spec.recipe for j in jobs.get_queue().jobs() if "overfitting gap" in j.spec.label)
+    assert recipes == ["augmented", "baseline"]

@@ -126,12 +126,15 @@ def section(settings: AugmentSettings) -> None:
     st.caption(LESSON.format(k=jobs.spec.AUGCHECK_VARIANTS, s=augcheck.SEEDS))
     source = data_source()
     loaded = cached_data()
+    if loaded is None:
+        st.info("The check measures on the dataset: open it on the Dataset page first.")
+        return
     store = st.session_state.setdefault(JOBS_KEY, {})
     asked = _asked(settings, source)
     if settings.is_identity:
         st.info("These settings change nothing: turn on a flip or move a slider first.")
     else:
-        answer = augcheck.known(loaded.key, settings) if loaded is not None else None
+        answer = augcheck.known(loaded.key, settings)
         job = _job(store, asked)
         if answer is not None and (job is None or not job.active):
             _show_answer({**answer.summary(), "cached": True})
@@ -167,3 +170,82 @@ def section(settings: AugmentSettings) -> None:
         st.fragment(_sweep_live, run_every=PANEL_SECONDS if sweep_job.active else None)(asked_sweep, setting, current)
     with st.expander("Show the code", icon=":material/code:"):
         st.code(codegen.augment_check(settings), language="python", wrap_lines=True)
+
+
+GAP_KEY = "_gap_jobs"  # {what was asked (JSON): the ids of model 1's and model 2's jobs}
+GAP_EPOCHS = 5
+GAP_NAMES = ("model 1 (no augmentation)", "model 2 (augmented)")
+
+
+def _gaps(history: list[dict]) -> list[float]:
+    return [h["accuracy"] - h["val_accuracy"] for h in history
+            if h.get("accuracy") is not None and h.get("val_accuracy") is not None]
+
+
+def _gap_live(asked: str) -> None:
+    queue = jobs.get_queue()
+    ids = st.session_state.setdefault(GAP_KEY, {}).get(asked, [])
+    following = [j for j in (queue.get(i) for i in ids) if j is not None]
+    for name, job in zip(GAP_NAMES, following):
+        if job.active or job.state == jobs.FAILED:
+            _progress(job, name[:1].upper() + name[1:])
+    curves = {name: job.history for name, job in zip(GAP_NAMES, following) if job.history}
+    if curves:
+        st.plotly_chart(charts.learning_curves(curves, "accuracy", title="Training (dashed) vs validation (solid)",
+                                               large=presenter()), key="aug_gap", config=charts.NO_TOOLBAR)
+        for name, history in curves.items():
+            gaps = _gaps(history)
+            if gaps:
+                shown = ", ".join(f"{g * 100:+.0f}" for g in gaps[-8:])
+                st.caption(f"{name[:1].upper() + name[1:]}: training minus validation accuracy by epoch "
+                           f"{shown} points{' (the last 8)' if len(gaps) > 8 else ''}.")
+        ended = [job for job in following if not job.active]
+        if len(ended) == len(following) == 2 and all(_gaps(j.history) for j in following):
+            first, second = (_gaps(j.history)[-1] for j in following)
+            if first - second > 0.03:
+                meaning = ("Model 1 learns its training photos by heart and runs away from validation; "
+                           "augmentation shows model 2 new variants every epoch, so it has less to learn by heart.")
+            elif max(first, second) <= 0.03:
+                meaning = ("Neither model runs away from validation yet: the photos are easy to tell apart, "
+                           "or the epochs too few to learn them by heart.")
+            else:
+                meaning = "Here these settings did not narrow the gap: try others, or more epochs."
+            st.markdown(f"**After the last epoch, model 1's training accuracy is {first * 100:.0f} points above its "
+                        f"validation accuracy, model 2's {second * 100:.0f}.** {meaning}")
+    _rerun_when_ended(next((j for j in following if j.active), following[-1] if following else None))
+
+
+def gap_section(settings: AugmentSettings) -> None:
+    """The post's lesson: model 1 and model 2 side by side, training vs validation accuracy."""
+    st.subheader("The overfitting gap")
+    st.caption(f"The post's small CNN trained {GAP_EPOCHS} epochs twice, side by side: model 1 without "
+               "augmentation, model 2 with these settings. Both are jobs of the training queue, saved as runs.")
+    source = data_source()
+    if cached_data() is None:
+        st.info("The two models train on the dataset: open it on the Dataset page first.")
+        return
+    store = st.session_state.setdefault(GAP_KEY, {})
+    asked = _asked(settings, source, "gap")
+    queue = jobs.get_queue()
+    following = [j for j in (queue.get(i) for i in store.get(asked, [])) if j is not None]
+    active = [j for j in following if j.active]
+    if active:
+        if st.button("Stop both", icon=":material/stop_circle:", key="aug_gap_stop"):
+            queue.stop_many((j.job_id for j in active), actor())
+            st.rerun()
+    elif st.button(f"Train model 1 and model 2 ({GAP_EPOCHS} epochs each)", icon=":material/compare:",
+                   key="aug_gap_start", disabled=settings.is_identity,
+                   help="Model 2 needs an augmentation: turn on a flip or move a slider."):
+        specs = [jobs.JobSpec("baseline", GAP_EPOCHS, settings, source, label="overfitting gap: model 1"),
+                 jobs.JobSpec("augmented", GAP_EPOCHS, settings, source, label="overfitting gap: model 2")]
+        try:
+            _, store[asked] = jobs.submit_group(specs, owner=owner(), label="overfitting gap", budget=budget())
+        except CatdogError as exc:
+            st.error(plain(str(exc)))
+        else:
+            st.rerun()
+    if following:
+        st.fragment(_gap_live, run_every=PANEL_SECONDS if active else None)(asked)
+    with st.expander("Show the code", icon=":material/code:"):
+        st.code(codegen.training(jobs.JobSpec("augmented", GAP_EPOCHS, settings)), language="python", wrap_lines=True)
+        st.caption("Model 1 is the same without the data_augmentation line: `recipe baseline` on the Training page.")
