@@ -2,6 +2,7 @@
 that carries it, the command line, and the Augmentation page."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -176,3 +177,40 @@ def test_the_overfitting_gap_trains_model_1_and_model_2_side_by_side(synthetic_d
     assert [c.split(":")[0] for c in captions] == ["Model 1 (no augmentation)", "Model 2 (augmented)"]
     recipes = sorted(j.spec.recipe for j in jobs.get_queue().jobs() if "overfitting gap" in j.spec.label)
     assert recipes == ["augmented", "baseline"]
+
+
+@pytest.mark.browser
+def test_a_student_moves_rotation_and_asks_in_chromium(turned, shared_weights, tmp_path):
+    """In Chromium: rotation moved with the keyboard, "Does it help?" pressed, the verdict read."""
+    from test_browser import CHROMIUM, CHROMIUM_ARGS, shoot, streamlit_server, wait_idle
+
+    if not Path(CHROMIUM).is_file():
+        pytest.skip(f"{CHROMIUM} is not installed")
+    playwright = pytest.importorskip("playwright.sync_api")
+    with streamlit_server(tmp_path, CATDOG_DATA_DIR=str(turned), CATDOG_BASE_WEIGHTS=shared_weights,
+                          CATDOG_HOME=str(tmp_path / "home")) as url, playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.set_default_timeout(60_000)
+            page.goto(f"{url}/augmentation")
+            page.get_by_role("button", name="Does it help?").wait_for(timeout=120_000)
+            wait_idle(page)
+            page.get_by_text("none", exact=True).first.click()  # the flip off: rotation alone
+            wait_idle(page)
+            slider = page.get_by_role("slider").first  # "Rotation factor", the first slider
+            slider.focus()
+            for _ in range(5):
+                page.keyboard.press("ArrowRight")  # 0.2 -> 0.25
+            wait_idle(page)
+            playwright.expect(page.get_by_text("0.25 = up to ±90°")).to_be_visible()
+            page.get_by_role("button", name="Does it help?").click()
+            verdict = page.get_by_text(re.compile(r"^(No measurable difference|Helps by|Hurts by)"))
+            playwright.expect(verdict).to_be_visible(timeout=300_000)
+            playwright.expect(page.get_by_text("Validation accuracy with")).to_be_visible()
+            playwright.expect(page.get_by_text(re.compile(r"80 training photos × 4 augmented copies.*measured in"))).to_be_visible()
+            assert page.get_by_test_id("stException").count() == 0
+            wait_idle(page)
+            shoot(page, "augment-check-test")
+        finally:
+            browser.close()

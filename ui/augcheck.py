@@ -136,7 +136,10 @@ def section(settings: AugmentSettings) -> None:
     else:
         answer = augcheck.known(loaded.key, settings)
         job = _job(store, asked)
-        if answer is not None and (job is None or not job.active):
+        asked_here = _answers(job) if job is not None and not job.active else []
+        if asked_here:  # this session's own question: as its job answered it (measured, or kept)
+            _show_answer(asked_here[-1])
+        elif answer is not None and (job is None or not job.active):
             _show_answer({**answer.summary(), "cached": True})
         elif job is not None:
             st.fragment(_check_live, run_every=PANEL_SECONDS if job.active else None)(asked)
