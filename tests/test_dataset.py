@@ -10,6 +10,7 @@ import io
 import os
 import shutil
 import threading
+import time
 import urllib.error
 import urllib.request
 import zipfile
@@ -562,15 +563,35 @@ def test_the_held_dataset_is_checked_by_its_folders_and_its_files_only_now_and_t
     signature = loading.files_signature
     monkeypatch.setattr(loading, "files_signature", lambda source, *a: walks.append(1) or signature(source, *a))
     monkeypatch.setattr(loading, "LOOK_SECONDS", 0.0)
-    for _ in range(20):
-        assert dataset.cached_dataset(synthetic_data) is held
+
+    def look():
+        """A page run uses the last look and starts the next one beside it; the run after it sees it."""
+        dataset.cached_dataset(synthetic_data)
+        with loading._looking:  # the look started beside it has ended
+            pass
+        found = dataset.cached_dataset(synthetic_data)
+        with loading._looking:
+            pass
+        return found
+
+    for _ in range(10):
+        assert look() is held
     assert len(walks) == 1  # the folders each time, the files once
     extra = synthetic_data / "train" / "cats" / "new.jpg"
     extra.write_bytes(next((synthetic_data / "train" / "cats").glob("*.jpg")).read_bytes())
-    assert dataset.cached_dataset(synthetic_data) is None  # a file added: its folder changed
+    assert look() is None  # a file added: its folder changed
     extra.unlink()
-    assert dataset.cached_dataset(synthetic_data) is held
+    assert look() is held
     monkeypatch.setattr(loading, "FULL_LOOK_SECONDS", 0.0)  # and every file, every FULL_LOOK_SECONDS
     before = len(walks)
-    dataset.cached_dataset(synthetic_data)
-    assert len(walks) == before + 1
+    look()
+    assert len(walks) >= before + 1
+    # A walk never runs inside a page run once the source was looked at: it runs beside it.
+    slow = threading.Event()
+    monkeypatch.setattr(loading, "files_signature", lambda source, *a: slow.wait(5) or signature(source, *a))
+    started = time.perf_counter()
+    assert dataset.cached_dataset(synthetic_data) is held
+    assert time.perf_counter() - started < 1.0
+    slow.set()
+    with loading._looking:
+        pass

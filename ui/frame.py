@@ -7,6 +7,7 @@ import atexit
 import hmac
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -172,7 +173,7 @@ def _sidebar_status() -> None:
         _warm_progress()
     listing = runs.list_runs()
     st.markdown(f"**Trained runs:** {len(listing.runs)}")
-    active = jobs.get_queue().active()
+    active = _active_jobs()
     # Redrawn on the job panel's beat while anything trains: a line drawn once per page run said
     # "Queued" long after the job had started.
     st.fragment(_sidebar_jobs, run_every=PANEL_SECONDS if active else None)()
@@ -181,8 +182,44 @@ def _sidebar_status() -> None:
               on_change=_keep_presenter, help="Bigger type, images and charts for a projector.")
 
 
+_active_memo: dict = {}  # {queue home: (when, the active jobs)}, for every session of this server
+_active_lock = threading.Lock()
+ACTIVE_SECONDS = 1.0
+
+
+def _written(path: Path) -> tuple:
+    """When the queue's files last changed: any write (a job queued, started, a batch reported) moves it."""
+    stamps = []
+    for name in (path, path.with_name(path.name + "-wal")):
+        try:
+            found = os.stat(name)
+            stamps.append((found.st_mtime_ns, found.st_size))
+        except OSError:
+            stamps.append(None)
+    return tuple(stamps)
+
+
+def _active_jobs() -> list:
+    """The queue's active jobs, shared by every session of this server until the queue is written or
+    a second passes: the sidebar of each page run of thirty students read them from SQLite (with
+    their histories) every time."""
+    queue = jobs.get_queue()
+    key, written = str(queue.home), _written(queue.path)
+    now = time.monotonic()
+    with _active_lock:
+        held = _active_memo.get(key)
+        if held is not None and held[1] == written and now - held[0] < ACTIVE_SECONDS:
+            return held[2]
+    found = queue.active()
+    with _active_lock:
+        _active_memo[key] = (now, written, found)
+        while len(_active_memo) > 8:
+            _active_memo.pop(next(iter(_active_memo)))
+    return found
+
+
 def _sidebar_jobs() -> None:
-    active = jobs.get_queue().active()
+    active = _active_jobs()
     running = [j for j in active if j.state == jobs.RUNNING]
     known = board.names() if running else {}
     for job in running:

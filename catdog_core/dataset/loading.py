@@ -159,15 +159,19 @@ def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
     """
     memo = (str(data) if data is not None else config.data_dir_setting() or "", seed)
     known = _looked.get(memo)
-    if known is None or time.monotonic() - known.at >= LOOK_SECONDS:
-        if _looking.acquire(blocking=known is None):  # another thread is looking: its last look will do
-            try:
-                known = _looked[memo] = _look(data, _looked.get(memo))
-                if len(_looked) > 64:
-                    _looked.clear()
-            finally:
-                _looking.release()
-        known = known or _looked.get(memo)
+    if known is None:  # the first look at a source: this run waits for it
+        with _looking:
+            _look_now(memo, data)
+        known = _looked.get(memo)
+    elif time.monotonic() - known.at >= LOOK_SECONDS and _looking.acquire(blocking=False):
+        # Later looks run beside the page, never in it: under a class a walk of 3,000 files took a
+        # page run seconds (the GIL shared with thirty scripts); this run uses the last look, the
+        # next ones the new one. Another thread already looking: its look will do.
+        try:
+            threading.Thread(target=_look_in_background, args=(memo, data), daemon=True,
+                             name="catdog-dataset-look").start()
+        except RuntimeError:
+            _looking.release()
     if known is None or known.signature is None:
         return None
     with _cache_lock:
@@ -175,6 +179,20 @@ def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
             if held.source == known.source and held_signature == known.signature:
                 return held
     return None
+
+
+def _look_now(memo: tuple, data) -> None:
+    _looked[memo] = _look(data, _looked.get(memo))
+    if len(_looked) > 64:
+        _looked.clear()
+        _looked[memo] = _look(data, None)
+
+
+def _look_in_background(memo: tuple, data) -> None:
+    try:
+        _look_now(memo, data)
+    finally:
+        _looking.release()
 
 
 def _look(data, known: _Look | None) -> _Look:
