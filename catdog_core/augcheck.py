@@ -32,6 +32,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from . import config
+from .features import FEATURE_CHUNK as CHUNK  # the base's batch, as for every other feature pass
 from .augment import MAX_SWEEP, SWEEP_SETTINGS, AugmentSettings, sweep_values  # noqa: F401
 from .errors import InvalidSettings
 
@@ -41,7 +42,6 @@ MAX_VARIANTS, MAX_SEEDS = 8, 10
 VERSION = "1"  # part of every cache key
 KEEP_RESULTS = 500
 KEEP_VARIANT_FILES = 12  # augmented feature files (the post's data: ~20 MB each, float16)
-CHUNK = 128
 
 
 @dataclass(frozen=True)
