@@ -170,12 +170,9 @@ def cached_result(key: str) -> CheckResult | None:
 
 
 def _prune(pattern: str, keep: int) -> None:
-    try:
-        files = sorted(_folder().glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[keep:]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass
+    from .fileio import keep_newest
+
+    keep_newest(_folder(), pattern, keep)
 
 
 def _store(key: str, result: CheckResult) -> None:

@@ -29,7 +29,7 @@ from typing import Callable
 import numpy as np
 
 from . import config
-from .fileio import write_atomic
+from .fileio import keep_newest, write_atomic
 
 FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
 DISK_FEATURES = 32  # cached feature files kept on disk
@@ -271,13 +271,7 @@ def _features_path(name: str) -> Path:
 
 
 def _prune_disk(keep: int = DISK_FEATURES) -> None:
-    folder = cache_dir() / "features"
-    try:
-        files = sorted(folder.glob("*.npy"), key=lambda p: p.stat().st_mtime, reverse=True)
-    except OSError:
-        return
-    for old in files[keep:]:
-        old.unlink(missing_ok=True)
+    keep_newest(cache_dir() / "features", "*.npy", keep)
 
 
 def cached_features(extractor: FeatureExtractor, dataset_key: str, split: str, images: np.ndarray,

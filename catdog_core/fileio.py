@@ -35,3 +35,15 @@ def write_atomic(target: Path, content: bytes | Callable[[BinaryIO], None]) -> N
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def keep_newest(folder: Path, pattern: str, keep: int) -> None:
+    """Remove the files of `folder` matching `pattern` beyond the `keep` most recently written or
+    used (a reader touches what it uses); never raises for the disk: a cache that cannot prune
+    only keeps a few files more."""
+    try:
+        files = sorted(Path(folder).glob(pattern), key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in files[keep:]:
+            old.unlink(missing_ok=True)
+    except OSError:
+        pass

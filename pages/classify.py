@@ -44,7 +44,16 @@ def show_prediction(run, name: str, data: bytes, view: str | None, key: str) -> 
             with middle:
                 where_it_looked(run, data, view, answer)
         left.image(picture, caption=ui.plain(shown_name), width="stretch")
-        right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
+        unlike = answer.novelty is not None and answer.novelty.out_of_distribution
+        if unlike:  # the forced answer stays, greyed: the model cannot say "none of these"
+            right.markdown("### None of the above?")
+            right.info(ui.plain(answer.novelty.sentence(f"the {' and '.join(run.class_names)}")))
+            right.markdown(f":grey[Forced to choose, the model says {ui.plain(prediction.label)}, "
+                           f"{prediction.confidence:.1%} sure.]")
+        else:
+            right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
+        if answer.novelty is not None and not unlike:
+            right.caption(ui.plain(answer.novelty.sentence(f"the {' and '.join(run.class_names)}")))
         if answer.seen is not None:
             right.warning(seen_sentence(answer.seen))
         right.plotly_chart(charts.probabilities(prediction.probabilities, large=ui.presenter()),
@@ -136,10 +145,12 @@ THUMB = 128  # pixels a side of a small card's picture
 
 @st.cache_data(max_entries=512, show_spinner=False)
 def quick_answer(run_id: str, created: str, data: bytes):
-    """(prediction, square thumbnail, the dataset photo it is or None) of one photo, asked of the model
-    service once per run and photo content: rerunning a page of forty photos (to open one) asks nothing again."""
+    """(prediction, square thumbnail, the dataset photo it is or None, whether it is unlike the training
+    photos) of one photo, asked of the model service once per run and photo content: rerunning a page of
+    forty photos (to open one) asks nothing again."""
     answer = get_service().classify(run_id, data, False)
-    return answer.prediction, images.square_thumbnail(answer.picture, THUMB), answer.seen
+    unlike = answer.novelty is not None and bool(answer.novelty.out_of_distribution)
+    return answer.prediction, images.square_thumbnail(answer.picture, THUMB), answer.seen, unlike
 
 
 def sure(p: float) -> str:
@@ -151,17 +162,17 @@ def photo_grid(run, uploads, view: str | None) -> list[str]:
     """Many photos as rows of small cards (a square thumbnail, the label, how sure, and right or
     wrong when the file's name gives its class), and one photo's full card when it is picked.
     Returns the predicted labels."""
-    cards = []  # (number shown, upload, name, prediction, thumbnail, class its name gives or None, seen)
+    cards = []  # (number shown, upload, name, prediction, thumbnail, class its name gives or None, seen, unlike)
     with st.spinner(f"Classifying {len(uploads)} photos…"):
         for upload in uploads:
             name = images.safe_display_name(upload.name, 28)
             try:
-                prediction, thumbnail, seen = quick_answer(run.run_id, run.created, upload.getvalue())
+                prediction, thumbnail, seen, unlike = quick_answer(run.run_id, run.created, upload.getvalue())
             except CatdogError as exc:
                 st.error(ui.plain(f"{name}: {exc}"))
                 continue
             true = evaluate.label_from_name(upload.name, run.class_names)
-            cards.append((len(cards) + 1, upload, name, prediction, thumbnail, true, seen))
+            cards.append((len(cards) + 1, upload, name, prediction, thumbnail, true, seen, unlike))
     known = [card for card in cards if card[5] is not None]
     if known:
         right = sum(card[3].label == card[5] for card in known)
@@ -171,6 +182,11 @@ def photo_grid(run, uploads, view: str | None) -> list[str]:
     if trained_on:
         st.warning(f"{count(trained_on, 'photo')} of these {'is' if trained_on == 1 else 'are'} in the training set "
                    "(marked): the model has seen them, so its answers there say little about new photos.")
+    strangers = sum(card[7] for card in cards)
+    if strangers:
+        st.info(f"{count(strangers, 'photo')} of these {'does' if strangers == 1 else 'do'} not look like the "
+                f"{ui.plain(' and '.join(run.class_names))} the model learned from (marked *none of the above?*): "
+                "the model still had to pick one of its classes.")
     by_number = {card[0]: card for card in cards}
     picked = st.selectbox("Details for one photo", list(by_number), index=None, key="classify_detail",
                           format_func=lambda n: f"{n} · {by_number[n][2]}",
@@ -180,13 +196,15 @@ def photo_grid(run, uploads, view: str | None) -> list[str]:
         show_prediction(run, upload.name, upload.getvalue(), view, "detail")
     per_row = 4 if ui.presenter() else 6
     for start in range(0, len(cards), per_row):
-        for column, (number, _, name, prediction, thumbnail, true, seen) in zip(st.columns(per_row),
+        for column, (number, _, name, prediction, thumbnail, true, seen, unlike) in zip(st.columns(per_row),
                                                                                  cards[start:start + per_row]):
             verdict = "" if true is None else (" :green[✓ right]" if prediction.label == true
                                                else f" :red[✗ is {ui.plain(true)}]")
             known = f"  \n:orange[in the {seen.split} set]" if seen is not None else ""
+            said = (f"**none of the above?** :grey[{ui.plain(prediction.label)} {sure(prediction.confidence)}]"
+                    if unlike else f"**{ui.plain(prediction.label)}** {sure(prediction.confidence)}")
             column.image(thumbnail, width="stretch",
-                         caption=f"**{ui.plain(prediction.label)}** {sure(prediction.confidence)}{verdict}  \n"
+                         caption=f"{said}{verdict}  \n"
                                  f"{number} · {ui.plain(name)}{known}")
     return [card[3].label for card in cards]
 
@@ -222,6 +240,11 @@ def labelled_check(run, heatmap: bool) -> None:
     st.caption(f"Accuracy: {metrics.verdict(result.right / result.total, result.total)}.")
     if result.seen:
         st.warning(seen_in_check(result))
+    if result.unlike:
+        n = len(result.unlike)
+        st.info(f"{count(n, 'photo')} of these {'does' if n == 1 else 'do'} not look like the training photos "
+                f"(none of the above?): {ui.plain(', '.join(result.unlike[:5]))}{'…' if n > 5 else ''}. "
+                "The model still had to answer one of its classes for each.")
     left, right = st.columns([3, 2])
     left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion",
                                               large=ui.presenter()),

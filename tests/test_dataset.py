@@ -156,6 +156,24 @@ def test_decoded_images_are_kept_on_disk_for_the_next_process(synthetic_data, fr
     np.testing.assert_array_equal(again.validation.images, first.validation.images)
 
 
+def test_the_disk_cache_never_drops_a_dataset_this_process_holds(tmp_path, fresh_cache, monkeypatch):
+    """A held dataset whose decoded files were pruned under it by later decodes lost its fingerprints:
+    its own photos were no longer recognised (CI, with nine datasets decoded in one process)."""
+    from catdog_core.dataset import decoded, fingerprints
+
+    dataset.clear_cache()
+    monkeypatch.setattr(decoded, "DISK_CACHE", 1)
+    held = [dataset.load_dataset(make_dataset(tmp_path / f"held{i}", n_train=6, n_val=5, seed=20 + i))
+            for i in range(3)]
+    folder = config.cache_home() / "decoded"
+    assert {d.key for d in held} <= {p.stem for p in folder.glob("*.json")}  # over the bound, all held
+    for each in held:
+        assert fingerprints.load(each.key, sum(len(each.split(s)) for s in dataset.SPLITS)) is not None
+    dataset.clear_cache()  # held no more: the next decode keeps only the newest
+    last = dataset.load_dataset(make_dataset(tmp_path / "last", n_train=6, n_val=5, seed=40))
+    assert {p.stem for p in folder.glob("*.json")} == {last.key}
+
+
 def test_majority_baseline_balanced_and_unbalanced(synthetic_data, tmp_path):
     assert dataset.majority_baseline(dataset.load_dataset(synthetic_data)) == 0.5
     assert dataset.majority_classes(dataset.load_dataset(synthetic_data)) == ["cats", "dogs"]  # a tie

@@ -334,16 +334,20 @@ def _read_image_file(path) -> bytes:
 PREDICT_BATCH = 64  # files read, decoded and classified together (a folder of photos in seconds)
 
 
-def _classify_many(model, class_names, names: list[str]) -> dict:
+def _classify_many(model, class_names, names: list[str], run=None) -> tuple[dict, dict]:
     """Each file's Prediction, or the CatdogError saying why it has none, classified in batches:
     the files of a batch decode together through the batched pixel path (images.model_inputs, the
-    same pixels as one at a time) and the model answers them in one call."""
+    same pixels as one at a time) and the model answers them in one call. With a run, the second
+    dict holds each answered file's novelty.Verdict (none when its data is not known here)."""
     import numpy as np
 
     from .. import images, predict
     from ..errors import InvalidImage
 
+    from .. import novelty
+
     out: dict = {}
+    verdicts: dict = {}
     unique = list(dict.fromkeys(names))
     for start in range(0, len(unique), PREDICT_BATCH):
         chunk = unique[start:start + PREDICT_BATCH]
@@ -364,10 +368,13 @@ def _classify_many(model, class_names, names: list[str]) -> dict:
                 out[chunk[i]] = exc
         if decoded:
             order = sorted(decoded)
-            for i, pred in zip(order, predict.classify_batch(model, np.stack([decoded[i] for i in order]),
-                                                              class_names)):
+            batch = np.stack([decoded[i] for i in order])
+            for i, pred in zip(order, predict.classify_batch(model, batch, class_names)):
                 out[chunk[i]] = pred
-    return out
+            found = novelty.judge(run, batch) if run is not None else None
+            for i, verdict in zip(order, found or ()):
+                verdicts[chunk[i]] = verdict
+    return out, verdicts
 
 
 def cmd_predict(args) -> int:
@@ -380,7 +387,7 @@ def cmd_predict(args) -> int:
     print(f"run {run.run_id} ({run.recipe}, classes {', '.join(run.class_names)}) answers:", file=sys.stderr)
     explain_dir = _explain_dir(model, args.explain) if args.explain else None
     failures = 0
-    answered = {} if explain_dir else _classify_many(model, run.class_names, args.images)
+    answered, verdicts = ({}, {}) if explain_dir else _classify_many(model, run.class_names, args.images, run)
     for name in args.images:
         try:
             path = Path(name)
@@ -396,11 +403,16 @@ def cmd_predict(args) -> int:
             print(json.dumps({"file": name, "run": run.run_id, "error": str(exc)}) if args.json
                   else f"{name}: error: {exc}")
             continue
+        verdict = verdicts.get(name)
         if args.json:
-            line = {"file": name, "run": run.run_id, "label": pred.label, "probabilities": pred.probabilities}
+            line = {"file": name, "run": run.run_id, "label": pred.label, "probabilities": pred.probabilities,
+                    **(verdict.to_dict() if verdict is not None else {"out_of_distribution": None, "ood_score": None})}
             print(json.dumps({**line, "explain": str(written)} if written else line))
         else:
-            print(f"{name}: {pred.label} ({pred.confidence:.1%})" + (f"; Grad-CAM in {written}" if written else ""))
+            unlike = " (none of the above? it does not look like the training photos)" \
+                if verdict is not None and verdict.out_of_distribution else ""
+            print(f"{name}: {pred.label} ({pred.confidence:.1%}){unlike}"
+                  + (f"; Grad-CAM in {written}" if written else ""))
     return 2 if failures else 0  # every file answered; a bad one is a user's mistake, like a bad path
 
 

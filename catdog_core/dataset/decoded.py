@@ -108,13 +108,15 @@ def open_cached_key(key: str) -> tuple[np.ndarray, dict] | None:
     return array, manifest
 
 
-def _prune_disk_cache(keep: int = DISK_CACHE) -> None:
+def _prune_disk_cache(in_use: frozenset[str] = frozenset()) -> None:
+    """The oldest decoded datasets beyond `keep` go, except those this process holds open: a held
+    dataset whose files (and fingerprints) vanished under it would no longer know its own photos."""
     folder = decoded_dir()
     try:
         manifests = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
     except OSError:
         return
-    for old in manifests[keep:]:
+    for old in [m for m in manifests[DISK_CACHE:] if m.stem not in in_use]:
         fingerprints.forget(old.stem)
         for path in (old, old.with_suffix(".npy")):
             try:
@@ -135,7 +137,8 @@ def _with_prints(hit: tuple[np.ndarray, dict], key: str) -> tuple[np.ndarray, di
     return hit
 
 
-def decoded(plan: Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
+def decoded(plan: Plan, progress: Progress | None,
+            in_use: frozenset[str] = frozenset()) -> tuple[np.ndarray, dict]:
     hit = _open_cached(plan)
     if hit is not None:
         return _with_prints(hit, plan.key)
@@ -162,7 +165,7 @@ def decoded(plan: Plan, progress: Progress | None) -> tuple[np.ndarray, dict]:
                                      f"set {config.ENV_HOME} to a writable folder with room for them.") from None
         finally:
             tmp.unlink(missing_ok=True)
-        _prune_disk_cache()
+        _prune_disk_cache(in_use=in_use)
         hit = _open_cached(plan)
         if hit is None:
             raise DatasetUnavailable(f"The decoded images in {folder} could not be read back.")

@@ -102,7 +102,9 @@ def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | 
         hit = _held(plan.key, source)
         if hit is not None:
             return hit
-        array, manifest = decoded(plan, progress)
+        with _cache_lock:
+            in_use = frozenset(_cache)
+        array, manifest = decoded(plan, progress, in_use)
         try:
             built = build(source, plan.key, plan.auto_split, array, manifest)
         except InvalidDataset:

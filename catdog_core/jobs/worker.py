@@ -378,12 +378,14 @@ def measure_saved(run, spec) -> None:
     instead of asking the model service, thirty students at once. A failure only leaves it to the
     service, on the first visit."""
     from .. import dataset as datasets
-    from .. import evaluate, runs
+    from .. import evaluate, novelty, runs
 
     try:
         data = datasets.load_dataset(spec.data)
         if evaluate.remembered(run, data.key) is None:  # a frozen-base run's came with it (run_job)
             evaluate.measure_saved(run, runs.load_model(run), data)
+        if novelty.kept(novelty.base_extractor().key, data.key) is None:  # "none of the above" on Classify
+            novelty.reference_for(novelty.base_extractor(), data)
     except Exception:  # never the job's outcome: it is recorded already
         pass
 

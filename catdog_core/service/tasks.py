@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import augment, dataset, explain, images, predict, runs
+from .. import augment, dataset, explain, images, novelty, predict, runs
 from .. import evaluate as evaluation
 from ..augment import AugmentSettings
 from ..errors import CatdogError
@@ -50,6 +50,7 @@ class Answer:
     prediction: predict.Prediction
     looked: np.ndarray | None  # the Grad-CAM overlay, or None
     seen: dataset.SeenPhoto | None = None  # the photo of the run's dataset this one is, if any
+    novelty: "novelty.Verdict | None" = None  # how unlike the run's training photos it is (None: not known)
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class CheckAnswer:
     refused: list[tuple[str, str]]
     seen: tuple[str, ...] = ()  # the checked photos the model trained on (their names here)
     right_unseen: int = 0  # the right answers among the others
+    unlike: tuple[str, ...] = ()  # the checked photos unlike the run's training photos (novelty.py)
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,16 @@ def _seen(run, model_inputs: list[np.ndarray]) -> list[dataset.SeenPhoto | None]
     found = dataset.seen_photos(run.dataset_key, np.stack(model_inputs))
     left_out = set(run.excluded)
     return [None if s is not None and s.split == "train" and s.file in left_out else s for s in found]
+
+
+def _novelty(run, model_inputs: list[np.ndarray]) -> list["novelty.Verdict | None"]:
+    """How unlike the run's training photos each photo is (novelty.py); Nones when the run's data is not
+    known here any more (a deleted folder) or the base cannot be built. Never fails the answer."""
+    try:
+        found = novelty.judge(run, np.stack(model_inputs)) if model_inputs else None
+    except (CatdogError, OSError, ValueError):
+        found = None
+    return found if found is not None else [None] * len(model_inputs)
 
 
 # ---------------------------------------------------------------- pictures
@@ -180,7 +192,7 @@ def classify(run_id: str, data: bytes, heatmap: bool) -> Answer:
     looked = None
     if heatmap and explain.supports(model):
         looked = explain.overlay(shown, explain.grad_cam(model, model_input))
-    return Answer(shown, prediction, looked, _seen(run, [model_input])[0])
+    return Answer(shown, prediction, looked, _seen(run, [model_input])[0], _novelty(run, [model_input])[0])
 
 
 _explained: "OrderedDict[tuple, tuple]" = OrderedDict()  # (model file, photo digest, view) -> (heatmap, numbers)
@@ -241,11 +253,13 @@ def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -
         if heatmap and explain.supports(model):
             looked = explain.overlay(miss.picture, explain.grad_cam(model, miss.model_input))
         misses.append(Miss(miss.name, miss.true_label, miss.prediction, miss.picture, looked))
-    trained_on = [s is not None and s.split == "train" for s in _seen(run, [c.model_input for c in result.checked])]
+    inputs = [c.model_input for c in result.checked]
+    trained_on = [s is not None and s.split == "train" for s in _seen(run, inputs)]
+    unlike = tuple(c.name for c, v in zip(result.checked, _novelty(run, inputs)) if v is not None and v.out_of_distribution)
     right_unseen = sum(c.prediction.label == c.true_label for c, seen in zip(result.checked, trained_on) if not seen)
     return CheckAnswer(result.class_names, result.right, result.total, result.confusion, misses,
                        len(result.misses), result.unlabelled, result.refused,
-                       tuple(c.name for c, seen in zip(result.checked, trained_on) if seen), right_unseen)
+                       tuple(c.name for c, seen in zip(result.checked, trained_on) if seen), right_unseen, unlike)
 
 
 def activations(run_id: str, image: np.ndarray, settings: dict | None) -> tuple[np.ndarray, list[LayerView]]:
