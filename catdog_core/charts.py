@@ -450,3 +450,39 @@ def augment_sweep(points: Sequence[Mapping], setting: str, current=None, large: 
     fig.update_layout(height=top + plot_px + axis_px, margin=dict(t=top, b=axis_px, l=left, r=right),
                       showlegend=False)
     return sized_text(fig, sizes)
+
+
+def reliability(before, after=None, large: bool = False) -> go.Figure:
+    """A reliability diagram (calibration.Reliability): in each bin of the model's confidence, the
+    share it got right (bars, their count on hover) against the diagonal of a model whose
+    confidence comes true; `after` (with the fitted temperature) as a second set of markers."""
+    sizes = text_sizes(large)
+    fig = go.Figure()
+    low = before.edges[0]
+    fig.add_scatter(x=[low, 1], y=[low, 1], mode="lines", name="confidence that comes true",
+                    line=dict(color="#888", dash="dot"), hoverinfo="skip")
+    centres = [(a + b) / 2 for a, b in zip(before.edges[:-1], before.edges[1:])]
+    width = (before.edges[1] - before.edges[0]) * 0.9
+    fig.add_bar(x=centres, y=[a if a is not None else 0 for a in before.accuracy], width=width,
+                name=f"as it is (error {before.ece:.1%})", marker_color=PALETTE[0], opacity=0.8,
+                customdata=[[n, c if c is not None else 0] for n, c in zip(before.counts, before.confidence)],
+                hovertemplate="%{customdata[0]} photos, said %{customdata[1]:.1%} on average: "
+                              "right %{y:.1%}<extra></extra>")
+    if after is not None:
+        fig.add_scatter(x=[c for c, a in zip(after.confidence, after.accuracy) if c is not None],
+                        y=[a for a in after.accuracy if a is not None], mode="markers",
+                        name=f"with temperature (error {after.ece:.1%})",
+                        marker=dict(color=PALETTE[1], size=11 + (3 if large else 0), symbol="diamond"),
+                        hovertemplate="said %{x:.1%}: right %{y:.1%}<extra></extra>")
+    left, right = (80 if large else 62), 10
+    top = _title_and_notes(fig, "Does its confidence come true?",
+                           ["Bars: the share right among the photos in each confidence bin; on the dotted line "
+                            "the model is right as often as it says."], sizes, 2 * CURVES_MIN_WIDTH, left, right)
+    plot_px, axis_px = (380 if large else 300), int(3.6 * sizes.body)
+    legend_px = 2 * sizes.body + 12
+    fig.update_xaxes(title="the model's confidence (its top probability)", range=[low, 1.0], tickformat=".0%")
+    fig.update_yaxes(title="share right", range=[0, 1.02], tickformat=".0%")
+    fig.update_layout(height=top + plot_px + axis_px + legend_px, margin=dict(t=top, b=axis_px + legend_px,
+                                                                               l=left, r=right),
+                      legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), bargap=0.05)
+    return sized_text(fig, sizes)

@@ -44,6 +44,8 @@ class Evaluation:
     per_class: dict[str, float | None]  # None for a class with no images in the split
     confusion: np.ndarray  # int, rows = true class, columns = predicted class
     mistakes: list[Mistake] = field(default_factory=list)
+    logits: np.ndarray | None = None  # (count, classes) float32, in the split's order: calibration.py
+    labels: np.ndarray | None = None  # (count,) int, the true class of each
 
     @property
     def count(self) -> int:
@@ -66,6 +68,9 @@ class Evaluation:
             "confusion": self.confusion.tolist(),
             "mistakes": [{"index": m.index, "file": m.file, "true": m.true_label, "predicted": m.predicted_label,
                           "loss": m.loss, "probabilities": m.probabilities} for m in self.mistakes],
+            **({} if self.logits is None or self.labels is None else
+               {"logits": np.round(np.asarray(self.logits, np.float64), 5).tolist(),
+                "labels": np.asarray(self.labels, int).tolist()}),
         }
 
     @classmethod
@@ -77,8 +82,14 @@ class Evaluation:
         mistakes = [Mistake(int(m["index"]), str(m["file"]), str(m["true"]), str(m["predicted"]), float(m["loss"]),
                             {str(k): float(v) for k, v in dict(m["probabilities"]).items()})
                     for m in values["mistakes"]]
+        logits = labels = None
+        if "logits" in values and "labels" in values:  # kept since calibration: older files have none
+            logits = np.asarray(values["logits"], np.float32).reshape(-1, len(names))
+            labels = np.asarray(values["labels"], np.int64).reshape(-1)
+            if len(labels) != len(logits) or len(labels) != int(confusion.sum()):
+                logits = labels = None
         return cls(str(values["split"]), names, float(values["accuracy"]), float(values["loss"]), per_class,
-                   confusion, mistakes)
+                   confusion, mistakes, logits, labels)
 
 
 # ---------------------------------------------------------------- kept on disk, once per run
@@ -179,7 +190,7 @@ def from_logits(logits: np.ndarray, part, class_names: Sequence[str], split: str
     mistakes = [Mistake(int(i), part.files[i], class_names[labels[i]], class_names[predicted[i]], float(losses[i]),
                         {n: float(p) for n, p in zip(class_names, probs[i])}) for i in wrong]
     return Evaluation(split, class_names, float(np.mean(predicted == labels)), float(losses.mean()),
-                      per_class, confusion, mistakes)
+                      per_class, confusion, mistakes, np.asarray(logits, np.float32), labels.astype(np.int64))
 
 
 # ---------------------------------------------------------------- a labelled batch check

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import charts, codegen, evaluate, explain, images, jobs, metrics, predict, runs
+from catdog_core import calibration, charts, codegen, evaluate, explain, images, jobs, metrics, predict, runs
 from catdog_core.uploads import MAX_UPLOAD_ZIP_BYTES
 from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
@@ -26,15 +26,19 @@ def card_columns(with_heatmap: bool):
     return left, None, right
 
 
-def show_prediction(run, name: str, data: bytes, view: str | None, key: str) -> str | None:
+def show_prediction(run, name: str, data: bytes, view: str | None, key: str,
+                    temperature: float | None = None) -> str | None:
     """One file: its image (and where the model looked, `view` one of explain.VIEWS or None), the
-    predicted class and a bar per class, or a one-sentence error. Returns the predicted label (None
-    for a refused file)."""
+    predicted class and a bar per class, or a one-sentence error; with a temperature, the
+    probabilities calibrated by it (marked). Returns the predicted label (None for a refused file)."""
     shown_name = images.safe_display_name(name)
     with st.container(border=True):
         try:
             answer = ui.service.classify(run.run_id, data, view == "gradcam")
             picture, prediction = answer.picture, answer.prediction
+            if temperature is not None:
+                scaled = calibration.rescale(prediction.probabilities, temperature)
+                prediction = predict.Prediction(prediction.label, scaled[prediction.label], scaled)
         except CatdogError as exc:
             st.markdown(f"**{ui.plain(shown_name)}**")
             st.error(ui.plain(str(exc)))
@@ -51,7 +55,8 @@ def show_prediction(run, name: str, data: bytes, view: str | None, key: str) -> 
             right.markdown(f":grey[Forced to choose, the model says {ui.plain(prediction.label)}, "
                            f"{prediction.confidence:.1%} sure.]")
         else:
-            right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure")
+            right.markdown(f"### {ui.plain(prediction.label)}  \n{prediction.confidence:.1%} sure"
+                           + (f" (calibrated, T = {temperature:.2f})" if temperature is not None else ""))
         if answer.novelty is not None and not unlike:
             right.caption(ui.plain(answer.novelty.sentence(f"the {' and '.join(run.class_names)}")))
         if answer.seen is not None:
@@ -341,6 +346,11 @@ except CatdogError as exc:
 
 view = view_picker(model.explains)
 heatmap = view is not None and model.explains  # the labelled check's misses show Grad-CAM (one pass each)
+fitted = calibration.temperature_of(run)
+temperature = fitted if fitted is not None and st.toggle(
+    f"Calibrated probabilities (temperature {fitted:.2f})", key="classify_calibrated",
+    help="Every logit divided by the temperature fitted on the validation split (Evaluate shows how sure "
+         "the model is against how often it is right). The answer never changes, only how sure it is.") else None
 
 classify_tab, check_tab = st.tabs(["Classify photos", "Check labelled photos"])
 with classify_tab:
@@ -358,12 +368,12 @@ with classify_tab:
     if camera == "snapshot":
         photo = st.camera_input("Take a photo", key="classify_photo")
         if photo is not None:
-            show_prediction(run, "camera photo", photo.getvalue(), view, "camera")
+            show_prediction(run, "camera photo", photo.getvalue(), view, "camera", temperature)
     summary = st.empty()  # filled once every file is classified
     if len(uploads or []) > CARDS_UP_TO:
         labels = photo_grid(run, uploads, view)
     else:
-        labels = [show_prediction(run, upload.name, upload.getvalue(), view, f"upload_{i}")
+        labels = [show_prediction(run, upload.name, upload.getvalue(), view, f"upload_{i}", temperature)
                   for i, upload in enumerate(uploads or [])]
     labels = [label for label in labels if label is not None]
     if len(labels) > 1:

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from catdog_core import charts, codegen, evaluate, metrics, runs
+from catdog_core import calibration, charts, codegen, evaluate, metrics, runs
 from catdog_core.errors import CatdogError
 import ui
 
@@ -76,6 +76,34 @@ left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, 
 right.markdown("**Reading the matrix:** each row is the true class, each column what the model said. "
                "The diagonal counts the right answers; every other cell is a kind of mistake, coloured "
                "by its share of the row so small classes show as clearly as big ones.")
+
+st.subheader("Can you trust how sure it is?")
+val_key = (run_id, str(loaded.source.root), "validation")
+if result.logits is not None and val_key not in cache:
+    cache[val_key] = evaluate.remembered(run, loaded.key, "validation")
+    if cache[val_key] is None or cache[val_key].logits is None:
+        try:
+            with st.spinner("Classifying the validation images for the temperature…"):
+                cache[val_key] = ui.service.evaluate(run_id, ui.data_source(), "validation")
+        except CatdogError as exc:
+            cache[val_key] = None
+            st.caption(ui.plain(str(exc)))
+checked = calibration.of_evaluations(result, cache.get(val_key))
+if checked is None:
+    st.caption("This run's evaluation was kept before the app kept every photo's scores; train it again "
+               "to see how its confidence compares with how often it is right.")
+else:
+    if checked.too_few:
+        st.warning(f"Only {checked.count} test and {checked.fitted_on} validation photos: the bins below hold "
+                   "too few photos to judge its confidence (at least 30 of each are needed).")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(charts.reliability(checked.before, checked.after, large=ui.presenter()),
+                      key="evaluate_reliability", config=charts.NO_TOOLBAR)
+    right.markdown(f"**{checked.before.sentence()}**")
+    right.markdown(checked.summary())
+    right.caption("A model trained to lower its loss is often surer than it should be. Temperature scaling "
+                  "divides every logit by one number, fitted on the validation split and judged here on the "
+                  "test split it never saw; Classify can show the probabilities with it.")
 
 st.subheader("What it got wrong")
 if not result.mistakes:

@@ -159,7 +159,10 @@ def test_the_page_asks_the_queue_then_shows_the_answer_again_at_once(turned, sha
 
 
 def test_the_overfitting_gap_trains_model_1_and_model_2_side_by_side(synthetic_data, shared_weights, monkeypatch):
+    import ui.augcheck
+
     monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    monkeypatch.setattr(ui.augcheck, "GAP_MIN_STEPS", 10)  # 5 epochs of 2 steps, not 50 (the small-data rule)
     at = open_page("augmentation")
     button(at, "Train model 1 and model 2 (5 epochs each)").click().run()
     seen = []  # the chart's points per curve, as the page polls

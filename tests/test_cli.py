@@ -117,6 +117,9 @@ def test_evaluate_latest_json(trained, cli_env, monkeypatch):
     latest = runs.find_run("latest")
     assert result["run"] == latest.run_id and result["recipe"] == "transfer"
     assert {"run", "recipe", "validation_accuracy", "test_accuracy"} <= set(result)
+    # Calibration: the error on test before and after the temperature fitted on validation (calibration.py).
+    assert 0 <= result["calibration_error"] <= 1 and 0 <= result["calibration_error_after"] <= 1
+    assert result["temperature"] > 0 and result["calibration_count"] == result["test_count"]
     # The reloaded .keras file scores what training measured.
     assert result["test_accuracy"] == pytest.approx(latest.test_accuracy, abs=1e-6)
     assert result["validation_accuracy"] == pytest.approx(latest.val_accuracy, abs=1e-6)

@@ -177,6 +177,7 @@ def section(settings: AugmentSettings) -> None:
 
 GAP_KEY = "_gap_jobs"  # {what was asked (JSON): the ids of model 1's and model 2's jobs}
 GAP_EPOCHS = 5
+GAP_MIN_STEPS = jobs.spec.MIN_STEPS  # the small-data rule as for every training (tests lower it)
 GAP_NAMES = ("model 1 (no augmentation)", "model 2 (augmented)")
 
 
@@ -239,8 +240,10 @@ def gap_section(settings: AugmentSettings) -> None:
     elif st.button(f"Train model 1 and model 2 ({GAP_EPOCHS} epochs each)", icon=":material/compare:",
                    key="aug_gap_start", disabled=settings.is_identity,
                    help="Model 2 needs an augmentation: turn on a flip or move a slider."):
-        specs = [jobs.JobSpec("baseline", GAP_EPOCHS, settings, source, label="overfitting gap: model 1"),
-                 jobs.JobSpec("augmented", GAP_EPOCHS, settings, source, label="overfitting gap: model 2")]
+        specs = [jobs.JobSpec("baseline", GAP_EPOCHS, settings, source, label="overfitting gap: model 1",
+                              min_steps=GAP_MIN_STEPS),
+                 jobs.JobSpec("augmented", GAP_EPOCHS, settings, source, label="overfitting gap: model 2",
+                              min_steps=GAP_MIN_STEPS)]
         try:
             _, store[asked] = jobs.submit_group(specs, owner=owner(), label="overfitting gap", budget=budget())
         except CatdogError as exc:

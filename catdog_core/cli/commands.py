@@ -274,19 +274,20 @@ def _confusion_lines(ev) -> list[str]:
 
 
 def cmd_evaluate(args) -> int:
-    from .. import dataset, evaluate, metrics, runs
+    from .. import calibration, dataset, evaluate, metrics, runs
 
     run = runs.find_run(args.run)
     model = runs.load_model(run)
     bar = Bar()
     data = dataset.load_dataset(args.data, progress=bar)
-    results, counts, detail = {}, {}, None
+    results, counts, detail, measured = {}, {}, None, {}
     for split in ("validation", "test"):
         if not len(data.split(split)):
             continue
-        detail = evaluate.evaluate_run(model, data, run.class_names, split)  # refuses other classes
+        detail = measured[split] = evaluate.evaluate_run(model, data, run.class_names, split)  # refuses other classes
         results[f"{split}_accuracy"] = detail.accuracy
         counts[split] = detail.count
+    checked = calibration.of_evaluations(measured.get("test"), measured.get("validation"))
     bar.line(f"run {run.run_id} ({run.recipe}) answered:")
     for split, count in counts.items():
         bar.line(f"  {split}: {metrics.verdict(results[f'{split}_accuracy'], count)}")
@@ -295,8 +296,12 @@ def cmd_evaluate(args) -> int:
           file=sys.stderr)
     for line in _confusion_lines(detail):
         print(line, file=sys.stderr)
+    if checked is not None:
+        print(checked.summary(), file=sys.stderr)
     if args.json:
         print(json.dumps({"run": run.run_id, "recipe": run.recipe, **results,
+                          **(checked.to_dict() if checked is not None else
+                             {"calibration_error": None, "calibration_error_after": None, "temperature": None}),
                           **{f"{s}_count": c for s, c in counts.items()},
                           **{f"{s}_interval": list(metrics.interval(results[f"{s}_accuracy"], c))
                              for s, c in counts.items()},

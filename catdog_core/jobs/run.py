@@ -43,8 +43,8 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
     """The one training job: load the data, train, save the run. Returns the saved Run, or None
     when it was stopped before an epoch finished. Used by the queue's workers, Ray tasks, the
     command line (through the queue) and the benchmarks alike."""
+    from .. import calibration, runs
     from .. import dataset as datasets
-    from .. import runs
     from ..training import Observer, train  # imported here: training itself imports this package's spec
 
     if spec.kind != "train":  # a learning curve runs on the local worker (worker.run_one), not here
@@ -62,6 +62,9 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
     extra = {"label": spec.label, "learning_rate": spec.learning_rate, **(extra or {})}
     if spec.exclude:  # which photos were left out: Compare says "without N photos"
         extra["excluded"] = list(spec.exclude)
+    if result.validation_logits is not None and len(result.validation_logits) >= calibration.MIN_PHOTOS:
+        # The run keeps its temperature (calibration.py): Classify can show calibrated probabilities.
+        extra["temperature"] = calibration.fit_temperature(result.validation_logits, data.validation.labels)
     run = runs.save_run(result, data.describe(), extra, base=runs_root, spec=spec.to_dict())
     if runs_root is None:  # what Evaluate and the embedding map show, from the splits' own logits
         from .. import evaluate

@@ -373,7 +373,7 @@ def _outcome(run) -> tuple[str, str]:
 
 
 def measure_saved(run, spec) -> None:
-    """What the Evaluate page shows of a run, measured once, here at the worker's low priority right
+    """What the Evaluate page (and Classify's "none of the above") shows of a run, measured once, here at the worker's low priority right
     after the job ended (its data and base are still in this process): pages then read it from disk
     instead of asking the model service, thirty students at once. A failure only leaves it to the
     service, on the first visit."""
@@ -382,8 +382,9 @@ def measure_saved(run, spec) -> None:
 
     try:
         data = datasets.load_dataset(spec.data)
-        if evaluate.remembered(run, data.key) is None:  # a frozen-base run's came with it (run_job)
-            evaluate.measure_saved(run, runs.load_model(run), data)
+        for split in ("test", "validation"):  # validation: the temperature of calibration.py
+            if evaluate.remembered(run, data.key, split) is None:  # a frozen-base run's came with it (run_job)
+                evaluate.measure_saved(run, runs.load_model(run), data, split)
         if novelty.kept(novelty.base_extractor().key, data.key) is None:  # "none of the above" on Classify
             novelty.reference_for(novelty.base_extractor(), data)
     except Exception:  # never the job's outcome: it is recorded already

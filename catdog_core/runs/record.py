@@ -75,6 +75,12 @@ class Run:
         return str(self.extra.get("owner") or "")
 
     @property
+    def temperature(self) -> float | None:
+        """The temperature fitted on its validation split when it was saved (calibration.py), if any."""
+        value = self.extra.get("temperature")
+        return float(value) if isinstance(value, (int, float)) and 0 < value < 1e3 else None
+
+    @property
     def dataset_key(self) -> str:
         return str(self.dataset.get("key", ""))
 
