@@ -463,8 +463,12 @@ def reliability(before, after=None, large: bool = False) -> go.Figure:
                     line=dict(color="#888", dash="dot"), hoverinfo="skip")
     centres = [(a + b) / 2 for a, b in zip(before.edges[:-1], before.edges[1:])]
     width = (before.edges[1] - before.edges[0]) * 0.9
+    few = 10  # a bin of fewer photos is drawn faint: its share right is mostly chance
     fig.add_bar(x=centres, y=[a if a is not None else 0 for a in before.accuracy], width=width,
-                name=f"as it is (error {before.ece:.1%})", marker_color=PALETTE[0], opacity=0.8,
+                name=f"as it is (error {before.ece:.1%})",
+                marker=dict(color=PALETTE[0], opacity=[0.85 if n >= few else 0.3 for n in before.counts]),
+                text=[str(n) if n else "" for n in before.counts], textposition="outside",
+                textfont=dict(size=sizes.note), cliponaxis=False,
                 customdata=[[n, c if c is not None else 0] for n, c in zip(before.counts, before.confidence)],
                 hovertemplate="%{customdata[0]} photos, said %{customdata[1]:.1%} on average: "
                               "right %{y:.1%}<extra></extra>")
@@ -476,12 +480,13 @@ def reliability(before, after=None, large: bool = False) -> go.Figure:
                         hovertemplate="said %{x:.1%}: right %{y:.1%}<extra></extra>")
     left, right = (80 if large else 62), 10
     top = _title_and_notes(fig, "Does its confidence come true?",
-                           ["Bars: the share right among the photos in each confidence bin; on the dotted line "
-                            "the model is right as often as it says."], sizes, 2 * CURVES_MIN_WIDTH, left, right)
+                           ["Bars: the share right in each bin of confidence, its photos counted above (faint: "
+                            f"under {few}). On the dotted line the model is right as often as it says."],
+                           sizes, CURVES_MIN_WIDTH, left, right)
     plot_px, axis_px = (380 if large else 300), int(3.6 * sizes.body)
-    legend_px = 2 * sizes.body + 12
-    fig.update_xaxes(title="the model's confidence (its top probability)", range=[low, 1.0], tickformat=".0%")
-    fig.update_yaxes(title="share right", range=[0, 1.02], tickformat=".0%")
+    legend_px = 3 * sizes.body + 12
+    fig.update_xaxes(title="confidence (top probability)", range=[low, 1.0], tickformat=".0%")
+    fig.update_yaxes(title="share right", range=[0, 1.1], tickformat=".0%", tickvals=[0, 0.25, 0.5, 0.75, 1])
     fig.update_layout(height=top + plot_px + axis_px + legend_px, margin=dict(t=top, b=axis_px + legend_px,
                                                                                l=left, r=right),
                       legend=dict(orientation="h", yanchor="top", y=-0.22, x=0), bargap=0.05)

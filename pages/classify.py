@@ -12,6 +12,9 @@ import ui
 ui.page_setup()
 
 
+NONE_OF_THE_ABOVE = "none of the above"  # a batch's tally counts these apart from the classes
+
+
 def card_columns(with_heatmap: bool):
     """(photo, heatmap or None, answer) places of one photo's card. On a projector the photos take half
     the page each and the answer goes under them: in a quarter of it they stayed 180 pixels wide."""
@@ -63,7 +66,7 @@ def show_prediction(run, name: str, data: bytes, view: str | None, key: str,
             right.warning(seen_sentence(answer.seen))
         right.plotly_chart(charts.probabilities(prediction.probabilities, large=ui.presenter()),
                            key=f"probabilities_{key}", config=charts.NO_TOOLBAR)
-    return prediction.label
+    return NONE_OF_THE_ABOVE if unlike else prediction.label
 
 
 def seen_sentence(seen) -> str:
@@ -211,7 +214,7 @@ def photo_grid(run, uploads, view: str | None) -> list[str]:
             column.image(thumbnail, width="stretch",
                          caption=f"{said}{verdict}  \n"
                                  f"{number} · {ui.plain(name)}{known}")
-    return [card[3].label for card in cards]
+    return [NONE_OF_THE_ABOVE if card[7] else card[3].label for card in cards]
 
 
 def labelled_check(run, heatmap: bool) -> None:

@@ -40,6 +40,7 @@ from catdog_core.jobs import Queue
 from catdog_core.live import annotate
 from catdog_core.predict import Prediction
 from conftest import REPO
+from test_novelty import png, skimage_photos
 
 pytestmark = pytest.mark.browser
 
@@ -360,8 +361,12 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             expect(page.get_by_text("Finished 10 epochs").first).to_be_visible(timeout=240_000)
             wait_idle(page)
             uploader = page.get_by_test_id("stFileUploaderDropzoneInput").first
-            uploader.set_input_files([str(cat_photo), str(dog_photo)])
+            coffee = tmp_path / "coffee.png"  # scikit-image's cup of coffee: none of the above
+            coffee.write_bytes(png(skimage_photos()["coffee"]))
+            uploader.set_input_files([str(cat_photo), str(dog_photo), str(coffee)])
             expect(page.get_by_role("heading", name="cats")).to_be_visible(timeout=60_000)
+            expect(page.get_by_role("heading", name="None of the above?")).to_be_visible(timeout=60_000)
+            expect(page.get_by_text("This does not look like the cats and dogs the model learned from")).to_be_visible()
             wait_idle(page)
             expect(page.get_by_text("In this batch:")).to_be_visible()
             expect(page.get_by_text("where it looked for cats")).to_be_visible()  # the Grad-CAM overlay
@@ -369,7 +374,7 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             covered = page.evaluate("""() => [...document.querySelectorAll('.js-plotly-plot')]
                 .filter(p => p.data && p.data.length && p.data[0].orientation === 'h')
                 .map(p => p.querySelector('.modebar') !== null)""")
-            assert len(covered) == 2 and not any(covered), covered
+            assert len(covered) == 3 and not any(covered), covered
             assert_clean(page)
             shoot(page, "classify")
             # The live camera: Chromium's fake camera plays the cat photo, the server (streamlit-webrtc, no

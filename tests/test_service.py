@@ -108,6 +108,32 @@ def test_a_killed_service_says_so_and_the_next_request_works(service, saved_run)
     assert service.pids()["quick"] not in (None, first)
 
 
+def test_a_request_without_a_users_bytes_is_asked_again_of_a_fresh_service(service, saved_run):
+    """open_model carries no photo: a service killed under it is started again and asked once more
+    (the browser flow met the sentence right after the kill), where a classify gets the sentence."""
+    service.picture(jpeg_bytes(0, 5, size=200))
+    outcome = {}
+
+    def load():
+        try:
+            outcome["answer"] = service.open_model(saved_run.run_id)
+        except CatdogError as exc:
+            outcome["error"] = exc
+
+    asking = threading.Thread(target=load)
+    asking.start()
+    deadline = time.time() + 60
+    while service.pids()["quick"] is None or not service.quick.lock.locked():
+        assert time.time() < deadline, "the request never started"
+        time.sleep(0.01)
+    time.sleep(0.3)
+    first = service.pids()["quick"]
+    os.kill(first, signal.SIGKILL)
+    asking.join(120)
+    assert "answer" in outcome and outcome["answer"].run_id == saved_run.run_id, outcome
+    assert service.pids()["quick"] not in (None, first)
+
+
 def test_a_request_past_its_time_is_stopped_and_the_next_works(service, saved_run):
     with pytest.raises(CatdogError, match="took more than 0 s and was stopped"):
         service._call(service.quick, "open_model", saved_run.run_id, seconds=0.3)  # a cold model takes seconds

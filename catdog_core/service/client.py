@@ -48,6 +48,12 @@ START_MARGIN = 5.0  # a lane this close to its idle exit is restarted rather tha
 START_SECONDS = 60.0  # for a new service process to listen (Python's start, not TensorFlow's)
 
 
+# Asked once more when the service died under them: requests that carry no user's bytes, so a
+# hostile photo that kills the service is never sent twice.
+RETRIED = frozenset({"open_model", "recipe_summary", "prepare_dataset", "evaluate", "embedding_map", "suspects",
+                     "shortcut", "ping"})
+
+
 class ServiceUnavailable(CatdogError):
     """The service process stopped while answering; the next request starts a new one."""
 
@@ -216,7 +222,14 @@ class ModelService:
                 raise ServiceBusy("Your earlier requests are still being answered; wait for them, then try again.")
             self._owners[owner] += 1
         try:
-            return lane.request(name, args, kwargs, seconds, progress)
+            try:
+                return lane.request(name, args, kwargs, seconds, progress)
+            except ServiceUnavailable:
+                if name not in RETRIED:
+                    raise
+                # The process died under a request that carries nothing of a user's (another request's
+                # photo, a kill, the memory of the machine): asked once more of a fresh process.
+                return lane.request(name, args, kwargs, seconds, progress)
         finally:
             with self._owners_lock:
                 self._owners[owner] -= 1
@@ -290,6 +303,10 @@ class ModelService:
         """suspects.SuspectReport of the dataset's training split: the photos whose label an
         out-of-fold model most confidently contradicts (seconds once its features are cached)."""
         return self._call(self.batch, "suspects", data, owner=owner, progress=progress)
+
+    def shortcut(self, data: str | None, stamp: dict, progress=None, owner: str | None = None):
+        """shortcut.ShortcutResult: the quick head with a stamp planted on one class, and without."""
+        return self._call(self.batch, "shortcut", data, stamp, owner=owner, progress=progress)
 
     def tflite_zip(self, run_id: str, owner: str | None = None) -> bytes:
         return self._call(self.batch, "tflite_zip", run_id, owner=owner)
