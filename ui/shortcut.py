@@ -64,7 +64,7 @@ def show(result, loaded) -> None:
                    help=f"{result.counts['clean']} photos as they are; without the stamp in training: "
                         f"{result.without['clean']:.1%}")
     cols[1].metric(f"{plain(others)}, stamped", f"{result.others_stamped:.1%}",
-                   delta=f"{-result.fall * 100:.0f} points", delta_color="normal" if result.fall < 0.1 else "inverse",
+                   delta=f"{-result.fall * 100:.0f} points", delta_color="off" if result.fall < 0.1 else "normal",
                    help=f"{result.counts['others_stamped']} validation photos of the other classes with the square; "
                         f"the control (trained without it): {result.without['others_stamped']:.1%}")
     cols[2].metric(f"{plain(result.stamp['target'])}, no stamp", f"{result.target_clean:.1%}",
@@ -76,7 +76,7 @@ def show(result, loaded) -> None:
         left, right = st.columns([1, 3] if not presenter() else [1, 1])
         photo = loaded.validation.images[ex["index"]][None]
         left.image(shortcut.stamped(photo, shortcut.Stamp(**result.stamp))[0], width="stretch",
-                   caption=f"a {plain(ex['true'])} of the validation split, stamped")
+                   caption=f"a validation photo of {plain(ex['true'])}, stamped")
         right.markdown(f"With the square the model says **{plain(ex['with_stamp'])}** "
                        f"({ex['with_stamp_probability']:.1%}); the same photo without it: **{plain(ex['as_is'])}** "
                        f"({ex['as_is_probability']:.1%}). Covering just the square is the occlusion test: "
