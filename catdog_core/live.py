@@ -53,7 +53,8 @@ class LiveClassifier:
 
 
 def annotate(frame: np.ndarray, prediction: Prediction) -> np.ndarray:
-    """The label and its probability in a band across the top of the frame."""
+    """The label and its probability in a band across the top of the frame; for a frame unlike the
+    training photos (novelty.py), "none of the above?" with the forced answer after it."""
     from PIL import Image, ImageDraw, ImageFont
 
     image = Image.fromarray(frame)
@@ -64,6 +65,8 @@ def annotate(frame: np.ndarray, prediction: Prediction) -> np.ndarray:
     except TypeError:  # an older Pillow without sizes
         font = ImageFont.load_default()
     draw.rectangle((0, 0, frame.shape[1], int(size * 1.6)), fill=(0, 0, 0))
-    draw.text((size // 2, size // 4), f"{prediction.label} {prediction.confidence:.0%}", fill=(255, 255, 255),
-              font=font)
+    said = f"{prediction.label} {prediction.confidence:.0%}"
+    if prediction.unlike:
+        said = f"none of the above? (forced: {said})"
+    draw.text((size // 2, size // 4), said, fill=(255, 255, 255), font=font)
     return np.asarray(image)

@@ -18,6 +18,7 @@ class Prediction:
     label: str
     confidence: float
     probabilities: dict[str, float]
+    unlike: bool | None = None  # unlike the training photos (novelty.py): a live frame's "none of the above"
 
     def to_dict(self) -> dict:
         return {"label": self.label, "confidence": self.confidence, "probabilities": self.probabilities}

@@ -276,8 +276,9 @@ def test_evaluate_shows_accuracy_confusion_and_mistakes(data, trained_transfer, 
     # 5 drawn test photos, under the 30 below which a percentage says little: a count of the right answers.
     assert at.metric[0].label == "Test accuracy" and at.metric[0].value.endswith(" of 5 right")
     assert [m.label for m in at.metric[1:]] == ["cats recognised", "dogs recognised"]
-    charts_ = at.get("plotly_chart")
-    assert len(charts_) == 1 and json.loads(charts_[0].proto.spec)["data"][0]["type"] == "heatmap"
+    charts_ = {c.key: c for c in at.get("plotly_chart")}
+    assert set(charts_) == {"evaluate_confusion", "evaluate_reliability"}  # reliability: calibration.py
+    assert json.loads(charts_["evaluate_confusion"].proto.spec)["data"][0]["type"] == "heatmap"
     assert "What it got wrong" in texts(at.subheader)
     from catdog_core.service import get_service
 

@@ -8,6 +8,7 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -106,7 +107,8 @@ def test_classify_and_predict_say_none_of_the_above_for_a_page_of_text(monkeypat
     text = skimage_photos()["text"]
     extractor = novelty.base_extractor()
     scores = novelty.reference_for(extractor, data).scores(extractor(data.validation.images))
-    drawn = png(data.validation.images[int(np.argsort(scores)[len(scores) // 2])])  # a typical one
+    typical = data.validation.images[int(np.argsort(scores)[len(scores) // 2])]
+    drawn = png(typical)
     at = open_page("classify")
     at.file_uploader(key="classify_files").set_value(
         [("text.png", png(text), "image/png"), ("drawn.png", drawn, "image/png")]).run()
@@ -126,6 +128,16 @@ def test_classify_and_predict_say_none_of_the_above_for_a_page_of_text(monkeypat
     lines = [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
     assert [x["out_of_distribution"] for x in lines] == [True, False], lines
     assert lines[0]["ood_score"] > lines[0]["ood_threshold"] > lines[1]["ood_score"]
+
+    # The live camera's frames: the band says "none of the above?" before the forced answer.
+    from catdog_core import live
+    from catdog_core.service import tasks
+
+    frame = tasks.classify_frame(run.run_id, text)
+    assert frame.unlike is True and tasks.classify_frame(run.run_id, typical).unlike is False
+    band = live.annotate(np.zeros((160, 160, 3), np.uint8), frame)[:18]
+    plain = live.annotate(np.zeros((160, 160, 3), np.uint8), replace(frame, unlike=False))[:18]
+    assert (band > 0).sum() > (plain > 0).sum()  # the longer sentence is drawn
 
 
 @pytest.mark.real

@@ -108,6 +108,18 @@ def open_cached_key(key: str) -> tuple[np.ndarray, dict] | None:
     return array, manifest
 
 
+def still_kept(key: str) -> bool:
+    """Whether a dataset's decoded files (and fingerprints) are still on disk, marking them used now:
+    a dataset held in memory is used without reading its files, and another process pruning the
+    cache (the oldest first) must not take it for an old one."""
+    folder = decoded_dir()
+    try:
+        os.utime(folder / f"{key}.json")
+        return (folder / f"{key}.npy").is_file() and fingerprints.path(key).is_file()
+    except OSError:
+        return False
+
+
 def _prune_disk_cache(in_use: frozenset[str] = frozenset()) -> None:
     """The oldest decoded datasets beyond `keep` go, except those this process holds open: a held
     dataset whose files (and fingerprints) vanished under it would no longer know its own photos."""

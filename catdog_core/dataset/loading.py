@@ -15,7 +15,7 @@ from .. import config, words
 from ..errors import DatasetUnavailable, InvalidDataset
 from ..sources import DataSource, Progress, find_source
 from . import fingerprints
-from .decoded import decoded, decoded_dir, open_cached_key
+from .decoded import decoded, decoded_dir, open_cached_key, still_kept
 from .files import files_signature, folders_signature, known_files, known_files_lock, scan
 from .plan import make_plan
 from .record import MEMORY_CACHE, MIN_IMAGES_PER_CLASS, SPLITS, Dataset, SkippedFile, Split
@@ -73,10 +73,14 @@ def _remember(dataset: Dataset, signature: str) -> Dataset:
 def _held(key: str, source: DataSource) -> Dataset | None:
     with _cache_lock:
         hit = _cache.get(key)
-        if hit is not None and hit[0].source == source:
-            _cache.move_to_end(key)
-            return hit[0]
-    return None
+        if hit is None or hit[0].source != source:
+            return None
+        _cache.move_to_end(key)
+    if not still_kept(key):  # another process pruned its files: decoded again, fingerprints with it
+        with _cache_lock:
+            _cache.pop(key, None)
+        return None
+    return hit[0]
 
 
 def load_dataset(data: str | os.PathLike | None = None, *, progress: Progress | None = None,

@@ -238,10 +238,22 @@ def explain_photo(run_id: str, data: bytes, view: str = "occlusion") -> Explanat
 
 
 def classify_frame(run_id: str, frame: np.ndarray) -> predict.Prediction:
-    """One video frame (any size, RGB uint8) through the pixel path's resize and the model."""
+    """One video frame (any size, RGB uint8) through the pixel path's resize and the model, with
+    whether it is unlike the training photos when their reference is kept already (a frame never
+    waits for one to be made: Classify's photos make it)."""
+    from dataclasses import replace
+
     run, model = _model(run_id)
     frame = np.ascontiguousarray(np.asarray(frame)[..., :3], dtype=np.uint8)
-    return predict.classify(model, images.resize_for_model(frame), run.class_names)
+    model_input = images.resize_for_model(frame)
+    prediction = predict.classify(model, model_input, run.class_names)
+    try:
+        verdicts = novelty.judge(run, model_input[None], allow_compute=False)
+    except (CatdogError, OSError, ValueError):
+        verdicts = None
+    if verdicts and verdicts[0].out_of_distribution is not None:
+        prediction = replace(prediction, unlike=verdicts[0].out_of_distribution)
+    return prediction
 
 
 def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -> CheckAnswer:
