@@ -16,10 +16,8 @@ dataset, the stamp, the photos chosen), as the augmentation check keeps its vari
 from __future__ import annotations
 
 import hashlib
-import io
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -31,7 +29,6 @@ COLOURS = {"red": (230, 25, 35), "green": (20, 200, 40), "blue": (25, 60, 235), 
            "magenta": (220, 0, 200)}
 CORNERS = ("top left", "top right", "bottom left", "bottom right")
 MIN_SIZE, MAX_SIZE = 4, 64  # pixels a side of the 160 x 160 photo
-KEPT_ON_DISK = 8  # stamped features files (a few MB each)
 
 
 @dataclass(frozen=True)
@@ -106,40 +103,6 @@ class ShortcutResult:
         return asdict(self)
 
 
-def _folder() -> Path:
-    return config.cache_home() / "shortcut"
-
-
-def _features_of(extract, images: np.ndarray, name: str, progress=None, what: str = "") -> np.ndarray:
-    """The base's features of stamped photos, kept on disk by `name` (content-derived)."""
-    from .features import FEATURE_CHUNK
-    from .fileio import keep_newest, write_atomic
-
-    path = _folder() / f"{name}.npy"
-    try:
-        hit = np.load(path)
-        if hit.shape[0] == len(images):
-            path.touch()
-            return hit
-    except (OSError, ValueError):
-        pass
-    out = []
-    for start in range(0, len(images), FEATURE_CHUNK):
-        out.append(np.asarray(extract(images[start:start + FEATURE_CHUNK]), np.float32))
-        if progress:
-            progress(min(start + FEATURE_CHUNK, len(images)), len(images), what)
-    found = np.concatenate(out) if out else np.zeros((0, 1280), np.float32)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        np.save(buffer, found)
-        write_atomic(path, buffer.getvalue())
-        keep_newest(path.parent, "*.npy", KEPT_ON_DISK)
-    except OSError:
-        pass
-    return found
-
-
 def _accuracy(w, b, x: np.ndarray, y: np.ndarray) -> float:
     return float(np.mean((x @ w + b).argmax(1) == y)) if len(y) else float("nan")
 
@@ -166,11 +129,11 @@ def run_shortcut(data, stamp: Stamp, weights: str | None = None,
     ident = f"{data.key}|{extract.key}|{sorted(asdict(stamp).items())}|{chosen.tobytes().hex()}"
     name = hashlib.sha1(ident.encode()).hexdigest()[:20]
     planted = train_x.copy()
-    if len(chosen):
-        planted[chosen] = _features_of(extract, stamped(data.train.images[chosen], stamp), f"{name}-train",
-                                       progress, "Stamping the training photos")
-    others_x = _features_of(extract, stamped(data.validation.images[others], stamp), f"{name}-others",
-                            progress, "Stamping the other classes' validation photos")
+    if len(chosen):  # kept in the features cache, by the stamp and the photos it went on
+        planted[chosen] = features.cached_features(extract, data.key, f"stamped-{name}-train",
+                                                   stamped(data.train.images[chosen], stamp), say("stamped train"))
+    others_x = features.cached_features(extract, data.key, f"stamped-{name}-others",
+                                        stamped(data.validation.images[others], stamp), say("stamped validation"))
     classes = len(data.class_names)
     w, b = suspects.fit_softmax(planted, y, classes, seed=stamp.seed)
     w0, b0 = suspects.fit_softmax(train_x, y, classes, seed=stamp.seed)

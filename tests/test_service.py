@@ -78,28 +78,36 @@ def test_the_service_answers_in_the_callers_settings(service, saved_run, tmp_pat
         service.open_model(saved_run.run_id)
 
 
-def test_a_killed_service_says_so_and_the_next_request_works(service, saved_run):
-    """kill -9 in the middle of a classify: one sentence for that request, a fresh process for the next."""
-    photo = jpeg_bytes(0, 5, size=200)
+def killed_during(service, ask, settle: float) -> tuple[dict, int]:
+    """Run ask() in a thread, kill -9 the quick lane's process `settle` s into the request; returns
+    ({"answer": ...} or {"error": CatdogError}, the killed pid)."""
     outcome = {}
-    service.picture(photo)  # the lane's process is up (TensorFlow imported): the kill lands in the answer
 
-    def classify():
+    def run():
         try:
-            outcome["answer"] = service.classify(saved_run.run_id, photo, heatmap=True)
+            outcome["answer"] = ask()
         except CatdogError as exc:
             outcome["error"] = exc
 
-    asking = threading.Thread(target=classify)
+    asking = threading.Thread(target=run)
     asking.start()
     deadline = time.time() + 60
     while service.pids()["quick"] is None or not service.quick.lock.locked():
         assert time.time() < deadline, "the request never started"
         time.sleep(0.01)
-    time.sleep(0.5)  # the cold model is loading and tracing: well inside the request
+    time.sleep(settle)
     first = service.pids()["quick"]
     os.kill(first, signal.SIGKILL)
-    asking.join(60)
+    asking.join(120)
+    return outcome, first
+
+
+def test_a_killed_service_says_so_and_the_next_request_works(service, saved_run):
+    """kill -9 in the middle of a classify: one sentence for that request, a fresh process for the next."""
+    photo = jpeg_bytes(0, 5, size=200)
+    service.picture(photo)  # the lane's process is up (TensorFlow imported): the kill lands in the answer
+    # 0.5 s: the cold model is loading and tracing, well inside the request.
+    outcome, first = killed_during(service, lambda: service.classify(saved_run.run_id, photo, heatmap=True), 0.5)
     assert isinstance(outcome.get("error"), ServiceUnavailable), outcome
     assert "stopped while answering" in str(outcome["error"]) and "next request" in str(outcome["error"])
 
@@ -112,24 +120,7 @@ def test_a_request_without_a_users_bytes_is_asked_again_of_a_fresh_service(servi
     """open_model carries no photo: a service killed under it is started again and asked once more
     (the browser flow met the sentence right after the kill), where a classify gets the sentence."""
     service.picture(jpeg_bytes(0, 5, size=200))
-    outcome = {}
-
-    def load():
-        try:
-            outcome["answer"] = service.open_model(saved_run.run_id)
-        except CatdogError as exc:
-            outcome["error"] = exc
-
-    asking = threading.Thread(target=load)
-    asking.start()
-    deadline = time.time() + 60
-    while service.pids()["quick"] is None or not service.quick.lock.locked():
-        assert time.time() < deadline, "the request never started"
-        time.sleep(0.01)
-    time.sleep(0.3)
-    first = service.pids()["quick"]
-    os.kill(first, signal.SIGKILL)
-    asking.join(120)
+    outcome, first = killed_during(service, lambda: service.open_model(saved_run.run_id), 0.3)
     assert "answer" in outcome and outcome["answer"].run_id == saved_run.run_id, outcome
     assert service.pids()["quick"] not in (None, first)
 

@@ -385,8 +385,7 @@ def measure_saved(run, spec) -> None:
         for split in ("test", "validation"):  # validation: the temperature of calibration.py
             if evaluate.remembered(run, data.key, split) is None:  # a frozen-base run's came with it (run_job)
                 evaluate.measure_saved(run, runs.load_model(run), data, split)
-        if novelty.kept(novelty.base_extractor().key, data.key) is None:  # "none of the above" on Classify
-            novelty.reference_for(novelty.base_extractor(), data)
+        novelty.reference_for(novelty.base_extractor(), data)  # "none of the above" on Classify (kept: at once)
     except Exception:  # never the job's outcome: it is recorded already
         pass
 
