@@ -232,7 +232,8 @@ def zip_of_classes(classes: dict[str, list[tuple[str, bytes]]]) -> bytes:
         for name, photos in classes.items():
             for i, (_, data) in enumerate(photos):
                 ext = dataset.FORMAT_EXTENSION.get(describe_format(data[:1024]) or "JPEG", ".jpg")
-                archive.writestr(f"{name}/{i:03d}{ext}", data)
+                # A fixed date: the same photos make the same bytes (uploads are kept by content)
+                archive.writestr(zipfile.ZipInfo(f"{name}/{i:03d}{ext}", date_time=(1980, 1, 1, 0, 0, 0)), data)
     return buffer.getvalue()
 
 
