@@ -269,6 +269,11 @@ def shutdown_workers(home: Path | None = None, timeout: float = 30.0) -> None:
         return
     queue.ask_workers_to_stop()
     queue.stop_all()
+    # A worker this process started may not have listed itself yet, so it would miss the request
+    # above and wait out its idle time: SIGTERM stops it as a signal stops any worker.
+    for (spawned_home, slot), process in list(_spawned.items()):
+        if spawned_home == str(home) and process.poll() is None:
+            process.terminate()
     deadline = time.time() + timeout
     for worker in queue.workers():
         while time.time() < deadline and slot_alive(home, worker["slot"]):
