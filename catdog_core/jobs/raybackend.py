@@ -12,7 +12,8 @@ What a task needs on the node that runs it: the dataset at the path the job
 names (a shared folder, or the post's download, which each node fetches once);
 uploaded class zips are sent along with the task. Caches (decoded images, the
 converted MobileNetV2, features) live in CATDOG_RAY_HOME on each node
-(default: this server's CATDOG_HOME, right for one machine or a shared disk).
+(default: this server's CATDOG_HOME, or its CATDOG_CACHE where one is set:
+right for one machine or a shared disk).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def _connect():
         package = str(Path(__file__).resolve().parents[1])
         env = {"CATDOG_HOME": os.environ.get("CATDOG_RAY_HOME") or str(config.catdog_home()),
                "TF_CPP_MIN_LOG_LEVEL": "2"}
+        if not os.environ.get("CATDOG_RAY_HOME") and os.environ.get(config.ENV_CACHE):
+            env[config.ENV_CACHE] = os.environ[config.ENV_CACHE]  # this machine's cache, not a second one
         for name in ("CATDOG_BASE_WEIGHTS", "KERAS_HOME"):
             if os.environ.get(name):
                 env[name] = os.environ[name]
