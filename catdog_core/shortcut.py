@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 from typing import Callable
 
 import numpy as np
@@ -40,10 +40,13 @@ class Stamp:
     colour: str = "red"
     seed: int = config.SEED
 
-    def check(self, class_names) -> "Stamp":
-        if self.target not in class_names:
+    def check(self, class_names=None) -> "Stamp":
+        """This stamp, or InvalidSettings with a sentence; its class only when class_names are given."""
+        if not isinstance(self.target, str) or not 0 < len(self.target) <= 200:
+            raise InvalidSettings("The stamped class must be named (up to 200 characters).")
+        if class_names is not None and self.target not in class_names:
             raise InvalidSettings(f"The stamped class must be one of {', '.join(class_names)}, not {self.target!r}.")
-        if not 0 <= float(self.share) <= 1:
+        if not isinstance(self.share, (int, float)) or isinstance(self.share, bool) or not 0 <= self.share <= 1:
             raise InvalidSettings(f"The share of stamped photos must be between 0 and 100 %, not {self.share}.")
         if not (isinstance(self.size, int) and MIN_SIZE <= self.size <= MAX_SIZE):
             raise InvalidSettings(f"The stamp must be {MIN_SIZE} to {MAX_SIZE} pixels a side, not {self.size}.")
@@ -51,6 +54,8 @@ class Stamp:
             raise InvalidSettings(f"The stamp's corner must be one of {', '.join(CORNERS)}.")
         if self.colour not in COLOURS:
             raise InvalidSettings(f"The stamp's colour must be one of {', '.join(COLOURS)}.")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < 2**32:
+            raise InvalidSettings("The stamp's seed must be a whole number from 0.")
         return self
 
     def describe(self) -> str:
@@ -101,6 +106,12 @@ class ShortcutResult:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ShortcutResult":
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in values.items() if k in known}
+        return cls(**{**values, "class_names": tuple(values["class_names"])})
 
 
 def _accuracy(w, b, x: np.ndarray, y: np.ndarray) -> float:

@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_core import dataset, shortcut
+from catdog_core import dataset, jobs, shortcut
 from catdog_core.errors import InvalidSettings
-from conftest import button, draw_image, open_page, texts
+from conftest import button, draw_image, open_page, texts, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +39,12 @@ def test_the_stamp_goes_in_its_corner_and_bad_stamps_are_refused():
                       (dict(colour="plaid"), "colour")):
         with pytest.raises(InvalidSettings, match=said):
             shortcut.Stamp(**{"target": "cats", **bad}).check(("cats", "dogs"))
+    # A job's stamp from JSON: its shape is checked before it is queued, its values where it runs.
+    spec = jobs.JobSpec.from_dict(jobs.shortcut_spec(shortcut.Stamp("birds", 0.5, 8)).to_dict())
+    assert spec.kind == jobs.SHORTCUT_KIND and dict(spec.stamp)["share"] == 0.5
+    for bad in ({"target": "cats", "x": 1}, {"share": 1.0}, {"target": ["cats"]}, {"target": "cats" * 100}):
+        with pytest.raises(InvalidSettings):
+            jobs.JobSpec.from_dict({**spec.to_dict(), "stamp": bad})
 
 
 def test_where_the_square_is_the_only_clue_the_model_learns_it(alike, shared_weights):
@@ -65,6 +71,9 @@ def test_label_check_plants_a_shortcut(monkeypatch, alike, shared_weights):
     assert [t.label for t in at.tabs] == ["Wrong labels", "Plant a shortcut"]
     button(at, "Plant it and train the quick model").click().run(timeout=300)
     assert not at.exception
+    job = jobs.get_queue().get(next(iter(at.session_state["_shortcut_jobs"].values())))
+    assert job.spec.kind == jobs.SHORTCUT_KIND and dict(job.spec.stamp)["size"] == 16  # a job of the queue
+    wait_for(at, lambda a: any(m.label == "Clean validation photos" for m in a.metric), timeout=300)
     labels = [m.label for m in at.metric]
     assert "Clean validation photos" in labels and "dogs, stamped" in labels and "cats, no stamp" in labels
     assert any(t.startswith("**The model learned the square") for t in texts(at.markdown)), texts(at.markdown)

@@ -58,7 +58,8 @@ def _show_answer(answer: dict) -> None:
                "± is the spread (standard deviation) over the seeds.")
 
 
-def _progress(job: jobs.JobState, what: str) -> None:
+def progress(job: jobs.JobState, what: str) -> None:
+    """A job's place in the queue or its phase, as one line (the shortcut's job uses it too)."""
     if job.state == jobs.QUEUED:
         st.caption(f"{what}: waiting in the queue at position {job.queue_position}.")
     elif job.state == jobs.RUNNING:
@@ -82,7 +83,7 @@ def _submit(store: dict, asked: str, spec: jobs.JobSpec) -> None:
         st.rerun()
 
 
-def _rerun_when_ended(job: jobs.JobState | None) -> None:
+def rerun_when_ended(job: jobs.JobState | None) -> None:
     """A live fragment ends with its job: the whole page runs once more and stops polling."""
     if job is None:
         return
@@ -100,8 +101,8 @@ def _check_live(asked: str) -> None:
     if answers:
         _show_answer(answers[-1])
     else:
-        _progress(job, "Does it help?")
-    _rerun_when_ended(job)
+        progress(job, "Does it help?")
+    rerun_when_ended(job)
 
 
 def _sweep_live(asked: str, setting: str, current) -> None:
@@ -109,7 +110,7 @@ def _sweep_live(asked: str, setting: str, current) -> None:
     if job is None:
         return
     answers = _answers(job)
-    _progress(job, f"Sweep of {setting}")
+    progress(job, f"Sweep of {setting}")
     if answers:
         st.plotly_chart(charts.augment_sweep(answers, setting, current, large=presenter()), key="aug_sweep",
                         config=charts.NO_TOOLBAR)
@@ -117,7 +118,7 @@ def _sweep_live(asked: str, setting: str, current) -> None:
         st.caption(f"Best here: {setting} {best['value']} at {best['with_mean']:.1%} ± "
                    f"{best['with_spread'] * 100:.1f} (without augmentation {best['without_mean']:.1%}); "
                    f"{len(answers)} of {len(job.spec.sweep_values)} values measured.")
-    _rerun_when_ended(job)
+    rerun_when_ended(job)
 
 
 def section(settings: AugmentSettings) -> None:
@@ -192,7 +193,7 @@ def _gap_live(asked: str) -> None:
     following = [j for j in (queue.get(i) for i in ids) if j is not None]
     for name, job in zip(GAP_NAMES, following):
         if job.active or job.state == jobs.FAILED:
-            _progress(job, name[:1].upper() + name[1:])
+            progress(job, name[:1].upper() + name[1:])
     curves = {name: job.history for name, job in zip(GAP_NAMES, following) if job.history}
     if curves:
         st.plotly_chart(charts.learning_curves(curves, "accuracy", title="Training (dashed) vs validation (solid)",
@@ -216,7 +217,7 @@ def _gap_live(asked: str) -> None:
                 meaning = "Here these settings did not narrow the gap: try others, or more epochs."
             st.markdown(f"**After the last epoch, model 1's training accuracy is {first * 100:.0f} points above its "
                         f"validation accuracy, model 2's {second * 100:.0f}.** {meaning}")
-    _rerun_when_ended(next((j for j in following if j.active), following[-1] if following else None))
+    rerun_when_ended(next((j for j in following if j.active), following[-1] if following else None))
 
 
 def gap_section(settings: AugmentSettings) -> None:

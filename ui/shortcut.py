@@ -4,23 +4,38 @@ photos, the quick head trained on them, and three accuracies that show what it l
 from __future__ import annotations
 
 import inspect
-from dataclasses import asdict
-
 import streamlit as st
 
-from catdog_core import shortcut
+from catdog_core import jobs, shortcut
 from catdog_core.errors import CatdogError
 
-from .data import ProgressBar
-from .model import service
-from .state import data_source, presenter
+from . import augcheck as augcheck_ui
+from .jobs import PANEL_SECONDS
+from .state import budget, data_source, owner, presenter
 from .text import plain
 
-CACHE_KEY = "_shortcuts"  # {(dataset key, stamp): ShortcutResult}: one session's answers
+JOBS_KEY = "_shortcut_jobs"
 MEANING = ("A model learns whatever separates the classes in its training photos, the animal or anything "
            "that comes with it: a watermark, a background, a square. Its score on photos like the training "
            "ones cannot tell which; photos where the clue and the class disagree can. Real cases: a pneumonia "
            "model that read the hospital's mark on X-rays, a \"horse\" model that read a photographer's caption.")
+
+
+def _result(job) -> shortcut.ShortcutResult | None:
+    answers = [h for h in job.history if "stamp" in h] if job is not None else []
+    return shortcut.ShortcutResult.from_dict(answers[-1]) if answers else None
+
+
+def _live(job_id: int, loaded) -> None:
+    job = jobs.get_queue().get(job_id)
+    if job is None:
+        return
+    result = _result(job)
+    if result is not None:
+        show(result, loaded)
+    else:
+        augcheck_ui.progress(job, "Plant a shortcut")
+    augcheck_ui.rerun_when_ended(job)
 
 
 def section(loaded) -> None:
@@ -36,25 +51,28 @@ def section(loaded) -> None:
     colour = c.selectbox("Colour", list(shortcut.COLOURS), key="shortcut_colour")
     stamp = shortcut.Stamp(target, share / 100, size, corner, colour)
     c.image(shortcut.stamped(loaded.train.images[:1], stamp)[0], caption="a training photo, stamped", width=160)
-    cache = st.session_state.setdefault(CACHE_KEY, {})
+    store = st.session_state.setdefault(JOBS_KEY, {})  # {(dataset key, stamp): the job that answers it}
     asked = (loaded.key, stamp)
-    if asked not in cache:
-        if not st.button("Plant it and train the quick model", type="primary", icon=":material/science:",
-                         key="shortcut_run", help="Features of the stamped photos through the frozen MobileNetV2 "
-                                                  "(a few seconds), then two quick heads: with the stamp and without."):
-            st.caption(MEANING)
-            return
-        bar = ProgressBar()
-        try:
-            with st.spinner("Stamping the photos and training the quick model…"):
-                cache[asked] = service.shortcut(data_source(), asdict(stamp), progress=bar)
-        except CatdogError as exc:
-            st.error(plain(str(exc)))
-            return
-        finally:
-            bar.clear()
-    result = cache[asked]
-    show(result, loaded)
+    job = jobs.get_queue().get(store[asked]) if asked in store else None
+    if job is None or job.state in (jobs.FAILED, jobs.STOPPED):
+        if job is not None and job.state == jobs.FAILED:
+            st.error(plain(job.error or "The shortcut's job failed."))
+        if st.button("Plant it and train the quick model", type="primary", icon=":material/science:",
+                     key="shortcut_run", help="A job of the training queue: features of the stamped photos through "
+                                              "the frozen MobileNetV2, then two quick heads, with the stamp and "
+                                              "without (seconds once the features are kept)."):
+            try:
+                store[asked] = jobs.submit(jobs.shortcut_spec(stamp, data_source()), owner=owner(), budget=budget())
+            except CatdogError as exc:
+                st.error(plain(str(exc)))
+            else:
+                st.rerun()
+        st.caption(MEANING)
+        return
+    if job.active:
+        st.fragment(_live, run_every=PANEL_SECONDS)(job.job_id, loaded)
+    else:
+        _live(job.job_id, loaded)
 
 
 def show(result, loaded) -> None:

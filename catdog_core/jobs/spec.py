@@ -54,6 +54,7 @@ class JobSpec:
     variants: int = VARIANTS  # augmented variants per photo made and kept (0: a new one every epoch)
     sweep_setting: str = ""  # an augmentation check's swept setting ("" : one check of `settings`)
     sweep_values: tuple = ()  # its values, see augcheck.sweep_values
+    stamp: tuple = ()  # a planted shortcut's shortcut.Stamp, as sorted (name, value) pairs
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -62,10 +63,11 @@ class JobSpec:
         if self.exclude:  # only when set: a spec without exclusions keeps its earlier form (and queue key)
             values["exclude"] = list(self.exclude)
         for name, default in (("kind", "train"), ("sizes", ()), ("variants", VARIANTS), ("sweep_setting", ""),
-                              ("sweep_values", ())):
+                              ("sweep_values", ()), ("stamp", ())):
             value = values.pop(name)
             if value != default:  # only when set, as exclude: a training job's spec keeps its form
-                values[name] = list(value) if name in ("sizes", "sweep_values") else value
+                values[name] = list(value) if name in ("sizes", "sweep_values") else \
+                    dict(value) if name == "stamp" else value
         return values
 
     @classmethod
@@ -76,6 +78,7 @@ class JobSpec:
         values["exclude"] = _exclude_list(values.get("exclude") or ())
         values["sizes"] = _sizes_list(values.get("sizes") or ())
         values["sweep_values"] = _sweep_list(values.get("sweep_setting", ""), values.get("sweep_values") or ())
+        values["stamp"] = stamp_items(values.get("stamp") or {})
         return cls(**values)
 
 
@@ -93,6 +96,25 @@ def _sweep_list(setting, values) -> tuple:
     if not ok:
         raise InvalidSettings(f"An augmentation sweep of {setting or 'nothing'} cannot take these values.")
     return tuple(values)
+
+
+STAMP_FIELDS = ("target", "share", "size", "corner", "colour", "seed")  # shortcut.Stamp's
+
+
+def stamp_items(values) -> tuple:
+    """JobSpec.stamp from JSON (a dict of shortcut.Stamp's fields): its shape here, its values where
+    the job runs (shortcut.Stamp.check, against the data's classes)."""
+    from ..errors import InvalidSettings
+
+    if isinstance(values, tuple):
+        values = dict(values)
+    if not values:
+        return ()
+    if not isinstance(values, dict) or "target" not in values or not set(values) <= set(STAMP_FIELDS) or \
+            not all(isinstance(v, (str, int, float)) and not isinstance(v, bool) and len(str(v)) <= 200
+                    for v in values.values()):
+        raise InvalidSettings(f"A planted shortcut's stamp takes {', '.join(STAMP_FIELDS)}, each a number or a name.")
+    return tuple(sorted(values.items()))
 
 
 def _sizes_list(values) -> tuple[int, ...]:
@@ -154,6 +176,17 @@ def augcheck_spec(settings: AugmentSettings, data: str | None = None, sweep_sett
     return JobSpec("transfer", QUICK.epochs, settings, data, learning_rate=QUICK.learning_rate, label=label,
                    kind=AUGCHECK_KIND, variants=AUGCHECK_VARIANTS, sweep_setting=sweep_setting,
                    sweep_values=_sweep_list(sweep_setting, list(sweep_values)))
+
+
+SHORTCUT_KIND = "shortcut"  # JobSpec.kind of "plant a shortcut" (catdog_core.shortcut runs it)
+
+
+def shortcut_spec(stamp, data: str | None = None) -> "JobSpec":
+    """A planted shortcut (a shortcut.Stamp, or its fields) as a job of the queue: the quick head
+    trained with the stamp and without, measured three ways; the answer is the job's one record."""
+    items = stamp_items(stamp if isinstance(stamp, (dict, tuple)) else asdict(stamp.check()))
+    return JobSpec("transfer", QUICK.epochs, NO_AUGMENTATION, data, learning_rate=QUICK.learning_rate,
+                   label=f"plant a shortcut ({str(dict(items)['target'])[:40]})", kind=SHORTCUT_KIND, stamp=items)
 
 
 def quick_spec(data: str | None = None) -> JobSpec:

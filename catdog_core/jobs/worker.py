@@ -30,7 +30,7 @@ from .. import config
 from ..words import count
 from ..errors import CatdogError
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
-from .spec import AUGCHECK_KIND, CURVE_KIND
+from .spec import AUGCHECK_KIND, CURVE_KIND, SHORTCUT_KIND
 
 IDLE_SECONDS = 600.0
 NICENESS = 10  # below the web server and the model service: pages stay quick while a class trains
@@ -395,6 +395,21 @@ def measure_saved(run, spec) -> None:
         pass
 
 
+def _run_shortcut(spec, observer, stop: threading.Event, report) -> tuple[str, str]:
+    """A planted shortcut (kind shortcut, catdog_core.shortcut): its answer is the job's one record."""
+    from .. import dataset as datasets
+    from ..shortcut import Stamp, run_shortcut
+
+    observer.on_phase("Loading the dataset")
+    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    if stop.is_set():
+        return STOPPED, "Stopped before it began"
+    result = run_shortcut(data, Stamp(**dict(spec.stamp)), weights=spec.weights,
+                          progress=lambda d, t, m: observer.on_phase(m, d, t))
+    report(1, result.to_dict())
+    return DONE, result.sentence()
+
+
 def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
     """Train one claimed job to its end and record how it ended; never raises."""
     from .run import run_job
@@ -402,11 +417,13 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
     observer = _DbObserver(queue, job.job_id, stop)
     ckpt = checkpoint_dir(queue.home, job.job_id)
     try:
-        if job.spec.kind in (CURVE_KIND, AUGCHECK_KIND):  # points, not a run: learningcurve.py, augcheck.py
+        if job.spec.kind in (CURVE_KIND, AUGCHECK_KIND, SHORTCUT_KIND):  # answers, not a run
             if job.spec.kind == CURVE_KIND:
                 from ..learningcurve import run_curve_job as run_points
-            else:
+            elif job.spec.kind == AUGCHECK_KIND:
                 from ..augcheck import run_check_job as run_points
+            else:
+                run_points = _run_shortcut
 
             state, phase = run_points(job.spec, observer, stop,
                                       lambda number, point: queue.add_epoch(job.job_id, {**point, "epoch": number}))

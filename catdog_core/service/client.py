@@ -51,7 +51,7 @@ START_SECONDS = 60.0  # for a new service process to listen (Python's start, not
 # Asked once more when the service died under them: requests that carry no user's bytes, so a
 # hostile photo that kills the service is never sent twice.
 RETRIED = frozenset({"open_model", "recipe_summary", "prepare_dataset", "evaluate", "embedding_map", "suspects",
-                     "shortcut", "ping"})
+                     "ping"})
 
 
 class ServiceUnavailable(CatdogError):
@@ -303,10 +303,6 @@ class ModelService:
         """suspects.SuspectReport of the dataset's training split: the photos whose label an
         out-of-fold model most confidently contradicts (seconds once its features are cached)."""
         return self._call(self.batch, "suspects", data, owner=owner, progress=progress)
-
-    def shortcut(self, data: str | None, stamp: dict, progress=None, owner: str | None = None):
-        """shortcut.ShortcutResult: the quick head with a stamp planted on one class, and without."""
-        return self._call(self.batch, "shortcut", data, stamp, owner=owner, progress=progress)
 
     def tflite_zip(self, run_id: str, owner: str | None = None) -> bytes:
         return self._call(self.batch, "tflite_zip", run_id, owner=owner)

@@ -22,7 +22,7 @@ from ..errors import CatdogError
 MAX_MISS_MAPS = 12  # Grad-CAM overlays for a labelled check: the misses a page shows
 REQUESTS = ("picture", "pictures", "preview", "recipe_summary", "prepare_dataset", "import_zip", "open_model",
             "classify", "classify_frame", "check_labelled", "explain_photo", "activations", "evaluate",
-            "embedding_map", "tflite_zip", "keras_file", "suspects", "shortcut", "ping")  # the only names a request may call
+            "embedding_map", "tflite_zip", "keras_file", "suspects", "ping")  # the only names a request may call
 
 
 @dataclass(frozen=True)
@@ -337,19 +337,6 @@ def suspects(data: str | None, progress=None):
 
     loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
     return found.find_suspects(loaded, progress=progress)
-
-
-def shortcut(data: str | None, stamp: dict, progress=None):
-    """A shortcut planted (shortcut.ShortcutResult): the quick head trained with a stamp on one class's
-    training photos and without, each measured three ways; stamped photos' features kept by content."""
-    from .. import shortcut as planted
-
-    loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
-    try:
-        chosen = planted.Stamp(**stamp)
-    except TypeError:
-        raise CatdogError("Those are not the settings of a stamp.") from None
-    return planted.run_shortcut(loaded, chosen, progress=progress)
 
 
 def tflite_zip(run_id: str) -> bytes:
