@@ -162,9 +162,10 @@ def test_the_overfitting_gap_trains_model_1_and_model_2_side_by_side(synthetic_d
     import ui.augcheck
 
     monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
-    monkeypatch.setattr(ui.augcheck, "GAP_MIN_STEPS", 10)  # 5 epochs of 2 steps, not 50 (the small-data rule)
+    monkeypatch.setattr(ui.augcheck, "GAP_EPOCHS", 3)  # CI's minutes: 3 epochs of 2 steps, not 5 of 10
+    monkeypatch.setattr(ui.augcheck, "GAP_MIN_STEPS", 6)  # (the small-data rule)
     at = open_page("augmentation")
-    button(at, "Train model 1 and model 2 (5 epochs each)").click().run()
+    button(at, "Train model 1 and model 2 (3 epochs each)").click().run()
     seen = []  # the chart's points per curve, as the page polls
 
     def finished(page) -> bool:

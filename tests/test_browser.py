@@ -9,8 +9,9 @@ them) and its place on the board, the queue with two jobs and Stop all, a
 learning curve, a run renamed, Evaluate, and pages again in presenter mode. No
 page may show an exception or an unexpected error.
 
-Full-page screenshots go to test-output/screenshots/ (not tracked). To refresh the
-README's pictures, run
+With CATDOG_SCREENSHOTS set, full-page screenshots go to that folder ("1": test-output/screenshots/,
+not tracked); without it (CI) none are taken, which spares the suite minutes of relayout and PNG
+encoding. To refresh the README's pictures, run
 
     CATDOG_SCREENSHOTS=docs/screenshots python -m pytest -m browser tests/test_browser.py
 """
@@ -44,7 +45,8 @@ from test_novelty import png, skimage_photos
 
 pytestmark = pytest.mark.browser
 
-SHOTS = REPO / (os.environ.get("CATDOG_SCREENSHOTS") or "test-output/screenshots")
+SHOTS_WANTED = os.environ.get("CATDOG_SCREENSHOTS", "")
+SHOTS = REPO / (SHOTS_WANTED if SHOTS_WANTED not in ("", "1") else "test-output/screenshots")
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run"]
@@ -173,7 +175,10 @@ def open_page(page, title: str) -> None:
 
 
 def shoot(page, name: str) -> None:
-    """A full-page screenshot: Streamlit scrolls inside its main section, so the window grows to fit it."""
+    """A full-page screenshot: Streamlit scrolls inside its main section, so the window grows to fit it.
+    Only with CATDOG_SCREENSHOTS set (a person looks at them; no test reads them)."""
+    if not SHOTS_WANTED:
+        return
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.mouse.move(0, 0)  # no hover toolbars over the charts
     size = page.viewport_size
@@ -449,6 +454,16 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             wait_idle(other)
             assert_clean(other)
             shoot(other, "label-check")
+            # The Clever Hans lesson: a square on every cat's training photo, a job of the queue, three accuracies.
+            other.get_by_role("tab", name="Plant a shortcut").click()
+            wait_idle(other)
+            other.get_by_role("button", name="Plant it and train the quick model").click()
+            expect(other.get_by_text(re.compile(r"^(The model learned the square|This time the square did not take over)"))
+                   ).to_be_visible(timeout=240_000)
+            expect(other.get_by_text("dogs, stamped", exact=True)).to_be_visible()  # the middle metric
+            wait_idle(other)
+            assert_clean(other)
+            shoot(other, "shortcut")
             other.get_by_test_id("stSidebar").get_by_role("link", name="Class board", exact=True).click()
             wait_idle(other)
             other.get_by_role("textbox", name="Your name on the board").fill("Ada")
@@ -467,8 +482,9 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             expect(page.get_by_text("Finished 10 epochs").first).to_be_visible()
             expect(page.get_by_text("Why can validation beat training accuracy?")).to_be_visible()
             # Two jobs in the queue: the small CNN for 5 epochs and a quick transfer behind it. Stop all,
-            # confirmed, once the CNN's first epoch is done: that epoch is kept as a stopped run, newer and
-            # far worse than the quick model.
+            # confirmed, as soon as the CNN trains: the queue empties (a stopped run's kept epochs are
+            # test_jobs' and test_classroom's; a CNN epoch on the post's photos is
+            # minutes of CI's two cores under the other tests).
             page.get_by_role("button", name="5 epochs", exact=True).click()
             wait_idle(page)
             page.get_by_role("button", name="Start", exact=True).click()
@@ -479,14 +495,14 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
             sidebar = page.get_by_test_id("stSidebar")
             expect(sidebar.get_by_text(re.compile(r"^Training now: baseline, 5 epochs \(you\)"))).to_be_visible()
             queue, deadline = Queue(tmp_path / "catdog_home"), time.time() + 300  # the server's own queue
-            while not any(j.spec.recipe == "baseline" and j.history for j in queue.active()):
-                assert time.time() < deadline, "the small CNN's first epoch never finished"
-                time.sleep(1.0)
+            while not any(j.spec.recipe == "baseline" and j.state == "running" for j in queue.active()):
+                assert time.time() < deadline, "the small CNN never started"
+                time.sleep(0.5)
             page.get_by_role("button", name="Stop all…").click()
             page.get_by_role("button", name="Yes, stop them all").click()
             expect(page.get_by_text("The queue", exact=True)).to_have_count(0, timeout=120_000)
-            expect(page.get_by_text("1 of 5 (stopped)").first).to_be_attached(timeout=60_000)  # a table cell
             wait_idle(page)
+            assert queue.active() == []
 
             # How much data is enough: the transfer head's learning curve, its points streamed as they come.
             page.get_by_text(re.compile(r"^Also the small CNN")).click()  # the transfer head only: CI's minutes
