@@ -1,9 +1,12 @@
-"""Writing files so that nobody ever reads half of one."""
+"""Writing files so that nobody ever reads half of one, and the bounds of what a cache keeps
+(keep_newest on disk, Recent in memory)."""
 
 from __future__ import annotations
 
 import os
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO, Callable
 
@@ -47,3 +50,32 @@ def keep_newest(folder: Path, pattern: str, keep: int) -> None:
             old.unlink(missing_ok=True)
     except OSError:
         pass
+
+
+class Recent:
+    """At most `size` values by name, the least recently used dropped first; safe across threads.
+    The memory side of a cache kept by content, whose files keep_newest bounds."""
+
+    def __init__(self, size: int):
+        self.size = size
+        self._items: OrderedDict = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, name: str):
+        with self._lock:
+            value = self._items.get(name)
+            if value is not None:
+                self._items.move_to_end(name)
+            return value
+
+    def put(self, name: str, value):
+        with self._lock:
+            self._items[name] = value
+            self._items.move_to_end(name)
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()

@@ -27,7 +27,6 @@ from __future__ import annotations
 import hashlib
 import io
 import threading
-from collections import OrderedDict
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +35,7 @@ import numpy as np
 
 from . import config
 from .errors import CatdogError
+from .fileio import Recent
 
 METHOD = "mahalanobis-unit-shrink0.1-v1"
 SHARE = 0.95  # of the validation photos that pass as "like the training photos"
@@ -148,8 +148,7 @@ def fit(train_features: np.ndarray, train_labels: np.ndarray, validation_feature
 
 # ---------------------------------------------------------------- kept by content
 
-_memory: "OrderedDict[str, Reference]" = OrderedDict()
-_lock = threading.Lock()
+_memory = Recent(KEPT_IN_MEMORY)  # name -> Reference
 
 
 def _name(base_key: str, dataset_key: str) -> str:
@@ -187,19 +186,10 @@ def _from_file(path: Path) -> Reference | None:
                      int(count), None if np.isnan(flagged) else flagged, share)
 
 
-def _remember(name: str, ref: Reference) -> None:
-    with _lock:
-        _memory[name] = ref
-        _memory.move_to_end(name)
-        while len(_memory) > KEPT_IN_MEMORY:
-            _memory.popitem(last=False)
-
-
 def kept(base_key: str, dataset_key: str) -> Reference | None:
     """The reference made before for this base and dataset (memory, then disk), or None."""
     name = _name(base_key, dataset_key)
-    with _lock:
-        hit = _memory.get(name)
+    hit = _memory.get(name)
     if hit is None:
         hit = _from_file(_path(name))
         if hit is None or hit.dataset_key != dataset_key or hit.base_key != base_key:
@@ -208,8 +198,7 @@ def kept(base_key: str, dataset_key: str) -> Reference | None:
             _path(name).touch()  # recently used: pruning drops the oldest first
         except OSError:
             pass
-    _remember(name, hit)
-    return hit
+    return _memory.put(name, hit)
 
 
 def reference_for(extractor, data, progress=None) -> Reference:
@@ -235,13 +224,11 @@ def reference_for(extractor, data, progress=None) -> Reference:
         keep_newest(path.parent, "*.npz", KEPT_ON_DISK)
     except OSError:
         pass  # a read-only cache: made again next time
-    _remember(name, ref)
-    return ref
+    return _memory.put(name, ref)
 
 
 def clear_memory() -> None:
-    with _lock:
-        _memory.clear()
+    _memory.clear()
 
 
 # ---------------------------------------------------------------- the base's features of any photo

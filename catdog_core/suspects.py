@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import threading
 import time
-from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -34,7 +32,7 @@ import numpy as np
 
 from . import config
 from .errors import InvalidSettings
-from .fileio import write_atomic
+from .fileio import Recent, keep_newest, write_atomic
 from .jobs.spec import MAX_EXCLUDE
 
 FOLDS = 5
@@ -189,8 +187,7 @@ def report_from(features: np.ndarray, data, kept: int = KEPT,
 # ---------------------------------------------------------------- with the frozen base, cached
 
 
-_memory: "OrderedDict[str, SuspectReport]" = OrderedDict()
-_lock = threading.Lock()
+_memory = Recent(MEMORY_RESULTS)  # name -> SuspectReport
 
 
 def _result_path(name: str) -> Path:
@@ -217,14 +214,6 @@ def _read(name: str) -> SuspectReport | None:
         return None
 
 
-def _remember(name: str, report: SuspectReport) -> None:
-    with _lock:
-        _memory[name] = report
-        _memory.move_to_end(name)
-        while len(_memory) > MEMORY_RESULTS:
-            _memory.popitem(last=False)
-
-
 def find_suspects(data, weights: str | None = None,
                   progress: Callable[[int, int, str], None] | None = None) -> SuspectReport:
     """The suspicious labels of a dataset's training split: MobileNetV2's features (cached per
@@ -235,13 +224,11 @@ def find_suspects(data, weights: str | None = None,
         raise InvalidSettings(f"The training split has {len(data.train)} photos; the label check needs at "
                               f"least {2 * FOLDS}.")
     name = result_name(data.key, weights)
-    with _lock:
-        hit = _memory.get(name)
+    hit = _memory.get(name)
     if hit is None:
         hit = _read(name)
     if hit is not None:
-        _remember(name, hit)
-        return hit
+        return _memory.put(name, hit)
     train_x = train_features(data, weights, progress)
     say = (lambda done, total: progress(done, total, "Training a head per fold")) if progress else None
     report = report_from(train_x, data, progress=say)  # its seconds: from cached features, as benchmarked
@@ -249,13 +236,10 @@ def find_suspects(data, weights: str | None = None,
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, json.dumps(report.to_dict()).encode("utf-8", "surrogatepass"))
-        files = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[DISK_RESULTS:]:
-            old.unlink(missing_ok=True)
+        keep_newest(path.parent, "*.json", DISK_RESULTS)
     except OSError:
         pass  # a read-only home only costs the next ask the computation
-    _remember(name, report)
-    return report
+    return _memory.put(name, report)
 
 
 def train_features(data, weights: str, progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
@@ -274,8 +258,7 @@ def train_features(data, weights: str, progress: Callable[[int, int, str], None]
 
 
 def clear_memory() -> None:
-    with _lock:
-        _memory.clear()
+    _memory.clear()
 
 
 # ---------------------------------------------------------------- exclusions beside the dataset

@@ -29,3 +29,15 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_temporary(tmp_path):
         write_atomic(target, disk_full)
     assert target.read_bytes() == b"cats\ndogs\n"
     assert [p.name for p in tmp_path.iterdir()] == ["labels.txt"]
+
+
+def test_recent_keeps_the_most_recently_used_and_drops_the_oldest():
+    from catdog_core.fileio import Recent
+
+    kept = Recent(2)
+    assert kept.put("a", 1) == 1 and kept.put("b", 2) == 2
+    assert kept.get("a") == 1  # used: now the newest
+    kept.put("c", 3)  # over its size: the least recently used ("b") goes
+    assert (kept.get("a"), kept.get("b"), kept.get("c")) == (1, None, 3)
+    kept.clear()
+    assert kept.get("a") is None
