@@ -43,7 +43,9 @@ def manage_runs(mine: list) -> None:
     checks the owner again, runs.rename_run / delete_run)."""
     if not mine:
         return
-    with st.expander("Rename or delete a run", icon=":material/edit:"):
+    # Keyed, with its state tracked: a panel or queue above that comes or goes under a class's load
+    # used to draw it anew, closed, under the teacher's typing.
+    with st.expander("Rename or delete a run", icon=":material/edit:", key="manage_open", on_change="rerun"):
         target = ui.run_picker("Run", "manage_run", mine, explain=False)
         name_col, rename_col = st.columns([3, 1], vertical_alignment="bottom")
         new_name = name_col.text_input("New name (up to 80 characters)", key="manage_name", max_chars=80)
