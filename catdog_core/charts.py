@@ -480,8 +480,9 @@ def reliability(before, after=None, large: bool = False) -> go.Figure:
                         hovertemplate="said %{x:.1%}: right %{y:.1%}<extra></extra>")
     left, right = (80 if large else 62), 10
     top = _title_and_notes(fig, "Does its confidence come true?",
-                           ["Bars: the share right in each bin of confidence, its photos counted above (faint: "
-                            f"under {few}). On the dotted line the model is right as often as it says."],
+                           # Short: in presenter mode's half-width column four lines hold no more
+                           [f"Bars: share right per bin, photos counted above (faint: under {few}). "
+                            "Dotted: right as often as it says."],
                            sizes, CURVES_MIN_WIDTH, left, right)
     plot_px, axis_px = (380 if large else 300), int(3.6 * sizes.body)
     legend_px = 3 * sizes.body + 12
