@@ -613,3 +613,41 @@ def test_the_held_dataset_is_checked_by_its_folders_and_its_files_only_now_and_t
     slow.set()
     with loading._looking:
         pass
+
+
+def test_a_class_of_small_sets_never_pushes_the_post_sized_dataset_out(tmp_path, synthetic_data, monkeypatch):
+    """Under a class the server held 4 datasets: thirty students' sets of a dozen photos pushed the
+    post's data out of it, and each page run asked the model service to open it again (bench_class:
+    a third of the server's time). Memory is bounded by the pixels held, the newest always kept; a
+    new set never makes the held data's sessions look at its files again in their runs."""
+    from catdog_core.dataset import loading
+
+    held = dataset.load_dataset(synthetic_data)
+    assert dataset.cached_dataset(synthetic_data) is held
+    looks = {memo: look.full_at for memo, look in loading._looked.items()}
+    sets = [dataset.load_dataset(make_dataset(tmp_path / f"set{i}", n_train=6, n_val=5, seed=60 + i))
+            for i in range(loading.MEMORY_CACHE // 8 + 6)]
+    assert dataset.cached_dataset(synthetic_data) is held  # nothing decoded, opened or looked at again
+    assert {memo: loading._looked[memo].full_at for memo in looks} == looks  # its files not walked again
+    assert dataset.load_dataset(tmp_path / "set0") is sets[0]  # still held
+    monkeypatch.setattr(loading, "MEMORY_CACHE_BYTES", loading._pixel_bytes(sets[-1]))
+    newest = dataset.load_dataset(make_dataset(tmp_path / "newest", n_train=6, n_val=5, seed=59))
+    assert list(loading._cache) == [newest.key]  # the bytes' bound: only the newest stays
+    assert dataset.cached_dataset(synthetic_data) is None
+
+
+def test_the_disk_cache_is_bounded_by_bytes_and_keeps_the_newest(tmp_path, fresh_cache, monkeypatch):
+    from catdog_core.dataset import decoded
+
+    dataset.clear_cache()
+    monkeypatch.setattr(decoded, "DISK_CACHE_BYTES", 1)
+    folder = config.cache_home() / "decoded"
+    for i in range(3):
+        loaded = dataset.load_dataset(make_dataset(tmp_path / f"d{i}", n_train=6, n_val=5, seed=80 + i))
+        dataset.clear_cache()
+        assert {p.stem for p in folder.glob("*.json")} == {loaded.key}
+    monkeypatch.setattr(decoded, "DISK_CACHE_BYTES", 2048 * 1024**2)
+    keys = set()
+    for i in range(3):
+        keys.add(dataset.load_dataset(make_dataset(tmp_path / f"e{i}", n_train=6, n_val=5, seed=90 + i)).key)
+    assert keys <= {p.stem for p in folder.glob("*.json")}  # small sets: far more than 8 fit

@@ -16,7 +16,7 @@ from ..fileio import owner_tag, write_atomic
 from ..sources import Progress
 from . import fingerprints
 from .plan import Plan
-from .record import DISK_CACHE, MAX_FILE_BYTES, PIXELS_VERSION, SPLITS
+from .record import DISK_CACHE, DISK_CACHE_BYTES, MAX_FILE_BYTES, PIXELS_VERSION, SPLITS
 
 
 def decoded_dir() -> Path:
@@ -121,14 +121,31 @@ def still_kept(key: str) -> bool:
 
 
 def _prune_disk_cache(in_use: frozenset[str] = frozenset()) -> None:
-    """The oldest decoded datasets beyond `keep` go, except those this process holds open: a held
-    dataset whose files (and fingerprints) vanished under it would no longer know its own photos."""
+    """The oldest decoded datasets beyond DISK_CACHE of them or DISK_CACHE_BYTES of files go (the
+    newest always stays), except those this process holds open: a held dataset whose files (and
+    fingerprints) vanished under it would no longer know its own photos."""
     folder = decoded_dir()
+    sized = []
     try:
-        manifests = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
+        for manifest in folder.glob("*.json"):
+            try:
+                stat = manifest.stat()
+            except OSError:
+                continue  # removed meanwhile
+            try:
+                pixels = manifest.with_suffix(".npy").stat().st_size
+            except OSError:
+                pixels = 0
+            sized.append((stat.st_mtime, manifest, stat.st_size + pixels))
     except OSError:
         return
-    for old in [m for m in manifests[DISK_CACHE:] if m.stem not in in_use]:
+    sized.sort(key=lambda item: item[0], reverse=True)
+    total, over = 0, []
+    for i, (_, manifest, size) in enumerate(sized):
+        total += size
+        if i and (i >= DISK_CACHE or total > DISK_CACHE_BYTES):
+            over.append(manifest)
+    for old in [m for m in over if m.stem not in in_use]:
         fingerprints.forget(old.stem)
         for path in (old, old.with_suffix(".npy")):
             try:

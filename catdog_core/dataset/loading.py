@@ -18,7 +18,7 @@ from . import fingerprints
 from .decoded import decoded, decoded_dir, open_cached_key, still_kept
 from .files import files_signature, folders_signature, known_files, known_files_lock, scan
 from .plan import make_plan
-from .record import MEMORY_CACHE, MIN_IMAGES_PER_CLASS, SPLITS, Dataset, SkippedFile, Split
+from .record import MEMORY_CACHE, MEMORY_CACHE_BYTES, MIN_IMAGES_PER_CLASS, SPLITS, Dataset, SkippedFile, Split
 
 
 def build(source: DataSource, key: str, auto_split: bool, array: np.ndarray, manifest: dict) -> Dataset:
@@ -60,13 +60,27 @@ _cache_lock = threading.Lock()
 _load_locks: dict[str, threading.Lock] = {}
 
 
+def _pixel_bytes(dataset: Dataset) -> int:
+    return sum(dataset.split(s).images.nbytes for s in SPLITS)
+
+
 def _remember(dataset: Dataset, signature: str) -> Dataset:
-    _looked.clear()  # what cached_dataset found missing may be here now
+    # What cached_dataset found missing may be here now: forget the looks that found nothing and
+    # those of this source. Not every look: under a class each new student's set of photos made
+    # every other session's next run look at its files again, in the run, one at a time.
+    try:
+        for memo, look in list(_looked.items()):
+            if look.signature is None or look.source == dataset.source:
+                _looked.pop(memo, None)
+    except RuntimeError:  # a look changed the memory meanwhile: forget it all, as before
+        _looked.clear()
     with _cache_lock:
         _cache[dataset.key] = (dataset, signature)
         _cache.move_to_end(dataset.key)
-        while len(_cache) > MEMORY_CACHE:
-            _cache.popitem(last=False)
+        held = sum(_pixel_bytes(d) for d, _ in _cache.values())
+        while len(_cache) > 1 and (len(_cache) > MEMORY_CACHE or held > MEMORY_CACHE_BYTES):
+            dropped, _ = _cache.popitem(last=False)[1]
+            held -= _pixel_bytes(dropped)
     return dataset
 
 
@@ -149,7 +163,7 @@ class _Look:
     signature: str | None
 
 
-_looked: dict[tuple, _Look] = {}  # (data, seed) -> the last look: cached_dataset's memory
+_looked: "OrderedDict[tuple, _Look]" = OrderedDict()  # (data, seed) -> the last look: cached_dataset's memory
 _looking = threading.Lock()  # one thread looks at the files at a time; the others use the last look
 LOOK_SECONDS = 2.0  # the folders are looked at this often: a file added, removed or renamed shows
 FULL_LOOK_SECONDS = 60.0  # every file is stat()ed this often, and whenever a folder changed
@@ -187,11 +201,17 @@ def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
     return None
 
 
+MAX_LOOKS = 256  # sources remembered; the oldest look is forgotten first
+
+
 def _look_now(memo: tuple, data) -> None:
-    _looked[memo] = _look(data, _looked.get(memo))
-    if len(_looked) > 64:
-        _looked.clear()
-        _looked[memo] = _look(data, None)
+    _looked[memo] = _look(data, _looked.get(memo))  # replaced in place: readers never miss it
+    try:
+        _looked.move_to_end(memo)  # newest last
+        while len(_looked) > MAX_LOOKS:
+            _looked.popitem(last=False)
+    except (KeyError, RuntimeError):
+        pass  # forgotten meanwhile by _remember: the next run looks again
 
 
 def _look_in_background(memo: tuple, data) -> None:

@@ -15,8 +15,12 @@ TEST_SHARE = 0.2  # of the validation images (the post: every 5th batch)
 AUTO_HELD_OUT = 0.2  # of all images, when only class folders are given
 MAX_FILE_BYTES = 25 * 1024 * 1024  # one image file of a dataset
 PIXELS_VERSION = "tf-bilinear-1"  # part of every key: a change to the pixel path is a new dataset
-MEMORY_CACHE = 4  # datasets kept open per process
-DISK_CACHE = 8  # decoded datasets kept on disk
+# Bounded by the bytes of decoded pixels first: a class's thirty small sets of their own photos
+# (a megabyte each) must not push the post's 230 MB out; the counts bound the bookkeeping.
+MEMORY_CACHE = 64  # datasets kept open per process (memory maps of the disk cache)...
+MEMORY_CACHE_BYTES = 1024 * 1024**2  # ...and their decoded pixels, the newest always kept
+DISK_CACHE = 64  # decoded datasets kept on disk...
+DISK_CACHE_BYTES = 2048 * 1024**2  # ...and their files' bytes, the newest always kept
 
 EXT_FORMAT = {".jpg": "JPEG", ".jpeg": "JPEG", ".png": "PNG", ".gif": "GIF", ".bmp": "BMP", ".webp": "WebP"}
 FORMAT_EXTENSION = {fmt: ext for ext, fmt in reversed(EXT_FORMAT.items())}  # "JPEG" -> ".jpg"
