@@ -78,6 +78,21 @@ def test_the_service_answers_in_the_callers_settings(service, saved_run, tmp_pat
         service.open_model(saved_run.run_id)
 
 
+def test_a_model_is_opened_by_the_service_once_per_model_file(service, saved_run):
+    """Under a class every Classify run asked the quick lane to open its model, one at a time behind
+    the class's photos (bench_class's classify p95); the answer is kept per model file."""
+    first = service.open_model(saved_run.run_id)
+    asked = []
+    real = service.quick.request
+    service.quick.request = lambda name, *rest: asked.append(name) or real(name, *rest)
+    assert service.open_model(saved_run.run_id) == first
+    assert asked == []  # answered here: the lane was not asked
+    later = saved_run.model_path.stat().st_mtime_ns + 10**9
+    os.utime(saved_run.model_path, ns=(later, later))  # the model file written again
+    assert service.open_model(saved_run.run_id).class_names == ("cats", "dogs")
+    assert asked == ["open_model"]
+
+
 def killed_during(service, ask, settle: float) -> tuple[dict, int]:
     """Run ask() in a thread, kill -9 the quick lane's process `settle` s into the request; returns
     ({"answer": ...} or {"error": CatdogError}, the killed pid)."""
