@@ -103,6 +103,35 @@ class DoorClient(GateClient):
 # ---------------------------------------------------------------- the class server
 
 
+async def post_login(port: int, tls: ssl.SSLContext, password: str,
+                     source: str = "127.0.0.1") -> tuple[int, dict[str, str]]:
+    """One new client posting a class server's sign-in form from `source` (any 127.x address is this
+    machine): the status and the headers (lower-case names) of its answer."""
+    body = urlencode({"password": password, "next": "/"}).encode()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=tls, local_addr=(source, 0))
+    try:
+        writer.write((f"POST /login HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                      "Content-Type: application/x-www-form-urlencoded\r\n"
+                      f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
+        await writer.drain()
+        head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+    finally:
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except (OSError, ssl.SSLError):
+            pass
+    status = int(head[0].split()[1])
+    headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
+    return status, {k.lower(): v for k, v in headers.items()}
+
+
+def pass_token(status: int, headers: dict[str, str]) -> str | None:
+    """The pass a sign-in answer hands out (None: refused or not checked)."""
+    cookie = headers.get("set-cookie", "")
+    return cookie.split(";")[0].split("=", 1)[1] if status == 303 and cookie else None
+
+
 class ClassServer:
     """`python -m catdog_core classroom` on 127.0.0.1 and a free port, in a home of its own."""
 
@@ -155,30 +184,11 @@ class ClassServer:
 
     async def post_login(self, password: str, source: str = "127.0.0.1") -> tuple[int, dict[str, str]]:
         """One new client posting the sign-in form, from `source` (any 127.x address is this machine)."""
-        body = urlencode({"password": password, "next": "/"}).encode()
-        reader, writer = await asyncio.open_connection("127.0.0.1", self.port, ssl=self.tls(),
-                                                       local_addr=(source, 0))
-        try:
-            writer.write((f"POST /login HTTP/1.1\r\nHost: 127.0.0.1:{self.port}\r\n"
-                          "Content-Type: application/x-www-form-urlencoded\r\n"
-                          f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body)
-            await writer.drain()
-            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
-        finally:
-            writer.close()
-            try:
-                await writer.wait_closed()
-            except (OSError, ssl.SSLError):
-                pass
-        status = int(head[0].split()[1])
-        headers = dict(line.split(": ", 1) for line in head[1:] if ": " in line)
-        return status, {k.lower(): v for k, v in headers.items()}
+        return await post_login(self.port, self.tls(), password, source)
 
     def login(self, password: str) -> str | None:
         """The pass token the right password gets (None: refused)."""
-        status, headers = asyncio.run(self.post_login(password))
-        cookie = headers.get("set-cookie", "")
-        return cookie.split(";")[0].split("=", 1)[1] if status == 303 and cookie else None
+        return pass_token(*asyncio.run(self.post_login(password)))
 
     def put_unauthenticated(self, megabytes: int) -> tuple[int, int]:
         """A PUT of `megabytes` to an upload URL without a pass: (status, bytes sent before the answer)."""

@@ -198,6 +198,7 @@ class Client:
         self.full_runs = 0
         self.fragment_runs = 0
         self.lost_ends = 0  # full runs whose script_finished Streamlit dropped (see LOST_END)
+        self.cookie = ""  # "name=value" this tab sends beside the XSRF cookie (a class server's pass)
         self.dropped = False
         self.closing = False
         self.reader: asyncio.Task | None = None
@@ -408,7 +409,7 @@ class Client:
         if response.error_msg or not response.file_urls:
             raise RuntimeError(f"no upload URL: {response.error_msg}")
         urls = response.file_urls[0]
-        await asyncio.to_thread(self.server.put_file, urls.upload_url, name, data, content_type)
+        await asyncio.to_thread(self.server.put_file, urls.upload_url, name, data, content_type, self.cookie)
         info = UploadedFileInfo(file_id=urls.file_id, name=name, size=len(data))
         info.file_urls.CopyFrom(urls)
         return info
@@ -484,14 +485,18 @@ class Server:
         finally:
             conn.close()
 
-    def put_file(self, url: str, name: str, data: bytes, content_type: str) -> None:
+    def put_file(self, url: str, name: str, data: bytes, content_type: str, cookie: str = "") -> None:
         path = url if url.startswith("/") else "/" + url.split("://", 1)[-1].split("/", 1)[-1]
         boundary = "catdogbench" + uuid.uuid4().hex
         body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
                 f"Content-Type: {content_type}\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
         headers = {"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        cookies = [cookie] if cookie else []
         if self.xsrf:
-            headers.update({"X-Xsrftoken": self.xsrf, "Cookie": f"_streamlit_xsrf={self.xsrf}"})
+            headers["X-Xsrftoken"] = self.xsrf
+            cookies.append(f"_streamlit_xsrf={self.xsrf}")
+        if cookies:
+            headers["Cookie"] = "; ".join(cookies)
         status, _, text = self.http("PUT", path, body, headers)
         if status not in (200, 204):
             raise RuntimeError(f"upload refused: {status} {text[:200]!r}")

@@ -27,6 +27,11 @@ class Actor:
         """Whether this actor may change what `owner` made ("" is the command line's: teacher only)."""
         return self.teacher or (bool(self.owner) and owner == self.owner)
 
+    def may_copy(self, owner: str) -> bool:
+        """Whether this actor may take a copy of what `owner` made (export a run's model): their own,
+        and what the command line made for the class; a classmate's trained model stays theirs."""
+        return self.may(owner) or not owner
+
     def check(self, owner: str, what: str) -> None:
         """Raise NotYours unless this actor may act on `what` (e.g. "stop this job"), made by `owner`."""
         if not self.may(owner):

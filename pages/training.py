@@ -38,6 +38,40 @@ def saved_runs_table(shown: list, with_classes: bool) -> None:
                   labels={"best val acc": "best val", "test images": "test imgs", "seconds": "train s"})
 
 
+def export_section(exportable) -> None:
+    """Export a run: a student's own runs and the command line's (a classmate's model stays theirs)."""
+    st.markdown("**Export a run** to use it outside this app")
+    if not exportable:
+        st.caption("None of these runs is yours to export yet: train one, or ask the teacher for theirs.")
+        return
+    exported = ui.run_picker("Run to export", "export_run", exportable)
+    export_id = exported.run_id
+    row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps, never cuts a label
+    who = ui.owner()  # the callable runs on a thread of its own, outside this session's script
+    # Made when clicked, by the model service: a frozen-base run keeps no .keras file of its own,
+    # and 9 MB read on every run of this page cost every script run of every tab.
+    row.download_button("Download .keras", lambda: get_service().keras_file(export_id, owner=who),
+                      file_name=f"{export_id}.keras", mime="application/octet-stream", icon=":material/download:",
+                      width="content", help="The Keras model as one .keras file, written when you click (a few "
+                                            "seconds); it takes raw 0..255 RGB images of 160x160 pixels.")
+    row.download_button("Download a retraining script", codegen.for_run(exported).encode("utf-8"),
+                      file_name=f"retrain_{exported.recipe}.py", mime="text/x-python", icon=":material/code:",
+                      width="content", help="A standalone Python script (TensorFlow only) that retrains this run's "
+                                            "recipe and settings on a data folder: python retrain.py --data FOLDER")
+    tflite_key = f"_tflite_{export_id}"
+    if row.button("Prepare TFLite", icon=":material/phone_android:", width="content",
+                help="Converts the model to TensorFlow Lite for phones and small boards (a few seconds)."):
+        try:
+            with st.spinner("Converting to TensorFlow Lite…"):
+                st.session_state[tflite_key] = ui.service.tflite_zip(export_id)
+        except CatdogError as exc:
+            st.error(ui.plain(str(exc)))
+    if tflite_key in st.session_state:
+        row.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
+                          mime="application/zip", icon=":material/download:", width="content",
+                          help=f"{export.TFLITE_FILE} and {export.LABELS_FILE} (class names in output order).")
+
+
 def manage_runs(mine: list) -> None:
     """Rename or delete a run: a student's own runs only, every run for the teacher (the library
     checks the owner again, runs.rename_run / delete_run)."""
@@ -198,34 +232,7 @@ else:
             col.plotly_chart(ui.legend_below(charts.learning_curves(curves, metric, markers=marks, large=ui.presenter())),
                              key=f"compare_{metric}", config=charts.NO_TOOLBAR)
 
-    st.markdown("**Export a run** to use it outside this app")
-    exported = ui.run_picker("Run to export", "export_run", listing.runs)
-    export_id = exported.run_id
-    row = st.container(horizontal=True, vertical_alignment="bottom")  # wraps, never cuts a label
-    who = ui.owner()  # the callable runs on a thread of its own, outside this session's script
-    # Made when clicked, by the model service: a frozen-base run keeps no .keras file of its own,
-    # and 9 MB read on every run of this page cost every script run of every tab.
-    row.download_button("Download .keras", lambda: get_service().keras_file(export_id, owner=who),
-                      file_name=f"{export_id}.keras", mime="application/octet-stream", icon=":material/download:",
-                      width="content", help="The Keras model as one .keras file, written when you click (a few "
-                                            "seconds); it takes raw 0..255 RGB images of 160x160 pixels.")
-    row.download_button("Download a retraining script", codegen.for_run(exported).encode("utf-8"),
-                      file_name=f"retrain_{exported.recipe}.py", mime="text/x-python", icon=":material/code:",
-                      width="content", help="A standalone Python script (TensorFlow only) that retrains this run's "
-                                            "recipe and settings on a data folder: python retrain.py --data FOLDER")
-    tflite_key = f"_tflite_{export_id}"
-    if row.button("Prepare TFLite", icon=":material/phone_android:", width="content",
-                help="Converts the model to TensorFlow Lite for phones and small boards (a few seconds)."):
-        try:
-            with st.spinner("Converting to TensorFlow Lite…"):
-                st.session_state[tflite_key] = ui.service.tflite_zip(export_id)
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
-    if tflite_key in st.session_state:
-        row.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
-                          mime="application/zip", icon=":material/download:", width="content",
-                          help=f"{export.TFLITE_FILE} and {export.LABELS_FILE} (class names in output order).")
-
+    export_section([r for r in listing.runs if ui.actor().may_copy(r.owner)])
     manage_runs([r for r in listing.runs if ui.actor().may(r.owner)])
 
 st.subheader("Reproduce the post")

@@ -208,6 +208,16 @@ def test_a_student_is_offered_their_own_runs_to_rename_or_delete(monkeypatch, sy
     assert any("the app writes that itself" in e for e in texts(at.error)) and not at.exception
 
 
+def test_a_student_exports_their_own_runs_and_the_command_lines_not_a_classmates(monkeypatch, synthetic_data,
+                                                                                   saved_runs):
+    assert owners.Actor(ANN).may_copy("") and not owners.Actor(ANN).may_copy(BOB) and TEACHER.may_copy(BOB)
+    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
+    at = student_page(monkeypatch, ANN, "training")
+    offered = " ".join(at.selectbox(key="export_run").options)
+    assert saved_runs[ANN].run_id in offered and saved_runs[""].run_id in offered
+    assert saved_runs[BOB].run_id not in offered
+
+
 def test_a_student_past_the_budget_reads_one_sentence(monkeypatch, synthetic_data):
     monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
     for n in range(owners.STUDENT_BUDGET.active_jobs):

@@ -225,6 +225,8 @@ class ModelService:
         self._owners: Counter = Counter()
         self._owners_lock = threading.Lock()
         self._opened = Recent(OPENED_KEPT)  # model file's key -> tasks.ModelInfo
+        self._opening: dict[str, threading.Lock] = {}  # model file's key -> held while it is asked
+        self._opening_lock = threading.Lock()
 
     def _call(self, lane: _Lane, name: str, *args, owner: str | None = None, progress=None,
               seconds: float | None = None, **kwargs):
@@ -292,11 +294,21 @@ class ModelService:
         are answered from this process's memory. Under a class every Classify run asked, one at a
         time behind the whole class's photos on the quick lane (bench_class: most of its p95)."""
         key = _model_key(run_id)
-        info = self._opened.get(key) if key else None
+        if key is None:
+            return self._call(self.quick, "open_model", run_id, owner=owner)
+        info = self._opened.get(key)
         if info is None:
-            info = self._call(self.quick, "open_model", run_id, owner=owner)
-            if key:
-                self._opened.put(key, info)
+            with self._opening_lock:
+                opening = self._opening.setdefault(key, threading.Lock())
+            with opening:  # a class opening a new run together asks once; the others wait for its answer
+                info = self._opened.get(key)
+                if info is None:
+                    try:
+                        info = self._call(self.quick, "open_model", run_id, owner=owner)
+                        self._opened.put(key, info)
+                    finally:
+                        with self._opening_lock:
+                            self._opening.pop(key, None)
         return info
 
     def classify(self, run_id: str, data: bytes, heatmap: bool = False, owner: str | None = None):
