@@ -9,7 +9,6 @@ with local copies (CATDOG_DATA_DIR, CATDOG_BASE_WEIGHTS) everything works offlin
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
@@ -32,9 +31,11 @@ def everything(at) -> str:
 
 
 def app_pages() -> list[str]:
-    """The page files app.py's st.navigation lists, so a new page is not left out here."""
-    source = (Path(__file__).resolve().parent.parent / "app.py").read_text()
-    return [Path(p).stem for p in re.findall(r'st\.Page\("pages/(\w+)\.py"', source)]
+    """The page files app.py's st.navigation lists (the menu, ui.frame.PAGES), so a new page is not
+    left out here."""
+    from ui.frame import PAGES as MENU
+
+    return [Path(target).stem for target, _title, _icon in MENU]
 
 
 @pytest.fixture

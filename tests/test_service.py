@@ -210,3 +210,32 @@ def test_a_server_killed_outright_leaves_no_service_folder_behind(tmp_path):
     finally:
         if caller.poll() is None:
             caller.kill()
+
+
+def test_the_lanes_lock_goes_to_its_waiters_in_the_order_they_came():
+    """threading.Lock let newcomers take a lane ahead of requests that had waited seconds (a classify
+    waited 40 s under a class); the lane's lock is first come, first served, and a waiter that gives
+    up leaves the line."""
+    from catdog_core.service.client import FairLock
+
+    lock, order = FairLock(), []
+    assert lock.acquire()
+    assert not lock.acquire(timeout=0.05)  # gave up: not in the line any more
+
+    def wait(n: int) -> None:
+        with lock:
+            order.append(n)
+
+    threads = []
+    for n in range(6):
+        threads.append(threading.Thread(target=wait, args=(n,)))
+        threads[-1].start()
+        deadline = time.time() + 5
+        while len(lock._waiting) < n + 1 and time.time() < deadline:  # in line before the next comes
+            time.sleep(0.001)
+    lock.release()
+    for t in threads:
+        t.join(5)
+    assert order == list(range(6)) and not lock.locked()
+    with pytest.raises(RuntimeError):
+        lock.release()

@@ -38,6 +38,22 @@ PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
 ]
 
 
+MENU_KEY = "_menu_pages"
+
+
+def menu_pages() -> list:
+    """This session's st.Page of each menu entry (Home the default), made in its first run only.
+    Made anew in every run, twelve st.Page resolved their files on the disk, and every page link of
+    a path resolved it again: a seventh of a class's script time in the server (bench_class). Not
+    shared between sessions: st.navigation marks the page it returns as runnable, once, on the
+    object itself."""
+    made = st.session_state.get(MENU_KEY)
+    if made is None:
+        made = st.session_state[MENU_KEY] = [st.Page(target, title=title, icon=icon, default=i == 0)
+                                             for i, (target, title, icon) in enumerate(PAGES)]
+    return made
+
+
 def _secret_setting(variable: str, secret: str) -> str | None:
     """The environment variable, else that key of Streamlit's secrets; None when neither is set."""
     chosen = os.environ.get(variable)
@@ -145,8 +161,8 @@ def page_setup() -> None:
                 "[data-testid='stMetricValue'], [data-testid='stMetricValue'] * {font-size: 2.9rem !important;}"
                 "</style>")
     with st.sidebar:
-        for target, title, icon in PAGES:
-            st.page_link(target, label=title, icon=icon)
+        for page in menu_pages():
+            st.page_link(page, label=page.title, icon=page.icon)
         st.divider()
         _sidebar_status()
 

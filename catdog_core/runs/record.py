@@ -28,7 +28,11 @@ MAX_PARAMS = 30_000_000  # MobileNetV2 has 2.3 M; the small CNN 0.2 M
 MAX_CLASSES = 1000
 MAX_NAME = 255
 MAX_EXCLUDED = 1000  # photo paths a run's record may list as left out (a job leaves out at most 500)
-LOADED_MODELS = 4  # models kept in memory per process
+# Models kept in memory per process. A frozen-base run's model is its head on the process's one shared
+# base, so a class's dozen quick models cost little; with 4, thirty students on six runs made the
+# model service load and trace a model again on most Classify visits (bench_class: 59 % of its
+# quick lane's time).
+LOADED_MODELS = 12
 
 
 @dataclass(frozen=True)

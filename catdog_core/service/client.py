@@ -29,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from multiprocessing.connection import Client
 from pathlib import Path
 
@@ -83,12 +83,57 @@ def _environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k.startswith(process.ENV_PREFIXES)}
 
 
+class FairLock:
+    """A lock handed to its waiters in the order they came. threading.Lock lets a newcomer take it
+    ahead of threads that waited seconds: under a class some classify waited 40 s on the quick lane
+    while later requests went first (bench_class). acquire, release and locked as threading.Lock's."""
+
+    def __init__(self):
+        self._guard = threading.Lock()
+        self._held = False
+        self._waiting: deque[threading.Event] = deque()
+
+    def acquire(self, timeout: float = -1) -> bool:
+        with self._guard:
+            if not self._held and not self._waiting:
+                self._held = True
+                return True
+            turn = threading.Event()
+            self._waiting.append(turn)
+        if turn.wait(None if timeout < 0 else timeout):
+            return True  # handed over by release(): held now
+        with self._guard:
+            if turn.is_set():
+                return True  # handed over just as the wait ended
+            self._waiting.remove(turn)
+            return False
+
+    def release(self) -> None:
+        with self._guard:
+            if not self._held:
+                raise RuntimeError("release of an unheld FairLock")
+            if self._waiting:
+                self._waiting.popleft().set()  # stays held: the next waiter's now
+            else:
+                self._held = False
+
+    def locked(self) -> bool:
+        return self._held
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
 class _Lane:
-    """One service process and the lock that gives it one request at a time."""
+    """One service process and the lock that gives it one request at a time, first come first served."""
 
     def __init__(self, name: str, idle: float | None, seconds: float):
         self.name, self.idle, self.seconds = name, idle, seconds
-        self.lock = threading.Lock()
+        self.lock = FairLock()
         self.process: subprocess.Popen | None = None
         self.conn = None
         self.folder: str | None = None
