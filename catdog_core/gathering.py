@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +22,10 @@ MAX_CLASSES = 10
 MAX_PHOTOS = 200  # per class
 MAX_BYTES = 100 * 1024**2  # the photos one session holds at once
 INDEX = "classes.json"
+# A session finds its folder again only through its pass, and a student's pass lasts 30 days
+# (classroom.PASS_SECONDS); without a class a reload is a new session at once. A folder untouched
+# for longer than any pass lasts has nobody left who can open it: sweep() removes it.
+KEPT_DAYS = 31
 
 
 @dataclass(frozen=True)
@@ -130,3 +135,24 @@ class Gathering:
 
     def clear(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def sweep(home: Path | None = None, now: float | None = None) -> list[Path]:
+    """Remove the gathering folders no session can reach any more (nothing in them changed for
+    KEPT_DAYS); returns them. The web server sweeps once per home when it starts."""
+    root = Path(home if home is not None else config.catdog_home()) / "gathering"
+    now = time.time() if now is None else now
+    removed = []
+    try:
+        folders = [f for f in root.iterdir() if f.is_dir() and not f.is_symlink()]
+    except OSError:
+        return removed
+    for folder in folders:
+        try:
+            newest = max([folder.stat().st_mtime] + [p.stat().st_mtime for p in folder.iterdir()])
+        except (OSError, ValueError):
+            continue
+        if now - newest > KEPT_DAYS * 86400:
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed

@@ -225,3 +225,23 @@ def test_a_student_past_the_budget_reads_one_sentence(monkeypatch, synthetic_dat
     at = student_page(monkeypatch, ANN, "training")
     button(at, "Quick transfer").click().run()
     assert any("a student may have 4 at once" in e for e in texts(at.error)) and not at.exception
+
+
+def test_gathered_photos_nobody_can_reach_any_more_are_swept(tmp_path):
+    """A session finds its gathered photos through its pass; once no pass can be that old, they go."""
+    import os
+    import time
+
+    from catdog_core import classroom
+
+    assert gathering.KEPT_DAYS * 86400 > max(classroom.PASS_SECONDS.values())
+    old, new = gathering.Gathering(ANN, tmp_path), gathering.Gathering(BOB, tmp_path)
+    for each in (old, new):
+        each.add_class("sunny")
+        each.add_photos("sunny", [("a.jpg", jpeg_bytes(0, 1))])
+    then = time.time() - (gathering.KEPT_DAYS + 1) * 86400
+    for path in [old.folder, *old.folder.iterdir()]:
+        os.utime(path, (then, then))
+    assert gathering.sweep(tmp_path) == [old.folder]
+    assert not old.folder.exists() and new.classes()["sunny"]
+

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from catdog_core import board, config, dataset, jobs, runs
+from catdog_core import board, config, dataset, gathering, jobs, runs
 
 from . import classroom
 from .data import cached_data
@@ -117,6 +117,13 @@ def _warm_start(home: str) -> bool:
 
 
 @st.cache_resource(show_spinner=False)
+def _sweep_gathered(home: str) -> bool:
+    """Once per server and home: photos gathered on Your classes that no session can reach any more go."""
+    gathering.sweep(Path(home))
+    return True
+
+
+@st.cache_resource(show_spinner=False)
 def _note_at_exit(home: str) -> bool:
     """Once per server and home: when `streamlit run` stops, its terminal says that the training workers
     live on (jobs outlive the server) and how to stop them."""
@@ -152,6 +159,7 @@ def page_setup() -> None:
         _password_gate()
     _warm_start(str(config.catdog_home()))
     _note_at_exit(str(config.catdog_home()))
+    _sweep_gathered(str(config.catdog_home()))
     owner()
     if st.session_state.get(PRESENTER_KEY):
         # Headings and everything inside them (Streamlit wraps their text), or the rule above shrinks them.
