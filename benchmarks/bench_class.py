@@ -673,6 +673,14 @@ def report(out: dict, args) -> None:
         cells = [f"{summary(tally.times[k].get(action, [])):>16} n={len(tally.times[k].get(action, [])):<4}"
                  for k in (PROTOCOL, CHROMIUM_TAB)]
         print(f"  {action:26} {cells[0]} {cells[1]}")
+    later = {kind: [t for at, k, _a, t in tally.timeline if k == kind and at >= args.arrival]
+             for kind in (PROTOCOL, CHROMIUM_TAB)}
+    print(f"{'after the first ' + format(args.arrival, 'g') + ' s':28} {summary(later[PROTOCOL]):>22} "
+          f"{summary(later[CHROMIUM_TAB]):>22}   (the class has arrived, its first trainings are done)")
+    for action in ("page evaluate", "class set", "classify"):
+        cells = [summary([t for at, k, a, t in tally.timeline if k == kind and a == action and at >= args.arrival])
+                 for kind in (PROTOCOL, CHROMIUM_TAB)]
+        print(f"  {action:26} {cells[0]:>22} {cells[1]:>22}")
     print(f"page runs: {len(every[PROTOCOL])} protocol, {len(every[CHROMIUM_TAB])} chromium; Chromium actions "
           f"after which no run started: {out.get('unseen', 0)}; Chromium processes at nice {args.browser_nice}: "
           f"{out.get('chromium_niced', 0)}")
@@ -700,6 +708,8 @@ def main() -> int:
     p.add_argument("--think", type=float, default=2.0, help="a student's mean pause between actions, s")
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--settle", type=float, default=30.0, help="seconds after the class before memory is read")
+    p.add_argument("--arrival", type=float, default=120.0,
+                   help="seconds after which the figures are also given apart (the class arrived together)")
     p.add_argument("--browsers", type=int, default=5, help="how many of the students are Chromium tabs")
     p.add_argument("--browser-nice", type=int, default=19,
                    help="the Chromium students' CPU priority (they stand for devices of their own)")
