@@ -34,8 +34,8 @@ def add_class() -> None:
 
 
 def add_files(name: str, files: list[tuple[str, bytes]]) -> None:
-    """The Add button's callback: the photos join the class, the sentences about refused ones are
-    kept for this run to show, and the uploader gets a new key, so it comes back empty."""
+    """Uploaded photos join the class; the sentences about refused ones are kept for the next run
+    to show, and the uploader gets a new key, so it comes back empty (its files leave memory)."""
     st.session_state["_add_problems"] = gathered.add_photos(name, files)
     st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1
 
@@ -70,10 +70,10 @@ with left:
         current = st.radio("Add photos to", list(classes), key="class_target", horizontal=True)
         upload_round = st.session_state.setdefault(ROUND_KEY, 0)
         files = ui.file_uploader(f"Photos of {current}", key=f"class_files_{current}_{upload_round}", multiple=True)
-        if files:
-            st.button(f"Add {count(len(files), 'photo')} to {ui.plain(current)}", key="add_files",
-                      icon=":material/upload:", on_click=add_files,
-                      args=(current, [(f.name, f.getvalue()) for f in files]))
+        if files:  # uploaded means added (✕ under a photo takes it out again); the uploader comes back empty
+            add_files(current, [(f.name, f.getvalue()) for f in files])
+            st.rerun()
+        st.caption(f"Photos you upload join {ui.plain(current)} at once; ✕ under a photo takes it out.")
         for problem in st.session_state.pop("_add_problems", []):
             st.error(ui.plain(problem))
         no_camera = ui.camera_problem()

@@ -567,9 +567,7 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
                 page.get_by_test_id("stRadio").get_by_text(name, exact=True).click()
                 wait_idle(page)
                 page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files([str(f) for f in photos])
-                wait_idle(page)
-                page.get_by_role("button", name=f"Add {len(photos)} photos to {name}").click()
-                wait_idle(page)
+                wait_idle(page)  # uploaded means added: no second button
                 expect(page.get_by_text(f"{name} · {len(photos)} photos")).to_be_visible()
             expect(page.get_by_role("button", name="Save and use these classes")).to_be_enabled()
             assert_clean(page)
