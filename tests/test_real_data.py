@@ -91,6 +91,7 @@ def _cli(*args, folder):
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+@pytest.mark.long  # 110 s in CI; the augmented path is trained on drawn photos in test_training
 def test_cli_transfer_one_augmented_epoch_reaches_90_percent(real_folder, shared_weights):
     """The post's model 4 with its flip and rotation: every batch goes through MobileNetV2."""
     summary = _cli("train", "--recipe", "transfer", "--epochs", "1", folder=real_folder)
