@@ -288,6 +288,7 @@ def test_the_command_line_trains_in_its_own_process_when_no_worker_is_alive(synt
     assert not list((queue.home / "locks").glob("worker-here-*"))  # its lock file went with it
 
 
+@pytest.mark.long  # 119 s in CI, the slowest test outside the browser flow; bench_quick measures the same warm-up
 def test_a_warm_worker_prepares_the_default_dataset_before_any_job(synthetic_data, shared_weights):
     """What the app starts with its server: the worker decodes the default data and caches the
     frozen base's features, reporting where the sidebar shows it; a quick job then only trains."""
