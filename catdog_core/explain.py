@@ -50,9 +50,15 @@ def _cam_fn(model):
 
     if not supports(model):
         raise CatdogError(UNSUPPORTED)
+    from .models import head_on_shared_base
+
     with _compiled_lock:
         fn = _compiled.get(model)
         if fn is not None:
+            return fn
+        shared = head_on_shared_base(model)
+        if shared is not None:
+            _compiled[model] = fn = _shared_base_cam(*shared)
             return fn
         preprocess = model.get_layer("preprocess")
         base = model.get_layer(BASE_NAME)
@@ -72,8 +78,28 @@ def _cam_fn(model):
             weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # one weight per feature channel
             return tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[0], chosen
 
+        # The graph holds the model's layers, never the model: the cache's key would never die.
         _compiled[model] = cam
         return cam
+
+
+def _shared_base_cam(base, dense):
+    """Grad-CAM of a head on a shared frozen base, with no graph of its own: the base's one graph gives
+    the feature maps, and the rest is exact in numpy. Through GlobalMaxPooling2D the class score's
+    gradient reaches each channel's largest cell (shared equally among ties) with that channel's Dense
+    weight, so averaged over the H x W cells each channel's weight is kernel[channel, class] / (H x W)."""
+    from .predict import base_maps, head_weights, pool_maps
+
+    def cam(x, class_index):
+        maps = base_maps(base, x)
+        kernel, bias = head_weights(dense)
+        chosen = int(class_index)
+        if chosen < 0:
+            chosen = int(np.argmax(pool_maps(maps)[0] @ kernel + bias))
+        weights = kernel[:, chosen] / (maps.shape[1] * maps.shape[2])
+        return np.maximum(maps[0] @ weights, 0.0).astype(np.float32), chosen
+
+    return cam
 
 
 def warm_up(model) -> None:

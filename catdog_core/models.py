@@ -191,6 +191,24 @@ def share_base_as(key: str, base) -> None:
             _shared.popitem(last=False)
 
 
+def head_on_shared_base(model):
+    """(base, logits layer) when `model` is this code's transfer recipe on a shared frozen base
+    (built with share_base), else None. Such a model is preprocess -> base -> GlobalMaxPooling2D ->
+    Dense when it classifies (augmentation and dropout are the identity then), so every head on one
+    base can be answered by one traced graph of that base and its own Dense in numpy."""
+    from keras import layers
+
+    names = {layer.name: layer for layer in model.layers}
+    base = names.get(BASE_NAME)
+    if base is None or base_source(base) is None:
+        return None
+    pool, dense, preprocess = names.get("pool"), names.get("logits"), names.get("preprocess")
+    if not (isinstance(pool, layers.GlobalMaxPooling2D) and isinstance(dense, layers.Dense)
+            and isinstance(preprocess, layers.Rescaling)):
+        return None
+    return base, dense
+
+
 def load_base(weights: str | None = None, pretrained: bool = True):
     """Frozen MobileNetV2 without its top, from ImageNet or the local h5 file."""
     import keras

@@ -277,3 +277,56 @@ def test_cli_predict_explain_writes_one_png_per_image(trained, tmp_path, shared_
         with Image.open(line["explain"]) as png:
             assert png.format == "PNG" and png.size == (size, size)  # painted over the photo as shown
     assert sorted(p.name for p in (tmp_path / "cams").iterdir()) == ["photo0_gradcam.png", "photo1_gradcam.png"]
+
+
+def _heads_on_two_bases(shared_weights, rng):
+    """The same head (random weights) on the process's shared base and on a base of its own loaded
+    from the same file: the first takes the shared graph, the second the model's own traced graph."""
+    shared = models.build("transfer", 2, weights=shared_weights, share_base=True).inference
+    own = models.build("transfer", 2, weights=shared_weights).inference
+    head = [rng.normal(0, 0.05, (1280, 2)).astype("float32"), rng.normal(0, 0.5, 2).astype("float32")]
+    for model in (shared, own):
+        model.get_layer("logits").set_weights(head)
+    return shared, own
+
+
+def test_a_head_on_the_shared_base_answers_and_explains_as_its_own_graph_would(shared_weights):
+    rng = np.random.default_rng(11)
+    shared, own = _heads_on_two_bases(shared_weights, rng)
+    assert models.head_on_shared_base(shared) is not None and models.head_on_shared_base(own) is None
+    photos = np.stack([draw_image(i % 2, rng, size=160) for i in range(5)])
+    np.testing.assert_allclose(predict.logits(shared, photos), predict.logits(own, photos), atol=2e-4)
+    np.testing.assert_allclose(predict.logits(shared, photos), np.asarray(own(photos.astype("float32"))),
+                               atol=2e-4)
+    for photo in photos[:3]:
+        for chosen in (None, 0, 1):
+            np.testing.assert_allclose(explain.grad_cam(shared, photo, chosen),
+                                       explain.grad_cam(own, photo, chosen), atol=2e-4)
+
+
+def test_a_dozen_heads_on_one_base_trace_it_once_and_none_keeps_its_model_alive(shared_weights):
+    import gc
+    import weakref
+
+    rng = np.random.default_rng(12)
+    heads = [_heads_on_two_bases(shared_weights, rng)[0] for _ in range(3)]
+    for model in heads:
+        predict.warm_up(model)
+        explain.warm_up(model)
+    base = models.head_on_shared_base(heads[0])[0]
+    graph = predict._base_graphs.get(models.base_source(base))
+    traced = graph.experimental_get_tracing_count()
+    assert traced <= 2  # one image, and a batch for the second probe shape at most
+    # Each head answers with its own weights through that one graph.
+    photo = draw_image(0, rng, size=160)[None]
+    answers = [predict.logits(model, photo) for model in heads]
+    assert not np.allclose(answers[0], answers[1])
+    assert graph.experimental_get_tracing_count() == traced
+    # A model the caches no longer reach is freed: the compiled graphs hold their model weakly.
+    own = models.build("transfer", 2, weights=shared_weights).inference
+    predict.logits(own, photo)
+    explain.grad_cam(own, photo[0])
+    gone = weakref.ref(own)
+    del own, heads
+    gc.collect()
+    assert gone() is None
