@@ -4,7 +4,8 @@
 For each checkout (this one, and `--vs BEFORE`, e.g. a `git worktree` of an earlier commit), a fresh
 `streamlit run app.py` and one protocol client (bench_server.Client): it opens Your classes, adds a
 class, uploads the 30 photos through /_stcore/upload_file as a browser does and gives them to the
-class's uploader (pressing "Add 30 photos" where the code has that button). Printed: the server's
+class's photo box (st.chat_input; an st.file_uploader before, pressing "Add 30 photos" where the code
+had that button). Printed: the server's
 RSS with the page open before the upload and 30 s after the photos were added, the difference, and
 the same once the tab closed, and the photos the class holds on disk (as many as the session's
 100 MB of gathered photos hold). The two servers run one after the other on the
@@ -62,12 +63,16 @@ async def one_student(app: Path, photos: list[bytes], settle: float) -> dict:
         await tab.run_page("classes")
         await asyncio.sleep(3)
         before = bs.rss_mb(server.proc.pid)
-        uploader = next(w for w in tab.uploader_ids if w.endswith("class_files_kitty_0"))
+        uploader = next(w for w in tab.uploader_ids if w.endswith(("class_files_kitty_0", "class_photos_kitty")))
         infos = []
         for i, data in enumerate(photos):
             infos.append(await tab.upload(f"phone{i:02d}.jpg", data, "image/jpeg"))
         given = WidgetState(id=uploader)
-        given.file_uploader_state_value.uploaded_file_info.extend(infos)
+        if uploader.endswith("class_photos_kitty"):  # the box that hands photos over once (st.chat_input)
+            given.chat_input_value.data = ""  # a submit sends its text, empty or not, beside the files
+            given.chat_input_value.file_uploader_state.uploaded_file_info.extend(infos)
+        else:  # the code of before: st.file_uploader
+            given.file_uploader_state_value.uploaded_file_info.extend(infos)
         started = time.perf_counter()
         await tab.run_page("classes", widgets=[given])
         add = next((i for label, i in tab.widget_ids.items() if label.startswith(f"Add {len(photos)} photos")), None)

@@ -275,6 +275,8 @@ class Client:
                 self.exceptions.append(f"{element.exception.type}: {element.exception.message}"[:200])
             elif what == "file_uploader":
                 self.uploader_ids.append(element.file_uploader.id)
+            elif what == "chat_input" and element.chat_input.accept_file:  # a box that takes files too
+                self.uploader_ids.append(element.chat_input.id)
             elif what == "markdown":
                 self.markdown.append(element.markdown.body)
         elif kind == "new_session":

@@ -6,7 +6,7 @@ import streamlit as st
 
 from pathlib import Path
 
-from catdog_core import dataset, images, jobs, uploads
+from catdog_core import dataset, fileio, images, jobs, uploads
 from catdog_core.errors import CatdogError
 from catdog_core.gathering import Gathering
 from catdog_core.words import count
@@ -14,7 +14,6 @@ import ui
 
 ui.page_setup()
 
-ROUND_KEY = "class_upload_round"  # part of the uploader's key: a new key after each add empties it
 MIN_PHOTOS = dataset.MIN_IMAGES_PER_CLASS
 SHOWN = 24  # photos a class shows (the rest are counted)
 PER_ROW = 6
@@ -34,10 +33,9 @@ def add_class() -> None:
 
 
 def add_files(name: str, files: list[tuple[str, bytes]]) -> None:
-    """Uploaded photos join the class; the sentences about refused ones are kept for the next run
-    to show, and the uploader gets a new key, so it comes back empty (its files leave memory)."""
+    """Given photos join the class on disk; the sentences about refused ones are kept for the next
+    run to show."""
     st.session_state["_add_problems"] = gathered.add_photos(name, files)
-    st.session_state[ROUND_KEY] = st.session_state.get(ROUND_KEY, 0) + 1
 
 
 @st.cache_data(max_entries=600, show_spinner=False)
@@ -68,12 +66,19 @@ with left:
     if classes:
         # Plain names as options: a label with the photo count would change as photos arrive.
         current = st.radio("Add photos to", list(classes), key="class_target", horizontal=True)
-        upload_round = st.session_state.setdefault(ROUND_KEY, 0)
-        files = ui.file_uploader(f"Photos of {current}", key=f"class_files_{current}_{upload_round}", multiple=True)
-        if files:  # uploaded means added (✕ under a photo takes it out again); the uploader comes back empty
-            add_files(current, [(f.name, f.getvalue()) for f in files])
+        st.markdown(f"**Photos of {ui.plain(current)}**")
+        # Given means added (✕ under a photo takes it out again), and the photos leave the server's memory.
+        files, typed = ui.photo_drop("Drop photos or press +",
+                                     key=f"class_photos_{current}")
+        if files:
+            add_files(current, files)
+            del files
+            fileio.trim_heap()  # the photos are on disk now: their buffers go back to the system
             st.rerun()
-        st.caption(f"Photos you upload join {ui.plain(current)} at once; ✕ under a photo takes it out.")
+        elif typed:
+            st.info("Typed words add nothing here: attach photos with the button at the left of the box.")
+        st.caption(f"Photos you give join {ui.plain(current)} at once, up to "
+                   f"{images.MAX_UPLOAD_BYTES // 2**20} MB each; ✕ under a photo takes it out.")
         for problem in st.session_state.pop("_add_problems", []):
             st.error(ui.plain(problem))
         no_camera = ui.camera_problem()

@@ -566,8 +566,10 @@ def test_every_page_and_flow_in_chromium(server, cat_photo, shared_zip, tmp_path
                 wait_idle(page)
                 page.get_by_test_id("stRadio").get_by_text(name, exact=True).click()
                 wait_idle(page)
-                page.get_by_test_id("stFileUploaderDropzoneInput").first.set_input_files([str(f) for f in photos])
-                wait_idle(page)  # uploaded means added: no second button
+                # The photo box (st.chat_input: its files leave the server's memory once read): attach, send.
+                page.get_by_test_id("stChatInput").locator("input[type=file]").set_input_files([str(f) for f in photos])
+                page.get_by_test_id("stChatInputSubmitButton").click()
+                wait_idle(page)  # given means added: no second button
                 expect(page.get_by_text(f"{name} · {len(photos)} photos")).to_be_visible()
             expect(page.get_by_role("button", name="Save and use these classes")).to_be_enabled()
             assert_clean(page)

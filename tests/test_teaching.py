@@ -165,13 +165,19 @@ def test_classes_built_in_the_browser_train_and_classify(monkeypatch, synthetic_
         at.radio(key="class_target").set_value(name).run()
         files = [(f"{name}{i}.jpg", jpeg_bytes(label, rng, size=96), "image/jpeg") for i in range(9)]
         files.append(("notes.txt", b"not a photo", "text/plain"))
-        uploader = f"class_files_{name}_{at.session_state['class_upload_round']}"
-        at.file_uploader(key=uploader).set_value(files).run()
+        drop = [c for c in at.chat_input if c.key == f"class_photos_{name}"][0]
+        for file in files:
+            drop.upload(*file)
+        at.run()
         assert any("notes.txt" in e for e in texts(at.error))
-        # Uploaded means added (issue 33, item 7): the uploader comes back empty (a new key), no Add button.
-        assert f"class_files_{name}_{at.session_state['class_upload_round']}" != uploader
+        # Given means added (issue 33, item 7), no Add button; and the photos left the server's memory
+        # (issue 32: st.file_uploader kept every photo for the session).
         assert not [b for b in at.button if b.key == "add_files"]
         assert f"**{name}** · 9 photos" in texts(at.markdown)
+    # Words typed in the box are not photos: one sentence, nothing added.
+    [c for c in at.chat_input if c.key == "class_photos_stormy"][0].set_value("a dog").run()
+    assert any("Typed words add nothing" in i for i in texts(at.info))
+    assert "**stormy** · 9 photos" in texts(at.markdown)
     assert not at.exception
     drop = [b for b in at.button if b.key == "drop_sunny_0"][0]
     drop.click().run()

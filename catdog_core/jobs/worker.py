@@ -451,19 +451,15 @@ def release_memory() -> None:
     """What an idle worker needs no longer: the datasets it mapped, the fast base's working memory,
     freed heap pages. It keeps TensorFlow started, the shared frozen base and the cached features
     (a few MB), so the next job still starts at once."""
-    import ctypes
-
     from .. import dataset as datasets
     from .. import features
+    from ..fileio import trim_heap
 
     datasets.release()
     features.release_runners()
     gc.unfreeze()  # what main froze after a job: objects since freed in cycles are collected now
     gc.collect()
-    try:
-        ctypes.CDLL("libc.so.6").malloc_trim(0)  # glibc: give freed heap pages back to the system
-    except (OSError, AttributeError):
-        pass
+    trim_heap()
 
 
 def recover_dead(queue: Queue, me: str) -> None:
