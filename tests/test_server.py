@@ -158,3 +158,57 @@ def test_a_stopped_server_says_the_training_worker_keeps_running(tmp_path, synth
     assert worker.worker_alive(home)  # still there: the server's stop did not end it
     worker.shutdown_workers(home)
     assert not worker.worker_alive(home)
+
+
+@pytest.mark.browser  # a real `streamlit run` of its own, like the browser tests
+def test_photos_given_to_your_classes_leave_the_servers_memory_once_added(shared_zip, shared_weights):
+    """Issue 32's last row: a student's photos on Your classes are on disk, not in the web server.
+    Streamlit's st.file_uploader kept every file it held until the session ended (30 phone photos: +366
+    MB). The photo box hands them over once: sent again by the same upload ids after the class was
+    emptied, they are not there to add (bench_photos measures the memory: +8 MB)."""
+    import asyncio
+    import json
+    import sys
+
+    from streamlit.proto.WidgetStates_pb2 import WidgetState
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    import bench_server as bs
+    from bench_door import GateClient
+
+    def held(server) -> int:
+        return sum(len(json.loads(index.read_text()).get("kitty", []))
+                   for index in (server.home / "gathering").glob("*/classes.json"))
+
+    async def student(server) -> list[int]:
+        tab = GateClient(server, "student")
+        await tab.connect()
+        await tab.run_page("classes")
+        await tab.submit("classes", "New class name", "kitty", "Add the class")
+        await tab.run_page("classes")
+        box = next(w for w in tab.uploader_ids if w.endswith("class_photos_kitty"))
+        given = WidgetState(id=box)
+        given.chat_input_value.data = ""  # what the browser sends with files and no words
+        for i in range(6):
+            info = await tab.upload(f"phone{i}.jpg", jpeg_bytes(i % 2, i, size=200))
+            given.chat_input_value.file_uploader_state.uploaded_file_info.append(info)
+        await tab.run_page("classes", widgets=[given])
+        counts = [held(server)]
+        await tab.run_page("classes", widgets=[WidgetState(id=tab.widget_ids["Remove class"], trigger_value=True)])
+        await tab.submit("classes", "New class name", "kitty", "Add the class")
+        counts.append(held(server))
+        again = WidgetState(id=box)
+        again.chat_input_value.CopyFrom(given.chat_input_value)
+        await tab.run_page("classes", widgets=[again])  # the same upload ids: nothing left to add
+        counts.append(held(server))
+        assert not tab.exceptions, tab.exceptions
+        await tab.close()
+        return counts
+
+    server = bs.Server(REPO, Path(shared_zip), Path(shared_weights), workers=0)
+    server.env["CATDOG_WARM"] = "0"
+    try:
+        server.start()
+        assert asyncio.run(student(server)) == [6, 0, 0]
+    finally:
+        server.stop()
