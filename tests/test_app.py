@@ -244,6 +244,7 @@ def saved_transfer_run(trained_transfer):
     return runs.save_run(result, loaded.describe())
 
 
+@pytest.mark.long  # 105 s in the suite; fine-tuning itself is tested in test_training (two stages, the marker's epoch)
 def test_training_fine_tune_adds_stage_and_marker(data):
     at = open_page("training")
     at.session_state["augment_settings"] = NO_AUGMENTATION

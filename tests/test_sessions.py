@@ -9,6 +9,8 @@ from __future__ import annotations
 import gc
 import threading
 
+import pytest
+
 from streamlit.testing.v1 import AppTest
 
 from catdog_core import jobs, predict, runs
@@ -61,6 +63,7 @@ def one_session(i: int, outcome: dict) -> None:
         problems.append(f"session {i}: {type(exc).__name__}: {exc}")
 
 
+@pytest.mark.long  # 120 s in the suite; the class itself is measured on the real server (tests/test_load.py, bench_class)
 def test_six_sessions_at_once(monkeypatch, synthetic_data, trained_transfer):
     monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
     data, result = trained_transfer
