@@ -31,7 +31,7 @@ from _common import scratch  # noqa: E402
 CHILD = r"""
 import gc, json, sys, time
 from catdog_core.jobs.run import run_job
-from catdog_core.jobs.spec import quick_spec
+from catdog_core.jobspec import quick_spec
 from catdog_core.training import Observer
 
 class Phases(Observer):

@@ -67,7 +67,7 @@ def train(recipe: str, data=None, *, epochs: int = 20, quiet: bool = False, **op
     from .augment import AugmentSettings
     from .dataset import Dataset
     from .errors import InvalidSettings
-    from .jobs.spec import JobSpec
+    from .jobspec import JobSpec
     from .training import train as fit
 
     allowed = sorted(f.name for f in fields(JobSpec) if f.name not in _NOT_SETTINGS + ("epochs",))

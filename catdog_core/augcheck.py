@@ -371,7 +371,7 @@ def run_check_job(spec, observer, stop: threading.Event, report: Callable[[int, 
     """A "does it help?" job (kind augment_check): spec.settings, or each value of spec.sweep_setting
     in spec.sweep_values; each answer goes to report(number, answer as a dict), 1-based."""
     from . import dataset as datasets
-    from .jobs.queue import DONE, STOPPED
+    from .jobspec import DONE, STOPPED
 
     observer.on_phase("Loading the dataset")
     data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))

@@ -9,7 +9,7 @@ it into a notebook without this project.
 from __future__ import annotations
 
 from .augment import FLIP_MODES, NO_AUGMENTATION, AugmentSettings
-from .jobs.spec import JobSpec
+from .jobspec import JobSpec
 from .models import SMALL_CNN, TRANSFER_HEAD, get_recipe
 
 HEADER = '''import numpy as np

@@ -34,7 +34,7 @@ from .errors import InvalidSettings
 
 # What a curve job is (sizes, recipes, the small CNN's limits, curve_spec) lives with the other job
 # specs, so the pages can submit one without importing this training module.
-from .jobs.spec import (CURVE_BASELINE_EPOCHS as BASELINE_EPOCHS, CURVE_BASELINE_MAX as BASELINE_MAX,  # noqa: F401
+from .jobspec import (CURVE_BASELINE_EPOCHS as BASELINE_EPOCHS, CURVE_BASELINE_MAX as BASELINE_MAX,  # noqa: F401
                         CURVE_BASELINE_STEPS as BASELINE_STEPS, CURVE_KIND as KIND, CURVE_RECIPES as RECIPES,
                         CURVE_SIZES as SIZES, curve_spec)
 
@@ -219,7 +219,7 @@ def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZ
     MIN_STEPS; for the small CNN BASELINE_EPOCHS and BASELINE_STEPS at its recipe's learning rate.
     A set `stop` ends it after the current point's training; the finished points are returned."""
     from . import features
-    from .jobs.spec import MIN_STEPS, QUICK
+    from .jobspec import MIN_STEPS, QUICK
     from .metrics import interval
 
     stop = stop or threading.Event()
@@ -322,7 +322,7 @@ def run_curve_job(spec, observer, stop: threading.Event, report: Callable[[int, 
     """Run a learning-curve job (the worker calls this for kind "learning_curve"): each finished
     point goes to report(number, point as a dict), 1-based. Returns (state, phase) to finish it with."""
     from . import dataset as datasets
-    from .jobs.queue import DONE, STOPPED
+    from .jobspec import DONE, STOPPED
     from .words import count
 
     observer.on_phase("Loading the dataset")

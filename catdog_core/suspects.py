@@ -33,7 +33,7 @@ import numpy as np
 from . import config
 from .errors import InvalidSettings
 from .fileio import Recent, keep_newest, write_atomic
-from .jobs.spec import MAX_EXCLUDE
+from .jobspec import MAX_EXCLUDE
 
 FOLDS = 5
 EPOCHS = 10  # as the quick preset (jobs.QUICK): its epochs, batch size and learning rate

@@ -39,7 +39,7 @@ from .augment import NO_AUGMENTATION, AugmentSettings
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .words import count
-from .jobs.spec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec,  # noqa: F401
+from .jobspec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec,  # noqa: F401
                         epochs_for_steps)
 from .models import BASE_NAME, BuiltModel, build, compile_model, get_recipe, shared_base
 
@@ -576,7 +576,7 @@ def warm_cache(dataset: Dataset, observer: Observer | None = None, weights: str 
     that follows only trains the head."""
     from dataclasses import replace
 
-    from .jobs.spec import quick_spec
+    from .jobspec import quick_spec
 
     observer = observer or Observer()
     weights = weights or config.base_weights_setting()

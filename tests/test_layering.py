@@ -7,7 +7,6 @@ import re
 import subprocess
 import sys
 
-import pytest
 
 from conftest import REPO
 
@@ -117,7 +116,7 @@ def _module_name(path) -> str:
 
 def _module_graph() -> dict[str, set[str]]:
     """Each catdog_core module (a package: its __init__) -> the catdog_core modules it imports, at the
-    top or inside a function. Importing `catdog_core.jobs.spec` runs `catdog_core.jobs` first, so a
+    top or inside a function. Importing `catdog_core.jobs.queue` runs `catdog_core.jobs` first, so a
     module outside a package that imports into it imports the package too."""
     graph = {}
     for path in PACKAGE.rglob("*.py"):
@@ -131,7 +130,7 @@ def _module_graph() -> dict[str, set[str]]:
 
 def _package_graph() -> dict[str, set[str]]:
     """The same imports between catdog_core's parts: a top-level module, or a package with every
-    module inside it (catdog_core.jobs holds jobs.spec, jobs.worker, ...)."""
+    module inside it (catdog_core.jobs holds jobs.queue, jobs.worker, ...)."""
     def part(module: str) -> str:
         return ".".join(module.split(".")[:2])
 
@@ -182,38 +181,16 @@ def test_the_cycle_finder_sees_cycles_of_any_length():
     # Imports inside functions count, and a package counts as every module in it.
     graph = _module_graph()
     assert "catdog_core.training" in graph["catdog_core.jobs.run"]  # run_job's import inside the function
-    assert "catdog_core.jobs" in graph["catdog_core.training"]  # training imports jobs.spec, so jobs too
+    assert "catdog_core.jobs" in graph["catdog_core.cli.commands"]  # cli imports jobs.worker inside a function, so jobs too
 
 
-# The one cycle left, held apart only by imports inside functions: jobs.run and jobs.worker call
-# training, learningcurve, augcheck and shortcut (the four kinds of job), which (with suspects) import jobs.spec and jobs.queue, and so the jobs
-# package. Issue 34's progress refactor moves JobSpec and the progress records below both; then
-# these edges close no cycle, and the xfail below passes (strict: it then fails until removed).
-KNOWN_CYCLE_EDGES = {("catdog_core.jobs.run", "catdog_core.training"),
-                     ("catdog_core.jobs.worker", "catdog_core.training"),
-                     ("catdog_core.jobs.worker", "catdog_core.learningcurve"),
-                     ("catdog_core.jobs.worker", "catdog_core.augcheck"),
-                     ("catdog_core.jobs.worker", "catdog_core.shortcut")}
-
-
-def test_no_import_cycle_between_modules_or_packages_but_the_known_one():
-    graph = _module_graph()
-    assert KNOWN_CYCLE_EDGES <= {(a, b) for a, targets in graph.items() for b in targets}
-    for a, b in KNOWN_CYCLE_EDGES:
-        graph[a] = graph[a] - {b}
-    assert _cycles(graph) == []
-    parts = _package_graph()
-    assert _cycles(parts) == [["catdog_core.augcheck", "catdog_core.jobs", "catdog_core.learningcurve",
-                               "catdog_core.shortcut", "catdog_core.suspects", "catdog_core.training"]]  # the known one
-    parts["catdog_core.jobs"] -= {"catdog_core.training", "catdog_core.learningcurve", "catdog_core.augcheck",
-                                  "catdog_core.shortcut"}
-    assert _cycles(parts) == []
-
-
-@pytest.mark.xfail(strict=True, reason="the package cycle jobs <-> training/learningcurve/suspects (KNOWN_CYCLE_EDGES): "
-                                       "issue 34's progress refactor removes it; then drop this mark")
-def test_no_import_cycle_between_packages():
+def test_no_import_cycle_between_modules_or_between_packages():
+    """The kinds of job (training, learningcurve, augcheck, shortcut) read a job's spec and states from
+    catdog_core.jobspec, below the jobs package that runs them: the jobs package calls them, and
+    nothing of them imports it back."""
+    assert _cycles(_module_graph()) == []
     assert _cycles(_package_graph()) == []
+    assert "catdog_core.training" in _package_graph()["catdog_core.jobs"]  # the jobs package runs training
 
 
 def test_only_the_jobs_package_knows_about_queues_and_ray():

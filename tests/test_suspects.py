@@ -10,7 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from catdog_core import dataset, jobs, suspects, training
+from catdog_core import dataset, jobs, jobspec, suspects, training
 from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.errors import InvalidSettings
 from conftest import button, open_page, session_job_id, texts, wait_for
@@ -74,7 +74,7 @@ def test_exclusions_are_a_checked_list_beside_the_dataset(mislabelled):
     with pytest.raises(InvalidSettings, match="without training photos"):
         suspects.check_exclusions(data, cats)
     with pytest.raises(InvalidSettings, match="At most"):
-        suspects.check_exclusions(data, [f"train/cats/{i}.jpg" for i in range(jobs.spec.MAX_EXCLUDE + 1)])
+        suspects.check_exclusions(data, [f"train/cats/{i}.jpg" for i in range(jobspec.MAX_EXCLUDE + 1)])
     assert suspects.load_exclusions(data) == tuple(sorted(SWAPPED))  # a refused list changes nothing
     path.write_text(json.dumps({"exclude": [validation]}))
     assert suspects.load_exclusions(data) == ()  # a hand-edited list naming other photos is not used

@@ -7,7 +7,7 @@ import json
 
 import streamlit as st
 
-from catdog_core import augcheck, charts, codegen, jobs
+from catdog_core import augcheck, charts, codegen, jobs, jobspec
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import CatdogError
 
@@ -124,7 +124,7 @@ def _sweep_live(asked: str, setting: str, current) -> None:
 def section(settings: AugmentSettings) -> None:
     """"Does it help?" for these settings, and a sweep of one of them."""
     st.subheader("Does it help?")
-    st.caption(LESSON.format(k=jobs.spec.AUGCHECK_VARIANTS, s=augcheck.SEEDS))
+    st.caption(LESSON.format(k=jobspec.AUGCHECK_VARIANTS, s=augcheck.SEEDS))
     source = data_source()
     loaded = cached_data()
     if loaded is None:
@@ -178,7 +178,7 @@ def section(settings: AugmentSettings) -> None:
 
 GAP_KEY = "_gap_jobs"  # {what was asked (JSON): the ids of model 1's and model 2's jobs}
 GAP_EPOCHS = 5
-GAP_MIN_STEPS = jobs.spec.MIN_STEPS  # the small-data rule as for every training (tests lower it)
+GAP_MIN_STEPS = jobspec.MIN_STEPS  # the small-data rule as for every training (tests lower it)
 GAP_NAMES = ("model 1 (no augmentation)", "model 2 (augmented)")
 
 

@@ -19,7 +19,7 @@ class _Parser(argparse.ArgumentParser):
 
 def parser() -> argparse.ArgumentParser:
     from ..models import RECIPES
-    from ..jobs.spec import FINE_TUNE_AT, MIN_STEPS, VARIANTS
+    from ..jobspec import FINE_TUNE_AT, MIN_STEPS, VARIANTS
 
     p = _Parser(prog="catdog", description=DESCRIPTION)
     sub = p.add_subparsers(dest="command", required=True)

@@ -22,9 +22,8 @@ from pathlib import Path
 from .. import config
 from ..owners import TERMINAL, Actor, Budget, check_budget, job_epochs
 from ..words import count
-from .spec import BatchReport, JobSpec
+from ..jobspec import DONE, FAILED, QUEUED, RUNNING, STOPPED, BatchReport, JobSpec  # noqa: F401
 
-QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 FINISHED = (DONE, STOPPED, FAILED)
 KEEP_FINISHED = 500  # finished jobs remembered; older ones are forgotten (their runs stay)
 

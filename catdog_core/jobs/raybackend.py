@@ -128,7 +128,7 @@ def train_task(spec_dict: dict, actor, upload: tuple[str, bytes] | None, extra: 
     import ray
 
     from .run import run_job
-    from .spec import JobSpec
+    from ..jobspec import JobSpec
 
     spec = JobSpec.from_dict(spec_dict)
     if upload is not None:  # the class zip a student uploaded to the server

@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import config, features
 from ..errors import CatdogError
 from ..models import build, get_recipe
-from .spec import JobSpec
+from ..jobspec import JobSpec
 
 
 def _convert_while_decoding(spec: JobSpec) -> threading.Thread | None:

@@ -30,7 +30,7 @@ from .. import config
 from ..words import count
 from ..errors import CatdogError
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
-from .spec import AUGCHECK_KIND, CURVE_KIND, SHORTCUT_KIND
+from ..jobspec import AUGCHECK_KIND, CURVE_KIND, SHORTCUT_KIND
 
 IDLE_SECONDS = 600.0
 NICENESS = 10  # below the web server and the model service: pages stay quick while a class trains

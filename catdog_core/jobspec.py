@@ -7,9 +7,11 @@ from __future__ import annotations
 import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
-from .. import config
-from ..augment import NO_AUGMENTATION, AugmentSettings
+from . import config
+from .augment import NO_AUGMENTATION, AugmentSettings
 
+# A job's states, as the queue stores them (below the jobs package, so the kinds of job can read them).
+QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 MAX_EPOCHS = 200
 FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
 MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
@@ -84,8 +86,8 @@ class JobSpec:
 
 def _sweep_list(setting, values) -> tuple:
     """JobSpec.sweep_values from JSON: at most 6 numbers, or flip modes for a sweep of flip."""
-    from ..augment import FLIP_MODES
-    from ..errors import InvalidSettings
+    from .augment import FLIP_MODES
+    from .errors import InvalidSettings
 
     if not isinstance(setting, str) or not isinstance(values, (list, tuple)) or len(values) > 6:
         raise InvalidSettings("An augmentation sweep takes at most 6 values of one setting.")
@@ -104,7 +106,7 @@ STAMP_FIELDS = ("target", "share", "size", "corner", "colour", "seed")  # shortc
 def stamp_items(values) -> tuple:
     """JobSpec.stamp from JSON (a dict of shortcut.Stamp's fields): its shape here, its values where
     the job runs (shortcut.Stamp.check, against the data's classes)."""
-    from ..errors import InvalidSettings
+    from .errors import InvalidSettings
 
     if isinstance(values, tuple):
         values = dict(values)
@@ -119,7 +121,7 @@ def stamp_items(values) -> tuple:
 
 def _sizes_list(values) -> tuple[int, ...]:
     """JobSpec.sizes from JSON (a list): a tuple of at most 12 whole numbers of photos."""
-    from ..errors import InvalidSettings
+    from .errors import InvalidSettings
 
     if not isinstance(values, (list, tuple)) or len(values) > 12 or \
             not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**7 for v in values):
@@ -129,7 +131,7 @@ def _sizes_list(values) -> tuple[int, ...]:
 
 def _exclude_list(values) -> tuple[str, ...]:
     """JobSpec.exclude from JSON (a list): a tuple of at most MAX_EXCLUDE texts."""
-    from ..errors import InvalidSettings
+    from .errors import InvalidSettings
 
     if not isinstance(values, (list, tuple)) or len(values) > MAX_EXCLUDE or \
             not all(isinstance(v, str) and 0 < len(v) <= 4096 for v in values):
@@ -149,7 +151,7 @@ CURVE_BASELINE_EPOCHS, CURVE_BASELINE_STEPS = 1, 30
 def curve_spec(recipe: str = "transfer", data: str | None = None, sizes=CURVE_SIZES) -> "JobSpec":
     """A learning curve as a job of the queue (jobs.submit): its points stream into the job's
     history, one record per point, as they finish; it saves no run."""
-    from ..errors import InvalidSettings
+    from .errors import InvalidSettings
 
     if recipe not in CURVE_RECIPES:
         raise InvalidSettings(f"A learning curve trains {' or '.join(CURVE_RECIPES)}, not {recipe!r}.")
@@ -168,7 +170,7 @@ def augcheck_spec(settings: AugmentSettings, data: str | None = None, sweep_sett
                   sweep_values=()) -> "JobSpec":
     """An augmentation check (or a sweep of one setting) as a job of the queue: each answer streams
     into the job's history as one record; it saves no run."""
-    from ..augment import sweep_values as planned
+    from .augment import sweep_values as planned
 
     if sweep_setting:
         planned(settings, sweep_setting, sweep_values)  # a bad sweep is refused before it is queued
@@ -200,7 +202,7 @@ REPRODUCE_LABEL = "reproduce the post"
 
 def post_specs(data: str | None = None, epochs: int = 20, min_steps: int = MIN_STEPS) -> list[JobSpec]:
     """The post's four models with its settings: 20 epochs, batch 32, flip both ways, rotation 0.2."""
-    from ..models import RECIPES
+    from .models import RECIPES
 
     return [JobSpec(name, epochs, AugmentSettings(), data, label=REPRODUCE_LABEL, min_steps=min_steps)
             for name in RECIPES]
