@@ -128,7 +128,7 @@ with grid:
         if len(copies):
             # One figure with the nine inside it, not nine st.image files: a quick slider ends runs whose
             # files the browser has not fetched yet, and Streamlit deletes those (broken images).
-            st.plotly_chart(charts.picture_sheet(copies), key="aug_grid", config={"staticPlot": True})
+            st.plotly_chart(ui.figure(charts.picture_sheet, copies), key="aug_grid", config={"staticPlot": True})
     # Right under the copies, written just after them: the text never describes other pictures.
     st.markdown(f"In use: **{augment.describe(settings)}**. The Training page uses these settings for "
                 "models 2, 3 and 4 (model 1, the baseline, uses none).")

@@ -64,7 +64,7 @@ def show_prediction(run, name: str, data: bytes, view: str | None, key: str,
             right.caption(ui.plain(answer.novelty.sentence(f"the {' and '.join(run.class_names)}")))
         if answer.seen is not None:
             right.warning(seen_sentence(answer.seen))
-        right.plotly_chart(charts.probabilities(prediction.probabilities, large=ui.presenter()),
+        right.plotly_chart(ui.figure(charts.probabilities, prediction.probabilities, large=ui.presenter()),
                            key=f"probabilities_{key}", config=charts.NO_TOOLBAR)
     return NONE_OF_THE_ABOVE if unlike else prediction.label
 
@@ -254,8 +254,8 @@ def labelled_check(run, heatmap: bool) -> None:
                 f"(none of the above?): {ui.plain(', '.join(result.unlike[:5]))}{'…' if n > 5 else ''}. "
                 "The model still had to answer one of its classes for each.")
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, "Your photos: confusion",
-                                              large=ui.presenter()),
+    left.plotly_chart(ui.figure(charts.confusion_matrix, result.confusion, result.class_names,
+                                "Your photos: confusion", large=ui.presenter()),
                       key="check_confusion", config=charts.NO_TOOLBAR)
     right.markdown("Each row is the class the photo really shows, each column what the model said.")
     if not result.misses:
@@ -270,7 +270,7 @@ def labelled_check(run, heatmap: bool) -> None:
                 looked.image(miss.looked, caption=f"where it looked for {ui.plain(miss.prediction.label)}",
                              width="stretch")
             said.markdown(f"**{ui.plain(miss.true_label)}**, said **{ui.plain(miss.prediction.label)}**")
-            said.plotly_chart(charts.probabilities(miss.prediction.probabilities, large=ui.presenter()),
+            said.plotly_chart(ui.figure(charts.probabilities, miss.prediction.probabilities, large=ui.presenter()),
                               key=f"miss_{i}", config=charts.NO_TOOLBAR)
 
 

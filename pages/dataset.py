@@ -81,7 +81,7 @@ st.button("Show other examples", on_click=_new_examples, icon=":material/shuffle
 st.subheader("Is it balanced?")
 counts = dataset.label_counts(loaded)
 left, right = st.columns([3, 2])
-left.plotly_chart(charts.label_counts(counts, large=ui.presenter()), config=charts.NO_TOOLBAR)
+left.plotly_chart(ui.figure(charts.label_counts, counts, large=ui.presenter()), config=charts.NO_TOOLBAR)
 baseline = dataset.majority_baseline(loaded, "validation")
 tied = dataset.majority_classes(loaded)
 if len(tied) == 1:

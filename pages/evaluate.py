@@ -71,7 +71,7 @@ else:
                  column_config={"accuracy": st.column_config.NumberColumn(format="percent")})
 
 left, right = st.columns([3, 2])
-left.plotly_chart(charts.confusion_matrix(result.confusion, result.class_names, large=ui.presenter()),
+left.plotly_chart(ui.figure(charts.confusion_matrix, result.confusion, result.class_names, large=ui.presenter()),
                   key="evaluate_confusion", config=charts.NO_TOOLBAR)
 right.markdown("**Reading the matrix:** each row is the true class, each column what the model said. "
                "The diagonal counts the right answers; every other cell is a kind of mistake, coloured "

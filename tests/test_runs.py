@@ -370,3 +370,28 @@ def test_a_new_process_links_the_stored_base_without_saving_it_again(monkeypatch
         f.write(b"planted")
     again, again_digest = store.store_base(base)
     assert again == first and store._holds(again, again_digest) and again_digest == digest
+
+
+def test_the_listing_is_read_again_only_when_a_run_folder_changed(result, data, monkeypatch):
+    """Under a class every page run lists the runs: nothing changed, no folder is read again; a new
+    run, a rename (an atomic write in its folder), a file taken away and a deleted run all show."""
+    from catdog_core.runs import listing as listing_module
+
+    first, second = save(result, data), save(result, data, "transfer")
+    reads = []
+    real = listing_module.read_run
+    monkeypatch.setattr(listing_module, "read_run", lambda path: reads.append(path.name) or real(path))
+    assert [r.run_id for r in runs.list_runs().runs] == [second.run_id, first.run_id]
+    reads.clear()
+    shown = runs.list_runs()
+    assert reads == [] and [r.run_id for r in shown.runs] == [second.run_id, first.run_id]
+    shown.runs.clear()  # a caller changing its copy changes nothing kept
+    assert len(runs.list_runs().runs) == 2
+    runs.rename_run(first, "Ada's model")
+    assert {r.run_id: r.name for r in runs.list_runs().runs}[first.run_id] == "Ada's model"
+    (second.path / runs.COMPLETE).unlink()
+    assert [r.run_id for r in runs.list_runs().runs] == [first.run_id]
+    third = save(result, data)
+    assert [r.run_id for r in runs.list_runs().runs] == [third.run_id, first.run_id]
+    runs.delete_run(first)
+    assert [r.run_id for r in runs.list_runs().runs] == [third.run_id]

@@ -22,6 +22,7 @@ import gc
 from .data import (DATA_HINT, ProgressBar, cached_data, data_available, file_uploader,  # noqa: F401
                    load_data, photo_drop, show_data_problem, try_load_data, use_data)
 from .classroom import camera_problem  # noqa: F401
+from .figures import figure  # noqa: F401
 from .frame import PAGES, class_password, menu_pages, page_setup  # noqa: F401
 from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, duration_text, job_panel, legend_below,  # noqa: F401
                    queue_view, session_job, started_on, submit, submit_group)
