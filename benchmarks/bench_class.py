@@ -369,6 +369,11 @@ class BrowserStudent:
         while await chips.count():  # the last file goes first, as a student clears the box (not timed)
             await self.timed(chips.first.click)
         box = uploader(self.page)
+        if required:  # drawn by now on a quick machine; on a busy one the expander's content comes later
+            try:
+                await box.first.wait_for(state="attached", timeout=30_000)
+            except Exception:
+                pass
         if not await box.count():
             if required:
                 raise RuntimeError(f"no uploader on the {TITLES[page]} page for {name}")
