@@ -1,5 +1,6 @@
 """Augmentation: move the sliders and see nine random variants of one image."""
 
+import hashlib
 import random
 
 import streamlit as st
@@ -16,10 +17,14 @@ ui.page_setup()
 FIELDS = ("flip", "rotation", "zoom", "translation", "contrast", "brightness", "seed")
 
 
-@st.cache_data(max_entries=64, show_spinner=False)
-def preview_images(image, settings: dict):
-    """Nine copies, drawn by the model service; keyed by the image's pixels and the settings."""
-    return get_service().preview(image, settings, 9)
+@st.cache_resource(max_entries=64, show_spinner=False)
+def copies_figure(image_key: str, settings: dict, _image):
+    """Nine copies drawn by the model service, as one figure shared by every session. Keyed by the
+    image's content key (the dataset's key and the photo's place in it, or an upload's digest) and
+    the settings: hashing the pixels, and copying nine images out of a data cache, on every run were
+    a sixth of the web server's time under a class."""
+    copies = get_service().preview(_image, settings, 9)
+    return charts.picture_sheet(copies) if len(copies) else None
 
 
 def _load_widgets(settings: AugmentSettings) -> None:
@@ -61,7 +66,7 @@ chooser, controls, grid = st.columns([1, 1, 2], gap="medium")
 with chooser:
     st.subheader("Image")
     source = st.radio("Take an image from", ["the dataset", "my upload"], horizontal=True, key="aug_source")
-    image = None
+    image = image_key = None
     if source == "the dataset":
         loaded = ui.load_data()
         if loaded is not None:
@@ -75,6 +80,7 @@ with chooser:
                 st.button("Random image", on_click=_random_index, args=(len(part),), icon=":material/casino:")
                 index = st.session_state["aug_index"]
                 image = part.images[index]
+                image_key = f"{loaded.key}/{split}/{index}"
                 st.image(image, caption=ui.plain(f"{loaded.class_names[part.labels[index]]} · {part.files[index]}"))
             else:
                 st.info(f"The {split} split is empty.")
@@ -83,6 +89,7 @@ with chooser:
         if upload is not None:
             try:
                 _, image = ui.service.picture(upload.getvalue())
+                image_key = hashlib.blake2b(upload.getvalue(), digest_size=16).hexdigest()
                 st.image(image, caption=ui.plain(images.safe_display_name(upload.name)))
             except CatdogError as exc:
                 st.error(ui.plain(f"{images.safe_display_name(upload.name)}: {exc}"))
@@ -121,14 +128,14 @@ with grid:
     else:
         try:
             with st.spinner("Drawing nine random variants…"):
-                copies = preview_images(image, settings.to_dict())
+                sheet = copies_figure(image_key, settings.to_dict(), image)
         except CatdogError as exc:
             st.error(ui.plain(str(exc)))
-            copies = []
-        if len(copies):
+            sheet = None
+        if sheet is not None:
             # One figure with the nine inside it, not nine st.image files: a quick slider ends runs whose
             # files the browser has not fetched yet, and Streamlit deletes those (broken images).
-            st.plotly_chart(ui.figure(charts.picture_sheet, copies), key="aug_grid", config={"staticPlot": True})
+            st.plotly_chart(sheet, key="aug_grid", config={"staticPlot": True})
     # Right under the copies, written just after them: the text never describes other pictures.
     st.markdown(f"In use: **{augment.describe(settings)}**. The Training page uses these settings for "
                 "models 2, 3 and 4 (model 1, the baseline, uses none).")

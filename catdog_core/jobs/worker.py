@@ -159,14 +159,27 @@ def _warm_file(home: Path, slot: str = "0") -> Path:
     return home / "status" / ("warm.json" if slot == "0" else f"warm-{slot}.json")
 
 
+_warm_read: dict = {}  # a warm file's path -> ((size, mtime, inode), what it said): every page run asks
+
+
 def _read_warm(home: Path, slot: str) -> dict:
     import json
 
+    path = _warm_file(home, slot)
     try:
-        status = json.loads(_warm_file(home, slot).read_text(encoding="utf-8"))
-        return status if isinstance(status, dict) else {}
+        st = os.stat(path)
+        stamp = (st.st_size, st.st_mtime_ns, st.st_ino)
+        kept = _warm_read.get(str(path))
+        if kept is not None and kept[0] == stamp:
+            return dict(kept[1])
+        status = json.loads(path.read_text(encoding="utf-8"))
+        status = status if isinstance(status, dict) else {}
     except (OSError, ValueError):
         return {}
+    if len(_warm_read) > 64:
+        _warm_read.clear()
+    _warm_read[str(path)] = (stamp, status)
+    return dict(status)
 
 
 def warm_status(home: Path | None = None, slot: str = "0") -> dict | None:
