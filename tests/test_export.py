@@ -40,8 +40,10 @@ def test_keras_export_reloads_safely_and_predicts_the_same(saved, tmp_path):
     assert written == tmp_path / "out" / f"{run.run_id}.keras"
     reloaded = keras.models.load_model(written, safe_mode=True, compile=False)
     images = np.concatenate([data.test.images, data.validation.images[:4]])
-    np.testing.assert_array_equal(evaluate.logits_of(reloaded, images),
-                                  evaluate.logits_of(runs.load_model(run), images))
+    # The run's model answers through the shared base's one graph and its Dense in numpy; the exported
+    # file through a graph of its own: the same numbers, to float32 rounding (3e-6 seen).
+    np.testing.assert_allclose(evaluate.logits_of(reloaded, images),
+                               evaluate.logits_of(runs.load_model(run), images), rtol=0, atol=1e-4)
     assert export.read_labels(tmp_path / "out" / "labels.txt") == list(run.class_names)
 
 
