@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CatdogError
-from .models import BASE_NAME
+from .models import BASE_NAME, head_on_shared_base
 
 UNSUPPORTED = ("Grad-CAM here explains the transfer model (MobileNetV2 features); "
                "this run is a small CNN, so train the transfer recipe to see a heatmap.")
@@ -50,8 +50,6 @@ def _cam_fn(model):
 
     if not supports(model):
         raise CatdogError(UNSUPPORTED)
-    from .models import head_on_shared_base
-
     with _compiled_lock:
         fn = _compiled.get(model)
         if fn is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-KEPT = 128  # figures; the largest (an augmentation sheet with its picture inside) is about 100 KB
+KEPT = 128  # figures: label counts, probabilities, confusion matrices, a job's curves (tens of KB each)
 
 
 @st.cache_resource(max_entries=KEPT, show_spinner=False)

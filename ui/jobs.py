@@ -13,6 +13,7 @@ from catdog_core.errors import CatdogError
 from catdog_core.words import count
 
 from .data import cached_data
+from .figures import figure
 from .runs import VALIDATION_NOTE, fine_tune_marker
 from .state import GROUP_KEY, NEW_RUNS_KEY, actor, budget, data_source, owner, presenter
 from .text import plain
@@ -93,15 +94,14 @@ def legend_below(fig):
     return fig
 
 
-@st.cache_resource(max_entries=32, show_spinner=False)
 def _curves_figure(curves: dict, metric: str, marks: dict, large: bool):
-    """A job's curve as a figure, built once per finished epoch and shared by every tab that follows
-    the job: the panel redraws every two seconds, and building a plotly figure is slow Python."""
     return legend_below(charts.learning_curves(curves, metric, markers=marks, large=large))
 
 
 def _job_curves(curves: dict, metric: str, marks: dict):
-    return _curves_figure(curves, metric, marks, presenter())
+    """A job's curve, built once per finished epoch and shared by every tab that follows the job (the
+    panel redraws every two seconds, and building a plotly figure is slow Python)."""
+    return figure(_curves_figure, curves, metric, marks, presenter())
 
 
 # Every open tab that follows a job reruns its panel this often: the queue is read from SQLite and

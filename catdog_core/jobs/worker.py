@@ -29,6 +29,7 @@ from pathlib import Path
 from .. import config
 from ..words import count
 from ..errors import CatdogError
+from ..fileio import Recent
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
 from ..jobspec import AUGCHECK_KIND, CURVE_KIND, SHORTCUT_KIND
 
@@ -159,7 +160,7 @@ def _warm_file(home: Path, slot: str = "0") -> Path:
     return home / "status" / ("warm.json" if slot == "0" else f"warm-{slot}.json")
 
 
-_warm_read: dict = {}  # a warm file's path -> ((size, mtime, inode), what it said): every page run asks
+_warm_read = Recent(64)  # a warm file's path -> ((size, mtime, inode), what it said): every page run asks
 
 
 def _read_warm(home: Path, slot: str) -> dict:
@@ -176,9 +177,7 @@ def _read_warm(home: Path, slot: str) -> dict:
         status = status if isinstance(status, dict) else {}
     except (OSError, ValueError):
         return {}
-    if len(_warm_read) > 64:
-        _warm_read.clear()
-    _warm_read[str(path)] = (stamp, status)
+    _warm_read.put(str(path), (stamp, status))
     return dict(status)
 
 
