@@ -411,148 +411,204 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
     epochs trains more epochs, for at most SMALL_DATA_SECONDS more. With a
     `checkpoint` folder, the weights are written there after every epoch.
     """
-    import keras
+    run = _Training(spec, dataset, observer or Observer(), stop or threading.Event(), batch_size, checkpoint)
+    run.announce()
+    result = run.build()
+    run.prepare_inputs(result)
+    result.setup_seconds = time.perf_counter() - run.started
+    run.observer.on_phase("Training")
+    batches = run.first_batches()
+    try:
+        run.first_stage(result, batches)
+        run.fine_tune(result)
+        run.measure_test(result)
+    finally:
+        if run.kept is not None:
+            _heads.give_back(*run.kept)
+    result.seconds = time.perf_counter() - run.started
+    return result
 
-    recipe, epochs, settings, seed = spec.recipe, spec.epochs, spec.settings, spec.seed
-    use_cache, weights, learning_rate = spec.use_cache, spec.weights, spec.learning_rate
-    fine_tune_epochs, fine_tune_at, min_steps = spec.fine_tune_epochs, spec.fine_tune_at, spec.min_steps
+
+def _checked_variants(spec: JobSpec, dataset: Dataset) -> int:
+    """The spec's epochs and fine-tuning checked, and its number of kept variants."""
+    epochs, fine_tune_epochs = spec.epochs, spec.fine_tune_epochs
     if not isinstance(epochs, int) or isinstance(epochs, bool) or not 1 <= epochs <= MAX_EPOCHS:
         raise InvalidSettings(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}, not {epochs!r}.")
     if fine_tune_epochs and (not isinstance(fine_tune_epochs, int) or not 0 <= fine_tune_epochs <= MAX_EPOCHS
-                             or not get_recipe(recipe).frozen_base):
+                             or not get_recipe(spec.recipe).frozen_base):
         raise InvalidSettings("Fine-tuning takes 0 to 200 extra epochs and needs the transfer recipe.")
     variants = _variants(spec)
     if len(dataset.train) == 0:
         raise InvalidSettings("The training split is empty: add images to train/ first.")
-    keep = _kept_rows(spec, dataset)  # the training photos left after spec.exclude (None: all)
-    train_count = len(dataset.train) if keep is None else len(keep)
-    observer = observer or Observer()
-    stop = stop or threading.Event()
-    settings = settings or AugmentSettings()
-    weights = weights or config.base_weights_setting()
-    started = time.perf_counter()
-    steps = math.ceil(train_count / batch_size)
-    first_stage = epochs_for_steps(epochs, train_count, batch_size, min_steps)
-    # Said before the slow part: "Epochs finished 0 of 100" from the start, never "0 of 10" then 100.
-    plan = BatchReport(1, 0, steps, math.nan, math.nan, first_stage + fine_tune_epochs,
-                       "frozen" if get_recipe(recipe).frozen_base else "train", 0.0, time.time())
-    if hasattr(observer, "on_plan"):  # an observer of an earlier version may lack it
-        observer.on_plan(plan)
-    observer.on_phase("Building the model")
-    share_base = not fine_tune_epochs and get_recipe(recipe).frozen_base
-    if share_base:
-        shared_base(weights)  # made (or found) before seeding, so a seeded run repeats exactly either way
-    keras.utils.set_random_seed(seed)
-    built = build(recipe, len(dataset.class_names), settings, weights=weights, learning_rate=learning_rate,
-                  share_base=share_base)
-    cached = use_cache and built.features is not None
+    return variants
 
-    result = TrainResult(get_recipe(recipe).name, built.inference, dataset.class_names, settings,
-                         first_stage + fine_tune_epochs, cached=cached, steps_per_epoch=steps)
-    budget_end = None
-    if first_stage > epochs:
-        budget_end = time.perf_counter() + SMALL_DATA_SECONDS
+
+class _Training:
+    """One call of `train`, step by step: what it planned, built and trains on. The same batches,
+    in the same order, whether the head trains on cached features or the whole model on raw
+    images: both paths follow one trajectory."""
+
+    def __init__(self, spec: JobSpec, dataset: Dataset, observer: Observer, stop: threading.Event,
+                 batch_size: int, checkpoint: Path | None):
+        self.variants = _checked_variants(spec, dataset)
+        self.spec, self.dataset, self.observer, self.stop = spec, dataset, observer, stop
+        self.batch_size, self.checkpoint = batch_size, checkpoint
+        self.keep = _kept_rows(spec, dataset)  # the training photos left after spec.exclude (None: all)
+        self.train_count = len(dataset.train) if self.keep is None else len(self.keep)
+        self.settings = spec.settings or AugmentSettings()
+        self.weights = spec.weights or config.base_weights_setting()
+        self.started = time.perf_counter()
+        self.steps = math.ceil(self.train_count / batch_size)
+        self.first_epochs = epochs_for_steps(spec.epochs, self.train_count, batch_size, spec.min_steps)
+        self.total = self.first_epochs + spec.fine_tune_epochs
+        self.frozen = get_recipe(spec.recipe).frozen_base
+        self.labels = {s: dataset.split(s).labels for s in ("train", "validation", "test")}
+        if self.keep is not None:
+            self.labels["train"] = self.labels["train"][self.keep]
+        self.bank = None  # the augmented features an augmented run on a frozen base keeps (_VariantBank)
+        self.kept = None  # (compiled head, token) while a kept head (see _HeadPool) stands in for the job's own
+        self.val_x = self.train_x = None
+
+    def announce(self) -> None:
+        """Said before the slow part: "Epochs finished 0 of 100" from the start, never "0 of 10" then 100."""
+        plan = BatchReport(1, 0, self.steps, math.nan, math.nan, self.total, "frozen" if self.frozen else "train",
+                           0.0, time.time())
+        if hasattr(self.observer, "on_plan"):  # an observer of an earlier version may lack it
+            self.observer.on_plan(plan)
+
+    def build(self) -> TrainResult:
+        import keras
+
+        spec = self.spec
+        self.observer.on_phase("Building the model")
+        share_base = not spec.fine_tune_epochs and self.frozen
+        if share_base:
+            shared_base(self.weights)  # made (or found) before seeding, so a seeded run repeats exactly either way
+        keras.utils.set_random_seed(spec.seed)
+        self.built = build(spec.recipe, len(self.dataset.class_names), self.settings, weights=self.weights,
+                           learning_rate=spec.learning_rate, share_base=share_base)
+        self.cached = spec.use_cache and self.built.features is not None
+        self.learning_rate = spec.learning_rate or self.built.recipe.learning_rate
+        result = TrainResult(get_recipe(spec.recipe).name, self.built.inference, self.dataset.class_names,
+                             self.settings, self.total, cached=self.cached, steps_per_epoch=self.steps)
+        self.budget_end = self._small_data(result)
+        if self.keep is not None:
+            result.notes.append(f"{count(len(self.dataset.train) - self.train_count, 'training photo')} left out of "
+                                "training (suspected wrong labels); validation and test unchanged.")
+        return result
+
+    def _small_data(self, result: TrainResult) -> float | None:
+        """When the extra epochs of a small training split must end (None: no extra epochs)."""
+        epochs, steps, first = self.spec.epochs, self.steps, self.first_epochs
+        if first <= epochs:
+            return None
         result.notes.append(
-            f"The training split has {count(train_count, 'image')}, {count(steps, 'batch', 'batches')} "
+            f"The training split has {count(self.train_count, 'image')}, {count(steps, 'batch', 'batches')} "
             f"per epoch, so {count(epochs, 'epoch')} would be only {count(epochs * steps, 'optimizer step')}. It "
-            f"trains up to {first_stage} epochs ({first_stage * steps} steps) instead, stopping after "
+            f"trains up to {first} epochs ({first * steps} steps) instead, stopping after "
             f"{SMALL_DATA_SECONDS:.0f} s once the {count(epochs, 'epoch')} asked for {'is' if epochs == 1 else 'are'} "
             "done.")
+        return time.perf_counter() + SMALL_DATA_SECONDS
 
-    labels = {s: dataset.split(s).labels for s in ("train", "validation", "test")}
-    raw_inputs = lambda idx: dataset.train.images[idx].astype("float32")  # noqa: E731
-    if keep is not None:
-        labels["train"] = labels["train"][keep]
-        raw_inputs = lambda idx: dataset.train.images[keep[idx]].astype("float32")  # noqa: E731
-        result.notes.append(f"{count(len(dataset.train) - train_count, 'training photo')} left out of training "
-                            "(suspected wrong labels); validation and test unchanged.")
-    raw_val = lambda: (dataset.validation.images.astype("float32"), labels["validation"])  # noqa: E731
-    raw_test = lambda: dataset.test.images.astype("float32") if len(dataset.test) else None  # noqa: E731
-    raw_batches = lambda idx, epoch: raw_inputs(idx)  # noqa: E731  (_Batches' make_inputs: every epoch alike)
-    bank = None  # the augmented features an augmented run on a frozen base keeps (_VariantBank)
-    if cached:
+    def _raw_inputs(self, idx):
+        rows = idx if self.keep is None else self.keep[idx]
+        return self.dataset.train.images[rows].astype("float32")
+
+    def _raw_batches(self, idx, epoch):  # _Batches' make_inputs: every epoch alike
+        return self._raw_inputs(idx)
+
+    def _raw_val(self):
+        return self.dataset.validation.images.astype("float32"), self.labels["validation"]
+
+    def _raw_test(self):
+        return self.dataset.test.images.astype("float32") if len(self.dataset.test) else None
+
+    def prepare_inputs(self, result: TrainResult) -> None:
+        """What the first stage trains and validates on: the base's cached features, or raw images."""
+        if not self.cached:
+            self.learner, self.val, self.test_x = self.built.model, self._raw_val(), self._raw_test()
+            self.make_inputs = self._raw_batches
+            return
         import tensorflow as tf
 
-        learner = built.head
-        if not features.tflite_path(features.base_key(built.features, weights)).is_file():
+        built, dataset, observer = self.built, self.dataset, self.observer
+        self.learner = built.head
+        if not features.tflite_path(features.base_key(built.features, self.weights)).is_file():
             observer.on_phase("Preparing a fast MobileNetV2 (once per machine, a few seconds)")
-        extract = features.FeatureExtractor(built.features, weights)
+        extract = features.FeatureExtractor(built.features, self.weights)
         result.engine = extract.engine
-        val_x = _features(extract, dataset, "validation", observer)
-        val = _feature_steps(val_x, labels["validation"])
-        test_x = _features(extract, dataset, "test", observer) if len(dataset.test) else None
+        self.val_x = _features(extract, dataset, "validation", observer)
+        self.val = _feature_steps(self.val_x, self.labels["validation"])
+        self.test_x = _features(extract, dataset, "test", observer) if len(dataset.test) else None
         if built.augmentation is None:
-            train_x = _features(extract, dataset, "train", observer)
-            if keep is not None:
-                train_x = train_x[keep]
+            self.train_x = _features(extract, dataset, "train", observer)
+            if self.keep is not None:
+                self.train_x = self.train_x[self.keep]
         else:
             augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)
-            make_inputs = bank = _VariantBank(lambda idx: extract(augment(raw_inputs(idx))), train_count,
-                                              variants, seed)
-    else:
-        learner = built.model
-        val = raw_val()
-        test_x = raw_test()
-        make_inputs = raw_batches
-    result.setup_seconds = time.perf_counter() - started
+            self.make_inputs = self.bank = _VariantBank(lambda idx: extract(augment(self._raw_inputs(idx))),
+                                                        self.train_count, self.variants, self.spec.seed)
 
-    total = first_stage + fine_tune_epochs
-    stage = "frozen" if built.features is not None else "train"
-    observer.on_phase("Training")
-    # The same batches, in the same order, whether the head trains on cached features or the
-    # whole model on raw images: both paths follow one trajectory.
-    kept = None  # (compiled head, token) while a kept head (see _HeadPool) stands in for the job's own
-    if cached and built.augmentation is None:
-        batches = _FeatureBatches(train_x, labels["train"], batch_size, seed)
-        kept = _heads.take(built.head, learning_rate or built.recipe.learning_rate, len(batches))
-        learner = kept[0]
-    else:
-        batches = _Batches(make_inputs, labels["train"], batch_size, seed, 0)
-    try:
-        _fit(result, learner, batches, val,
-             range(1, first_stage + 1), total, stage, observer, stop, epochs, budget_end, checkpoint)
-        if kept is not None:
-            _copy_state(learner, built.head)  # the job's own head (inside the saved model) gets the training
-        if bank is not None:
-            drawn = bank.variants
-            if 0 < drawn < len(result.history):
-                result.notes.append(
-                    f"Augmentation: epochs 1-{drawn} made a new variant of every training photo, as the post does, "
-                    f"and kept MobileNetV2's features of each. Epochs {drawn + 1}-{len(result.history)} each drew "
-                    f"one of those {drawn} per photo, so the base did not run again. \"New variants every epoch\" "
-                    "on the Training page (or catdog train --variants 0) makes new ones every epoch.")
-            bank.bank = None  # ~100 MB for the post's data; fine-tuning (below) trains on raw images
-        if result.history and len(result.history) < first_stage and not result.stopped:
-            total = len(result.history) + fine_tune_epochs  # the time budget ended the extra epochs
-            result.epochs_requested = total
-        if fine_tune_epochs and not result.stopped and result.history:
-            # The base can no longer be cached: the whole model trains on raw images from here.
-            observer.on_phase(f"Unfreezing MobileNetV2 from layer {fine_tune_at} for fine-tuning")
-            done = len(result.history)
-            learner = built.model
-            unfreeze(built, fine_tune_at, (learning_rate or built.recipe.learning_rate) / 10)
-            test_x = raw_test()
-            result.fine_tune_from_epoch = done
-            _fit(result, learner, _Batches(raw_batches, labels["train"], batch_size, seed, done), raw_val(),
-                 range(done + 1, done + fine_tune_epochs + 1), total, "fine-tune", observer, stop, 0, None,
-                 checkpoint)
+    def first_batches(self):
+        """The first stage's batches; on cached features without augmentation, a kept compiled head learns."""
+        if self.cached and self.built.augmentation is None:
+            batches = _FeatureBatches(self.train_x, self.labels["train"], self.batch_size, self.spec.seed)
+            self.kept = _heads.take(self.built.head, self.learning_rate, len(batches))
+            self.learner = self.kept[0]
+            return batches
+        return _Batches(self.make_inputs, self.labels["train"], self.batch_size, self.spec.seed, 0)
 
-        if test_x is not None and result.history:
-            observer.on_phase("Measuring the test split")
-            if kept is not None and learner is kept[0]:  # features: validation traced these steps already
-                test = learner.evaluate(_feature_steps(test_x, labels["test"]), verbose=0, return_dict=True)
-            else:
-                test = learner.evaluate(test_x, labels["test"], batch_size=128, verbose=0, return_dict=True)
-            result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
-            result.test_count = len(dataset.test)
-            if cached and learner is not built.model:  # the head on features: its logits in numpy, no trace
-                result.test_logits = _head_logits(built.head, test_x)
-                result.validation_logits = _head_logits(built.head, val_x)
-    finally:
-        if kept is not None:
-            _heads.give_back(*kept)
-    result.seconds = time.perf_counter() - started
-    return result
+    def first_stage(self, result: TrainResult, batches) -> None:
+        stage = "frozen" if self.built.features is not None else "train"
+        _fit(result, self.learner, batches, self.val, range(1, self.first_epochs + 1), self.total, stage,
+             self.observer, self.stop, self.spec.epochs, self.budget_end, self.checkpoint)
+        if self.kept is not None:
+            _copy_state(self.learner, self.built.head)  # the job's own head (inside the saved model) gets the training
+        if self.bank is not None:
+            self._variants_note(result)
+            self.bank.bank = None  # ~100 MB for the post's data; fine-tuning (below) trains on raw images
+        if result.history and len(result.history) < self.first_epochs and not result.stopped:
+            self.total = len(result.history) + self.spec.fine_tune_epochs  # the time budget ended the extra epochs
+            result.epochs_requested = self.total
+
+    def _variants_note(self, result: TrainResult) -> None:
+        drawn = self.bank.variants
+        if 0 < drawn < len(result.history):
+            result.notes.append(
+                f"Augmentation: epochs 1-{drawn} made a new variant of every training photo, as the post does, "
+                f"and kept MobileNetV2's features of each. Epochs {drawn + 1}-{len(result.history)} each drew "
+                f"one of those {drawn} per photo, so the base did not run again. \"New variants every epoch\" "
+                "on the Training page (or catdog train --variants 0) makes new ones every epoch.")
+
+    def fine_tune(self, result: TrainResult) -> None:
+        """The base can no longer be cached: the whole model trains on raw images from here."""
+        spec = self.spec
+        if not spec.fine_tune_epochs or result.stopped or not result.history:
+            return
+        self.observer.on_phase(f"Unfreezing MobileNetV2 from layer {spec.fine_tune_at} for fine-tuning")
+        done = len(result.history)
+        self.learner = self.built.model
+        unfreeze(self.built, spec.fine_tune_at, self.learning_rate / 10)
+        self.test_x = self._raw_test()
+        result.fine_tune_from_epoch = done
+        _fit(result, self.learner, _Batches(self._raw_batches, self.labels["train"], self.batch_size, spec.seed, done),
+             self._raw_val(), range(done + 1, done + spec.fine_tune_epochs + 1), self.total, "fine-tune",
+             self.observer, self.stop, 0, None, self.checkpoint)
+
+    def measure_test(self, result: TrainResult) -> None:
+        if self.test_x is None or not result.history:
+            return
+        self.observer.on_phase("Measuring the test split")
+        learner, labels = self.learner, self.labels["test"]
+        if self.kept is not None and learner is self.kept[0]:  # features: validation traced these steps already
+            test = learner.evaluate(_feature_steps(self.test_x, labels), verbose=0, return_dict=True)
+        else:
+            test = learner.evaluate(self.test_x, labels, batch_size=128, verbose=0, return_dict=True)
+        result.test_loss, result.test_accuracy = float(test["loss"]), float(test["accuracy"])
+        result.test_count = len(self.dataset.test)
+        if self.cached and learner is not self.built.model:  # the head on features: its logits in numpy, no trace
+            result.test_logits = _head_logits(self.built.head, self.test_x)
+            result.validation_logits = _head_logits(self.built.head, self.val_x)
 
 
 def _head_logits(head, features_x) -> np.ndarray | None:
