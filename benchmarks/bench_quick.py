@@ -47,7 +47,7 @@ def environment(home: Path, data: str, weights: str) -> dict:
 
 
 def worker_pids(home: Path) -> list[int]:
-    return [pid for pid in bs.processes_of_home(home) if "catdog_core worker" in bs.cmdline(pid)]
+    return [pid for pid in bs.processes_of_home(home) if "catdog_core.jobs" in bs.cmdline(pid) or "catdog_core worker" in bs.cmdline(pid)]
 
 
 def stop_workers(app: Path, env: dict) -> None:

@@ -1,7 +1,8 @@
 """The local worker: a process that trains the queue's jobs one at a time, so no
 training ever runs inside the Streamlit server.
 
-    python -m catdog_core worker        # started for you when a job is submitted
+    python -m catdog_core.jobs --slot 0    # started for you when a job is submitted
+    catdog worker --status / --stop        # a person's way to list or stop them
 
 `ensure_workers()` starts CATDOG_WORKERS of them (default 1) when none is
 alive; each holds a lock file for its slot while it lives, which is how the
@@ -147,7 +148,7 @@ def _spawn(home: Path, slot: str, warm: bool = False) -> subprocess.Popen:
     logs = home / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     with open(logs / f"worker-{slot}.log", "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "catdog_core", "worker", "--slot", slot]
+        return subprocess.Popen([sys.executable, "-m", "catdog_core.jobs", "--slot", slot]
                                 + (["--warm"] if warm else []), env=env,
                                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
                                 cwd=str(home))
@@ -542,89 +543,120 @@ def main(slot: str = "0", idle: float | None = None, warm: bool = False) -> int:
     fd = _try_lock(_lock_file(home, slot))
     if fd is None:
         return 0  # another worker has this slot
-    queue = Queue(home)
-    queue.register_worker(slot)
-    me = f"{slot}:{os.getpid()}"
+    loop = _Loop(Queue(home), home, slot, wake)
+    loop.queue.register_worker(slot)
     from ..sources import clean_leftovers
 
     clean_leftovers()  # what a killed process left half-written (older than an hour)
-    idle = idle_seconds() if idle is None else idle
-    current: dict = {}
-    stopping = threading.Event()
-
-    def on_signal(signum, frame):
-        stopping.set()
-        wake.set()
-        stop = current.get("stop")
-        if stop is not None:
-            stop.set()  # the running job ends after its current batch and is saved
-
+    loop.idle = idle_seconds() if idle is None else idle
     for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, on_signal)
+        signal.signal(sig, loop.on_signal)
     try:
         if slot == "ray":
             from .raybackend import dispatch
 
-            return dispatch(queue, me, stopping, idle)
+            return dispatch(loop.queue, loop.me, loop.stopping, loop.idle)
+        loop.start(warm)
+        loop.run()
+        return 0
+    finally:
+        loop.queue.unregister_worker(slot)
+        os.close(fd)
+
+
+class _Loop:
+    """One worker's life on the queue: start TensorFlow (and warm up), then claim and run jobs one
+    at a time, looking less and less often while idle, until idle too long, told to stop, or
+    signalled."""
+
+    def __init__(self, queue: Queue, home: Path, slot: str, wake: threading.Event):
+        self.queue, self.home, self.slot, self.wake = queue, home, slot, wake
+        self.me = f"{slot}:{os.getpid()}"
+        self.idle = 0.0
+        self.stopping = threading.Event()
+        self.job_stop: threading.Event | None = None  # the running job's stop event
+        self.follow = False  # warm up once the first worker has (see warm_up)
+        self.released = True  # memory given back since the last job or warm-up
+
+    def on_signal(self, signum, frame) -> None:
+        self.stopping.set()
+        self.wake.set()
+        stop = self.job_stop
+        if stop is not None:
+            stop.set()  # the running job ends after its current batch and is saved
+
+    def start(self, warm: bool) -> None:
         try:
             share_cores(worker_count())
         except Exception as exc:  # TensorFlow missing or broken: each job then says so in one sentence
             print(f"could not set TensorFlow's threads ({type(exc).__name__}: {str(exc)[:200]})",
                   file=sys.stderr, flush=True)
-        follow = warm and slot != "0"  # warm up after the first worker has (see warm_up)
-        if warm and slot == "0":
-            print(warm_up(home), file=sys.stderr, flush=True)
-        elif follow:
+        self.follow = warm and self.slot != "0"
+        if warm and self.slot == "0":
+            print(warm_up(self.home), file=sys.stderr, flush=True)
+        elif self.follow:
             start_tensorflow()
+        self.released = not warm
+
+    def run(self) -> None:
         last_work = time.monotonic()
         pause = POLL_SECONDS
-        released = not warm
-        while not stopping.is_set():
-            if queue.worker_seen(slot):
+        while not self.stopping.is_set():
+            if self.queue.worker_seen(self.slot):
                 break
-            recover_dead(queue, me)
-            job = queue.claim(me)
-            first = warm_state(home) if job is None and follow else ""
-            if first in ("done", "skipped"):
-                follow = False
-                if first == "done":
-                    print(warm_up(home, slot), file=sys.stderr, flush=True)
-                    released = False
-                continue
+            recover_dead(self.queue, self.me)
+            job = self.queue.claim(self.me)
             if job is None:
-                if time.monotonic() - last_work > idle:
+                if self._followed_warm_up():
+                    continue
+                if time.monotonic() - last_work > self.idle:
                     break
-                if not released:
-                    release_memory()
-                    released = True
-                if not stopping.is_set():
-                    wake.wait(pause)
-                    wake.clear()
+                self._wait(pause)
                 pause = min(pause * 1.5, MAX_POLL_SECONDS)  # an idle worker looks less and less often
                 continue
             pause = POLL_SECONDS
-            follow = False  # a job has built what the warm-up would have
-            stop = threading.Event()
-            if job.stop_requested:
-                stop.set()
-            current["stop"] = stop
-            beat = _Heartbeat(queue, slot, stop)
-            beat.start()
-            try:
-                run_one(queue, job, stop)
-            finally:
-                beat.done.set()
-                current.pop("stop", None)
-            # run_one has collected the job's garbage; what is left (TensorFlow, the shared base, the
-            # kept heads: ~340,000 objects) is frozen out of the collector's walks until the worker is
-            # idle (release_memory), so each later job's collections take ~3 ms, not ~150 ms.
-            gc.freeze()
+            self._run_job(job)
             last_work = time.monotonic()
-            released = False
-        return 0
-    finally:
-        queue.unregister_worker(slot)
-        os.close(fd)
+
+    def _followed_warm_up(self) -> bool:
+        """Whether this later worker just learnt that the first one's warm-up ended (and warmed up too)."""
+        if not self.follow:
+            return False
+        first = warm_state(self.home)
+        if first not in ("done", "skipped"):
+            return False
+        self.follow = False
+        if first == "done":
+            print(warm_up(self.home, self.slot), file=sys.stderr, flush=True)
+            self.released = False
+        return True
+
+    def _wait(self, pause: float) -> None:
+        if not self.released:
+            release_memory()
+            self.released = True
+        if not self.stopping.is_set():
+            self.wake.wait(pause)
+            self.wake.clear()
+
+    def _run_job(self, job) -> None:
+        self.follow = False  # a job has built what the warm-up would have
+        stop = threading.Event()
+        if job.stop_requested:
+            stop.set()
+        self.job_stop = stop
+        beat = _Heartbeat(self.queue, self.slot, stop)
+        beat.start()
+        try:
+            run_one(self.queue, job, stop)
+        finally:
+            beat.done.set()
+            self.job_stop = None
+        # run_one has collected the job's garbage; what is left (TensorFlow, the shared base, the
+        # kept heads: ~340,000 objects) is frozen out of the collector's walks until the worker is
+        # idle (release_memory), so each later job's collections take ~3 ms, not ~150 ms.
+        gc.freeze()
+        self.released = False
 
 
 class _Heartbeat(threading.Thread):

@@ -1,0 +1,19 @@
+"""A training worker, as the queue starts one: `python -m catdog_core.jobs --slot N [--idle S] [--warm]`.
+
+Its own entry point, so a worker process loads the jobs package and what a job needs, never the
+command line's parser and commands (`catdog worker` stays the way a person starts, stops or
+lists workers).
+"""
+
+import argparse
+import sys
+
+from .worker import main
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(prog="python -m catdog_core.jobs", description="train queued jobs")
+    p.add_argument("--slot", default="0", help="this worker's slot (one worker per slot and home)")
+    p.add_argument("--idle", type=float, default=None, help="seconds to wait for new jobs before exiting")
+    p.add_argument("--warm", action="store_true", help="warm up (decode the default data, cache its features) first")
+    args = p.parse_args()
+    sys.exit(main(args.slot, args.idle, warm=args.warm))
