@@ -16,7 +16,7 @@ from .data import cached_data
 from .figures import figure
 from .runs import VALIDATION_NOTE, fine_tune_marker
 from .state import GROUP_KEY, NEW_RUNS_KEY, actor, budget, data_source, owner, presenter
-from .text import plain
+from .text import plain, refusal
 
 
 JOBS_BY_DATA_KEY = "_jobs_by_data"  # {data source or "": this session's latest job on that data}
@@ -51,10 +51,9 @@ def _follow(job_id: int, data: str | None) -> None:
 def submit(spec: jobs.JobSpec, origin: str = "") -> None:
     """Queue a job for this session and redraw the page (sidebar included) around it; `origin` names
     the page that asked (see started_on). Past a student's budget, the sentence shows instead."""
-    try:
+    with refusal() as said:
         job_id = jobs.submit(spec, owner=owner(), budget=budget())
-    except CatdogError as exc:
-        st.error(plain(str(exc)))
+    if said.error:
         return
     st.session_state.setdefault(ORIGINS_KEY, {})[job_id] = origin
     _follow(job_id, spec.data)
@@ -68,10 +67,9 @@ def started_on(job: jobs.JobState, origin: str) -> bool:
 
 
 def submit_group(specs: list[jobs.JobSpec], label: str) -> None:
-    try:
+    with refusal() as said:
         group, ids = jobs.submit_group(specs, owner=owner(), label=label, budget=budget())
-    except CatdogError as exc:
-        st.error(plain(str(exc)))
+    if said.error:
         return
     st.session_state[GROUP_KEY] = group
     _follow(ids[0], specs[0].data)
@@ -176,86 +174,106 @@ def _job_view(job_id: int, where: str) -> None:
     seen = st.session_state.setdefault("_job_states", {})
     was_active = seen.get(job_id) in (jobs.QUEUED, jobs.RUNNING)
     seen[job_id] = job.state
-
     spec = job.spec
-    total = _epochs_planned(job)
     uses_augmentation = spec.recipe != "baseline"
     st.markdown(f"**Job {job.job_id}: {plain(job.title)}** · recipe `{spec.recipe}` · "
                 f"{augment.describe(spec.settings) if uses_augmentation else 'no augmentation'}")
-
     if job.state == jobs.QUEUED:
         st.info(f"Waiting in the queue at position {job.queue_position}: jobs train one after another.")
     elif job.state == jobs.RUNNING:
-        batch = job.batch
-        if job.phase == "Training" and batch is not None and batch.step:  # step 0: only the plan so far
-            st.progress(batch.step / batch.steps,
-                        text=f"Epoch {batch.epoch} of {total}: batch {batch.step} of {batch.steps}"
-                             f" · loss {batch.loss:.3f} · accuracy {batch.accuracy:.1%}")
-        elif job.phase_total:
-            st.progress(min(job.phase_done / job.phase_total, 1.0),
-                        text=f"{job.phase}: {job.phase_done:,} of {job.phase_total:,}")
-        else:
-            st.progress(0.0, text=f"{job.phase}…")
-        done_epochs = len(job.history)
-        cols = st.columns(3)
-        cols[0].metric("Epochs finished", f"{done_epochs} of {total}")
-        estimate = job.eta()
-        if estimate is None:
-            cols[1].metric("Time left", "timing…", help="Shown once the first batches have been timed.")
-        elif estimate.whole:
-            cols[1].metric("Time left", duration_text(estimate.seconds))
-        else:
-            cols[1].metric("Frozen stage left", duration_text(estimate.seconds),
-                           help="Fine-tune epochs run the whole MobileNetV2 and take much longer; "
-                                "their time shows once the first of them starts.")
-        last = job.history[-1]["val_accuracy"] if job.history else None
-        cols[2].metric("Validation accuracy", f"{last:.1%}" if last is not None else "–")
-
+        _running_view(job, _epochs_planned(job))
     if job.active:
-        if job.stop_requested:
+        _stop_control(job, where)
+    else:
+        _ended_view(job)
+    _job_charts(job, where)
+    _redraw_when_ended(job, was_active)
+
+
+def _running_view(job: jobs.JobState, total: int) -> None:
+    """A running job's progress bar (this batch, or the phase before training) and its three figures."""
+    batch = job.batch
+    if job.phase == "Training" and batch is not None and batch.step:  # step 0: only the plan so far
+        st.progress(batch.step / batch.steps,
+                    text=f"Epoch {batch.epoch} of {total}: batch {batch.step} of {batch.steps}"
+                         f" · loss {batch.loss:.3f} · accuracy {batch.accuracy:.1%}")
+    elif job.phase_total:
+        st.progress(min(job.phase_done / job.phase_total, 1.0),
+                    text=f"{job.phase}: {job.phase_done:,} of {job.phase_total:,}")
+    else:
+        st.progress(0.0, text=f"{job.phase}…")
+    cols = st.columns(3)
+    cols[0].metric("Epochs finished", f"{len(job.history)} of {total}")
+    estimate = job.eta()
+    if estimate is None:
+        cols[1].metric("Time left", "timing…", help="Shown once the first batches have been timed.")
+    elif estimate.whole:
+        cols[1].metric("Time left", duration_text(estimate.seconds))
+    else:
+        cols[1].metric("Frozen stage left", duration_text(estimate.seconds),
+                       help="Fine-tune epochs run the whole MobileNetV2 and take much longer; "
+                            "their time shows once the first of them starts.")
+    last = job.history[-1]["val_accuracy"] if job.history else None
+    cols[2].metric("Validation accuracy", f"{last:.1%}" if last is not None else "–")
+
+
+def _stop_control(job: jobs.JobState, where: str) -> None:
+    """An active job's Stop (Cancel while queued), for whoever may stop it."""
+    if job.stop_requested:
+        st.caption("Stopping after the current batch; finished epochs are kept.")
+    elif actor().may(job.owner) and st.button(
+            "Stop" if job.state == jobs.RUNNING else "Cancel", key=f"stop_{where}_{job.job_id}",
+            icon=":material/stop_circle:", help="Ends after the current batch and keeps the finished epochs."):
+        if stop_job(job.job_id):
             st.caption("Stopping after the current batch; finished epochs are kept.")
-        elif actor().may(job.owner) and st.button(
-                "Stop" if job.state == jobs.RUNNING else "Cancel", key=f"stop_{where}_{job_id}",
-                icon=":material/stop_circle:", help="Ends after the current batch and keeps the finished epochs."):
-            if stop_job(job_id):
-                st.caption("Stopping after the current batch; finished epochs are kept.")
-    elif job.state in (jobs.DONE, jobs.STOPPED):
-        run = _saved_run(job.run_id)
-        if run is None:
-            st.warning(f"{plain(job.phase)}.")
-        else:
-            numbers = (f"validation {metrics.verdict(run.val_accuracy, run.val_count)}; "
-                       f"test {metrics.verdict(run.test_accuracy, run.test_count)}")
-            if job.state == jobs.DONE:
-                st.success(f"Finished {count(len(job.history), 'epoch')}: {numbers}. Saved as run `{run.run_id}`.")
-            else:
-                st.warning(f"{plain(job.phase)}: {numbers}. Saved as run `{run.run_id}`.")
-            for note in run.notes:
-                st.caption(plain(note))
-    elif job.state == jobs.FAILED:
+
+
+def _ended_view(job: jobs.JobState) -> None:
+    """How an ended job ended: its saved run's numbers and notes, or why it failed."""
+    if job.state == jobs.FAILED:
         st.error(plain(job.error or "Training failed."))
+        return
+    if job.state not in (jobs.DONE, jobs.STOPPED):
+        return
+    run = _saved_run(job.run_id)
+    if run is None:
+        st.warning(f"{plain(job.phase)}.")
+        return
+    numbers = (f"validation {metrics.verdict(run.val_accuracy, run.val_count)}; "
+               f"test {metrics.verdict(run.test_accuracy, run.test_count)}")
+    if job.state == jobs.DONE:
+        st.success(f"Finished {count(len(job.history), 'epoch')}: {numbers}. Saved as run `{run.run_id}`.")
+    else:
+        st.warning(f"{plain(job.phase)}: {numbers}. Saved as run `{run.run_id}`.")
+    for note in run.notes:
+        st.caption(plain(note))
 
-    if job.history:
-        curves = {spec.recipe: job.history}
-        marks = fine_tune_marker(spec.recipe, job.history)
-        left, right = st.columns(2)
-        for column, metric, short in ((left, "accuracy", "acc"), (right, "loss", "loss")):
-            column.plotly_chart(_job_curves(curves, metric, marks), key=f"{short}_{where}_{job_id}",
-                                config=charts.NO_TOOLBAR)
-        st.caption(VALIDATION_NOTE)
-    elif job.active:
-        st.caption("The accuracy and loss curves appear when the first epoch ends.")
 
-    # The new run belongs in the page's tables and selectors, so the whole page reruns: on the
-    # panel's next beat, after this run has drawn "Finished". Rerunning at once held "Finished"
-    # back until the whole page had run (~1 s on 2 cores with a worker training).
+def _job_charts(job: jobs.JobState, where: str) -> None:
+    if not job.history:
+        if job.active:
+            st.caption("The accuracy and loss curves appear when the first epoch ends.")
+        return
+    recipe = job.spec.recipe
+    curves, marks = {recipe: job.history}, fine_tune_marker(recipe, job.history)
+    left, right = st.columns(2)
+    for column, metric, short in ((left, "accuracy", "acc"), (right, "loss", "loss")):
+        column.plotly_chart(_job_curves(curves, metric, marks), key=f"{short}_{where}_{job.job_id}",
+                            config=charts.NO_TOOLBAR)
+    st.caption(VALIDATION_NOTE)
+
+
+def _redraw_when_ended(job: jobs.JobState, was_active: bool) -> None:
+    """The new run belongs in the page's tables and selectors, so the whole page reruns: on the
+    panel's next beat, after this run has drawn "Finished". Rerunning at once held "Finished"
+    back until the whole page had run (~1 s on 2 cores with a worker training)."""
     redraw = st.session_state.setdefault(REDRAW_KEY, set())
     if was_active and not job.active:
         if job.run_id and job.owner == owner():
             st.session_state.setdefault(NEW_RUNS_KEY, []).append(job.run_id)  # pickers select it
-        redraw.add(job_id)
-    elif job_id in redraw:
-        redraw.discard(job_id)
+        redraw.add(job.job_id)
+    elif job.job_id in redraw:
+        redraw.discard(job.job_id)
         st.rerun()
 
 
