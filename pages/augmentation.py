@@ -7,7 +7,6 @@ import streamlit as st
 
 from catdog_core import augment, charts, codegen, dataset, images, models
 from catdog_core.augment import AugmentSettings
-from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
 import ui
 from ui import augcheck
@@ -87,12 +86,10 @@ with chooser:
     else:
         upload = ui.file_uploader("Upload an image (JPEG, PNG, WebP, BMP or GIF)", key="aug_upload")
         if upload is not None:
-            try:
+            with ui.refusal(f"{images.safe_display_name(upload.name)}: "):
                 _, image = ui.service.picture(upload.getvalue())
                 image_key = hashlib.blake2b(upload.getvalue(), digest_size=16).hexdigest()
                 st.image(image, caption=ui.plain(images.safe_display_name(upload.name)))
-            except CatdogError as exc:
-                st.error(ui.plain(f"{images.safe_display_name(upload.name)}: {exc}"))
 
 with controls:
     st.subheader("Augmentation")
@@ -109,11 +106,9 @@ with controls:
     values = {name: st.session_state[f"aug_{name}"] for name in FIELDS}
     values.update({k: round(float(values[k]), 4) for k in FIELDS[1:-1]})
     values["seed"] = int(values["seed"])
-    try:
+    settings = ui.current_settings()  # what these values were refused for keeps the last good settings
+    with ui.refusal():
         settings = AugmentSettings(**values)
-    except CatdogError as exc:
-        st.error(ui.plain(str(exc)))
-        settings = ui.current_settings()
     st.session_state[ui.SETTINGS_KEY] = settings
     degrees.caption(f"{settings.rotation:g} = up to ±{settings.rotation_degrees:.0f}°")
 
@@ -126,12 +121,9 @@ with grid:
     if image is None:
         st.caption("Choose an image on the left to see it augmented.")
     else:
-        try:
-            with st.spinner("Drawing nine random variants…"):
-                sheet = copies_figure(image_key, settings.to_dict(), image)
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
-            sheet = None
+        sheet = None
+        with ui.refusal(), st.spinner("Drawing nine random variants…"):
+            sheet = copies_figure(image_key, settings.to_dict(), image)
         if sheet is not None:
             # One figure with the nine inside it, not nine st.image files: a quick slider ends runs whose
             # files the browser has not fetched yet, and Streamlit deletes those (broken images).

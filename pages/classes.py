@@ -118,14 +118,12 @@ if st.button("Save and use these classes", type="primary", icon=":material/check
              help=None if ready else f"Two classes with at least {MIN_PHOTOS} photos each."):
     bar = ui.ProgressBar()
     try:
-        with st.spinner("Checking and decoding the photos…"):
+        with ui.refusal() as said, st.spinner("Checking and decoding the photos…"):
             path = ui.service.import_zip(gathered.as_zip(), f"{set_name or 'my classes'}.zip",
                                          progress=bar, from_photos=True)
-    except CatdogError as exc:
-        st.error(ui.plain(str(exc)))
-    else:
-        st.session_state["_set_saved"] = True
-        ui.use_data(path)
+        if not said.error:
+            st.session_state["_set_saved"] = True
+            ui.use_data(path)
     finally:
         bar.clear()
 

@@ -135,11 +135,9 @@ def where_it_looked(run, data: bytes, view: str, answer) -> None:
     if view == "gradcam" and answer.looked is not None:
         st.image(answer.looked, caption=f"where it looked for {label}", width="stretch")
         return
-    try:
-        with st.spinner("Covering the photo, square by square…"):
-            found = ui.service.explain_photo(run.run_id, data, view)
-    except CatdogError as exc:
-        st.caption(ui.plain(str(exc)))
+    with ui.refusal(show=st.caption) as said, st.spinner("Covering the photo, square by square…"):
+        found = ui.service.explain_photo(run.run_id, data, view)
+    if said.error:
         return
     st.image(found.looked, caption=f"where it looked for {label}", width="stretch")
     if found.lowest is not None:
@@ -174,10 +172,9 @@ def photo_grid(run, uploads, view: str | None) -> list[str]:
     with st.spinner(f"Classifying {len(uploads)} photos…"):
         for upload in uploads:
             name = images.safe_display_name(upload.name, 28)
-            try:
+            with ui.refusal(f"{name}: ") as said:
                 prediction, thumbnail, seen, unlike = quick_answer(run.run_id, run.created, upload.getvalue())
-            except CatdogError as exc:
-                st.error(ui.plain(f"{name}: {exc}"))
+            if said.error:
                 continue
             true = evaluate.label_from_name(upload.name, run.class_names)
             cards.append((len(cards) + 1, upload, name, prediction, thumbnail, true, seen, unlike))
@@ -227,12 +224,11 @@ def labelled_check(run, heatmap: bool) -> None:
                              limit=MAX_UPLOAD_ZIP_BYTES)
     if not files:
         return
-    try:
+    with ui.refusal() as said:
         items = evaluate.labelled_items([(upload.name, upload.getvalue()) for upload in files])
         with st.spinner(f"Classifying {count(len(items), 'photo')}…"):
             result = ui.service.check_labelled(run.run_id, items, heatmap)
-    except CatdogError as exc:
-        st.error(ui.plain(str(exc)))
+    if said.error:
         return
     if result.unlabelled:
         n = len(result.unlabelled)
@@ -340,12 +336,8 @@ if run is None:
     st.stop()
 st.caption(f"Answering: run {ui.plain(run.run_id)} ({ui.plain(run.recipe)}), classes "
            f"{ui.plain(', '.join(run.class_names))}; validation {metrics.verdict(run.val_accuracy, run.val_count)}.")
-try:
-    with st.spinner("Loading the model…"):  # while the student picks a photo, not after
-        model = ui.service.open_model(run.run_id)
-except CatdogError as exc:
-    st.error(ui.plain(str(exc)))
-    st.stop()
+with ui.refusal(stop=True), st.spinner("Loading the model…"):  # while the student picks a photo, not after
+    model = ui.service.open_model(run.run_id)
 
 view = view_picker(model.explains)
 heatmap = view is not None and model.explains  # the labelled check's misses show Grad-CAM (one pass each)

@@ -5,7 +5,6 @@ import random
 import streamlit as st
 
 from catdog_core import charts, codegen, dataset, uploads
-from catdog_core.errors import CatdogError
 import ui
 
 ui.page_setup()
@@ -47,12 +46,10 @@ with st.expander("Use your own classes", icon=":material/upload:"):
     if upload is not None and st.button("Use these classes", type="primary", icon=":material/check:"):
         bar = ui.ProgressBar()
         try:
-            with st.spinner("Checking and decoding the images…"):
+            with ui.refusal() as said, st.spinner("Checking and decoding the images…"):
                 path = ui.service.import_zip(upload.getvalue(), upload.name, progress=bar)
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
-        else:
-            ui.use_data(path)
+            if not said.error:
+                ui.use_data(path)
         finally:
             bar.clear()
     earlier_uploads(uploads.list_sets(ui.actor()))

@@ -43,11 +43,8 @@ if key not in cache:  # measured when the run was saved: read from disk, no mode
 if cache[key] is None:
     bar = ui.ProgressBar()
     try:
-        with st.spinner("Loading the model and classifying the test images…"):
+        with ui.refusal(stop=True), st.spinner("Loading the model and classifying the test images…"):
             cache[key] = ui.service.evaluate(run_id, ui.data_source(), "test", progress=bar)
-    except CatdogError as exc:
-        st.error(ui.plain(str(exc)))
-        st.stop()
     finally:
         bar.clear()
 result = cache[key]

@@ -6,7 +6,6 @@ import html
 import streamlit as st
 
 from catdog_core import augment, charts, embedding, runs
-from catdog_core.errors import CatdogError
 from catdog_core.service import get_service
 import ui
 
@@ -55,13 +54,10 @@ with map_tab:
     if run is not None and tuple(run.class_names) != tuple(loaded.class_names):
         st.info("This run was trained on other classes; pick a run of this dataset.")
     elif run is not None:
-        try:
-            with st.spinner("Computing the features and the projection…"):
-                fig, seconds = (presenter_map if ui.presenter() else map_figure)(run.run_id, loaded.key,
-                                                                                 ui.data_source(), "pca")
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
-        else:
+        with ui.refusal() as said, st.spinner("Computing the features and the projection…"):
+            fig, seconds = (presenter_map if ui.presenter() else map_figure)(run.run_id, loaded.key,
+                                                                             ui.data_source(), "pca")
+        if not said.error:
             event = st.plotly_chart(fig, key="embedding_map", on_select="rerun", selection_mode="points",
                                     config=charts.NO_TOOLBAR)  # a click picks a photo; no toolbar over the titles
             picked = (event or {}).get("selection", {}).get("points", []) if event else []
@@ -97,13 +93,10 @@ with cnn_tab:
         augmented = st.toggle(f"Augmented as on the Augmentation page ({augment.describe(settings)})",
                               key="cnn_augmented")
         left, right = st.columns([1, 3])
-        try:
-            with st.spinner("Running the photo through the model…"):
-                shown, layers_seen = ui.service.activations(run.run_id, part.images[index],
-                                                            settings.to_dict() if augmented else None)
-        except CatdogError as exc:
-            right.error(ui.plain(str(exc)))
-        else:
+        with ui.refusal(show=right.error) as said, st.spinner("Running the photo through the model…"):
+            shown, layers_seen = ui.service.activations(run.run_id, part.images[index],
+                                                        settings.to_dict() if augmented else None)
+        if not said.error:
             left.image(shown, caption=ui.plain(f"{loaded.class_names[part.labels[index]]} · "
                                                f"{part.files[index].rsplit('/', 1)[-1]}"), width="stretch")
             for act in layers_seen:

@@ -46,11 +46,8 @@ with labels_tab:
                           "does); afterwards it takes seconds."):
             bar = ui.ProgressBar()
             try:
-                with st.spinner("Training a head per fold…"):
+                with ui.refusal(stop=True), st.spinner("Training a head per fold…"):
                     cache[loaded.key] = ui.service.suspects(ui.data_source(), progress=bar)
-            except CatdogError as exc:
-                st.error(ui.plain(str(exc)))
-                st.stop()
             finally:
                 bar.clear()
             st.rerun()

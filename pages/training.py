@@ -4,7 +4,6 @@ import pandas as pd
 import streamlit as st
 
 from catdog_core import augment, charts, codegen, export, jobs, models, runs
-from catdog_core.errors import CatdogError
 from catdog_core.words import count
 from catdog_core.service import get_service
 import ui
@@ -61,11 +60,8 @@ def export_section(exportable) -> None:
     tflite_key = f"_tflite_{export_id}"
     if row.button("Prepare TFLite", icon=":material/phone_android:", width="content",
                 help="Converts the model to TensorFlow Lite for phones and small boards (a few seconds)."):
-        try:
-            with st.spinner("Converting to TensorFlow Lite…"):
-                st.session_state[tflite_key] = ui.service.tflite_zip(export_id)
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
+        with ui.refusal(), st.spinner("Converting to TensorFlow Lite…"):
+            st.session_state[tflite_key] = ui.service.tflite_zip(export_id)
     if tflite_key in st.session_state:
         row.download_button("Download TFLite zip", st.session_state[tflite_key], file_name=f"{export_id}-tflite.zip",
                           mime="application/zip", icon=":material/download:", width="content",
@@ -263,12 +259,9 @@ if reproduced:
 st.subheader("How much data is enough?")
 datacurve.section()
 
-with summary_box, st.spinner("Building the model…"):
-    try:
-        st.code(recipe_summary(name, num_classes, settings.to_dict() if recipe.uses_augmentation else None),
-                language=None)
-    except CatdogError as exc:
-        st.error(ui.plain(str(exc)))
+with summary_box, st.spinner("Building the model…"), ui.refusal():
+    st.code(recipe_summary(name, num_classes, settings.to_dict() if recipe.uses_augmentation else None),
+            language=None)
 
 with code_box:
     st.code(codegen.training(spec, num_classes), language="python", wrap_lines=True)

@@ -7,7 +7,6 @@ import streamlit as st
 from PIL import Image
 
 from catdog_core import charts, dataset, images, runs, whatif
-from catdog_core.errors import CatdogError
 import ui
 
 ui.page_setup()
@@ -50,12 +49,8 @@ if run is None:
             + ui.quick_time_note(listing.runs))
     st.stop()
 
-try:
-    with st.spinner("Loading the model…"):  # the first answer would otherwise wait for it
-        ui.service.open_model(run.run_id)
-except CatdogError as exc:
-    st.error(ui.plain(str(exc)))
-    st.stop()
+with ui.refusal(stop=True), st.spinner("Loading the model…"):  # the first answer would otherwise wait for it
+    ui.service.open_model(run.run_id)
 
 pick, rest = st.columns([1, 2.3], gap="medium")
 picture, name = None, ""
@@ -79,11 +74,9 @@ with pick:
     else:
         upload = ui.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP or GIF)", key="wi_upload")
         if upload is not None:
-            try:
+            with ui.refusal(f"{images.safe_display_name(upload.name)}: "):
                 _, picture = ui.service.picture(upload.getvalue())
                 name = images.safe_display_name(upload.name)
-            except CatdogError as exc:
-                st.error(ui.plain(f"{images.safe_display_name(upload.name)}: {exc}"))
     if picture is not None:
         st.image(picture, caption=ui.plain(f"as it is: {name}"), width="stretch")
 
@@ -117,11 +110,10 @@ def play(run_id: str, picture) -> None:
     changed = whatif.apply(picture, change)
     with result:
         st.subheader("What the model says")
-        try:
+        with ui.refusal() as said:
             before, _ = answer(run_id, picture)
             after, seconds = answer(run_id, changed)
-        except CatdogError as exc:
-            st.error(ui.plain(str(exc)))
+        if said.error:
             return
         st.image(changed, caption=ui.plain(change.describe()), width="stretch")
         top = after.label
@@ -137,12 +129,9 @@ def play(run_id: str, picture) -> None:
                    "a setting seen before is answered from memory.")
         if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion",
                      wrap=True):  # its whole question, on two lines in a narrow column
-            try:
-                with st.spinner("Sliding a grey patch over the photo…"):
-                    shown = ui.service.explain_photo(run_id, png(changed), "occlusion")
-            except CatdogError as exc:
-                st.error(ui.plain(str(exc)))
-            else:
+            with ui.refusal() as said, st.spinner("Sliding a grey patch over the photo…"):
+                shown = ui.service.explain_photo(run_id, png(changed), "occlusion")
+            if not said.error:
                 st.image(shown.looked, width="stretch",
                          caption=ui.plain(f"red: covering this part lowers {shown.class_name} the most "
                                           f"({shown.probability:.0%} for the whole photo)"))

@@ -1,7 +1,7 @@
 """What the pages share, one small module per job:
 
     state   the session's keys and readers (owner, dataset source, settings, presenter mode)
-    text    names from users shown as text (plain)
+    text    names from users shown as text (plain); a refusal shown as its sentence (refusal)
     model   the model service, asked on behalf of this session (service)
     data    the dataset with its progress bar, its problems, the uploader
     runs    which saved runs a session sees first (the run picker)
@@ -32,7 +32,7 @@ from .state import (AUTH_KEY, GROUP_KEY, NEW_RUNS_KEY, OWNER_KEY, PRESENTER_KEY,
                     ROLE_KEY, SETTINGS_KEY, SOURCE_KEY, actor, budget, current_settings, data_source, is_teacher,
                     owner, presenter, state_readable)
 from .table import show_table  # noqa: F401
-from .text import attempt, plain  # noqa: F401
+from .text import attempt, plain, refusal  # noqa: F401
 from .timing import curve_time_note, quick_time_note, reproduce_time_text  # noqa: F401
 
 # The server's long-lived objects (Streamlit, plotly, pandas and this package, ~140,000 of them) are

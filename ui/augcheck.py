@@ -9,12 +9,11 @@ import streamlit as st
 
 from catdog_core import augcheck, charts, codegen, jobs, jobspec
 from catdog_core.augment import AugmentSettings
-from catdog_core.errors import CatdogError
 
 from .data import cached_data
 from .jobs import PANEL_SECONDS
 from .state import actor, budget, data_source, owner, presenter
-from .text import plain
+from .text import plain, refusal
 
 JOBS_KEY = "_augcheck_jobs"  # {what was asked (JSON): the id of the job that answers it}
 SWEEPS = {  # the values a sweep offers first, the post's where it has one
@@ -75,11 +74,9 @@ def progress(job: jobs.JobState, what: str) -> None:
 
 
 def _submit(store: dict, asked: str, spec: jobs.JobSpec) -> None:
-    try:
+    with refusal() as said:
         store[asked] = jobs.submit(spec, owner=owner(), budget=budget())
-    except CatdogError as exc:
-        st.error(plain(str(exc)))
-    else:
+    if not said.error:
         st.rerun()
 
 
@@ -164,11 +161,9 @@ def section(settings: AugmentSettings) -> None:
             st.rerun()
     elif st.button("Sweep", icon=":material/tune:", key="aug_sweep_start", disabled=len(values) < 2,
                    help="Two values or more."):
-        try:
+        with refusal() as said:
             spec = jobs.augcheck_spec(settings, source, setting, sorted(values, key=lambda v: (str(type(v)), v)))
-        except CatdogError as exc:
-            st.error(plain(str(exc)))
-        else:
+        if not said.error:
             _submit(store, asked_sweep, spec)
     if sweep_job is not None:
         st.fragment(_sweep_live, run_every=PANEL_SECONDS if sweep_job.active else None)(asked_sweep, setting, current)
@@ -245,11 +240,9 @@ def gap_section(settings: AugmentSettings) -> None:
                               min_steps=GAP_MIN_STEPS),
                  jobs.JobSpec("augmented", GAP_EPOCHS, settings, source, label="overfitting gap: model 2",
                               min_steps=GAP_MIN_STEPS)]
-        try:
+        with refusal() as said:
             _, store[asked] = jobs.submit_group(specs, owner=owner(), label="overfitting gap", budget=budget())
-        except CatdogError as exc:
-            st.error(plain(str(exc)))
-        else:
+        if not said.error:
             st.rerun()
     if following:
         st.fragment(_gap_live, run_every=PANEL_SECONDS if active else None)(asked)

@@ -8,13 +8,12 @@ from __future__ import annotations
 import streamlit as st
 
 from catdog_core import charts, codegen, jobs
-from catdog_core.errors import CatdogError
 from catdog_core.words import count
 
 from .data import cached_data
 from .jobs import PANEL_SECONDS
 from .state import actor, budget, data_source, owner, presenter
-from .text import plain
+from .text import plain, refusal
 from .timing import curve_time_note
 
 CURVE_JOBS_KEY = "_curve_jobs"  # {data source or "": the ids of this session's latest curve jobs}
@@ -59,12 +58,10 @@ def section() -> None:
             st.rerun()
     elif st.button("Start the learning curve", icon=":material/show_chart:", key="curve_start"):
         recipes = ["transfer"] + (["baseline"] if with_cnn else [])
-        try:
+        with refusal() as said:
             _, store[source or ""] = jobs.submit_group([jobs.curve_spec(r, source) for r in recipes], owner=owner(),
                                                        label="learning curve", budget=budget())
-        except CatdogError as exc:
-            st.error(plain(str(exc)))
-        else:
+        if not said.error:
             st.rerun()
     if ids:
         st.fragment(_live, run_every=PANEL_SECONDS if active else None)(tuple(ids))

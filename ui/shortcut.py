@@ -7,12 +7,11 @@ import inspect
 import streamlit as st
 
 from catdog_core import jobs, shortcut
-from catdog_core.errors import CatdogError
 
 from . import augcheck as augcheck_ui
 from .jobs import PANEL_SECONDS
 from .state import budget, data_source, owner, presenter
-from .text import plain
+from .text import plain, refusal
 
 JOBS_KEY = "_shortcut_jobs"
 MEANING = ("A model learns whatever separates the classes in its training photos, the animal or anything "
@@ -61,11 +60,9 @@ def section(loaded) -> None:
                      key="shortcut_run", help="A job of the training queue: features of the stamped photos through "
                                               "the frozen MobileNetV2, then two quick heads, with the stamp and "
                                               "without (seconds once the features are kept)."):
-            try:
+            with refusal() as said:
                 store[asked] = jobs.submit(jobs.shortcut_spec(stamp, data_source()), owner=owner(), budget=budget())
-            except CatdogError as exc:
-                st.error(plain(str(exc)))
-            else:
+            if not said.error:
                 st.rerun()
         st.caption(MEANING)
         return

@@ -19,16 +19,35 @@ def plain(text) -> str:
     return _AUTOLINK.sub(lambda m: m.group(0) + WORD_JOINER, escaped)
 
 
+class refusal:
+    """`with ui.refusal() as said:` runs its block; a CatdogError inside it (what a user can meet: a
+    refusal, a limit, a photo that is not one) is shown as its one sentence instead of a traceback,
+    kept as `said.error`, and the page goes on after the block (`stop=True`: the page stops there).
+    `prefix` goes before the sentence (a file's name); `show` draws it (default st.error: a column's
+    own `.error`, or `st.caption` for a quiet note)."""
+
+    def __init__(self, prefix: str = "", *, stop: bool = False, show=None):
+        self.prefix, self.stop, self.show, self.error = prefix, stop, show, None
+
+    def __enter__(self) -> "refusal":
+        return self
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        from catdog_core.errors import CatdogError
+
+        if kind is None or not issubclass(kind, CatdogError):
+            return False
+        import streamlit as st
+
+        self.error = exc
+        (self.show or st.error)(plain(f"{self.prefix}{exc}"))
+        if self.stop:
+            st.stop()
+        return True
+
+
 def attempt(action, *args, **kwargs) -> bool:
-    """Run `action(*args, **kwargs)`; whether it succeeded. A CatdogError (what a user can meet:
-    a refusal, a limit) is shown as its one sentence instead of a traceback."""
-    import streamlit as st
-
-    from catdog_core.errors import CatdogError
-
-    try:
+    """Run `action(*args, **kwargs)`; whether it succeeded (its CatdogError shown, see refusal)."""
+    with refusal() as said:
         action(*args, **kwargs)
-    except CatdogError as exc:
-        st.error(plain(str(exc)))
-        return False
-    return True
+    return said.error is None
