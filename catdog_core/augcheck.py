@@ -35,10 +35,11 @@ from . import config
 from .features import FEATURE_CHUNK as CHUNK  # the base's batch, as for every other feature pass
 from .augment import MAX_SWEEP, SWEEP_SETTINGS, AugmentSettings, sweep_values  # noqa: F401
 from .errors import InvalidSettings
+from .jobspec import BOUNDS
 
 VARIANTS = 4  # augmented copies of each training photo (K)
 SEEDS = 3  # heads trained on each side (S)
-MAX_VARIANTS, MAX_SEEDS = 8, 10
+MAX_VARIANTS, MAX_SEEDS = int(BOUNDS["augcheck_variants"].high), int(BOUNDS["augcheck_seeds"].high)
 VERSION = "1"  # part of every cache key
 KEEP_RESULTS = 500
 KEEP_VARIANT_FILES = 12  # augmented feature files (the post's data: ~20 MB each, float16)
@@ -135,10 +136,8 @@ def verdict(result: CheckResult) -> str:
 
 
 def check_settings(variants: int, seeds: int) -> None:
-    if not isinstance(variants, int) or isinstance(variants, bool) or not 1 <= variants <= MAX_VARIANTS:
-        raise InvalidSettings(f"Variants must be a whole number from 1 to {MAX_VARIANTS}, not {variants!r}.")
-    if not isinstance(seeds, int) or isinstance(seeds, bool) or not 2 <= seeds <= MAX_SEEDS:
-        raise InvalidSettings(f"Seeds must be a whole number from 2 to {MAX_SEEDS}, not {seeds!r}.")
+    BOUNDS["augcheck_variants"].check(variants)
+    BOUNDS["augcheck_seeds"].check(seeds)
 
 
 # ---------------------------------------------------------------- caches

@@ -21,6 +21,59 @@ MAX_EXCLUDE = 500  # training photos a job may leave out (suspected wrong labels
 VARIANTS = 8
 
 
+BASE_LAYERS = 154  # MobileNetV2's layers without its top: fine-tuning starts at one of 0-153
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The values one setting of a job may take: the one place each bound is written (BOUNDS). The
+    trainer, the command line, a saved run's check and the Training page's widgets all read it."""
+
+    what: str  # as a sentence starts: "Epochs"
+    low: float
+    high: float
+    whole: bool = True
+
+    def holds(self, value) -> bool:
+        if isinstance(value, bool):
+            return False
+        kinds = (int,) if self.whole else (int, float)
+        return isinstance(value, kinds) and math.isfinite(value) and self.low <= value <= self.high
+
+    def check(self, value):
+        """The value, or InvalidSettings with the sentence every caller shows."""
+        if not self.holds(value):
+            from .errors import InvalidSettings
+
+            kind = "a whole number" if self.whole else "a number"
+            raise InvalidSettings(f"{self.what} must be {kind} from {self.low:g} to {self.high:g}, not {value!r}.")
+        return value
+
+
+BOUNDS = {  # a JobSpec field's bounds
+    "epochs": Bound("Epochs", 1, MAX_EPOCHS),
+    "fine_tune_epochs": Bound("Fine-tune epochs", 0, MAX_EPOCHS),
+    "fine_tune_at": Bound("The layer fine-tuning starts from", 0, BASE_LAYERS - 1),
+    "variants": Bound("Variants", 0, MAX_EPOCHS),
+    "min_steps": Bound("Minimum steps", 0, 100_000),
+    "learning_rate": Bound("The learning rate", 1e-9, 10.0, whole=False),
+    "seed": Bound("The seed", 0, 2**31 - 1),
+    # An augmentation check's own counts (catdog_core.augcheck): copies of each photo, heads per side.
+    "augcheck_variants": Bound("Variants", 1, 8),
+    "augcheck_seeds": Bound("Seeds", 2, 10),
+}
+
+
+def check_spec(spec: "JobSpec") -> "JobSpec":
+    """The spec, or InvalidSettings naming the first setting out of its bounds (BOUNDS); what a
+    setting means for a recipe (fine-tuning needs a frozen base) is the trainer's to say."""
+    for name in ("epochs", "fine_tune_epochs", "fine_tune_at", "variants", "min_steps", "seed"):
+        BOUNDS[name].check(getattr(spec, name))
+    if spec.learning_rate is not None:
+        BOUNDS["learning_rate"].check(spec.learning_rate)
+    return spec
+
+
 @dataclass(frozen=True)
 class QuickPreset:
     """"Press Train, see a good model": cached features, no augmentation."""
@@ -209,8 +262,10 @@ def post_specs(data: str | None = None, epochs: int = 20, min_steps: int = MIN_S
 
 
 def resolved(spec: JobSpec) -> JobSpec:
-    """The spec with this process's data and weights settings written in, so any worker (another
-    process, another machine) trains what the submitter meant."""
+    """The spec, checked against BOUNDS (refused before it is queued), with this process's data and
+    weights settings written in, so any worker (another process, another machine) trains what the
+    submitter meant."""
+    check_spec(spec)
     return replace(spec, data=spec.data if spec.data is not None else config.data_dir_setting(),
                    weights=spec.weights or config.base_weights_setting())
 

@@ -40,7 +40,7 @@ from .dataset import Dataset
 from .errors import InvalidSettings
 from .words import count
 from .jobspec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec,  # noqa: F401
-                        epochs_for_steps)
+                      check_spec, epochs_for_steps)
 from .models import BASE_NAME, BuiltModel, build, compile_model, get_recipe, shared_base
 
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
@@ -384,13 +384,6 @@ def _kept_rows(spec: JobSpec, data: Dataset):
     return kept_rows(data, getattr(spec, "exclude", ()))
 
 
-def _variants(spec: JobSpec) -> int:
-    variants = getattr(spec, "variants", VARIANTS)
-    if not isinstance(variants, int) or isinstance(variants, bool) or not 0 <= variants <= MAX_EPOCHS:
-        raise InvalidSettings(f"Variants must be a whole number from 0 to {MAX_EPOCHS}, not {variants!r}.")
-    return variants
-
-
 def _features(extract, data: Dataset, split: str, observer: Observer):
     message = f"Computing MobileNetV2 features ({split})"
     return features.cached_features(extract, data.key, split, data.split(split).images,
@@ -430,17 +423,13 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
 
 
 def _checked_variants(spec: JobSpec, dataset: Dataset) -> int:
-    """The spec's epochs and fine-tuning checked, and its number of kept variants."""
-    epochs, fine_tune_epochs = spec.epochs, spec.fine_tune_epochs
-    if not isinstance(epochs, int) or isinstance(epochs, bool) or not 1 <= epochs <= MAX_EPOCHS:
-        raise InvalidSettings(f"Epochs must be a whole number from 1 to {MAX_EPOCHS}, not {epochs!r}.")
-    if fine_tune_epochs and (not isinstance(fine_tune_epochs, int) or not 0 <= fine_tune_epochs <= MAX_EPOCHS
-                             or not get_recipe(spec.recipe).frozen_base):
-        raise InvalidSettings("Fine-tuning takes 0 to 200 extra epochs and needs the transfer recipe.")
-    variants = _variants(spec)
+    """The spec checked against its bounds (jobspec.BOUNDS) and the data; its number of kept variants."""
+    check_spec(spec)
+    if spec.fine_tune_epochs and not get_recipe(spec.recipe).frozen_base:
+        raise InvalidSettings(f"Fine-tuning needs a recipe with a frozen base (transfer), not {spec.recipe!r}.")
     if len(dataset.train) == 0:
         raise InvalidSettings("The training split is empty: add images to train/ first.")
-    return variants
+    return spec.variants
 
 
 class _Training:

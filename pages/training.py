@@ -100,6 +100,13 @@ def manage_runs(mine: list) -> None:
             st.rerun()
 
 
+def bounds(name: str, chosen: bool = False) -> tuple[int, int]:
+    """A job setting's (lowest, highest) for a widget: jobspec.BOUNDS, what the trainer checks.
+    `chosen`: a checkbox turned it on, so it is at least 1 (fine-tune epochs)."""
+    bound = jobs.BOUNDS[name]
+    return max(int(bound.low), int(chosen)), int(bound.high)
+
+
 def _set_epochs(n: int) -> None:
     st.session_state["epochs"] = n
 
@@ -137,7 +144,7 @@ with right:
                        "second or two.")
 
     st.session_state.setdefault("epochs", 20)
-    st.number_input("Epochs (the post trains 10 to 20)", 1, jobs.MAX_EPOCHS, key="epochs",
+    st.number_input("Epochs (the post trains 10 to 20)", *bounds("epochs"), key="epochs",
                     persist_state="session")
     with st.container(horizontal=True):
         for n in EPOCH_PRESETS:
@@ -148,9 +155,9 @@ with right:
         if st.checkbox("Fine-tune after the frozen stage", key="fine_tune", persist_state="session"):
             st.caption(FINE_TUNE_TEXT)
             a, b = st.columns(2)
-            fine_tune_epochs = int(a.number_input("Fine-tune epochs", 1, jobs.MAX_EPOCHS, 10,
+            fine_tune_epochs = int(a.number_input("Fine-tune epochs", *bounds("fine_tune_epochs", chosen=True), 10,
                                                   key="fine_tune_epochs"))
-            fine_tune_at = int(b.number_input("Unfreeze from layer", 0, 153, jobs.FINE_TUNE_AT,
+            fine_tune_at = int(b.number_input("Unfreeze from layer", *bounds("fine_tune_at"), jobs.FINE_TUNE_AT,
                                               key="fine_tune_at"))
 
     # One job spec from the widgets: what Start submits and what "Show the code" prints.

@@ -97,7 +97,7 @@ def test_train_quick_json(trained, cli_env):
     quick = last_json(proc)
     assert quick["recipe"] == "transfer" and quick["epochs"] == 10 and quick["run"] != trained["run"]
     meta = json.loads((Path(cli_env["CATDOG_HOME"]) / "runs" / quick["run"] / "meta.json").read_text())
-    assert meta["extra"]["label"] == "quick" and meta["settings"]["flip"] == "none"
+    assert meta["extra"]["label"] == "quick transfer" and meta["settings"]["flip"] == "none"
     assert meta["settings"]["rotation"] == 0.0
 
 

@@ -389,3 +389,24 @@ def test_an_augmented_run_makes_its_variants_once_and_then_draws_from_them(data,
         training.train(JobSpec("transfer", 1, settings, variants=-1), data)
     spec = JobSpec("transfer", 5, settings, variants=3)
     assert JobSpec.from_dict(spec.to_dict()) == spec and "variants" not in JobSpec("transfer", 5).to_dict()
+
+
+def test_a_jobs_bounds_are_written_once_and_every_door_reads_them():
+    """jobspec.BOUNDS is what train, the queue, the command line and a saved run's check refuse by."""
+    from catdog_core import jobspec
+    from catdog_core.cli import main as cli_main
+    from catdog_core.runs import checks
+
+    too_many = jobspec.BOUNDS["epochs"].high + 1
+    with pytest.raises(InvalidSettings, match=f"Epochs must be a whole number from 1 to 200, not {too_many}"):
+        jobspec.resolved(JobSpec("transfer", too_many))
+    with pytest.raises(InvalidSettings, match="The layer fine-tuning starts from must be a whole number from 0 to 153"):
+        jobspec.check_spec(JobSpec("transfer", 1, fine_tune_at=154))
+    with pytest.raises(InvalidSettings, match="The learning rate must be a number"):
+        jobspec.check_spec(JobSpec("transfer", 1, learning_rate=float("nan")))
+    assert jobspec.check_spec(JobSpec("transfer", 200, fine_tune_at=153, variants=0)).epochs == 200
+    assert cli_main(["train", "--recipe", "transfer", "--fine-tune-at", "154", "--fine-tune-epochs", "1"]) == 2
+    written = JobSpec("transfer", 10).to_dict()
+    assert checks._checked_spec(dict(written, epochs=10), "transfer")["epochs"] == 10
+    with pytest.raises(checks.Bad, match="job epochs is not a whole number from 1 to 200"):
+        checks._checked_spec(dict(written, epochs=201), "transfer")

@@ -48,14 +48,11 @@ def cmd_train(args) -> int:
         learning_rate = None
         epochs = 20 if args.epochs is None else args.epochs
         settings = AugmentSettings(flip=args.flip, rotation=args.rotation)
-    if not 1 <= epochs <= jobs.MAX_EPOCHS:  # refuse before decoding the dataset (`or 20` took 0 as 20)
-        raise CatdogError(f"Epochs must be a whole number from 1 to {jobs.MAX_EPOCHS}, not {epochs}.")
-    if not 0 <= args.variants <= jobs.MAX_EPOCHS:
-        raise CatdogError(f"Variants must be a whole number from 0 to {jobs.MAX_EPOCHS}, not {args.variants}.")
     spec = jobs.JobSpec(args.recipe, epochs, settings, args.data, use_cache=not args.no_cache,
-                            learning_rate=learning_rate, fine_tune_epochs=args.fine_tune_epochs,
-                            fine_tune_at=args.fine_tune_at, label="quick" if args.quick else "",
-                            min_steps=max(0, args.min_steps), variants=args.variants)
+                        learning_rate=learning_rate, fine_tune_epochs=args.fine_tune_epochs,
+                        fine_tune_at=args.fine_tune_at, label=jobs.quick_spec().label if args.quick else "",
+                        min_steps=max(0, args.min_steps), variants=args.variants)
+    jobs.check_spec(spec)  # refused before the dataset is decoded (`or 20` once took 0 as 20)
     bar = Bar()
     started = time.perf_counter()
     queue = jobs.get_queue()

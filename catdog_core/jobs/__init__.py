@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..jobspec import (AUGCHECK_KIND, CURVE_BASELINE_MAX, CURVE_KIND, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, QUICK, VARIANTS,  # noqa: F401
+from ..jobspec import (AUGCHECK_KIND, BOUNDS, CURVE_BASELINE_MAX, CURVE_KIND, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, QUICK, VARIANTS,  # noqa: F401
                    REPRODUCE_LABEL, SHORTCUT_KIND, BatchReport, JobSpec, augcheck_spec, curve_spec, planned_epochs,
-                   post_specs, quick_spec, resolved, shortcut_spec)
+                   check_spec, post_specs, quick_spec, resolved, shortcut_spec)
 from .queue import (  # noqa: F401
     DONE, FAILED, FINISHED, QUEUED, RUNNING, STOPPED, Estimate, JobState, Queue, estimate_left,
 )

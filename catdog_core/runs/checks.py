@@ -74,6 +74,19 @@ def _number(value, what: str, low: float = -math.inf, high: float = math.inf, no
     return float(value)
 
 
+def _bounded(value, name: str, what: str, none: bool = False):
+    """A job setting of a saved run within its bounds (jobspec.BOUNDS, the trainer's own)."""
+    from ..jobspec import BOUNDS
+
+    bound = BOUNDS[name]
+    if value is None and none:
+        return None
+    if not bound.holds(value):
+        raise Bad(f"its {what} is not {'a whole number' if bound.whole else 'a number'} "
+                  f"from {bound.low:g} to {bound.high:g}")
+    return value if bound.whole else float(value)
+
+
 def _dict(value, what: str) -> dict:
     if value is None:
         return {}
@@ -150,21 +163,21 @@ def _checked_spec(spec, recipe: str) -> dict:
         raise Bad("its job names another recipe")
     checked = {
         "recipe": recipe,
-        "epochs": _int(spec.get("epochs"), "job epochs", 1),
+        "epochs": _bounded(spec.get("epochs"), "epochs", "job epochs"),
         "data": None if spec.get("data") is None else _text(spec.get("data"), "job data", 4096),
         "use_cache": spec.get("use_cache", True) is True,
-        "learning_rate": _number(spec.get("learning_rate"), "job learning rate", 1e-9, 10.0),
-        "fine_tune_epochs": _int(spec.get("fine_tune_epochs", 0), "job fine-tune epochs"),
-        "fine_tune_at": _int(spec.get("fine_tune_at", 0), "job fine-tune layer", 0, 1000),
+        "learning_rate": _bounded(spec.get("learning_rate"), "learning_rate", "job learning rate", none=True),
+        "fine_tune_epochs": _bounded(spec.get("fine_tune_epochs", 0), "fine_tune_epochs", "job fine-tune epochs"),
+        "fine_tune_at": _bounded(spec.get("fine_tune_at", 0), "fine_tune_at", "job fine-tune layer"),
         "label": _text(spec.get("label", ""), "job label", 200, empty=True),
-        "seed": _int(spec.get("seed", 0), "job seed", 0, 2**31 - 1),
+        "seed": _bounded(spec.get("seed", 0), "seed", "job seed"),
         "weights": None if spec.get("weights") is None else _text(spec.get("weights"), "job weights", 4096),
-        "min_steps": _int(spec.get("min_steps", 0), "job minimum steps"),
+        "min_steps": _bounded(spec.get("min_steps", 0), "min_steps", "job minimum steps"),
     }
     if spec.get("exclude"):
         checked["exclude"] = _checked_paths(spec["exclude"], "job's list of photos left out")
     if "variants" in spec:  # only when not the default, as JobSpec.to_dict writes it
-        checked["variants"] = _int(spec["variants"], "job's augmented variants", 0, 200)
+        checked["variants"] = _bounded(spec["variants"], "variants", "job's augmented variants")
     try:
         checked["settings"] = AugmentSettings.from_dict(_dict(spec.get("settings"), "job settings")).to_dict()
     except (CatdogError, TypeError, ValueError):
