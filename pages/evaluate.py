@@ -85,7 +85,10 @@ if result.logits is not None and val_key not in cache:
         except CatdogError as exc:
             cache[val_key] = None
             st.caption(ui.plain(str(exc)))
-checked = calibration.of_evaluations(result, cache.get(val_key))
+calibrated_key = (run_id, str(loaded.source.root), "calibration")
+if calibrated_key not in cache or cache.get(val_key) is None:  # a temperature fitted once per session and run
+    cache[calibrated_key] = calibration.of_evaluations(result, cache.get(val_key))
+checked = cache[calibrated_key]
 if checked is None:
     st.caption("This run's evaluation was kept before the app kept every photo's scores; train it again "
                "to see how its confidence compares with how often it is right.")
@@ -94,7 +97,7 @@ else:
         st.warning(f"Only {checked.count} test and {checked.fitted_on} validation photos: the bins below hold "
                    "too few photos to judge its confidence (at least 30 of each are needed).")
     left, right = st.columns([3, 2])
-    left.plotly_chart(charts.reliability(checked.before, checked.after, large=ui.presenter()),
+    left.plotly_chart(ui.figure(charts.reliability, checked.before, checked.after, large=ui.presenter()),
                       key="evaluate_reliability", config=charts.NO_TOOLBAR)
     right.markdown(f"**{checked.before.sentence()}**")
     right.markdown(checked.summary())

@@ -232,8 +232,7 @@ else:
             marks.update(ui.fine_tune_marker(label, by_id[rid].history, by_id[rid].fine_tune_from_epoch))
         left, right = st.columns(2)
         for col, metric in ((left, "accuracy"), (right, "loss")):
-            col.plotly_chart(ui.legend_below(charts.learning_curves(curves, metric, markers=marks, large=ui.presenter())),
-                             key=f"compare_{metric}", config=charts.NO_TOOLBAR)
+            col.plotly_chart(ui.curves_figure(curves, metric, marks), key=f"compare_{metric}", config=charts.NO_TOOLBAR)
 
     export_section([r for r in listing.runs if ui.actor().may_copy(r.owner)])
     manage_runs([r for r in listing.runs if ui.actor().may(r.owner)])
@@ -259,8 +258,7 @@ shown = [{k: ("–" if v is None else f"{v:.1%}" if k.endswith("acc") else v) fo
 ui.show_table(pd.DataFrame(shown).astype(str))
 reproduced = {row["model"]: by_id[row["run"]].history for row in rows if row["run"] in by_id}
 if reproduced:
-    st.plotly_chart(ui.legend_below(charts.learning_curves(reproduced, "accuracy", large=ui.presenter(),
-                                                           title="The reproduced runs: accuracy")),
+    st.plotly_chart(ui.curves_figure(reproduced, "accuracy", title="The reproduced runs: accuracy"),
                     key="reproduce_curves", config=charts.NO_TOOLBAR)
 
 st.subheader("How much data is enough?")

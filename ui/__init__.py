@@ -24,7 +24,7 @@ from .data import (DATA_HINT, ProgressBar, cached_data, data_available, file_upl
 from .classroom import camera_problem  # noqa: F401
 from .figures import figure  # noqa: F401
 from .frame import PAGES, class_password, menu_pages, page_setup  # noqa: F401
-from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, duration_text, job_panel, legend_below,  # noqa: F401
+from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, curves_figure, duration_text, job_panel, legend_below,  # noqa: F401
                    queue_view, session_job, started_on, submit, submit_group)
 from .model import service  # noqa: F401
 from .runs import VALIDATION_NOTE, dataset_tag, default_run, fine_tune_marker, run_picker, session_runs  # noqa: F401

@@ -92,14 +92,20 @@ def legend_below(fig):
     return fig
 
 
-def _curves_figure(curves: dict, metric: str, marks: dict, large: bool):
-    return legend_below(charts.learning_curves(curves, metric, markers=marks, large=large))
+def _curves_figure(curves: dict, metric: str, marks: dict, large: bool, title: str | None):
+    return legend_below(charts.learning_curves(curves, metric, markers=marks, large=large, title=title))
+
+
+def curves_figure(curves: dict, metric: str, marks: dict | None = None, title: str | None = None):
+    """Learning curves with the legend below, built once per content (ui.figure) and shared by every
+    session that shows the same runs: a job's panel redraws every two seconds, and a class opens the
+    Training page's comparison of the same best runs again and again (a plotly figure is slow Python)."""
+    return figure(_curves_figure, curves, metric, marks or {}, presenter(), title)
 
 
 def _job_curves(curves: dict, metric: str, marks: dict):
-    """A job's curve, built once per finished epoch and shared by every tab that follows the job (the
-    panel redraws every two seconds, and building a plotly figure is slow Python)."""
-    return figure(_curves_figure, curves, metric, marks, presenter())
+    """A job's curve, built once per finished epoch."""
+    return curves_figure(curves, metric, marks)
 
 
 # Every open tab that follows a job reruns its panel this often: the queue is read from SQLite and
