@@ -651,3 +651,38 @@ def test_the_disk_cache_is_bounded_by_bytes_and_keeps_the_newest(tmp_path, fresh
     for i in range(3):
         keys.add(dataset.load_dataset(make_dataset(tmp_path / f"e{i}", n_train=6, n_val=5, seed=90 + i)).key)
     assert keys <= {p.stem for p in folder.glob("*.json")}  # small sets: far more than 8 fit
+
+
+def test_a_new_process_reads_only_the_files_that_changed(tmp_path, fresh_cache):
+    """What reading the files found is kept on disk per folder: the next process (here: this one
+    after forgetting everything) hashes no unchanged file, and reads a changed one again."""
+    from catdog_core.dataset import files
+
+    root = make_dataset(tmp_path / "kept", n_train=8, n_val=5)
+    hour_ago = time.time() - 3600
+    every = sorted(p for p in root.rglob("*.jpg"))
+    for path in every:
+        os.utime(path, (hour_ago, hour_ago))  # older than the record: trusted while unchanged
+    dataset.clear_cache()
+    before = files.reads()
+    first = dataset.load_dataset(root)
+    assert files.reads() - before == len(every)
+    dataset.clear_cache()  # a new process knows nothing but what the disk kept
+    before = files.reads()
+    assert dataset.load_dataset(root).key == first.key
+    assert files.reads() == before  # no file read or hashed again
+    changed = root / "train" / "cats" / "cats.0.jpg"
+    changed.write_bytes(jpeg_bytes(0, 99))
+    os.utime(changed, (hour_ago, hour_ago))  # even with its old time back: its inode change time moved
+    dataset.clear_cache()
+    before = files.reads()
+    assert dataset.load_dataset(root).key != first.key
+    assert files.reads() - before == 1
+    just_written = root / "train" / "dogs" / "dogs.0.jpg"
+    just_written.write_bytes(jpeg_bytes(1, 98))  # changed within the record's clock tick: never trusted
+    dataset.clear_cache()
+    dataset.load_dataset(root)
+    dataset.clear_cache()
+    before = files.reads()
+    dataset.load_dataset(root)
+    assert files.reads() - before == 1

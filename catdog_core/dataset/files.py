@@ -98,8 +98,70 @@ known_files_lock = threading.Lock()
 KNOWN_FILES = 300_000
 
 
+_reads = 0  # files examined from their bytes (not from known_files) by this process
+
+
+def reads() -> int:
+    return _reads
+
+
 def stat_key(st: os.stat_result) -> tuple:
-    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev
+    return st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns
+
+
+# What reading the files of a dataset found, kept on disk per dataset folder, so a new process (the
+# command line's second quick model, a worker after a restart) reads and hashes only what changed: a
+# file's record counts while its stat() is the same (size, times, inode), as git's index does, and
+# only when it was written over RACY_NS after the file last changed (a file rewritten within the
+# same clock tick with the same size is read again).
+EXAMINED_DIR = "examined"
+EXAMINED_KEPT = 16  # dataset folders
+RACY_NS = 2_000_000_000
+
+
+def _examined_file(root: Path) -> Path:
+    name = hashlib.sha1(str(Path(root).resolve()).encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    return config.cache_home() / EXAMINED_DIR / f"{name}.json"
+
+
+def recall_examined(root: Path) -> int:
+    """Put what an earlier process found in `root`'s files into known_files; how many records."""
+    import json
+
+    try:
+        kept = json.loads(_examined_file(root).read_text(encoding="utf-8"))
+        written, records = int(kept["written_ns"]), kept["files"]
+        found = {str(Path(root) / rel): (tuple(int(v) for v in record[:5]), str(record[6]), bool(record[5]))
+                 for rel, record in records.items()
+                 if isinstance(record, list) and len(record) == 7 and written - int(record[1]) > RACY_NS}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return 0  # none kept yet, or unreadable: every file is read as before
+    with known_files_lock:
+        for path, record in found.items():
+            known_files.setdefault(path, record)
+    return len(found)
+
+
+def keep_examined(root: Path, entries) -> None:
+    """Write what known_files holds for `entries` (the files of `root`) for the next process."""
+    import json
+    import time
+
+    from ..fileio import keep_newest, write_atomic
+
+    records = {}
+    with known_files_lock:
+        for entry in entries:
+            known = known_files.get(str(entry.path))
+            if known is not None:
+                records[entry.rel] = [*known[0], known[2], known[1]]
+    target = _examined_file(root)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(target, json.dumps({"written_ns": time.time_ns(), "files": records}).encode("utf-8"))
+        keep_newest(target.parent, "*.json", EXAMINED_KEPT)
+    except OSError:
+        pass  # a read-only cache: the next process reads the files again
 
 
 def examine(path: Path) -> tuple[bool, str]:
@@ -118,6 +180,9 @@ def examine(path: Path) -> tuple[bool, str]:
         known = known_files.get(memo_key)
     if known is not None and known[0] == stat_key(st):
         return known[2], known[1]
+    global _reads
+    with known_files_lock:
+        _reads += 1
     if st.st_size > MAX_FILE_BYTES:
         result = (False, f"over the {MAX_FILE_BYTES // 2**20} MB limit for one image")
     elif st.st_size == 0:
