@@ -86,7 +86,7 @@ if result.logits is not None and val_key not in cache:
             cache[val_key] = None
             st.caption(ui.plain(str(exc)))
 calibrated_key = (run_id, str(loaded.source.root), "calibration")
-if calibrated_key not in cache or cache.get(val_key) is None:  # a temperature fitted once per session and run
+if calibrated_key not in cache:  # a temperature fitted once per session and run (its validation is kept above)
     cache[calibrated_key] = calibration.of_evaluations(result, cache.get(val_key))
 checked = cache[calibrated_key]
 if checked is None:

@@ -124,8 +124,8 @@ def _examined_file(root: Path) -> Path:
     return config.cache_home() / EXAMINED_DIR / f"{name}.json"
 
 
-def recall_examined(root: Path) -> int:
-    """Put what an earlier process found in `root`'s files into known_files; how many records."""
+def recall_examined(root: Path) -> None:
+    """Put what an earlier process found in `root`'s files into known_files."""
     import json
 
     try:
@@ -135,11 +135,10 @@ def recall_examined(root: Path) -> int:
                  for rel, record in records.items()
                  if isinstance(record, list) and len(record) == 7 and written - int(record[1]) > RACY_NS}
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
-        return 0  # none kept yet, or unreadable: every file is read as before
+        return  # none kept yet, or unreadable: every file is read as before
     with known_files_lock:
         for path, record in found.items():
             known_files.setdefault(path, record)
-    return len(found)
 
 
 def keep_examined(root: Path, entries) -> None:

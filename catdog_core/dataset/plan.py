@@ -11,8 +11,7 @@ from pathlib import Path
 
 from .. import config
 from ..sources import DataSource, Progress
-from . import files
-from .files import Entry, examine, keep_examined, known_files, recall_examined, scan, stat_key
+from .files import Entry, examine, keep_examined, known_files, reads, recall_examined, scan, stat_key
 from .record import AUTO_HELD_OUT, PIXELS_VERSION, SPLITS, TEST_SHARE, SkippedFile
 
 
@@ -54,13 +53,13 @@ def make_plan(source: DataSource, seed: int, progress: Progress | None, only_kno
         results = [None] * len(entries)
         if entries:
             recall_examined(source.root)
-        reads = files.reads()
+        before = reads()
         with ThreadPoolExecutor(max_workers=4) as pool:  # reads wait on the disk; hashing frees the lock
             for i, result in enumerate(pool.map(lambda e: examine(e.path), entries)):
                 results[i] = result
                 if progress and (i % 100 == 0 or i == len(entries) - 1):
                     progress(i + 1, len(entries), "Checking the files")
-        if entries and files.reads() != reads:  # a file was read and hashed: kept for the next process
+        if entries and reads() != before:  # a file was read and hashed: kept for the next process
             keep_examined(source.root, entries)
     splits: dict[str, list[Entry]] = {s: [] for s in SPLITS}
     digests: dict[str, str] = {}
