@@ -40,7 +40,7 @@ from .jobspec import BOUNDS
 VARIANTS = 4  # augmented copies of each training photo (K)
 SEEDS = 3  # heads trained on each side (S)
 MAX_VARIANTS, MAX_SEEDS = int(BOUNDS["augcheck_variants"].high), int(BOUNDS["augcheck_seeds"].high)
-VERSION = "1"  # part of every cache key
+VERSION = "2"  # part of every cache key (2: flip and rotation as augment_batch draws them)
 KEEP_RESULTS = 500
 KEEP_VARIANT_FILES = 12  # augmented feature files (the post's data: ~20 MB each, float16)
 
@@ -187,8 +187,8 @@ def _store(key: str, result: CheckResult) -> None:
 
 class _Augmented:
     """K augmented copies of every image, made a chunk at a time on demand: row r is copy r // N of
-    image r % N. Each chunk's random layers are built anew (~5 ms) and seeded from the settings'
-    seed and the chunk's place, so the copies are the same whatever order the chunks are asked in."""
+    image r % N. Each chunk's draws are seeded from the settings' seed and the chunk's place, so the
+    copies are the same whatever order the chunks are asked in."""
 
     def __init__(self, images: np.ndarray, settings: AugmentSettings, variants: int):
         self.images, self.settings, self.variants = images, settings, variants
@@ -197,17 +197,13 @@ class _Augmented:
         return len(self.images) * self.variants
 
     def __getitem__(self, part: slice) -> np.ndarray:
-        from .augment import build_layers
+        from .augment import augment_batch
 
-        n = len(self.images)
         rows = np.arange(len(self))[part]
         if not len(rows):
-            return np.zeros((0,) + self.images.shape[1:], np.float32)
+            return np.zeros((0,) + self.images.shape[1:], np.uint8)
         seed = int(hashlib.sha256(f"{self.settings.seed}-{rows[0]}".encode()).hexdigest()[:7], 16)
-        layers = build_layers(self.settings.replace(seed=seed))
-        batch = self.images[rows % n].astype(np.float32)
-        out = np.asarray(layers(batch, training=True))
-        return np.clip(out, 0, 255)
+        return augment_batch(self.images[rows % len(self.images)], self.settings, seed)
 
 
 def variant_features(extract, dataset, settings: AugmentSettings, variants: int,
@@ -230,7 +226,7 @@ def variant_features(extract, dataset, settings: AugmentSettings, variants: int,
     source = _Augmented(images, settings, variants)
     out = []
     starts = range(0, len(source), CHUNK)
-    # The random layers (TensorFlow) make the next chunk while the base (TFLite) runs on this one.
+    # The next chunk is augmented (TensorFlow's affine kernel) while the base (TFLite) runs on this one.
     with ThreadPoolExecutor(1) as ahead:
         coming = ahead.submit(source.__getitem__, slice(0, CHUNK))
         for start in starts:

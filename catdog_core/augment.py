@@ -124,3 +124,49 @@ def preview(image: np.ndarray, settings: AugmentSettings, n: int = 9) -> np.ndar
     batch = np.repeat(image[None].astype("float32"), n, axis=0)
     out = build_layers(settings)(batch, training=True)
     return np.clip(np.round(np.asarray(out)), 0, 255).astype(np.uint8)
+
+
+def affine_matrices(turns: np.ndarray, flip_h: np.ndarray, flip_v: np.ndarray, height: int, width: int) -> np.ndarray:
+    """(N, 8) transforms for keras.ops.image.affine_transform: each image flipped as asked, then
+    rotated about its centre by turns x 360 degrees, as RandomFlip then RandomRotation do."""
+    angle = np.asarray(turns, np.float64) * 2 * np.pi
+    cos, sin = np.cos(angle), np.sin(angle)
+    cx, cy = (width - 1) / 2, (height - 1) / 2
+    fx, fy = np.where(flip_h, -1.0, 1.0), np.where(flip_v, -1.0, 1.0)
+    out = np.zeros((len(angle), 8))  # an output pixel (x, y) reads the input at (m0 x + m1 y + m2, m3 x + m4 y + m5)
+    out[:, 0], out[:, 1] = fx * cos, -fx * sin
+    out[:, 2] = cx - fx * (cos * cx - sin * cy)
+    out[:, 3], out[:, 4] = fy * sin, fy * cos
+    out[:, 5] = cy - fy * (sin * cx + cos * cy)
+    return out.astype(np.float32)
+
+
+def augment_batch(images: np.ndarray, settings: AugmentSettings, seed: int) -> np.ndarray:
+    """Random copies of a uint8 batch under `settings`, drawn from `seed`: the same distributions and
+    order as build_layers(settings), pixels within one level of its (the kernel rounds uint8 down).
+
+    Flip and rotation, the post's two layers, are one affine pass over the uint8 pixels: about half
+    the cost of the two Keras layers, which copy the batch to float and flip it in a pass of its own.
+    Any other setting then goes through its Keras layers. uint8 out unless such a layer ran."""
+    import keras
+
+    rng = np.random.default_rng(seed)
+    n, height, width = images.shape[:3]
+    mode = FLIP_MODES[settings.flip] or ""
+    flips = rng.random(n) <= 0.5  # one draw for both ways, as RandomFlip: "both" turns an image half round
+    flip_h = flips & ("horizontal" in mode)
+    flip_v = flips & ("vertical" in mode)
+    out = images
+    if settings.rotation:
+        turns = rng.uniform(-settings.rotation, settings.rotation, n)
+        out = np.asarray(keras.ops.image.affine_transform(
+            images, affine_matrices(turns, flip_h, flip_v, height, width),
+            interpolation="bilinear", fill_mode="reflect"))
+    elif flip_h.any() or flip_v.any():  # a flip alone moves whole pixels
+        out = images.copy()
+        out[flip_h] = out[flip_h][:, :, ::-1]
+        out[flip_v] = out[flip_v][:, ::-1]
+    rest = settings.replace(flip="none", rotation=0.0, seed=int(rng.integers(2**31 - 8)))
+    if rest.is_identity:
+        return out
+    return np.clip(np.asarray(build_layers(rest)(out.astype(np.float32), training=True)), 0, 255)

@@ -119,3 +119,43 @@ def test_preview_works_on_a_drawn_photo():
     assert grid.shape == (9, 160, 160, 3) and grid.dtype == np.uint8
     assert len({copy.tobytes() for copy in grid}) == 9  # nine different random variants
     assert not any(np.array_equal(copy, photo) for copy in grid)  # each one changed
+
+
+@pytest.mark.parametrize("turns, flip", [(0.1, "none"), (-0.15, "none"), (0.2, "horizontal"), (0.05, "vertical")])
+def test_one_affine_pass_is_keras_flip_then_rotation(image, turns, flip):
+    """augment_batch's single pass (its transform for a fixed angle) gives RandomFlip then
+    RandomRotation's pixels: the augmentation check measures what the post's layers make."""
+    import keras
+
+    batch = np.repeat(image[None].astype(np.float32), 2, axis=0)
+    flipped = {"none": batch, "horizontal": batch[:, :, ::-1], "vertical": batch[:, ::-1]}[flip]
+    keras_out = np.asarray(keras.layers.RandomRotation((turns, turns))(flipped, training=True))
+    one = np.ones(2, bool)
+    matrices = augment.affine_matrices(np.full(2, turns), one & (flip == "horizontal"), one & (flip == "vertical"),
+                                       160, 160)
+    ours = np.asarray(keras.ops.image.affine_transform(batch, matrices, interpolation="bilinear", fill_mode="reflect"))
+    assert np.abs(ours - keras_out).max() < 0.05
+    # Over the uint8 pixels (what augment_batch passes): within one level, rounded down.
+    ours8 = np.asarray(keras.ops.image.affine_transform(image[None].repeat(2, 0), matrices,
+                                                        interpolation="bilinear", fill_mode="reflect"))
+    assert ours8.dtype == np.uint8 and np.abs(ours8 - keras_out).max() <= 1.01
+
+
+def test_augment_batch_draws_as_the_layers_do(image):
+    batch = np.repeat(image[None], 40, axis=0)
+    both = augment.augment_batch(batch, AugmentSettings(flip="both", rotation=0.0), seed=3)
+    half_turned = image[::-1, ::-1]
+    kinds = ["same" if np.array_equal(c, image) else "turned" if np.array_equal(c, half_turned) else "other"
+             for c in both]
+    # RandomFlip() flips both ways with one draw: never a mirror alone, and both outcomes occur.
+    assert "other" not in kinds and 10 <= kinds.count("turned") <= 30
+    rotated = augment.augment_batch(batch, AugmentSettings(), seed=3)
+    assert rotated.dtype == np.uint8 and rotated.shape == batch.shape
+    np.testing.assert_array_equal(rotated, augment.augment_batch(batch, AugmentSettings(), seed=3))
+    assert not np.array_equal(rotated, augment.augment_batch(batch, AugmentSettings(), seed=4))
+    assert len({c.tobytes() for c in rotated}) == 40  # each copy its own angle
+    assert not np.array_equal(augment.augment_batch(batch, AugmentSettings(rotation=0.01), seed=3), rotated)
+    # Settings past flip and rotation go through their Keras layers after them.
+    bright = augment.augment_batch(batch, AugmentSettings(brightness=0.5), seed=3)
+    assert bright.dtype == np.float32 and 0 <= bright.min() and bright.max() <= 255
+    assert np.abs(bright - rotated).mean() > 5
