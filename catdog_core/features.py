@@ -102,11 +102,35 @@ def converted_marker(weights: str) -> Path:
     It lets a job see that the conversion is done before it builds any model;
     the converted file itself is keyed by the full configuration as well.
     """
-    import keras
-    import tensorflow as tf
-
-    ident = f"{weights_digest(weights)}|tf {tf.__version__}|keras {keras.__version__}|{config.IMG_SIZE}"
+    ident = f"{weights_digest(weights)}|{library_versions()}|{config.IMG_SIZE}"
     return cache_dir() / f"converted-{hashlib.sha1(ident.encode()).hexdigest()[:16]}.txt"
+
+
+def library_versions() -> str:
+    """TensorFlow's and Keras's versions from the installed packages, without importing them
+    (~3 s): a job asks whether the base is converted before it needs TensorFlow."""
+    from importlib import metadata
+
+    found = []
+    for names in (("tensorflow", "tensorflow-cpu"), ("keras",)):
+        for name in names:
+            try:
+                found.append(f"{names[0]} {metadata.version(name)}")
+                break
+            except metadata.PackageNotFoundError:
+                continue
+        else:
+            found.append(f"{names[0]} {__import__(names[0]).__version__}")
+    return "|".join(found)
+
+
+def convert_for(weights: str) -> None:
+    """Build the frozen base for `weights` and convert it, unless done (`python -m catdog_core.jobs --convert`)."""
+    from .models import build_features
+
+    if not is_converted(weights):
+        model = build_features(weights)
+        ensure_converted(base_key(model, weights), model, weights)
 
 
 def is_converted(weights: str) -> bool:

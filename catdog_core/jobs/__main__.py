@@ -1,4 +1,5 @@
-"""A training worker, as the queue starts one: `python -m catdog_core.jobs --slot N [--idle S] [--warm]`.
+"""A training worker, as the queue starts one: `python -m catdog_core.jobs --slot N [--idle S] [--warm]`;
+or, as a job starts one beside its decode, the frozen base's conversion: `--convert WEIGHTS`.
 
 Its own entry point, so a worker process loads the jobs package and what a job needs, never the
 command line's parser and commands (`catdog worker` stays the way a person starts, stops or
@@ -15,5 +16,11 @@ if __name__ == "__main__":
     p.add_argument("--slot", default="0", help="this worker's slot (one worker per slot and home)")
     p.add_argument("--idle", type=float, default=None, help="seconds to wait for new jobs before exiting")
     p.add_argument("--warm", action="store_true", help="warm up (decode the default data, cache its features) first")
+    p.add_argument("--convert", metavar="WEIGHTS", help="convert the frozen base for these weights, then exit")
     args = p.parse_args()
+    if args.convert:
+        from ..features import convert_for
+
+        convert_for(args.convert)
+        sys.exit(0)
     sys.exit(main(args.slot, args.idle, warm=args.warm))

@@ -4,6 +4,8 @@ kept. Used by the local worker, the Ray task, the command line and the benchmark
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,30 +14,37 @@ from ..errors import CatdogError
 from ..models import build, get_recipe
 from ..jobspec import JobSpec
 
+CONVERT_SECONDS = 300  # the base's conversion in its own process (a few seconds on 2 cores)
 
-def _convert_while_decoding(spec: JobSpec) -> threading.Thread | None:
-    """For the transfer recipe, build and convert the frozen base while the dataset decodes (once per machine)."""
-    if not (get_recipe(spec.recipe).frozen_base and spec.use_cache) or features.tflite_interpreter_class() is None:
+
+def _convert_beside_decoding(spec: JobSpec) -> subprocess.Popen | None:
+    """For the transfer recipe, build and convert the frozen base (once per machine) in a process of
+    its own while this one decodes the dataset: in a thread, the conversion's ~5 s of TensorFlow
+    Python took turns with the decode for one interpreter lock and made it 2.5x slower."""
+    if not (get_recipe(spec.recipe).frozen_base and spec.use_cache):
         return None
     weights = spec.weights or config.base_weights_setting()
     try:
         if features.is_converted(weights):
             return None
+        return subprocess.Popen([sys.executable, "-m", "catdog_core.jobs", "--convert", weights],
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     except OSError:
-        return None
+        return None  # training converts (or falls back to TensorFlow) itself
 
-    def work():
-        from ..models import build_features
 
-        try:
-            model = build_features(weights)
-            features.ensure_converted(features.base_key(model, weights), model, weights)
-        except Exception:
-            pass  # training converts (or falls back to TensorFlow) itself
-
-    thread = threading.Thread(target=work, name="catdog-convert", daemon=True)
-    thread.start()
-    return thread
+def _joined(converting: subprocess.Popen | None) -> None:
+    """Wait for the conversion (its own bound: training converts itself after it); never leave it running."""
+    if converting is None:
+        return
+    try:
+        converting.wait(timeout=CONVERT_SECONDS)
+    except subprocess.TimeoutExpired:
+        pass
+    finally:
+        if converting.poll() is None:
+            converting.kill()
+            converting.wait()
 
 
 def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
@@ -51,10 +60,11 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
         raise CatdogError(f"A {spec.kind.replace('_', ' ')} job runs on the local worker (CATDOG_BACKEND=local).")
     observer = observer or Observer()
     observer.on_phase("Loading the dataset")
-    converting = _convert_while_decoding(spec)
-    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
-    if converting is not None:
-        converting.join()
+    converting = _convert_beside_decoding(spec)
+    try:
+        data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    finally:
+        _joined(converting)
     result = train(spec, data, observer=observer, stop=stop, checkpoint=checkpoint)
     if not result.epochs_done:
         return None
