@@ -95,3 +95,18 @@ def test_features_of_a_split_are_cached_on_disk_by_both_keys(base, shared_weight
     np.testing.assert_array_equal(first, again)
     other = features.cached_features(extract, "datasetB", "validation", pixels[:3])
     assert calls and other.shape == (3, 1280)  # another dataset key: computed, never reused
+
+
+def test_a_job_converts_the_base_in_a_process_of_its_own(base, shared_weights):
+    """What a cold job starts beside its decode (jobs/run.py): the conversion's own process, which
+    this process then finds done, asking without TensorFlow's versions from an import."""
+    import subprocess
+    import sys
+
+    assert not features.is_converted(shared_weights)
+    done = subprocess.run([sys.executable, "-m", "catdog_core.jobs", "--convert", shared_weights],
+                          capture_output=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert features.is_converted(shared_weights)
+    assert features.tflite_path(features.base_key(base, shared_weights)).is_file()
+    assert features.FeatureExtractor(base, shared_weights).engine == "TFLite/XNNPACK"
