@@ -36,6 +36,7 @@ from .features import FEATURE_CHUNK as CHUNK  # the base's batch, as for every o
 from .augment import MAX_SWEEP, SWEEP_SETTINGS, AugmentSettings, sweep_values  # noqa: F401
 from .errors import InvalidSettings
 from .jobspec import BOUNDS
+from .progress import Progress, phases, say
 
 VARIANTS = 4  # augmented copies of each training photo (K)
 SEEDS = 3  # heads trained on each side (S)
@@ -207,8 +208,7 @@ class _Augmented:
 
 
 def variant_features(extract, dataset, settings: AugmentSettings, variants: int,
-                     progress: Callable[[int, int], None] | None = None,
-                     stop: threading.Event | None = None) -> np.ndarray | None:
+                     progress: Progress | None = None, stop: threading.Event | None = None) -> np.ndarray | None:
     """(K, N, 1280) features of K augmented copies of every training photo; on disk by content
     (float16: the head cannot tell), computed through the base in chunks. None when stopped."""
     from .fileio import write_atomic
@@ -238,7 +238,7 @@ def variant_features(extract, dataset, settings: AugmentSettings, variants: int,
                 return None
             out.append(extract(batch))
             if progress:
-                progress(min(start + CHUNK, len(source)), len(source))
+                progress(min(start + CHUNK, len(source)), len(source), f"Augmenting {n} photos x{variants}")
     found = np.concatenate(out).astype(np.float32).reshape(variants, n, -1)
     try:
         _folder().mkdir(parents=True, exist_ok=True)
@@ -280,9 +280,8 @@ class _Base:
         self.extract = features.FeatureExtractor(built.features, weights)
         self.plain = {}
         for split in ("train", "validation"):
-            message = f"MobileNetV2 features ({split})"
             self.plain[split] = features.cached_features(self.extract, dataset.key, split, dataset.split(split).images,
-                                                         lambda d, t, m=message: on_phase(m, d, t))
+                                                         phases(on_phase))
 
 
 def _checked_data(dataset) -> None:
@@ -326,8 +325,7 @@ def check_many(dataset, settings_list: Sequence[AugmentSettings], *, variants: i
                 label = f"Augmenting {len(dataset.train)} photos x{variants}"
                 if len(settings_list) > 1:
                     label += f" ({i + 1} of {len(settings_list)})"
-                bank = variant_features(base.extract, dataset, settings, variants,
-                                        lambda d, t, m=label: on_phase(m, d, t), stop)
+                bank = variant_features(base.extract, dataset, settings, variants, say(phases(on_phase), label), stop)
                 if bank is None:
                     break
                 on_phase("Training the heads with augmentation", 0, seeds)

@@ -15,11 +15,12 @@ import re
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
 from . import predict
+from .progress import Progress
 from .errors import CatdogError, InvalidDataset, InvalidImage
 from .images import load_for_model, safe_display_name
 from .metrics import SMALL_SPLIT, confusion_matrix, interval, log_softmax
@@ -144,7 +145,7 @@ def measure_saved(run, model, dataset, split: str = "test") -> Evaluation | None
     return result
 
 
-def logits_of(model, images: np.ndarray, progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
+def logits_of(model, images: np.ndarray, progress: Progress | None = None) -> np.ndarray:
     """(N, 160, 160, 3) uint8 -> (N, classes) float64 logits, in batches."""
     out = []
     for start in range(0, len(images), BATCH):  # the same compiled graph the Classify page uses
@@ -155,7 +156,7 @@ def logits_of(model, images: np.ndarray, progress: Callable[[int, int, str], Non
 
 
 def evaluate_run(model, dataset, class_names: Sequence[str], split: str = "test", *,
-                 progress: Callable[[int, int, str], None] | None = None) -> Evaluation:
+                 progress: Progress | None = None) -> Evaluation:
     """Classify every image of `split` and compare with its label."""
     class_names = tuple(str(n) for n in class_names)
     if class_names != tuple(dataset.class_names):

@@ -30,6 +30,7 @@ import numpy as np
 
 from . import config
 from .fileio import keep_newest, write_atomic
+from .progress import Progress
 
 FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
 DISK_FEATURES = 32  # cached feature files kept on disk
@@ -122,15 +123,6 @@ def library_versions() -> str:
         else:
             found.append(f"{names[0]} {__import__(names[0]).__version__}")
     return "|".join(found)
-
-
-def convert_for(weights: str) -> None:
-    """Build the frozen base for `weights` and convert it, unless done (`python -m catdog_core.jobs --convert`)."""
-    from .models import build_features
-
-    if not is_converted(weights):
-        model = build_features(weights)
-        ensure_converted(base_key(model, weights), model, weights)
 
 
 def is_converted(weights: str) -> bool:
@@ -299,11 +291,12 @@ def _prune_disk(keep: int = DISK_FEATURES) -> None:
 
 
 def cached_features(extractor: FeatureExtractor, dataset_key: str, split: str, images: np.ndarray,
-                    progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                    progress: Progress | None = None, message: str | None = None) -> np.ndarray:
     """The base's pooled features of one split, computed once per machine.
 
-    Looked up in memory, then on disk (CATDOG_HOME/cache/features), then computed
-    in chunks (progress(done, total) after each) and written to both.
+    Looked up in memory, then on disk (CATDOG_HOME/cache/features), then computed in chunks
+    (progress(done, total, message) after each: "Computing MobileNetV2 features (split)" unless
+    given) and written to both.
     """
     name = f"{extractor.key}-{dataset_key}-{split}"
     with _memory_lock:
@@ -325,7 +318,8 @@ def cached_features(extractor: FeatureExtractor, dataset_key: str, split: str, i
         for start in range(0, len(images), FEATURE_CHUNK):
             out.append(extractor(images[start:start + FEATURE_CHUNK]))
             if progress:
-                progress(min(start + FEATURE_CHUNK, len(images)), len(images))
+                progress(min(start + FEATURE_CHUNK, len(images)), len(images),
+                         message or f"Computing MobileNetV2 features ({split})")
         hit = np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -31,6 +31,7 @@ import numpy as np
 
 from . import config
 from .errors import InvalidSettings
+from .progress import Progress, phases, say
 
 # What a curve job is (sizes, recipes, the small CNN's limits, curve_spec) lives with the other job
 # specs, so the pages can submit one without importing this training module.
@@ -166,7 +167,7 @@ def _rounds(inputs: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, 
 def _train_point(recipe: str, inputs: np.ndarray, labels: np.ndarray, classes: int, epochs: int,
                  learning_rate: float | None, seed: int, weights: str, min_steps: int, val_inputs,
                  val_labels: np.ndarray, stop: threading.Event,
-                 progress: Callable[[int, int], None] = lambda done, total: None) -> tuple[float, int] | None:
+                 progress: Progress | None = None) -> tuple[float, int] | None:
     """Train one model on the subset; (validation accuracy, optimizer steps), or None when stopped."""
     import keras
 
@@ -195,7 +196,8 @@ def _train_point(recipe: str, inputs: np.ndarray, labels: np.ndarray, classes: i
 
         def on_train_batch_end(self, batch, logs=None):  # once a round (steps_per_execution)
             Stopper.calls += 1
-            progress(min(Stopper.calls * per_round, total), total)  # the observer hears of a stop here
+            if progress:  # the observer hears of a stop here
+                progress(min(Stopper.calls * per_round, total), total, "Training")
             if stop.is_set():
                 self.model.stop_training = True
 
@@ -270,8 +272,7 @@ def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZ
                 val_images = dataset.validation.images
                 val_inputs = lambda part: val_images[part].astype("float32")  # noqa: E731
             done = _train_point(recipe, inputs, train_labels[idx], classes, epochs, learning_rate, seed, weights,
-                                min_steps, val_inputs, val_labels, stop,
-                                lambda done, total, m=message: on_phase(m, done, total))
+                                min_steps, val_inputs, val_labels, stop, say(phases(on_phase), message))
             if done is None:
                 break
             accuracy, steps = done
@@ -299,9 +300,8 @@ def _prepare(dataset, recipe: str, weights: str, on_phase) -> tuple:
     extract = features.FeatureExtractor(built.features, weights)
     out = []
     for split in ("train", "validation"):
-        message = f"Computing MobileNetV2 features ({split})"
         out.append(features.cached_features(extract, dataset.key, split, dataset.split(split).images,
-                                            lambda done, total, m=message: on_phase(m, done, total)))
+                                            phases(on_phase)))
     return out[0], out[1]
 
 

@@ -210,10 +210,8 @@ def reference_for(extractor, data, progress=None) -> Reference:
     found = kept(extractor.key, data.key)
     if found is not None:
         return found
-    say = (lambda split: (lambda d, t: progress(d, t, f"Computing MobileNetV2 features ({split})"))) if progress \
-        else (lambda split: None)
-    train_x = features.cached_features(extractor, data.key, "train", data.train.images, say("train"))
-    val_x = features.cached_features(extractor, data.key, "validation", data.validation.images, say("validation"))
+    train_x = features.cached_features(extractor, data.key, "train", data.train.images, progress)
+    val_x = features.cached_features(extractor, data.key, "validation", data.validation.images, progress)
     ref = fit(train_x, data.train.labels, val_x, len(data.class_names), dataset_key=data.key,
               base_key=extractor.key)
     name = _name(extractor.key, data.key)

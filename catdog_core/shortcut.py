@@ -18,11 +18,11 @@ from __future__ import annotations
 import hashlib
 import time
 from dataclasses import asdict, dataclass, fields
-from typing import Callable
 
 import numpy as np
 
 from . import config
+from .progress import Progress
 from .errors import InvalidSettings
 
 COLOURS = {"red": (230, 25, 35), "green": (20, 200, 40), "blue": (25, 60, 235), "yellow": (250, 220, 0),
@@ -119,7 +119,7 @@ def _accuracy(w, b, x: np.ndarray, y: np.ndarray) -> float:
 
 
 def run_shortcut(data, stamp: Stamp, weights: str | None = None,
-                 progress: Callable[[int, int, str], None] | None = None) -> ShortcutResult:
+                 progress: Progress | None = None) -> ShortcutResult:
     """Train the quick head on training photos with the stamp planted, and one without (the control);
     measure both three ways on the validation split."""
     from . import features, novelty, suspects
@@ -127,10 +127,8 @@ def run_shortcut(data, stamp: Stamp, weights: str | None = None,
     stamp = stamp.check(tuple(data.class_names))
     started = time.perf_counter()
     extract = novelty.base_extractor(weights)
-    say = (lambda split: (lambda d, t: progress(d, t, f"Computing MobileNetV2 features ({split})"))) if progress \
-        else (lambda split: None)
-    train_x = features.cached_features(extract, data.key, "train", data.train.images, say("train"))
-    val_x = features.cached_features(extract, data.key, "validation", data.validation.images, say("validation"))
+    train_x = features.cached_features(extract, data.key, "train", data.train.images, progress)
+    val_x = features.cached_features(extract, data.key, "validation", data.validation.images, progress)
     target = list(data.class_names).index(stamp.target)
     y, vy = np.asarray(data.train.labels, int), np.asarray(data.validation.labels, int)
     rng = np.random.default_rng(stamp.seed)
@@ -142,9 +140,11 @@ def run_shortcut(data, stamp: Stamp, weights: str | None = None,
     planted = train_x.copy()
     if len(chosen):  # kept in the features cache, by the stamp and the photos it went on
         planted[chosen] = features.cached_features(extract, data.key, f"stamped-{name}-train",
-                                                   stamped(data.train.images[chosen], stamp), say("stamped train"))
+                                                   stamped(data.train.images[chosen], stamp), progress,
+                                                   "Computing MobileNetV2 features (stamped train)")
     others_x = features.cached_features(extract, data.key, f"stamped-{name}-others",
-                                        stamped(data.validation.images[others], stamp), say("stamped validation"))
+                                        stamped(data.validation.images[others], stamp), progress,
+                                        "Computing MobileNetV2 features (stamped validation)")
     classes = len(data.class_names)
     w, b = suspects.fit_softmax(planted, y, classes, seed=stamp.seed)
     w0, b0 = suspects.fit_softmax(train_x, y, classes, seed=stamp.seed)

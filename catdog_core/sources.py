@@ -22,15 +22,14 @@ import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Iterator
 
 from . import config
 from .errors import CatdogError, DatasetUnavailable, InvalidDataset, NotUnpacked
 from .fileio import owner_tag, write_atomic
+from .progress import Progress
 
-# progress(done, total, message); total may be 0 when unknown.
-DOWNLOADING = "Downloading the dataset"  # the one phase whose done and total count bytes
-Progress = Callable[[int, int, str], None]
+DOWNLOADING = "Downloading the dataset"  # the one phase whose done and total count bytes (see progress.py)
 
 MAX_ZIP_BYTES = 2 * 1024**3  # uncompressed, for a dataset zip named by the teacher
 MAX_ZIP_MEMBERS = 200_000

@@ -26,7 +26,6 @@ import json
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -34,6 +33,7 @@ from . import config
 from .errors import InvalidSettings
 from .fileio import Recent, keep_newest, write_atomic
 from .jobspec import MAX_EXCLUDE
+from .progress import Progress
 
 FOLDS = 5
 EPOCHS = 10  # as the quick preset (jobs.QUICK): its epochs, batch size and learning rate
@@ -144,7 +144,7 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = EPOCHS
 
 
 def out_of_fold(features: np.ndarray, labels: np.ndarray, classes: int, folds: int = FOLDS,
-                seed: int = config.SEED, progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+                seed: int = config.SEED, progress: Progress | None = None) -> np.ndarray:
     """(N, classes) probabilities: each photo's from a head trained on the other folds only."""
     x = np.asarray(features, np.float32)
     y = np.asarray(labels, np.int64)
@@ -156,7 +156,7 @@ def out_of_fold(features: np.ndarray, labels: np.ndarray, classes: int, folds: i
             w, b = fit_softmax(x[~held], y[~held], classes, seed=seed + k)
             probs[held] = softmax(x[held] @ w + b)
         if progress:
-            progress(k + 1, folds)
+            progress(k + 1, folds, "Training a head per fold")
     return probs
 
 
@@ -172,7 +172,7 @@ def rank(probs: np.ndarray, labels: np.ndarray, files, class_names, kept: int = 
 
 
 def report_from(features: np.ndarray, data, kept: int = KEPT,
-                progress: Callable[[int, int], None] | None = None) -> SuspectReport:
+                progress: Progress | None = None) -> SuspectReport:
     """The out-of-fold report of a dataset's training split, from its features."""
     started = time.perf_counter()
     labels = data.train.labels
@@ -215,7 +215,7 @@ def _read(name: str) -> SuspectReport | None:
 
 
 def find_suspects(data, weights: str | None = None,
-                  progress: Callable[[int, int, str], None] | None = None) -> SuspectReport:
+                  progress: Progress | None = None) -> SuspectReport:
     """The suspicious labels of a dataset's training split: MobileNetV2's features (cached per
     dataset, as training caches them), then out-of-fold softmax heads. Kept in memory and on
     disk by dataset content, weights and method, so a second ask is answered at once."""
@@ -230,8 +230,7 @@ def find_suspects(data, weights: str | None = None,
     if hit is not None:
         return _memory.put(name, hit)
     train_x = train_features(data, weights, progress)
-    say = (lambda done, total: progress(done, total, "Training a head per fold")) if progress else None
-    report = report_from(train_x, data, progress=say)  # its seconds: from cached features, as benchmarked
+    report = report_from(train_x, data, progress=progress)  # its seconds: from cached features, as benchmarked
     path = _result_path(name)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -242,7 +241,7 @@ def find_suspects(data, weights: str | None = None,
     return _memory.put(name, report)
 
 
-def train_features(data, weights: str, progress: Callable[[int, int, str], None] | None = None) -> np.ndarray:
+def train_features(data, weights: str, progress: Progress | None = None) -> np.ndarray:
     """MobileNetV2's pooled features of the training split, from (or into) the cache training uses."""
     from . import features
     from .augment import NO_AUGMENTATION
@@ -252,9 +251,7 @@ def train_features(data, weights: str, progress: Callable[[int, int, str], None]
         progress(0, 0, "Building MobileNetV2")
     built = build("transfer", max(2, len(data.class_names)), NO_AUGMENTATION, weights=weights, share_base=True)
     extract = features.FeatureExtractor(built.features, weights)
-    message = "Computing MobileNetV2 features (train)"
-    return features.cached_features(extract, data.key, "train", data.train.images,
-                                    (lambda d, t: progress(d, t, message)) if progress else None)
+    return features.cached_features(extract, data.key, "train", data.train.images, progress)
 
 
 def clear_memory() -> None:

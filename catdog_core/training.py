@@ -41,6 +41,7 @@ from .errors import InvalidSettings
 from .words import count
 from .jobspec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec,  # noqa: F401
                       check_spec, epochs_for_steps)
+from .progress import phases
 from .models import BASE_NAME, BuiltModel, build, compile_model, get_recipe, shared_base
 
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
@@ -385,9 +386,7 @@ def _kept_rows(spec: JobSpec, data: Dataset):
 
 
 def _features(extract, data: Dataset, split: str, observer: Observer):
-    message = f"Computing MobileNetV2 features ({split})"
-    return features.cached_features(extract, data.key, split, data.split(split).images,
-                                    lambda done, total: observer.on_phase(message, done, total))
+    return features.cached_features(extract, data.key, split, data.split(split).images, phases(observer.on_phase))
 
 
 def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,

@@ -23,7 +23,8 @@ from .dataset.files import class_name
 from .errors import CatdogError, InvalidDataset
 from .fileio import write_atomic
 from .owners import TERMINAL, Actor, NotYours
-from .sources import Progress, ZipLimits
+from .progress import Progress
+from .sources import ZipLimits
 
 # One uploaded zip, compressed; checked before anything is written. The same number is Streamlit's
 # per-file limit in .streamlit/config.toml (server.maxUploadSize, in MB) and SECURITY.md's (a test

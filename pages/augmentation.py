@@ -92,7 +92,7 @@ with chooser:
                 st.image(image, caption=ui.plain(images.safe_display_name(upload.name)))
 
 with controls:
-    st.subheader("Augmentation")
+    st.subheader("Settings")
     st.radio("Flip", list(augment.FLIP_MODES), horizontal=True, key="aug_flip")
     st.slider("Rotation factor (fraction of a full turn)", 0.0, 0.5, step=0.01, key="aug_rotation")
     degrees = st.empty()  # filled once the settings are checked

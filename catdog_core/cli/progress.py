@@ -19,7 +19,7 @@ class Bar:
         # sys.stderr is looked up now, not when this module loaded: quiet mode replaces it.
         self.stream, self.last, self.shown = stream or sys.stderr, 0.0, False
 
-    def __call__(self, done: int, total: int, message: str, force: bool = False) -> None:
+    def __call__(self, done: int, total: int, message: str, *, force: bool = False) -> None:
         now = time.monotonic()
         if not force and now - self.last < 0.1 and done != total:
             return

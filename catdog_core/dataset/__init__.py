@@ -29,7 +29,8 @@ fingerprints (the same picture again), loading (load, open, the in-process cache
 stats (baseline and examples).
 """
 
-from ..sources import DataSource, Progress, find_source  # noqa: F401  (callers use dataset.*)
+from ..progress import Progress  # noqa: F401  (callers use dataset.*)
+from ..sources import DataSource, find_source  # noqa: F401
 from .decoded import seen_photos  # noqa: F401
 from .fingerprints import TOLERANCE, SeenPhoto  # noqa: F401
 from .files import files_signature  # noqa: F401

@@ -13,7 +13,7 @@ import numpy as np
 from .. import config, images, sources
 from ..errors import DatasetUnavailable
 from ..fileio import owner_tag, write_atomic
-from ..sources import Progress
+from ..progress import Progress
 from . import fingerprints
 from .plan import Plan
 from .record import DISK_CACHE, DISK_CACHE_BYTES, MAX_FILE_BYTES, PIXELS_VERSION, SPLITS

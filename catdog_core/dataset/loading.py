@@ -13,7 +13,8 @@ import numpy as np
 
 from .. import config, words
 from ..errors import DatasetUnavailable, InvalidDataset
-from ..sources import DataSource, Progress, find_source
+from ..progress import Progress
+from ..sources import DataSource, find_source
 from . import fingerprints
 from .decoded import decoded, decoded_dir, open_cached_key, still_kept
 from .files import files_signature, folders_signature, known_files, known_files_lock, scan

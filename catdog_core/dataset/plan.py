@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config
-from ..sources import DataSource, Progress
+from ..progress import Progress
+from ..sources import DataSource
 from .files import Entry, examine, keep_examined, known_files, reads, recall_examined, scan, stat_key
 from .record import AUTO_HELD_OUT, PIXELS_VERSION, SPLITS, TEST_SHARE, SkippedFile
 

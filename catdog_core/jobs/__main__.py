@@ -18,9 +18,12 @@ if __name__ == "__main__":
     p.add_argument("--warm", action="store_true", help="warm up (decode the default data, cache its features) first")
     p.add_argument("--convert", metavar="WEIGHTS", help="convert the frozen base for these weights, then exit")
     args = p.parse_args()
-    if args.convert:
-        from ..features import convert_for
+    if args.convert:  # built and converted unless done: the job that started this finds the file
+        from .. import features
+        from ..models import build_features
 
-        convert_for(args.convert)
+        if not features.is_converted(args.convert):
+            model = build_features(args.convert)
+            features.ensure_converted(features.base_key(model, args.convert), model, args.convert)
         sys.exit(0)
     sys.exit(main(args.slot, args.idle, warm=args.warm))
