@@ -13,8 +13,8 @@ Two paths give the same model:
   once per image of each split and cached on disk by content, and only the
   head trains on it. With augmentation on, each batch's augmented images still
   pass through the base in the first epochs, so each of them sees new variants
-  exactly as in the post; later epochs draw from the features those kept
-  (spec.variants, see _VariantBank).
+  drawn as the post's layers draw them (augment.augment_batch); later epochs
+  draw from the features those kept (spec.variants, see _VariantBank).
 
 Small data: a split of 32 images is one batch, so "10 epochs" would be 10
 optimizer steps, far too few to learn anything. A run on a training split of
@@ -155,7 +155,7 @@ class _VariantBank:
     FEATURES = 1280  # MobileNetV2's pooled output, float32
 
     def __init__(self, make, count: int, variants: int, seed: int):
-        self.make, self.count, self.seed = make, count, seed
+        self.make, self.count, self.seed = make, count, seed  # make(idx, epoch): a batch's augmented features
         self.variants = min(variants, self.MAX_BYTES // max(1, count * self.FEATURES * 4))
         self.bank: np.ndarray | None = None  # (variants, count, features), filled in the first epochs
         self.picks: tuple[int, np.ndarray] | None = None  # (epoch, the variant each photo gets in it)
@@ -166,7 +166,7 @@ class _VariantBank:
                 self.picks = (epoch, np.random.default_rng((self.seed, epoch, 1)).integers(
                     self.variants, size=self.count))
             return self.bank[self.picks[1][idx], idx]
-        x = self.make(idx)
+        x = self.make(idx, epoch)
         if 0 <= epoch < self.variants:  # (Keras asks for two batches before the first epoch, to learn their shape)
             if self.bank is None:
                 self.bank = np.empty((self.variants, self.count, x.shape[1]), np.float32)
@@ -517,8 +517,6 @@ class _Training:
             self.learner, self.val, self.test_x = self.built.model, self._raw_val(), self._raw_test()
             self.make_inputs = self._raw_batches
             return
-        import tensorflow as tf
-
         built, dataset, observer = self.built, self.dataset, self.observer
         self.learner = built.head
         if not features.tflite_path(features.base_key(built.features, self.weights)).is_file():
@@ -533,9 +531,21 @@ class _Training:
             if self.keep is not None:
                 self.train_x = self.train_x[self.keep]
         else:
-            augment = tf.function(lambda x: built.augmentation(x, training=True), reduce_retracing=True)
-            self.make_inputs = self.bank = _VariantBank(lambda idx: extract(augment(self._raw_inputs(idx))),
-                                                        self.train_count, self.variants, self.spec.seed)
+            self.make_inputs = self.bank = _VariantBank(self._augmented_features(extract), self.train_count,
+                                                        self.variants, self.spec.seed)
+
+    def _augmented_features(self, extract):
+        """make(idx, epoch) for the variant bank: the base's features of a batch augmented under the
+        run's settings, drawn from the seed, the epoch and the batch. augment.augment_batch draws as
+        the model's own random layers do (a test holds their pixels together) at half their cost."""
+        from .augment import augment_batch
+
+        def make(idx: np.ndarray, epoch: int) -> np.ndarray:
+            rows = idx if self.keep is None else self.keep[idx]
+            draw = np.random.default_rng((self.spec.seed, epoch + 1, int(idx[0]), len(idx))).integers(2**31 - 8)
+            return extract(augment_batch(self.dataset.train.images[rows], self.settings, int(draw)))
+
+        return make
 
     def first_batches(self):
         """The first stage's batches; on cached features without augmentation, a kept compiled head learns."""
