@@ -57,11 +57,14 @@ SHARED = Path(os.environ.get("CATDOG_SHARED", REPO.parent / "shared"))
 
 PAGES = ["home", "dataset", "augmentation", "training", "evaluate", "classify", "classes", "inside"]
 RUN_TIMEOUT = 300.0  # seconds a single page run may take before it counts as an error
-# run_page's status for a full run whose end will not come: a fragment run began after it began and
+# run_page's status for a full run whose end never came: a fragment run began after it began and
 # before it ended, and one ScriptRunner runs one script at a time. How (from Streamlit 1.67's code): a
 # fragment's timed rerun that reaches a ScriptRunner just stopped makes a new one, and AppSession
-# ignores every event of the old one still queued (its script_finished too). Counted in
-# Client.lost_ends; bench_class reports each as an error.
+# ignores every event of the old one still queued (its script_finished too). The browser meets it
+# too, and its page does end: the frontend's "running" state follows the session's status, which the
+# fragment run's end sets back to not running, and the full run's elements had all arrived; what a
+# tab keeps is the run before's stale elements until the next full run. This client therefore ends
+# such a page at the fragment run's end, as a tab does, and counts it in Client.lost_ends.
 LOST_END = "lost end"
 NEW_TAB_TIMEOUT = 300.0
 
@@ -293,11 +296,10 @@ class Client:
                     self.pending["open"] = msg.metadata.run.script_run_id
             elif self.pending is not None and self.pending.get("open"):
                 # A fragment run began while the full run we wait for had begun and not ended: one
-                # ScriptRunner runs one script at a time, so Streamlit dropped that run's end (LOST_END).
-                pending, self.pending = self.pending, None
+                # ScriptRunner runs one script at a time, so Streamlit dropped that run's end
+                # (LOST_END). The page ends with this fragment run, as a browser tab's does.
+                self.pending["open"], self.pending["lost"] = None, True
                 self.lost_ends += 1
-                if not pending["fut"].done():
-                    pending["fut"].set_result((time.perf_counter(), LOST_END))
         elif kind == "navigation":
             self._learn_pages(msg.navigation.app_pages)
             if msg.navigation.page_script_hash:
@@ -313,6 +315,11 @@ class Client:
                 self.pending["open"] = None  # ended (perhaps early, for a rerun that follows)
             if run.fragment_ids or status == ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY:
                 self.fragment_runs += 1
+                pending = self.pending
+                if pending is not None and pending.get("lost"):
+                    self.pending = None
+                    if not pending["fut"].done():
+                        pending["fut"].set_result((time.perf_counter(), LOST_END))
             elif status in (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_WITH_COMPILE_ERROR):
                 self.full_runs += 1
                 self.server.note_run()
