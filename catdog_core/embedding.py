@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import CatdogError
+from .fileio import Recent
 
 THUMB = 56  # pixels of the hover thumbnails
 
@@ -72,6 +73,30 @@ def held_out(dataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
     return images, labels, list(dataset.validation.files) + list(dataset.test.files)
 
 
+# Every frozen-base run of a dataset shares MobileNetV2's map (only its crosses differ) and every map
+# of a dataset the same hover thumbnails: each made once per process, not once per run (under a
+# class, five new quick runs built five of each and kept the batch lane 24 s from class sets).
+_base_maps = Recent(4)  # (dataset key, weights, method) -> (points, share of variance kept)
+_thumbs = Recent(2)  # dataset key -> the held-out photos' thumbnails
+
+
+def base_projection(dataset, method: str = "pca", weights: str | None = None) -> tuple[np.ndarray, float | None]:
+    """The frozen ImageNet base's features of the held-out photos, projected (kept per dataset)."""
+    from . import config, features
+
+    weights = weights or config.base_weights_setting()
+    name = f"{dataset.key}|{features.weights_digest(weights)}|{method}"
+    return _base_maps.get(name) or _base_maps.put(name, project(transfer_features(dataset, weights), method))
+
+
+def thumbnails(dataset) -> list[str]:
+    """The held-out photos' hover thumbnails, as data: URLs (kept per dataset)."""
+    found = _thumbs.get(dataset.key)
+    if found is None:
+        found = _thumbs.put(dataset.key, [_thumbnail(image) for image in held_out(dataset)[0]])
+    return found
+
+
 def _mistakes(model, images: np.ndarray, labels: np.ndarray) -> np.ndarray:
     from .evaluate import logits_of
 
@@ -116,6 +141,47 @@ def hidden_features(model, images: np.ndarray, batch: int = 64) -> np.ndarray:
     return np.concatenate(out).astype(np.float32)
 
 
+class _HeldOut:
+    """The held-out photos' labels and files; their pixels are joined only when a map needs them."""
+
+    def __init__(self, dataset):
+        self.dataset, self.names = dataset, tuple(dataset.class_names)
+        self.labels = np.concatenate([dataset.validation.labels, dataset.test.labels])
+        self.files = list(dataset.validation.files) + list(dataset.test.files)
+        self._images = None
+
+    @property
+    def images(self) -> np.ndarray:
+        if self._images is None:
+            self._images = held_out(self.dataset)[0]
+        return self._images
+
+    def map(self, title: str, points: np.ndarray, explained: float | None, wrong) -> EmbeddingMap:
+        return EmbeddingMap(title, points, self.labels, self.files, self.names, wrong, explained)
+
+
+_small_maps = Recent(4)  # the small CNN run's map, by that run, its model file, the dataset and method
+
+
+def _small_cnn_map(dataset, held: _HeldOut, method: str) -> EmbeddingMap | None:
+    """The latest model 1 run on this data, as a map of its last hidden layer (kept per run and data)."""
+    from . import runs
+
+    small = next((r for r in runs.on_dataset(runs.list_runs().runs, dataset.key, held.names)
+                  if r.recipe == "baseline"), None)
+    if small is None:
+        return None
+    stat = small.model_path.stat()
+    name = f"{small.run_id}|{small.name}|{stat.st_size}|{stat.st_mtime_ns}|{dataset.key}|{method}"
+    found = _small_maps.get(name)
+    if found is None:
+        model = runs.load_model(small)
+        found = _small_maps.put(name, held.map(f"small CNN (model 1, run {small.name}): last hidden layer",
+                                               *project(hidden_features(model, held.images), method),
+                                               _mistakes(model, held.images, held.labels)))
+    return found
+
+
 def maps_for(run, dataset, method: str = "pca", weights: str | None = None) -> list[EmbeddingMap]:
     """The maps for a run: transfer features with its mistakes beside the small CNN's view (the
     latest model 1 run on this data, when there is one); for a fine-tuned run, before and after."""
@@ -123,37 +189,23 @@ def maps_for(run, dataset, method: str = "pca", weights: str | None = None) -> l
 
     if tuple(run.class_names) != tuple(dataset.class_names):
         raise CatdogError("This run was trained on other classes; pick a run of this dataset.")
-    images, labels, files = held_out(dataset)
-    model = runs.load_model(run)
+    held = _HeldOut(dataset)
+    frozen = run.recipe == "transfer" and run.fine_tune_from_epoch is None
     wrong = _kept_mistakes(run, dataset)
+    model = None if frozen and wrong is not None else runs.load_model(run)  # a frozen base's map needs no model
     if wrong is None:
-        wrong = _mistakes(model, images, labels)
-    names = tuple(dataset.class_names)
-    out = []
-    if run.recipe == "transfer":
-        points, kept = project(transfer_features(dataset, weights), method)
-        before = "before fine-tuning: " if run.fine_tune_from_epoch is not None else ""
-        out.append(EmbeddingMap(f"{before}MobileNetV2 (ImageNet) features", points, labels, files, names,
-                                None if run.fine_tune_from_epoch is not None else wrong, kept))
-        if run.fine_tune_from_epoch is not None:
-            points, kept = project(hidden_features(model, images), method)
-            out.append(EmbeddingMap(f"after fine-tuning: run {run.name}", points, labels, files, names, wrong, kept))
-            return out
-        small = next((r for r in runs.on_dataset(runs.list_runs().runs, dataset.key, names)
-                      if r.recipe == "baseline"), None)
-        if small is not None:
-            small_model = runs.load_model(small)
-            points, kept = project(hidden_features(small_model, images), method)
-            out.append(EmbeddingMap(f"small CNN (model 1, run {small.name}): last hidden layer", points, labels,
-                                    files, names, _mistakes(small_model, images, labels), kept))
-    else:
-        points, kept = project(hidden_features(model, images), method)
-        out.append(EmbeddingMap(f"{run.recipe} (run {run.name}): last hidden layer", points, labels, files, names,
-                                wrong, kept))
-        points, kept = project(transfer_features(dataset, weights), method)
-        out.append(EmbeddingMap("MobileNetV2 (ImageNet) features, for comparison", points, labels, files, names,
-                                None, kept))
-    return out
+        wrong = _mistakes(model, held.images, held.labels)
+    base = base_projection(dataset, method, weights)
+    if run.recipe != "transfer":
+        return [held.map(f"{run.recipe} (run {run.name}): last hidden layer",
+                         *project(hidden_features(model, held.images), method), wrong),
+                held.map("MobileNetV2 (ImageNet) features, for comparison", *base, None)]
+    if not frozen:
+        return [held.map("before fine-tuning: MobileNetV2 (ImageNet) features", *base, None),
+                held.map(f"after fine-tuning: run {run.name}", *project(hidden_features(model, held.images), method),
+                         wrong)]
+    small = _small_cnn_map(dataset, held, method)
+    return [held.map("MobileNetV2 (ImageNet) features", *base, wrong)] + ([small] if small is not None else [])
 
 
 def _thumbnail(image: np.ndarray) -> str:
@@ -186,10 +238,12 @@ def _size_text(fig, titles: list[str], large: bool) -> None:
     sized_text(fig, sizes)
 
 
-def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None, large: bool = False):
-    """The maps side by side as one plotly figure. With the images, each point carries its
-    thumbnail (shown on hover by the HTML export's script, and by the app on selection).
-    `large`: presenter mode's bigger type (`for_presenter` makes it of a built figure)."""
+def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None, large: bool = False,
+           thumbs: list[str] | None = None):
+    """The maps side by side as one plotly figure. With the images (or their `thumbs`, made by
+    thumbnails()), each point carries its thumbnail (shown on hover by the HTML export's script,
+    and by the app on selection). `large`: presenter mode's bigger type (`for_presenter` makes it
+    of a built figure)."""
     from plotly.subplots import make_subplots
 
     from .charts import PALETTE, label as shown
@@ -197,7 +251,8 @@ def figure(maps: list[EmbeddingMap], images: np.ndarray | None = None, large: bo
     titles = [m.title + (f" · PCA keeps {m.explained:.0%}" if m.explained is not None else "") for m in maps]
     fig = make_subplots(rows=1, cols=len(maps), subplot_titles=[shown(t) for t in titles],
                         horizontal_spacing=SPACING)
-    thumbs = [_thumbnail(image) for image in images] if images is not None else None
+    if thumbs is None and images is not None:
+        thumbs = [_thumbnail(image) for image in images]
     in_legend: set[str] = set()  # each class (and its mistakes) once, however many maps show it
     for col, m in enumerate(maps, start=1):
         for label, name in enumerate(m.class_names):
@@ -269,6 +324,5 @@ def build(run, dataset, method: str = "pca", weights: str | None = None):
     """(figure, seconds): the maps of a run as a figure with thumbnails, and how long it took."""
     started = time.perf_counter()
     maps = maps_for(run, dataset, method, weights)
-    images, _, _ = held_out(dataset)
-    fig = figure(maps, images)
+    fig = figure(maps, thumbs=thumbnails(dataset))
     return fig, time.perf_counter() - started
