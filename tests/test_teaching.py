@@ -107,6 +107,26 @@ def test_maps_separate_the_classes_and_mark_mistakes(trained_transfer):
     assert points.shape == (20, 2) and 0 < kept < 1  # the wide case (Gram matrix)
 
 
+def test_a_datasets_frozen_base_map_is_made_once_for_all_its_runs(trained_transfer, monkeypatch):
+    """Two frozen-base runs of one dataset: the second's map reuses MobileNetV2's projection (only its
+    crosses are its own) and loads no model when its mistakes were kept."""
+    from catdog_core import evaluate
+
+    data, result = trained_transfer
+    first, second = runs.save_run(result, data.describe()), runs.save_run(result, data.describe())
+    for split in ("validation", "test"):  # what run_job keeps for a frozen-base run
+        evaluate.remember(second, data.key, evaluate.from_logits(np.zeros((len(data.split(split)), 2)),
+                                                                  data.split(split), second.class_names, split))
+    mine = embedding.maps_for(first, data)[0]
+    passes, loads = [], []
+    monkeypatch.setattr(embedding, "transfer_features", lambda *a, **k: passes.append(1))
+    monkeypatch.setattr(runs, "load_model", lambda *a, **k: loads.append(1))
+    theirs = embedding.maps_for(second, data)[0]
+    assert passes == [] and loads == [] and theirs.points is mine.points
+    # Its own crosses: all-zero logits say class 0 for every photo, so each photo of class 1 is wrong.
+    np.testing.assert_array_equal(theirs.wrong, theirs.labels == 1)
+
+
 def test_what_the_small_cnn_sees(small_cnn, trained_transfer):
     data, result = small_cnn
     layers = explain.activations(result.model, data.validation.images[0])
