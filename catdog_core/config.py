@@ -18,6 +18,12 @@ ENV_DATA_DIR = "CATDOG_DATA_DIR"
 ENV_BASE_WEIGHTS = "CATDOG_BASE_WEIGHTS"
 ENV_HOME = "CATDOG_HOME"
 ENV_CACHE = "CATDOG_CACHE"
+# The training queue's: how many workers, how long an idle one waits, where jobs run, the warm-up.
+ENV_WORKERS = "CATDOG_WORKERS"
+ENV_WORKER_IDLE = "CATDOG_WORKER_IDLE"
+ENV_BACKEND = "CATDOG_BACKEND"
+ENV_WARM = "CATDOG_WARM"
+ENV_RAY_HOME = "CATDOG_RAY_HOME"  # CATDOG_HOME on a Ray cluster's machines (default: this one's)
 
 EXPECTED_LAYOUT = (
     "a folder (or .zip) with train/ and validation/, each holding one subfolder "
@@ -59,3 +65,37 @@ def data_dir_setting() -> str | None:
 def base_weights_setting() -> str:
     """'imagenet' (download on first use) or the path named by $CATDOG_BASE_WEIGHTS."""
     return os.environ.get(ENV_BASE_WEIGHTS) or "imagenet"
+
+
+def workers_setting() -> int:
+    """$CATDOG_WORKERS training workers (1 to 16; 1 when unset or not a number)."""
+    try:
+        return max(1, min(16, int(os.environ.get(ENV_WORKERS, "1"))))
+    except ValueError:
+        return 1
+
+
+def worker_idle_setting(default: float) -> float:
+    """Seconds an idle worker waits for a job before it exits: $CATDOG_WORKER_IDLE, else `default`."""
+    try:
+        return max(0.0, float(os.environ.get(ENV_WORKER_IDLE, default)))
+    except ValueError:
+        return default
+
+
+def backend_setting() -> str:
+    """$CATDOG_BACKEND, lower-cased: 'local' (the default) or what was asked (the queue checks it)."""
+    return (os.environ.get(ENV_BACKEND) or "local").strip().lower()
+
+
+def warm_setting() -> bool:
+    """$CATDOG_WARM=0 (false, no, off) turns the app's warm-up off."""
+    return os.environ.get(ENV_WARM, "1").strip() not in ("0", "false", "no", "off")
+
+
+def ray_address_setting() -> str | None:
+    return os.environ.get("RAY_ADDRESS") or None
+
+
+def ray_home_setting() -> str | None:
+    return os.environ.get(ENV_RAY_HOME) or None

@@ -38,7 +38,7 @@ def cmd_info(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from .. import jobs, training
+    from .. import jobs
     from ..augment import AugmentSettings
 
     if args.quick:

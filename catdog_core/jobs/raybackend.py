@@ -36,7 +36,7 @@ STOP_WAIT_SECONDS = 120.0
 
 
 def _connect():
-    address = os.environ.get("RAY_ADDRESS")
+    address = config.ray_address_setting()
     if not address:
         raise CatdogError("CATDOG_BACKEND=ray needs RAY_ADDRESS, the cluster's head (e.g. 127.0.0.1:6379).")
     if address.split(":")[0] in ("127.0.0.1", "localhost"):
@@ -49,9 +49,9 @@ def _connect():
         raise CatdogError("CATDOG_BACKEND=ray needs Ray: pip install -r requirements-ray.txt") from None
     if not ray.is_initialized():
         package = str(Path(__file__).resolve().parents[1])
-        env = {"CATDOG_HOME": os.environ.get("CATDOG_RAY_HOME") or str(config.catdog_home()),
+        env = {"CATDOG_HOME": config.ray_home_setting() or str(config.catdog_home()),
                "TF_CPP_MIN_LOG_LEVEL": "2"}
-        if not os.environ.get("CATDOG_RAY_HOME") and os.environ.get(config.ENV_CACHE):
+        if not config.ray_home_setting() and os.environ.get(config.ENV_CACHE):
             env[config.ENV_CACHE] = os.environ[config.ENV_CACHE]  # this machine's cache, not a second one
         for name in ("CATDOG_BASE_WEIGHTS", "KERAS_HOME"):
             if os.environ.get(name):

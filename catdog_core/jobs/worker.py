@@ -42,21 +42,15 @@ WRITE_EVERY = 0.25  # seconds between progress writes (epochs are always written
 
 
 def worker_count() -> int:
-    try:
-        return max(1, min(16, int(os.environ.get("CATDOG_WORKERS", "1"))))
-    except ValueError:
-        return 1
+    return config.workers_setting()
 
 
 def idle_seconds() -> float:
-    try:
-        return max(0.0, float(os.environ.get("CATDOG_WORKER_IDLE", IDLE_SECONDS)))
-    except ValueError:
-        return IDLE_SECONDS
+    return config.worker_idle_setting(IDLE_SECONDS)
 
 
 def backend() -> str:
-    chosen = (os.environ.get("CATDOG_BACKEND") or "local").strip().lower()
+    chosen = config.backend_setting()
     if chosen not in ("local", "ray"):
         raise CatdogError(f"CATDOG_BACKEND is {chosen!r}; it must be 'local' or 'ray'.")
     return chosen
@@ -140,7 +134,7 @@ def _host() -> str:
 
 def warming_wanted() -> bool:
     """CATDOG_WARM=0 turns the app's warm-up off (the tests do, except the one about it)."""
-    return os.environ.get("CATDOG_WARM", "1").strip() not in ("0", "false", "no", "off")
+    return config.warm_setting()
 
 
 def _spawn(home: Path, slot: str, warm: bool = False) -> subprocess.Popen:
