@@ -367,7 +367,7 @@ def run_check_job(spec, observer, stop: threading.Event, report: Callable[[int, 
     from .jobspec import DONE, STOPPED
 
     observer.on_phase("Loading the dataset")
-    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
     plan = (sweep_values(spec.settings, spec.sweep_setting, spec.sweep_values) if spec.sweep_setting
             else [spec.settings])
 

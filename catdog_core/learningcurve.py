@@ -326,7 +326,7 @@ def run_curve_job(spec, observer, stop: threading.Event, report: Callable[[int, 
     from .words import count
 
     observer.on_phase("Loading the dataset")
-    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
     points: list[CurvePoint] = []
 
     def on_point(point: CurvePoint) -> None:

@@ -110,3 +110,27 @@ def test_a_job_converts_the_base_in_a_process_of_its_own(base, shared_weights):
     assert features.is_converted(shared_weights)
     assert features.tflite_path(features.base_key(base, shared_weights)).is_file()
     assert features.FeatureExtractor(base, shared_weights).engine == "TFLite/XNNPACK"
+
+
+def test_a_job_whose_data_is_refused_leaves_no_conversion_running(shared_weights, tmp_path):
+    """The conversion a cold job starts beside its decode is ended, not waited for, when the data is refused."""
+    import time
+    from pathlib import Path
+
+    from catdog_core import jobs
+    from catdog_core.errors import CatdogError
+
+    (tmp_path / "empty" / "train").mkdir(parents=True)
+    started = time.perf_counter()
+    with pytest.raises(CatdogError):
+        jobs.run_job(jobs.JobSpec("transfer", 1, data=str(tmp_path / "empty"), weights=shared_weights))
+    # A conversion takes longer than this (TensorFlow's import alone ~3.5 s): it was not waited for.
+    assert time.perf_counter() - started < 3
+
+    def converting(cmdline: Path) -> bool:
+        try:
+            return b"catdog_core.jobs\x00--convert" in cmdline.read_bytes()
+        except OSError:  # gone meanwhile
+            return False
+
+    assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if converting(p)] == []

@@ -13,6 +13,7 @@ from .. import config, features
 from ..errors import CatdogError
 from ..models import build, get_recipe
 from ..jobspec import JobSpec
+from ..progress import phases
 
 CONVERT_SECONDS = 300  # the base's conversion in its own process (a few seconds on 2 cores)
 
@@ -33,12 +34,14 @@ def _convert_beside_decoding(spec: JobSpec) -> subprocess.Popen | None:
         return None  # training converts (or falls back to TensorFlow) itself
 
 
-def _joined(converting: subprocess.Popen | None) -> None:
-    """Wait for the conversion (its own bound: training converts itself after it); never leave it running."""
+def _joined(converting: subprocess.Popen | None, wait: bool = True) -> None:
+    """Wait for the conversion (bounded: training converts itself after it), or end it now when the
+    job will not train; never leave it running."""
     if converting is None:
         return
     try:
-        converting.wait(timeout=CONVERT_SECONDS)
+        if wait:
+            converting.wait(timeout=CONVERT_SECONDS)
     except subprocess.TimeoutExpired:
         pass
     finally:
@@ -62,9 +65,11 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
     observer.on_phase("Loading the dataset")
     converting = _convert_beside_decoding(spec)
     try:
-        data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
-    finally:
-        _joined(converting)
+        data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
+    except BaseException:  # a refused dataset, Ctrl-C: no conversion is waited for
+        _joined(converting, wait=False)
+        raise
+    _joined(converting)
     result = train(spec, data, observer=observer, stop=stop, checkpoint=checkpoint)
     if not result.epochs_done:
         return None

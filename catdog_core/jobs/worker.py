@@ -31,6 +31,7 @@ from .. import config
 from ..words import count
 from ..errors import CatdogError
 from ..fileio import Recent
+from ..progress import phases
 from .queue import DONE, FAILED, RUNNING, STOPPED, JobState, Queue
 from ..jobspec import AUGCHECK_KIND, CURVE_KIND, SHORTCUT_KIND
 
@@ -238,7 +239,7 @@ def warm_up(home: Path, slot: str = "0") -> str:
         except OSError:
             pass
 
-    class Progress:
+    class WarmObserver:
         def on_phase(self, message, done=0, total=0):
             write("running", message, done, total, force=not total or done in (0, total))
 
@@ -251,9 +252,8 @@ def warm_up(home: Path, slot: str = "0") -> str:
         from ..training import warm_cache
 
         write("running", "Checking the files")
-        data = datasets.load_dataset(None, allow_download=False,
-                                     progress=lambda d, t, m: Progress().on_phase(m, d, t))
-        warm_cache(data, Progress())
+        data = datasets.load_dataset(None, allow_download=False, progress=phases(WarmObserver().on_phase))
+        warm_cache(data, WarmObserver())
         from ..models import shared_base
         from ..runs.save import store_base
 
@@ -408,11 +408,11 @@ def _run_shortcut(spec, observer, stop: threading.Event, report) -> tuple[str, s
     from ..shortcut import Stamp, run_shortcut
 
     observer.on_phase("Loading the dataset")
-    data = datasets.load_dataset(spec.data, progress=lambda d, t, m: observer.on_phase(m, d, t))
+    data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
     if stop.is_set():
         return STOPPED, "Stopped before it began"
     result = run_shortcut(data, Stamp(**dict(spec.stamp)), weights=spec.weights,
-                          progress=lambda d, t, m: observer.on_phase(m, d, t))
+                          progress=phases(observer.on_phase))
     report(1, result.to_dict())
     return DONE, result.sentence()
 
