@@ -66,11 +66,9 @@ def project(features: np.ndarray, method: str = "pca") -> tuple[np.ndarray, floa
     return pca_2d(features)
 
 
-def held_out(dataset) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """The validation and test images (all of the post's validation folder): images, labels, files."""
-    images = np.concatenate([dataset.validation.images, dataset.test.images])
-    labels = np.concatenate([dataset.validation.labels, dataset.test.labels])
-    return images, labels, list(dataset.validation.files) + list(dataset.test.files)
+def held_out_images(dataset) -> np.ndarray:
+    """The validation and test images (all of the post's validation folder), in that order."""
+    return np.concatenate([dataset.validation.images, dataset.test.images])
 
 
 # Every frozen-base run of a dataset shares MobileNetV2's map (only its crosses differ) and every map
@@ -93,7 +91,7 @@ def thumbnails(dataset) -> list[str]:
     """The held-out photos' hover thumbnails, as data: URLs (kept per dataset)."""
     found = _thumbs.get(dataset.key)
     if found is None:
-        found = _thumbs.put(dataset.key, [_thumbnail(image) for image in held_out(dataset)[0]])
+        found = _thumbs.put(dataset.key, [_thumbnail(image) for image in held_out_images(dataset)])
     return found
 
 
@@ -153,7 +151,7 @@ class _HeldOut:
     @property
     def images(self) -> np.ndarray:
         if self._images is None:
-            self._images = held_out(self.dataset)[0]
+            self._images = held_out_images(self.dataset)
         return self._images
 
     def map(self, title: str, points: np.ndarray, explained: float | None, wrong) -> EmbeddingMap:

@@ -498,9 +498,12 @@ class _Training:
             "done.")
         return time.perf_counter() + SMALL_DATA_SECONDS
 
+    def _photos(self, idx) -> np.ndarray:
+        """The uint8 training photos of batch idx (rows of the kept photos when spec.exclude left some out)."""
+        return self.dataset.train.images[idx if self.keep is None else self.keep[idx]]
+
     def _raw_inputs(self, idx):
-        rows = idx if self.keep is None else self.keep[idx]
-        return self.dataset.train.images[rows].astype("float32")
+        return self._photos(idx).astype("float32")
 
     def _raw_batches(self, idx, epoch):  # _Batches' make_inputs: every epoch alike
         return self._raw_inputs(idx)
@@ -541,9 +544,8 @@ class _Training:
         from .augment import augment_batch
 
         def make(idx: np.ndarray, epoch: int) -> np.ndarray:
-            rows = idx if self.keep is None else self.keep[idx]
             draw = np.random.default_rng((self.spec.seed, epoch + 1, int(idx[0]), len(idx))).integers(2**31 - 8)
-            return extract(augment_batch(self.dataset.train.images[rows], self.settings, int(draw)))
+            return extract(augment_batch(self._photos(idx), self.settings, int(draw)))
 
         return make
 
