@@ -18,7 +18,7 @@ from pathlib import Path
 
 from _common import REPO, scratch
 
-sys.path.insert(0, str(REPO / "tests"))
+sys.path.insert(0, str(REPO / "tests" / "support"))
 
 import hostile  # noqa: E402
 
@@ -47,7 +47,7 @@ def main() -> None:
     env = dict(os.environ, CATDOG_HOME=str(home), TF_CPP_MIN_LOG_LEVEL="2",
                PYTHONPATH=os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]))
     os.environ.update(CATDOG_HOME=str(home))
-    sys.path.insert(0, str(REPO / "tests"))
+    sys.path.insert(0, str(REPO / "tests" / "support"))
     from conftest import make_dataset  # noqa: E402  (a small drawn dataset to train a model on)
 
     data = make_dataset(home / "data", n_train=16, n_val=6)

@@ -28,7 +28,7 @@ the class's home left once `catdog classroom` got Ctrl-C.
     python benchmarks/bench_class.py [--students 30] [--browsers 5] [--minutes 10] [--plain]
                                      [--data ZIP_OR_DIR] [--weights H5]
 
-`tests/test_load.py` runs the same scenario for a minute (`python -m pytest -m load`).
+`tests/system/test_load.py` runs the same scenario for a minute (`python -m pytest -m load`).
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from _common import scratch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "tests" / d) for d in ("unit", ".")]
 
 
 def flagged_share(scores: np.ndarray, threshold: float) -> float:

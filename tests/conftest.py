@@ -30,8 +30,8 @@ if SHARED_WEIGHTS.is_file():  # module- and session-scoped fixtures build models
     os.environ.setdefault("CATDOG_BASE_WEIGHTS", str(SHARED_WEIGHTS))
 
 # No test reaches the network, nor any process a test starts (workers, the command line,
-# `streamlit run`): netguard/sitecustomize.py refuses connections beyond loopback in each of them.
-NETGUARD = Path(__file__).resolve().parent / "netguard"
+# `streamlit run`): support/netguard/sitecustomize.py refuses connections beyond loopback in each of them.
+NETGUARD = Path(__file__).resolve().parent / "support" / "netguard"
 os.environ["CATDOG_TESTS_OFFLINE"] = "1"
 os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (str(NETGUARD), os.environ.get("PYTHONPATH", "")) if p)
 runpy.run_path(str(NETGUARD / "sitecustomize.py"))  # this process too

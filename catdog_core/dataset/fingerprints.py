@@ -8,7 +8,7 @@ to 32x32, the 12x12 lowest frequencies of its 2-D cosine transform without the c
 numbers, so brightness alone never matches), scaled to length 1, kept as float16 (286 bytes; the
 post's 3000 photos: 0.86 MB). Two photos' distance is the Euclidean one between their fingerprints.
 
-Measured on the post's 3000 photos (tests/test_fingerprints.py keeps it true): the same photo saved
+Measured on the post's 3000 photos (tests/pages/test_fingerprints.py keeps it true): the same photo saved
 again (JPEG quality 95, 75, 50; PNG) or resized by one pixel either way is at most 0.021 from itself
 (99 % under 0.015); the nearest other photo of its class is 0.45 or more (1 % under 0.59, half under
 0.84), except dog.74.jpg and dog.180.jpg, one picture twice in the dataset (0.034). TOLERANCE sits

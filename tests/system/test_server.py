@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from catdog_core import runs, uploads
 from conftest import APP, REPO, TIMEOUT, jpeg_bytes, open_page, session_job_id, texts
-from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
+from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 
 def test_the_served_defaults_keep_a_classroom_safe():
@@ -98,9 +98,10 @@ def test_class_names_are_shown_as_text_and_stay_in_their_session(synthetic_data,
 
 @pytest.mark.browser
 def test_the_server_contacts_nothing_outside_this_machine(tmp_path, shared_zip, shared_weights):
-    """Started with every connection beyond loopback refused and logged (tests/netguard), then
+    """Started with every connection beyond loopback refused and logged (tests/support/netguard), then
     used: home, training, classify pages load. Nothing was even attempted."""
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+    from support.browser import CHROMIUM, CHROMIUM_ARGS, wait_idle
+    from support.servers import streamlit_server
 
     if not Path(CHROMIUM).is_file():
         if os.environ.get("CATDOG_REQUIRE_SHARED"):
@@ -129,7 +130,8 @@ def test_a_stopped_server_says_the_training_worker_keeps_running(tmp_path, synth
     """Jobs outlive `streamlit run` by design: when it stops, its terminal says that the worker still
     runs and the command that stops it; with no worker alive it says nothing of the kind."""
     from catdog_core.jobs import worker
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+    from support.browser import CHROMIUM, CHROMIUM_ARGS, wait_idle
+    from support.servers import streamlit_server
 
     if not Path(CHROMIUM).is_file():
         if os.environ.get("CATDOG_REQUIRE_SHARED"):

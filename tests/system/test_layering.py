@@ -49,7 +49,7 @@ def test_no_file_patches_or_imports_a_private_streamlit_internal():
     private = re.compile(r"streamlit\.runtime|_clean_problem_modules|PagesManager|from streamlit\S* import _|"
                          r"streamlit(\.\w+)*\._\w+")
     files = [REPO / "app.py", *sorted((REPO / "pages").glob("*.py")), *sorted((REPO / "ui").rglob("*.py")),
-             *sorted(PACKAGE.rglob("*.py")), *sorted((REPO / "tests").glob("*.py"))]
+             *sorted(PACKAGE.rglob("*.py")), *sorted((REPO / "tests").rglob("*.py"))]
     offenders = [str(f.relative_to(REPO)) for f in files
                  if f.name != "test_layering.py" and private.search(f.read_text(encoding="utf-8"))]
     assert offenders == []

@@ -21,7 +21,7 @@ import pytest
 from catdog_core import dataset, images, runs, sources, uploads
 from catdog_core.errors import CatdogError, InvalidDataset, InvalidImage
 
-import hostile
+from support import hostile
 from conftest import REPO, subprocess_env
 
 

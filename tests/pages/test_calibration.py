@@ -82,8 +82,7 @@ def test_evaluate_shows_reliability_and_classify_offers_calibrated_probabilities
     toggle = [t for t in at.toggle if t.key == "classify_calibrated"]
     assert toggle and toggle[0].label == "Calibrated probabilities (temperature 2.00)"
     photo = dataset.load_dataset(synthetic_data).validation.images[0]
-    from test_novelty import png
-
+    from support.pictures import png
     at.file_uploader(key="classify_files").set_value([("a.png", png(photo), "image/png")]).run()
     plain = next(t for t in texts(at.markdown) if t.startswith("### "))
     toggle = [t for t in at.toggle if t.key == "classify_calibrated"][0]

@@ -15,14 +15,14 @@ import pytest
 
 from catdog_core import classroom, jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
-from test_classroom_server import start
+from support.servers import start_classroom as start
 
 pytestmark = pytest.mark.browser
 
 
 def sign_in(browser, server, password: str):
     """A new context (a student's own browser) past the door; returns (page, its owner string)."""
-    from test_browser import wait_idle
+    from support.browser import wait_idle
 
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
@@ -44,7 +44,7 @@ def queue_stops(page):
 
 def test_two_students_and_the_teacher_in_chromium(tmp_path, isolated_home, trained_transfer, synthetic_data):
     from bench_door import PASSWORD, TEACHER
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, shoot, wait_idle
+    from support.browser import CHROMIUM, CHROMIUM_ARGS, shoot, wait_idle
 
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is not installed")

@@ -25,7 +25,7 @@ from catdog_core import classroom, door
 
 def test_lan_addresses_are_read_without_the_network(tmp_path, monkeypatch):
     log = tmp_path / "net.log"
-    monkeypatch.setenv("CATDOG_NET_LOG", str(log))  # tests/netguard writes every attempt beyond loopback here
+    monkeypatch.setenv("CATDOG_NET_LOG", str(log))  # tests/support/netguard writes every attempt beyond loopback here
     found = classroom.lan_addresses()
     assert not log.exists() or log.read_text() == ""
     assert all(not a.startswith("127.") for a in found)

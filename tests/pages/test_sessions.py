@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 from catdog_core import jobs, predict, runs
 from catdog_core.augment import NO_AUGMENTATION
 from conftest import APP, TIMEOUT, photo_bytes, rss_mb, session_job_id, texts
-from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
+from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 SESSIONS = 6
 TRAINERS = (2, 5)  # these sessions also start a training
@@ -63,7 +63,7 @@ def one_session(i: int, outcome: dict) -> None:
         problems.append(f"session {i}: {type(exc).__name__}: {exc}")
 
 
-@pytest.mark.long  # 120 s in the suite; the class itself is measured on the real server (tests/test_load.py, bench_class)
+@pytest.mark.long  # 120 s in the suite; the class itself is measured on the real server (tests/system/test_load.py, bench_class)
 def test_six_sessions_at_once(monkeypatch, synthetic_data, trained_transfer):
     monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
     data, result = trained_transfer

@@ -118,7 +118,7 @@ def test_every_line_of_the_command_line_section_runs(real_folder, shared_weights
     bin_dir, work = tmp_path / "bin", tmp_path / "work"
     bin_dir.mkdir(), work.mkdir()
     (bin_dir / "catdog").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m catdog_core "$@"\n')
-    (bin_dir / "catdog").chmod(0o755)  # what `pip install .` puts on PATH (tests/test_install.py)
+    (bin_dir / "catdog").chmod(0o755)  # what `pip install .` puts on PATH (tests/system/test_install.py)
     env = subprocess_env(CATDOG_DATA_DIR=str(real_folder), CATDOG_BASE_WEIGHTS=shared_weights,
                          CATDOG_HOME=str(tmp_path / "home"))
     env["PATH"] = f"{bin_dir}:{env['PATH']}"

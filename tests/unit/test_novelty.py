@@ -4,7 +4,6 @@ and on the post's photos, the figures the issue asks for."""
 
 from __future__ import annotations
 
-import io
 import json
 import subprocess
 import sys
@@ -12,10 +11,10 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from catdog_core import augment, dataset, images, novelty, runs, training
 from catdog_core.jobs import JobSpec
+from support.pictures import png, skimage_photos
 from conftest import REPO, make_dataset, open_page, subprocess_env, texts
 
 
@@ -53,29 +52,6 @@ def test_too_few_validation_photos_set_no_threshold_and_say_so():
     verdict = ref.verdicts(train_x[:1])[0]
     assert verdict.out_of_distribution is None and verdict.sentence().startswith("Too few validation photos")
     assert verdict.to_dict()["out_of_distribution"] is None
-
-
-def skimage_photos() -> dict[str, np.ndarray]:
-    """Photos scikit-image ships (no download): 20 that are not pets, and its cat, Chelsea."""
-    data = pytest.importorskip("skimage.data")
-    names = ["astronaut", "brick", "camera", "checkerboard", "clock", "coffee", "coins", "colorwheel", "grass",
-             "gravel", "horse", "hubble_deep_field", "immunohistochemistry", "logo", "moon", "page", "retina",
-             "rocket", "text", "cell", "chelsea"]
-    out = {}
-    for name in names:
-        x = np.asarray(getattr(data, name)())
-        if x.dtype == bool:
-            x = x.astype(np.uint8) * 255
-        if x.dtype != np.uint8:
-            x = (255 * (x - x.min()) / max(float(np.ptp(x)), 1e-9)).astype(np.uint8)
-        out[name] = (np.stack([x] * 3, -1) if x.ndim == 2 else x)[..., :3]
-    return out
-
-
-def png(picture: np.ndarray) -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(picture).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 @pytest.fixture(scope="module")

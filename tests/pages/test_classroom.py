@@ -15,7 +15,8 @@ import pytest
 from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
 from conftest import as_read, button, jpeg_bytes, open_page, photo_bytes, session_job_id, texts
-from test_app import idle_queue, zip_of_classes  # noqa: F401  (the fixture stops every job after each test)
+from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
+from support.pictures import zip_of_classes
 
 
 @pytest.fixture

@@ -27,9 +27,10 @@ from PIL import Image
 from catdog_core import images, predict, runs
 from catdog_core.errors import InvalidImage
 from conftest import open_page, photo_bytes, rss_mb
-from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
-from hostile import chunk
-from test_images import BLUE, RED, WHITE, encode, near, png, two_halves
+from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
+from support.hostile import chunk
+from support.pictures import BLUE, RED, WHITE, encode, near, two_halves
+from support.pictures import raw_png as png
 
 NAME_LIMIT = 80
 

@@ -14,7 +14,9 @@ from PIL import Image, ImageFile, ImageOps
 
 from catdog_core import images
 from catdog_core.errors import InvalidImage
-import hostile
+from support import hostile
+from support.pictures import BLUE, RED, WHITE, encode, near, two_halves
+from support.pictures import raw_png as png
 from catdog_core.images import (
     MAX_UPLOAD_BYTES,
     decode,
@@ -23,25 +25,6 @@ from catdog_core.images import (
     resize_for_model,
     safe_display_name,
 )
-
-RED, BLUE, WHITE = (255, 0, 0), (0, 0, 255), (255, 255, 255)
-
-
-def encode(img: Image.Image, fmt: str, **options) -> bytes:
-    buf = io.BytesIO()
-    img.save(buf, fmt, **options)
-    return buf.getvalue()
-
-
-def two_halves(width: int, height: int, left=RED, right=BLUE) -> Image.Image:
-    img = Image.new("RGB", (width, height), left)
-    img.paste(right, (width // 2, 0, width, height))
-    return img
-
-
-def png(width: int, height: int, depth: int, colour: int, row: bytes, extra: bytes = b"") -> bytes:
-    return hostile.png(width, height, depth, colour, row, extra, level=1)  # fast to build, huge to decode
-
 
 def refused(data, **kwargs) -> str:
     """Load bytes that must be refused and check the message is one plain sentence."""
@@ -52,10 +35,6 @@ def refused(data, **kwargs) -> str:
     for leak in ("Traceback", "Error", "object at", "b'", "\\x"):
         assert leak not in message
     return message
-
-
-def near(pixel, expected, tol: int = 0) -> bool:
-    return all(abs(int(a) - int(b)) <= tol for a, b in zip(pixel, expected))
 
 
 def checked(array: np.ndarray, height: int, width: int) -> np.ndarray:

@@ -190,7 +190,7 @@ def test_a_server_killed_outright_leaves_no_service_folder_behind(tmp_path):
     """The service's socket lives in a private catdog-service-* folder of the temp folder: when the
     process that started it is killed (SIGKILL, no clean-up of its own), the service ends and takes
     the folder with it."""
-    from test_browser import ended
+    from support.servers import ended
 
     temp = tmp_path / "tmp"
     temp.mkdir()

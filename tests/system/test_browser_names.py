@@ -1,6 +1,6 @@
 """Class names made to look like markup, on every page of a real `streamlit run app.py` in headless
 Chromium: shown as typed, never as links, images or bold text. (Tabs used at once on one server
-are tests/test_load.py's thirty protocol clients; the main flow is tests/test_browser.py.)"""
+are tests/system/test_load.py's thirty protocol clients; the main flow is tests/system/test_browser.py.)"""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import pytest
 
 from catdog_core import runs
 from conftest import jpeg_bytes
-from test_browser import CHROMIUM, CHROMIUM_ARGS, streamlit_server, wait_idle
+from support.browser import CHROMIUM, CHROMIUM_ARGS, wait_idle
+from support.servers import streamlit_server
 
 pytestmark = pytest.mark.browser
 

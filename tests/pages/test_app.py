@@ -16,6 +16,8 @@ import pytest
 
 from catdog_core import jobs, training
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
+from support.pictures import zip_of_classes
+from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 from conftest import (APP, TIMEOUT, as_read, button, chart_points, gallery_classes, grid_urls, jpeg_bytes,  # noqa: F401
                       make_dataset, open_page, photo_bytes, session_job_id, start_training, texts, wait_for)
 
@@ -25,16 +27,6 @@ from conftest import (APP, TIMEOUT, as_read, button, chart_points, gallery_class
 def data(monkeypatch, synthetic_data):
     monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
     return synthetic_data
-
-
-@pytest.fixture(autouse=True)
-def idle_queue():
-    """No job may outlive its test (conftest also stops the test's workers)."""
-    yield
-    queue = jobs.get_queue()
-    queue.stop_all()
-    for job in queue.jobs():
-        queue.wait(job.job_id, timeout=60)
 
 
 # ---------------------------------------------------------------- Home
@@ -336,18 +328,6 @@ def test_classify_shows_grad_cam_overlay(data, trained_transfer):
 
 
 # ---------------------------------------------------------------- your own classes
-
-
-def zip_of_classes(classes=("apples", "pears", "plums"), n: int = 6) -> bytes:
-    import zipfile
-
-    rng = np.random.default_rng(1)
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for label, name in enumerate(classes):
-            for i in range(n):
-                archive.writestr(f"{name}/{name}{i}.jpg", jpeg_bytes(label % 2, rng, size=64, quality=75))
-    return buffer.getvalue()
 
 
 def test_own_classes_upload_then_back_to_cats_and_dogs(data):

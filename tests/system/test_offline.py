@@ -16,7 +16,7 @@ import pytest
 
 from catdog_core import config, dataset, jobs, runs
 from conftest import button, open_page, photo_bytes, session_job_id, start_training, texts, wait_for
-from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
+from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 HOW = ("CATDOG_DATA_DIR", "train/ and validation/")
 

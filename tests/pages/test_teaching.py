@@ -17,7 +17,7 @@ from PIL import Image
 from catdog_core import augment, codegen, dataset, embedding, explain, live, models, runs, training
 from catdog_core.jobs import JobSpec
 from conftest import REPO, button, jpeg_bytes, open_page, photo_bytes, subprocess_env, texts, wait_for
-from test_app import idle_queue  # noqa: F401  (the fixture stops every job after each test)
+from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
 """Hostile files, built in memory: what a student could upload to exhaust or break a
-shared server. Used by tests/test_attacks.py and benchmarks/bench_attacks.py."""
+shared server. Used by tests/system/test_attacks.py and benchmarks/bench_attacks.py."""
 
 from __future__ import annotations
 

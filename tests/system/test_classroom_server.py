@@ -24,16 +24,10 @@ from conftest import REPO, draw_image
 
 sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_door import PASSWORD, TEACHER, ClassServer, DoorClient, GateClient, door_burst  # noqa: E402
+from support.servers import start_classroom as start  # noqa: E402
 from bench_server import processes_of_home  # noqa: E402
 
 pytestmark = pytest.mark.browser  # real servers of their own, like the browser tests
-
-
-def start(home: Path, temp: Path, **settings) -> ClassServer:
-    temp.mkdir(parents=True, exist_ok=True)
-    server = ClassServer(home, TMPDIR=str(temp), **settings)
-    server.start()
-    return server
 
 
 @pytest.fixture(scope="module")
@@ -163,7 +157,7 @@ def test_a_forged_widget_state_writes_no_traceback_behind_the_in_app_form_either
     """Plain `streamlit run app.py` with CATDOG_CLASS_PASSWORD (one laptop, or the class before the
     door): a session that never gave the password forges the form's own flag."""
     from streamlit.proto.WidgetStates_pb2 import WidgetState
-    from test_browser import streamlit_server
+    from support.servers import streamlit_server
 
     with streamlit_server(tmp_path, CATDOG_CLASS_PASSWORD=PASSWORD, CATDOG_HOME=str(tmp_path / "home")) as url:
         class Plain:  # what the protocol client needs of a server
@@ -218,7 +212,7 @@ def test_sigterm_stops_everything_it_started_and_the_home_is_private(tmp_path, s
 def fake_camera(target: Path) -> np.ndarray:
     """A drawn 'cats' picture (class 0: a warm background, a bright disc) as Chromium's fake camera;
     returns the frame it shows."""
-    from test_browser import fake_camera_file
+    from support.browser import fake_camera_file
 
     photo = target.with_suffix(".png")
     Image.fromarray(draw_image(0, np.random.default_rng(7), size=240)).resize((320, 240)).save(photo)
@@ -226,8 +220,8 @@ def fake_camera(target: Path) -> np.ndarray:
 
 
 def test_a_class_in_chromium_over_https_and_not_over_http(tmp_path, isolated_home, trained_transfer, synthetic_data):
-    from test_browser import (CHROMIUM, CHROMIUM_ARGS, FAKE_CAMERA_ARGS, assert_answer_drawn_live, shoot,
-                              streamlit_server, wait_idle)
+    from support.browser import CHROMIUM, CHROMIUM_ARGS, FAKE_CAMERA_ARGS, assert_answer_drawn_live, shoot, wait_idle
+    from support.servers import streamlit_server
 
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is not installed")

@@ -188,7 +188,8 @@ def test_the_overfitting_gap_trains_model_1_and_model_2_side_by_side(synthetic_d
 @pytest.mark.browser
 def test_a_student_moves_rotation_and_asks_in_chromium(turned, shared_weights, tmp_path):
     """In Chromium: rotation moved with the keyboard, "Does it help?" pressed, the verdict read."""
-    from test_browser import CHROMIUM, CHROMIUM_ARGS, shoot, streamlit_server, wait_idle
+    from support.browser import CHROMIUM, CHROMIUM_ARGS, shoot, wait_idle
+    from support.servers import streamlit_server
 
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"{CHROMIUM} is not installed")
