@@ -1,4 +1,5 @@
-"""Small helpers the benchmarks share: percentiles, memory readings, a real photo."""
+"""Small helpers the benchmarks share, written once: percentiles, memory readings, a real photo, a free
+port, waiting for a server's health, Chromium's flags on these machines."""
 
 from __future__ import annotations
 
@@ -6,8 +7,12 @@ import atexit
 import os
 import resource
 import shutil
+import socket
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -34,12 +39,42 @@ def percentiles(samples_ms: list[float]) -> str:
     return f"p50 {np.percentile(a, 50):7.1f} ms   p95 {np.percentile(a, 95):7.1f} ms   (n={len(a)})"
 
 
-def rss_mb() -> float:
-    """Current resident memory of this process."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+CHROMIUM = "/usr/bin/chromium"  # Debian's; Playwright's own download fails on these machines
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--no-first-run"]
+
+
+def rss_mb(pid: int | str = "self") -> float:
+    """Resident memory of a process (this one by default) in MB; 0 once it has gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
+    """Until `streamlit run` answers /_stcore/health with ok; SystemExit if it dies or takes longer."""
+    deadline = time.time() + seconds
+    while time.time() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                if response.read() == b"ok":
+                    return
+        except OSError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.3)
+    raise SystemExit(f"streamlit did not start at {url}")
 
 
 def peak_rss_mb() -> float:

@@ -54,11 +54,9 @@ sys.path.insert(0, str(HERE))
 import bench_door  # noqa: E402  (the class server's sign-in)
 import bench_server as bs  # noqa: E402  (the protocol client, the server and its helpers)
 
+from _common import CHROMIUM, CHROMIUM_ARGS  # noqa: E402
 from catdog_core import classroom  # noqa: E402  (bench_door put the project on the path)
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 TITLES = {"home": "Home", "dataset": "Dataset", "augmentation": "Augmentation", "training": "Training",
           "evaluate": "Evaluate", "classify": "Classify", "classes": "Your classes", "inside": "Inside the models"}
 PROTOCOL, CHROMIUM_TAB = "protocol", "chromium"

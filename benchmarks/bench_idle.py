@@ -15,17 +15,13 @@ from __future__ import annotations
 
 import argparse
 import os
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
-from _common import REPO, scratch
+from _common import CHROMIUM, CHROMIUM_ARGS, REPO, free_port, scratch, wait_healthy
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--no-first-run"]
 
 
 def cpu_seconds(pid: int) -> float:
@@ -34,25 +30,18 @@ def cpu_seconds(pid: int) -> float:
 
 
 def idle_share(extra: list[str], seconds: float) -> float:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     home = scratch("catdog-idle-")
     env = dict(os.environ, CATDOG_HOME=home, TF_CPP_MIN_LOG_LEVEL="2")
     server = subprocess.Popen([sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port),
                                *extra], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{port}"
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/_stcore/health", timeout=2)
-                break
-            except OSError:
-                time.sleep(0.3)
+        wait_healthy(url, server)
         from playwright.sync_api import sync_playwright
 
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page()
             page.goto(url)
             page.get_by_test_id("stApp").wait_for(timeout=60_000)

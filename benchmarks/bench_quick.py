@@ -27,17 +27,14 @@ import signal
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_server as bs  # noqa: E402  (the helpers the server benchmarks share)
-from _common import scratch  # noqa: E402
+from _common import CHROMIUM, CHROMIUM_ARGS, scratch, wait_healthy  # noqa: E402
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 
 
 def environment(home: Path, data: str, weights: str) -> dict:
@@ -112,18 +109,9 @@ def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
                               stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.read() == b"ok":
-                        break
-            except OSError:
-                time.sleep(0.3)
-            if time.time() > deadline:
-                raise SystemExit(f"{app}: streamlit did not start")
+        wait_healthy(url, server)
         with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 900})
             opened = time.perf_counter()
             page.goto(url)

@@ -39,7 +39,6 @@ import os
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -51,6 +50,9 @@ import zipfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from _common import free_port, rss_mb  # noqa: E402,F401  (bench_door, bench_quick and bench_class use them from here)
+
 REPO = HERE.parent
 GCLOG_DIR = HERE / "gclog"
 SHARED = Path(os.environ.get("CATDOG_SHARED", REPO.parent / "shared"))
@@ -115,22 +117,6 @@ def pct(values: list[float], p: float) -> float:
     k = (len(values) - 1) * p / 100
     lo, hi = int(k), min(int(k) + 1, len(values) - 1)
     return values[lo] + (values[hi] - values[lo]) * (k - lo)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rss_mb(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def processes_of_home(home: Path) -> list[int]:

@@ -9,6 +9,7 @@ import json
 import os
 import re
 import runpy
+import sys
 import time
 from pathlib import Path
 
@@ -18,6 +19,9 @@ import pytest
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 REPO = Path(__file__).resolve().parent.parent
+# The helpers the tests share with the benchmarks (a free port, memory, Chromium's flags), written once there.
+sys.path.insert(0, str(REPO / "benchmarks"))
+from _common import rss_mb  # noqa: E402,F401
 SHARED = Path(os.environ.get("CATDOG_SHARED") or REPO.parent / "shared").resolve()
 SHARED_ZIP = SHARED / "data" / "cats_and_dogs.zip"
 SHARED_WEIGHTS = SHARED / "weights" / "mobilenet_v2_1.0_224_no_top_imagenet.h5"
@@ -70,12 +74,6 @@ def jpeg_bytes(kind: int = 0, seed: int | np.random.Generator = 0, size: int = 9
     return buffer.getvalue()
 
 
-def rss_mb() -> float:
-    """This process's resident memory now, in MB."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def make_dataset(root: Path, classes=("cats", "dogs"), n_train: int = 24, n_val: int = 10,

@@ -12,15 +12,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from _common import CHROMIUM, CHROMIUM_ARGS  # noqa: F401  (conftest put benchmarks/ on the path)
 from catdog_core.live import annotate
 from catdog_core.predict import Prediction
 from conftest import REPO
 
 SHOTS_WANTED = os.environ.get("CATDOG_SCREENSHOTS", "")
 SHOTS = REPO / (SHOTS_WANTED if SHOTS_WANTED not in ("", "1") else "test-output/screenshots")
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
 # A camera for the live video: Chromium's fake device, granted without a prompt, playing a file.
 FAKE_CAMERA_ARGS = ["--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream"]
 

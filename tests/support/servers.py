@@ -6,23 +6,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
+from _common import free_port  # noqa: F401  (conftest put benchmarks/ on the path)
+from bench_door import ClassServer  # the benchmarks' classroom server, shared
 from conftest import REPO
-
-sys.path.insert(0, str(REPO / "benchmarks"))
-from bench_door import ClassServer  # noqa: E402  (the benchmarks' classroom server, shared)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class ServerURL(str):

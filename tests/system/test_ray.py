@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+
+from support.servers import free_port
 
 from conftest import REPO, subprocess_env
 
@@ -32,17 +33,11 @@ def _ray_cli() -> Path:
     return Path(sys.executable).parent / "ray"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def ray_head(tmp_path_factory):
     """`ray start --head` on loopback with 2 CPUs; always stopped afterwards."""
     ray = _ray_cli()
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER="0")
     started = subprocess.run([str(ray), "start", "--head", "--port", str(port), "--num-cpus", "2",
                               "--include-dashboard=false", "--disable-usage-stats"],
