@@ -5,7 +5,9 @@
     model   the model service, asked on behalf of this session (service)
     data    the dataset with its progress bar, its problems, the uploader
     runs    which saved runs a session sees first (the run picker)
-    jobs    submit a training job, its live panel, the queue view
+    jobs    submit a training job, which one this session follows, stop one
+    jobpanel   one job's live panel (progress, time left, how it ended, curves, Stop)
+    queueview  the queue of every job, with Stop and Stop all
     frame   the page frame: password, menu, sidebar status (page_setup)
     classroom  under `catdog classroom`: the pass (who a browser is), whether a camera can work
     table   tables a projector can read (show_table)
@@ -24,8 +26,10 @@ from .data import (DATA_HINT, ProgressBar, cached_data, data_available, file_upl
 from .classroom import camera_problem  # noqa: F401
 from .figures import figure  # noqa: F401
 from .frame import PAGES, class_password, menu_pages, page_setup  # noqa: F401
-from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, curves_figure, duration_text, job_panel, legend_below,  # noqa: F401
-                   queue_view, session_job, started_on, submit, submit_group)
+from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, curves_figure, duration_text, legend_below,  # noqa: F401
+                   session_job, started_on, submit, submit_group)
+from .jobpanel import job_panel  # noqa: F401
+from .queueview import queue_view  # noqa: F401
 from .model import service  # noqa: F401
 from .runs import VALIDATION_NOTE, dataset_tag, default_run, fine_tune_marker, run_picker, session_runs  # noqa: F401
 from .state import (AUTH_KEY, GROUP_KEY, NEW_RUNS_KEY, OWNER_KEY, PRESENTER_KEY,  # noqa: F401

@@ -420,7 +420,7 @@ def test_a_panel_waits_for_a_job_about_to_end_and_not_for_one_far_from_it(tmp_pa
     import time
 
     from catdog_core.jobs.queue import Queue
-    from ui import jobs as panel
+    from ui import jobpanel as panel
 
     queue = Queue(tmp_path / "home")
     job_id = queue.submit(jobs.quick_spec())
