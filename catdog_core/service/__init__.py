@@ -5,8 +5,8 @@ process of its own, so the Streamlit server never imports TensorFlow or Keras.
     answer = get_service().classify(run_id, photo_bytes, heatmap=True)
 
 `client` is what the server holds: a small, bounded interface (one method per kind
-of request) over two lanes, each a `multiprocessing` process started on first use
-and again after it died. `tasks` is what runs inside those processes: plain
+of request) over two lanes; `lane` is one of them, a process started on first use
+and again after it died, given one request at a time. `tasks` is what runs inside those processes: plain
 catdog_core calls (the one pixel path, models, Grad-CAM, previews, evaluation,
 embeddings, exports) whose answers are numbers, arrays, dataclasses and figures.
 `process` is the loop that serves requests in the child.

@@ -21,32 +21,23 @@ while `python -m` starts from catdog_core alone.
 
 from __future__ import annotations
 
-import os
-import secrets
-import shutil
-import subprocess
-import sys
-import tempfile
 import threading
-import time
-from collections import Counter, deque
-from multiprocessing.connection import Client
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
-from .. import config
 from ..errors import CatdogError
 from ..fileio import Recent
-from . import process
+from .lane import FairLock, Lane, ServiceBusy, ServiceUnavailable
+
+__all__ = ["FairLock", "ModelService", "ServiceBusy", "ServiceUnavailable", "get_service", "shutdown_service"]
 
 MAX_REQUEST_BYTES = 256 * 1024**2  # photos, zips and frames a request may carry
 MAX_PER_OWNER = 2  # requests one session may have in flight (queued or running) at once
 QUICK_SECONDS = 120.0  # a classify on a cold, busy machine: model load, tracing, a queue of others
 BATCH_SECONDS = 1800.0  # decoding a large upload or a download on a slow line
 BATCH_IDLE = 300.0  # the batch lane's process exits after this long without work
-START_MARGIN = 5.0  # a lane this close to its idle exit is restarted rather than trusted
-START_SECONDS = 60.0  # for a new service process to listen (Python's start, not TensorFlow's)
 OPENED_KEPT = 64  # models whose open_model answer this process remembers
 
 
@@ -54,14 +45,6 @@ OPENED_KEPT = 64  # models whose open_model answer this process remembers
 # hostile photo that kills the service is never sent twice.
 RETRIED = frozenset({"open_model", "recipe_summary", "prepare_dataset", "evaluate", "embedding_map", "suspects",
                      "ping"})
-
-
-class ServiceUnavailable(CatdogError):
-    """The service process stopped while answering; the next request starts a new one."""
-
-
-class ServiceBusy(CatdogError):
-    """Too many requests waiting: the caller should try again in a moment."""
 
 
 def _payload_bytes(value, depth: int = 0) -> int:
@@ -77,176 +60,6 @@ def _payload_bytes(value, depth: int = 0) -> int:
     if depth < 3 and isinstance(value, dict):
         return sum(_payload_bytes(v, depth + 1) for v in value.values())
     return 64
-
-
-def _environment() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k.startswith(process.ENV_PREFIXES)}
-
-
-class FairLock:
-    """A lock handed to its waiters in the order they came. threading.Lock lets a newcomer take it
-    ahead of threads that waited seconds: under a class some classify waited 40 s on the quick lane
-    while later requests went first (bench_class). acquire, release and locked as threading.Lock's."""
-
-    def __init__(self):
-        self._guard = threading.Lock()
-        self._held = False
-        self._waiting: deque[threading.Event] = deque()
-
-    def acquire(self, timeout: float = -1) -> bool:
-        with self._guard:
-            if not self._held and not self._waiting:
-                self._held = True
-                return True
-            turn = threading.Event()
-            self._waiting.append(turn)
-        if turn.wait(None if timeout < 0 else timeout):
-            return True  # handed over by release(): held now
-        with self._guard:
-            if turn.is_set():
-                return True  # handed over just as the wait ended
-            self._waiting.remove(turn)
-            return False
-
-    def release(self) -> None:
-        with self._guard:
-            if not self._held:
-                raise RuntimeError("release of an unheld FairLock")
-            if self._waiting:
-                self._waiting.popleft().set()  # stays held: the next waiter's now
-            else:
-                self._held = False
-
-    def locked(self) -> bool:
-        return self._held
-
-    def __enter__(self):
-        self.acquire()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
-class _Lane:
-    """One service process and the lock that gives it one request at a time, first come first served."""
-
-    def __init__(self, name: str, idle: float | None, seconds: float):
-        self.name, self.idle, self.seconds = name, idle, seconds
-        self.lock = FairLock()
-        self.process: subprocess.Popen | None = None
-        self.conn = None
-        self.folder: str | None = None
-        self.last_used = 0.0
-
-    @property
-    def pid(self) -> int | None:
-        return self.process.pid if self.process is not None and self.process.poll() is None else None
-
-    def _start(self) -> None:
-        self._stop()
-        folder = tempfile.mkdtemp(prefix=process.FOLDER_PREFIX)
-        address = os.path.join(folder, "socket")
-        key = secrets.token_bytes(32)
-        env = config.child_environment(CATDOG_SERVICE_KEY=key.hex())
-        command = [sys.executable, "-m", "catdog_core.service", address, str(self.idle or 0)]
-        self.process = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, start_new_session=True)
-        self.folder = folder
-        deadline = time.monotonic() + START_SECONDS
-        while True:
-            try:
-                self.conn = Client(address, family="AF_UNIX", authkey=key)
-                return
-            except (FileNotFoundError, ConnectionRefusedError):
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self._stop()
-                    raise ServiceUnavailable("The model service could not be started; see the server's log.")
-                time.sleep(0.05)
-
-    def _stop(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-        if self.process is not None:
-            if self.process.poll() is None:
-                self.process.kill()
-            self.process.wait(10)
-            self.process = None
-        if self.folder:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            self.folder = None
-
-    def _usable(self) -> bool:
-        if self.process is None or self.process.poll() is not None:
-            return False
-        return self.idle is None or time.monotonic() - self.last_used < self.idle - START_MARGIN
-
-    def request(self, name: str, args: tuple, kwargs: dict, seconds: float | None, progress) -> object:
-        limit = seconds or self.seconds
-        deadline = time.monotonic() + limit
-        if not self.lock.acquire(timeout=limit):
-            raise ServiceBusy("The model service is busy with other students' requests; try again in a moment.")
-        handed_off = False
-        try:
-            if not self._usable():
-                self._start()
-            self.conn.send((name, args, kwargs, _environment(), progress is not None))
-            while True:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    self._stop()
-                    raise CatdogError(f"The model service took more than {limit:.0f} s and was stopped; "
-                                      "try again, or with a smaller request.")
-                if not self.conn.poll(min(left, 0.5)):
-                    if self.process.poll() is not None:
-                        raise self._died()
-                    continue
-                try:
-                    kind, *rest = self.conn.recv()
-                except (EOFError, OSError):
-                    raise self._died() from None
-                if kind == "progress":
-                    try:
-                        progress(*rest)
-                    except BaseException:
-                        # The caller gave up (a page rerun stops its script here). The answer is still
-                        # coming: read it in the background so the next request gets its own.
-                        threading.Thread(target=self._drain, daemon=True).start()
-                        handed_off = True
-                        raise
-                    continue
-                self.last_used = time.monotonic()
-                if kind == "ok":
-                    return rest[0]
-                if kind == "error":
-                    raise rest[0]
-                raise CatdogError(f"The model service could not answer ({rest[0]}).")
-        except (BrokenPipeError, ConnectionResetError):
-            raise self._died() from None
-        finally:
-            if not handed_off:
-                self.lock.release()
-
-    def _died(self) -> ServiceUnavailable:
-        self._stop()
-        return ServiceUnavailable("The model service stopped while answering (it was closed, ran out of "
-                                  "memory or crashed); it starts again with your next request.")
-
-    def _drain(self) -> None:
-        try:
-            while True:
-                kind, *_ = self.conn.recv()
-                if kind != "progress":
-                    self.last_used = time.monotonic()
-                    return
-        except (EOFError, OSError, AttributeError):
-            self._stop()
-        finally:
-            self.lock.release()
-
-    def close(self) -> None:
-        with self.lock:
-            self._stop()
 
 
 def _model_key(run_id: str) -> str | None:
@@ -265,15 +78,15 @@ class ModelService:
     """What the pages ask of TensorFlow. Every method raises CatdogError with a sentence."""
 
     def __init__(self):
-        self.quick = _Lane("quick", None, QUICK_SECONDS)
-        self.batch = _Lane("batch", BATCH_IDLE, BATCH_SECONDS)
+        self.quick = Lane("quick", None, QUICK_SECONDS)
+        self.batch = Lane("batch", BATCH_IDLE, BATCH_SECONDS)
         self._owners: Counter = Counter()
         self._owners_lock = threading.Lock()
         self._opened = Recent(OPENED_KEPT)  # model file's key -> tasks.ModelInfo
         self._opening: dict[str, threading.Lock] = {}  # model file's key -> held while it is asked
         self._opening_lock = threading.Lock()
 
-    def _call(self, lane: _Lane, name: str, *args, owner: str | None = None, progress=None,
+    def _call(self, lane: Lane, name: str, *args, owner: str | None = None, progress=None,
               seconds: float | None = None, **kwargs):
         size = _payload_bytes(args) + _payload_bytes(kwargs)
         if size > MAX_REQUEST_BYTES:
@@ -418,7 +231,6 @@ def get_service() -> ModelService:
         if _service is None:
             _service = ModelService()
         return _service
-
 
 
 def shutdown_service() -> None:

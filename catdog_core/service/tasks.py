@@ -1,6 +1,6 @@
 """What the model service does, one function per request. Runs inside the service
 process (see `process`); every answer is plain data the web server can draw without
-TensorFlow: numpy arrays, dataclasses, strings, bytes and plotly figures.
+TensorFlow: numpy arrays, the dataclasses of `answers`, strings, bytes and plotly figures.
 
 A request names a saved run by its id and a dataset by its source (None for the
 configured one), never by an object: the service loads and keeps them itself.
@@ -9,7 +9,6 @@ configured one), never by an object: the service loads and keeps them itself.
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -18,89 +17,12 @@ from .. import augment, dataset, explain, images, novelty, predict, runs
 from .. import evaluate as evaluation
 from ..augment import AugmentSettings
 from ..errors import CatdogError
+from .answers import Answer, CheckAnswer, Explanation, LayerView, Miss, ModelInfo, PreparedData
 
 MAX_MISS_MAPS = 12  # Grad-CAM overlays for a labelled check: the misses a page shows
 REQUESTS = ("picture", "pictures", "preview", "recipe_summary", "prepare_dataset", "import_zip", "open_model",
             "classify", "classify_frame", "check_labelled", "explain_photo", "activations", "evaluate",
             "embedding_map", "tflite_zip", "keras_file", "suspects", "ping")  # the only names a request may call
-
-
-@dataclass(frozen=True)
-class PreparedData:
-    """Where a dataset's decoded images are on disk: enough for any process to open them."""
-
-    source: dataset.DataSource
-    key: str
-    auto_split: bool
-    signature: str  # of the files when they were read (dataset.files_signature)
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    run_id: str
-    class_names: tuple[str, ...]
-    explains: bool  # Grad-CAM is available (the model has the MobileNetV2 base)
-
-
-@dataclass(frozen=True)
-class Answer:
-    """One photo classified: what it looks like, what the model said, and where it looked."""
-
-    picture: np.ndarray  # the display copy, uint8
-    prediction: predict.Prediction
-    looked: np.ndarray | None  # the Grad-CAM overlay, or None
-    seen: dataset.SeenPhoto | None = None  # the photo of the run's dataset this one is, if any
-    novelty: "novelty.Verdict | None" = None  # how unlike the run's training photos it is (None: not known)
-
-
-@dataclass(frozen=True)
-class Explanation:
-    """Where the model looked in one photo, one way (a key of explain.VIEWS), for the class it predicted."""
-
-    view: str
-    looked: np.ndarray  # the heatmap painted over the display copy, uint8
-    class_name: str  # the class explained
-    probability: float  # the model's probability of that class for the whole photo
-    lowest: float | None = None  # occlusion: that probability with the most telling patch covered
-    largest_drop: float | None = None  # occlusion: the largest fall in the class's log-odds
-    grid: int | None = None  # occlusion: patch positions per side
-    passes: int | None = None  # occlusion: forward passes it took
-    engine: str = ""  # occlusion: "TFLite" (the converted frozen base) or "TensorFlow"
-
-
-@dataclass(frozen=True)
-class Miss:
-    name: str
-    true_label: str
-    prediction: predict.Prediction
-    picture: np.ndarray
-    looked: np.ndarray | None
-
-
-@dataclass(frozen=True)
-class CheckAnswer:
-    """A labelled batch checked: the same numbers as evaluate.LabelledCheck, pictures only for misses."""
-
-    class_names: tuple[str, ...]
-    right: int
-    total: int
-    confusion: np.ndarray
-    misses: list[Miss]  # the most confident first, at most MAX_MISS_MAPS with pictures
-    miss_count: int
-    unlabelled: list[str]
-    refused: list[tuple[str, str]]
-    seen: tuple[str, ...] = ()  # the checked photos the model trained on (their names here)
-    right_unseen: int = 0  # the right answers among the others
-    unlike: tuple[str, ...] = ()  # the checked photos unlike the run's training photos (novelty.py)
-
-
-@dataclass(frozen=True)
-class LayerView:
-    layer: str
-    filters: int
-    size: tuple[int, int]
-    grid: np.ndarray  # explain.channel_grid of the maps
-    silent: int = 0  # filters with no response anywhere in the photo (explain.silent_filters)
 
 
 def _model(run_id: str):
@@ -219,22 +141,26 @@ def explain_photo(run_id: str, data: bytes, view: str = "occlusion") -> Explanat
         _explained.move_to_end(key)
         heat, numbers = _explained[key]
     else:
-        prediction = predict.classify(model, model_input, run.class_names)  # the label the page shows
-        class_index = list(run.class_names).index(prediction.label)
-        numbers = dict(class_name=prediction.label, probability=prediction.confidence)
-        if view == "occlusion":
-            forward = predict.frozen_base_forward(model)
-            found = explain.occlusion(model, model_input, class_index, forward=forward)
-            heat = found.heatmap
-            numbers.update(lowest=found.lowest, largest_drop=float(found.drops.max()),
-                           grid=int(found.drops.shape[0]), passes=found.passes,
-                           engine="TensorFlow" if forward is None else "TFLite")
-        else:
-            heat = explain.grad_cam(model, model_input, class_index)
+        heat, numbers = _explain_anew(run, model, model_input, view)
         _explained[key] = (heat, numbers)
         while len(_explained) > EXPLAINED_KEPT:
             _explained.popitem(last=False)
     return Explanation(view, explain.overlay(shown, heat), **numbers)
+
+
+def _explain_anew(run, model, model_input: np.ndarray, view: str) -> tuple[np.ndarray, dict]:
+    """(heatmap, Explanation's numbers) for the predicted class, computed one way of explain.VIEWS."""
+    prediction = predict.classify(model, model_input, run.class_names)  # the label the page shows
+    class_index = list(run.class_names).index(prediction.label)
+    numbers = dict(class_name=prediction.label, probability=prediction.confidence)
+    if view != "occlusion":
+        return explain.grad_cam(model, model_input, class_index), numbers
+    forward = predict.frozen_base_forward(model)
+    found = explain.occlusion(model, model_input, class_index, forward=forward)
+    numbers.update(lowest=found.lowest, largest_drop=float(found.drops.max()),
+                   grid=int(found.drops.shape[0]), passes=found.passes,
+                   engine="TensorFlow" if forward is None else "TFLite")
+    return found.heatmap, numbers
 
 
 def classify_frame(run_id: str, frame: np.ndarray) -> predict.Prediction:
