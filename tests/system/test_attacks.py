@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from catdog_core import dataset, images, runs, sources, uploads
+from catdog_core import dataset, images, runs, sources, uploads, zips
 from catdog_core.errors import CatdogError, InvalidDataset, InvalidImage
 
 from support import hostile
@@ -245,7 +245,7 @@ def test_a_full_disk_while_unpacking_keeps_nothing(isolated_home, monkeypatch):
         f = real_open(path, mode, *args, **kwargs)
         return Full(f) if mode == "xb" else f
 
-    monkeypatch.setattr(sources, "open", fake_open, raising=False)
+    monkeypatch.setattr(zips, "open", fake_open, raising=False)  # zips.unpack writes the members
     with pytest.raises(CatdogError, match="disk is full"):
         uploads.import_zip(hostile.zip_bytes(hostile.class_members()), "pets.zip")
     assert_nothing_kept(isolated_home)
