@@ -93,16 +93,10 @@ def cmd_classroom(args) -> int:
     entry, home = _entry(), _private_home()
     where = classroom.class_folder(home)
     lan = classroom.lan_addresses()
-    names, addresses = classroom.host_names(), list(lan)
-    if args.address not in ("0.0.0.0", ""):
-        (addresses if _is_ip(args.address) else names).append(args.address)
-    cert = classroom.ensure_certificate(where, names, addresses)
+    cert = _certificate(where, args.address, lan)
     classroom.server_secret(where)
     urls = classroom.urls(args.address, args.port, lan)
-    env = config.child_environment(**{classroom.ENV_CLASSROOM: "1", classroom.ENV_CLASS_PASSWORD: password,
-                                      classroom.ENV_TEACHER_PASSWORD: teacher, config.ENV_HOME: str(home)})
-    if args.data:
-        env[config.ENV_DATA_DIR] = args.data
+    env = _server_environment(args, home, password, teacher)
     log_path = where / "server.log"
     with _Stopper() as stopper, open(log_path, "ab") as log:
         output = None if args.verbose else log
@@ -122,6 +116,23 @@ def cmd_classroom(args) -> int:
         raise CatdogError(f"The class server stopped by itself (exit code {server.returncode}); see {log_path}.")
     print("The class server stopped; nothing of it runs any more.", flush=True)
     return 0
+
+
+def _certificate(where: Path, address: str, lan: list[str]) -> classroom.Certificate:
+    """The class's certificate, covering this machine's names and addresses and the --address given."""
+    names, addresses = classroom.host_names(), list(lan)
+    if address not in ("0.0.0.0", ""):
+        (addresses if _is_ip(address) else names).append(address)
+    return classroom.ensure_certificate(where, names, addresses)
+
+
+def _server_environment(args, home: Path, password: str, teacher: str) -> dict[str, str]:
+    """The server's environment: the class's passwords, its home, and the dataset if one was given."""
+    env = config.child_environment(**{classroom.ENV_CLASSROOM: "1", classroom.ENV_CLASS_PASSWORD: password,
+                                      classroom.ENV_TEACHER_PASSWORD: teacher, config.ENV_HOME: str(home)})
+    if args.data:
+        env[config.ENV_DATA_DIR] = args.data
+    return env
 
 
 def _server_command(entry: Path, args, cert: classroom.Certificate) -> list[str]:
