@@ -4,15 +4,14 @@ together may cost, and a list to reopen them from.
 
 A refused upload keeps nothing: not the zip, not its unpacked folder, not its
 decoded images. Every failure, from a damaged archive to a full disk, is one
-sentence (InvalidDataset or CatdogError), never a traceback.
+sentence (InvalidDataset or CatdogError), never a traceback. The kept uploads'
+list, owners, removal and sharing are uploadsets.py's.
 """
 
 from __future__ import annotations
 
 import io
-import json
 import re
-import shutil
 import time
 import zipfile
 from dataclasses import dataclass
@@ -22,9 +21,11 @@ from . import config, dataset, sources
 from .dataset.files import class_name
 from .errors import CatdogError, InvalidDataset
 from .fileio import write_atomic
-from .owners import TERMINAL, Actor, NotYours
+from .owners import Actor
 from .progress import Progress
 from .sources import ZipLimits
+from .uploadsets import (INFO_SUFFIX, ClassSet, delete_set, forget, list_sets, read_info, share_set,
+                         uploads_dir, write_info)
 
 # One uploaded zip, compressed; checked before anything is written. The same number is Streamlit's
 # per-file limit in .streamlit/config.toml (server.maxUploadSize, in MB) and SECURITY.md's (a test
@@ -33,24 +34,19 @@ MAX_UPLOAD_ZIP_BYTES = 50 * 1024**2
 LIMITS = ZipLimits(members=5_000, total_bytes=500 * 1024**2, member_bytes=dataset.MAX_FILE_BYTES)
 QUOTA_BYTES = 2 * 1024**3  # every upload together: zips and their unpacked folders
 STUDENT_SHARE_BYTES = QUOTA_BYTES // 4  # what one student's uploads may take of it
-INFO_SUFFIX = ".json"
+
+__all__ = [  # this module's names, and those of the kept sets, as callers know them
+    "INFO_SUFFIX", "LIMITS", "MAX_UPLOAD_ZIP_BYTES", "QUOTA_BYTES", "STUDENT_SHARE_BYTES", "ClassSet",
+    "delete_set", "import_zip", "list_sets", "share_set", "uploads_dir", "zip_of_classes",
+]
 
 
 @dataclass(frozen=True)
-class ClassSet:
-    """One saved upload, as the list of earlier uploads shows it."""
+class _Listing:
+    """What an uploaded zip's member list says, read before anything is written."""
 
-    path: Path
-    name: str
-    classes: tuple[str, ...]
-    images: int
-    created: float
-    owners: tuple[str, ...] = ()  # the sessions that uploaded it (the same bytes twice: both)
-    shared: bool = False  # the teacher showed it to the whole class
-
-
-def uploads_dir() -> Path:
-    return config.catdog_home() / "uploads"
+    classes: list[str] | None  # the class folders it implies (None: a train/validation layout)
+    unpacked_bytes: int
 
 
 def _upload_stem(name: str) -> str:
@@ -123,18 +119,6 @@ def _check_quota(size: int, uploader: str) -> None:
                               f"{STUDENT_SHARE_BYTES // 2**20} MB, so remove one of yours first.")
 
 
-def _forget(target: Path) -> None:
-    """Remove an upload and everything made from it."""
-    try:
-        extracted = sources.extracted_dir(target)
-    except OSError:
-        extracted = None
-    if extracted is not None:
-        shutil.rmtree(extracted, ignore_errors=True)
-    target.unlink(missing_ok=True)
-    target.with_suffix(INFO_SUFFIX).unlink(missing_ok=True)
-
-
 def import_zip(data: bytes, name: str, progress: Progress | None = None, from_photos: bool = False,
                uploader: str = "") -> Path:
     """An uploaded zip of class folders, checked and kept in CATDOG_HOME/uploads; returns its path.
@@ -148,6 +132,24 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None, from_ph
     it and the teacher see it, see list_sets), within its share of the space.
     """
     shown = _upload_stem(name) + ".zip"
+    data = _checked_size(data, shown, from_photos)
+    listing = _read_listing(data, shown)
+    target, known = _keep_zip(data, name, shown, listing, uploader)
+    loaded = _load_checked(target, listing.classes, shown, progress)
+    write_info(target, _list_entry(name, loaded, read_info(target) if known else None, uploader))
+    return target
+
+
+def _list_entry(name: str, loaded: dataset.Dataset, before: ClassSet | None, uploader: str) -> dict:
+    """The upload as the list of earlier uploads shows it; the same bytes again add their uploader."""
+    return {"name": Path(str(name).replace("\\", "/")).name[:120], "classes": list(loaded.class_names),
+            "images": sum(len(loaded.split(s)) for s in dataset.SPLITS), "created": time.time(),
+            "owners": sorted(set(before.owners if before else ()) | ({uploader} if uploader else set())),
+            "shared": bool(before and before.shared)}
+
+
+def _checked_size(data, shown: str, from_photos: bool) -> bytes:
+    """The upload's bytes, refused when missing or over the limit for its kind."""
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise InvalidDataset("No file contents were received.")
     data = bytes(data)
@@ -156,6 +158,11 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None, from_ph
         more = "" if from_photos else "; a larger set can be added as photos on the Your classes page"
         raise InvalidDataset(f"{shown} is {len(data) / 1024**2:.0f} MB; uploads are limited to "
                              f"{limit // 1024**2} MB, so use fewer or smaller images{more}.")
+    return data
+
+
+def _read_listing(data: bytes, shown: str) -> _Listing:
+    """The zip's members checked, and the class folders they imply: at least two."""
     try:
         with zipfile.ZipFile(io.BytesIO(data)) as archive:
             members = sources.check_members(archive, shown, LIMITS)
@@ -170,21 +177,31 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None, from_ph
         found = f"only one class folder ({classes[0][:60]})" if classes else "no class folders"
         raise InvalidDataset(f"{shown} has {found}; put at least two folders in the zip, one per class, "
                              "each holding that class's images.")
+    return _Listing(classes, unpacked_size)
 
+
+def _keep_zip(data: bytes, name: str, shown: str, listing: _Listing, uploader: str) -> tuple[Path, bool]:
+    """The zip written into the uploads folder under a name from its content, within the quota;
+    returns its path and whether the same bytes were kept already."""
     import hashlib
 
     folder = uploads_dir()
     target = folder / f"{_upload_stem(name)}-{hashlib.sha1(data).hexdigest()[:12]}.zip"
     known = target.is_file()
     if not known:
-        _check_quota(len(data) + unpacked_size, uploader)
+        _check_quota(len(data) + listing.unpacked_bytes, uploader)
     try:
         folder.mkdir(parents=True, exist_ok=True)
         if not known:  # the same bytes again reuse the file, its unpacked copy and the cache
             write_atomic(target, data)
     except OSError as exc:
         raise sources.zip_problem(exc, shown) from None
+    return target, known
 
+
+def _load_checked(target: Path, classes: list[str] | None, shown: str,
+                  progress: Progress | None) -> dataset.Dataset:
+    """The kept zip loaded as a dataset and checked as an upload; a refusal removes all of it."""
     loaded = None
     try:
         loaded = dataset.load_dataset(target, progress=progress)
@@ -193,24 +210,11 @@ def import_zip(data: bytes, name: str, progress: Progress | None = None, from_ph
         if loaded is not None:
             dataset.forget(loaded.key)  # its decoded images too: nothing refused is kept
         message = _as_uploaded(str(exc), target, shown)  # before the files it names are gone
-        _forget(target)
+        forget(target)
         if isinstance(exc, CatdogError):
             raise type(exc)(message) from None
         raise sources.zip_problem(exc, shown) from None
-    before = _read_info(target) if known else None
-    info = {"name": Path(str(name).replace("\\", "/")).name[:120], "classes": list(loaded.class_names),
-            "images": sum(len(loaded.split(s)) for s in dataset.SPLITS), "created": time.time(),
-            "owners": sorted(set(before.owners if before else ()) | ({uploader} if uploader else set())),
-            "shared": bool(before and before.shared)}
-    _write_info(target, info)
-    return target
-
-
-def _write_info(target: Path, info: dict) -> None:
-    try:
-        write_atomic(target.with_suffix(INFO_SUFFIX), json.dumps(info).encode("utf-8", "surrogatepass"))
-    except OSError:
-        pass  # only the list of earlier uploads loses its label
+    return loaded
 
 
 def _as_uploaded(message: str, target: Path, shown: str) -> str:
@@ -252,55 +256,3 @@ def _check_upload(data: dataset.Dataset, folders: list[str] | None) -> None:
                                  f"{dataset.MIN_IMAGES_PER_CLASS}.")
         if counts["train"][name] == 0:
             raise InvalidDataset(f"Class '{name[:60]}' has no training images; put some in train/{name[:60]}/.")
-
-
-def _read_info(path: Path) -> ClassSet | None:
-    try:
-        info = json.loads(path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
-        classes = tuple(str(c)[:100] for c in info.get("classes", [])[:100])
-        owners = tuple(str(o)[:100] for o in info.get("owners", [])[:1000])
-        return ClassSet(path, str(info.get("name", path.name))[:120], classes, int(info.get("images", 0)),
-                        float(info.get("created", 0.0)), owners, info.get("shared") is True)
-    except (OSError, ValueError, TypeError, AttributeError):
-        return None  # an upload still being written, or one that was refused
-
-
-def list_sets(actor: Actor = TERMINAL) -> list[ClassSet]:
-    """Earlier uploads that `actor` may see, newest first, for reopening without uploading again: a
-    student's own and those the teacher shared; the teacher sees every one (a set from before
-    uploads had owners is the teacher's)."""
-    folder = uploads_dir()
-    found = [_read_info(path) for path in (folder.glob("*.zip") if folder.is_dir() else ())]
-    seen = [s for s in found if s is not None and (actor.teacher or s.shared or actor.owner in s.owners)]
-    return sorted(seen, key=lambda s: s.created, reverse=True)
-
-
-def _one_of(path: str | Path, actor: Actor) -> ClassSet:
-    path = Path(path)
-    if path.parent.resolve() != uploads_dir().resolve() or path.suffix != ".zip":
-        raise CatdogError("Only uploads in this app's uploads folder can be removed.")
-    found = _read_info(path)
-    if found is None or not (actor.teacher or actor.owner in found.owners):
-        raise NotYours("You cannot change that upload: only whoever uploaded it or the teacher may.")
-    return found
-
-
-def delete_set(path: str | Path, actor: Actor = TERMINAL) -> None:
-    """Remove one earlier upload (its zip, unpacked folder and list entry). A student removes it for
-    themself: the files go when no one else uploaded the same set (the teacher's removal is for all)."""
-    found = _one_of(path, actor)
-    others = [o for o in found.owners if o != actor.owner]
-    if actor.teacher or not others:
-        _forget(found.path)
-        return
-    info = json.loads(found.path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
-    _write_info(found.path, {**info, "owners": others})
-
-
-def share_set(path: str | Path, shared: bool, actor: Actor = TERMINAL) -> None:
-    """The teacher shows an upload to the whole class (or hides it again)."""
-    if not actor.teacher:
-        raise NotYours("Only the teacher can share an upload with the class.")
-    found = _one_of(path, actor)
-    info = json.loads(found.path.with_suffix(INFO_SUFFIX).read_text(encoding="utf-8"))
-    _write_info(found.path, {**info, "shared": bool(shared)})
