@@ -31,13 +31,23 @@ def _write_npy_header(f, rows: int) -> int:
 
 def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> tuple[dict, np.ndarray]:
     """Decode every planned file into an .npy at `target`; returns the manifest and the fingerprint
-    of every kept row (fingerprints.py), made from each photo as it is decoded.
+    of every kept row (fingerprints.py), made from each photo as it is decoded."""
+    order = [(s, e) for s in SPLITS for e in plan.splits[s]]
+    failed, prints = _write_rows(order, target, progress)
+    keep = [i for i in range(len(order)) if i not in failed]
+    if failed:  # rewrite without the holes, so each split is one slice of the file
+        _pack_rows(target, keep)
+    return _manifest(plan, order, failed, keep), prints[keep]
+
+
+def _write_rows(order: list, target: Path, progress: Progress | None) -> tuple[dict[int, str], np.ndarray]:
+    """Each file of `order` decoded into its row of the .npy at `target`; returns why each failed
+    row failed, and every row's fingerprint.
 
     Each decoded image is written at its row with pwrite (sequential-ish
     writes through the page cache: ~10x faster here than filling a fresh
     memory map, which faults in every page).
     """
-    order = [(s, e) for s in SPLITS for e in plan.splits[s]]
     row_bytes = int(np.prod(config.IMG_SIZE)) * 3
     failed: dict[int, str] = {}
     prints = np.zeros((len(order), fingerprints.KEEP ** 2 - 1), np.float16)
@@ -63,28 +73,33 @@ def _decode_into(plan: Plan, target: Path, progress: Progress | None) -> tuple[d
             done += 1
             if progress and (done % 50 == 0 or done == len(order)):
                 progress(done, len(order), "Decoding the images")
-    keep = [i for i in range(len(order)) if i not in failed]
-    if failed:  # rewrite without the holes, so each split is one slice of the file
-        rows = np.load(target, mmap_mode="r")
-        packed = target.with_name(target.name + ".kept.npy")
-        with open(packed, "wb") as out:
-            _write_npy_header(out, len(keep))
-            for chunk in range(0, len(keep), 256):
-                out.write(np.ascontiguousarray(rows[keep[chunk:chunk + 256]]).tobytes())
-        del rows
-        os.replace(packed, target)
+    return failed, prints
 
+
+def _pack_rows(target: Path, keep: list[int]) -> None:
+    """The .npy at `target` rewritten with only the rows in `keep`."""
+    rows = np.load(target, mmap_mode="r")
+    packed = target.with_name(target.name + ".kept.npy")
+    with open(packed, "wb") as out:
+        _write_npy_header(out, len(keep))
+        for chunk in range(0, len(keep), 256):
+            out.write(np.ascontiguousarray(rows[keep[chunk:chunk + 256]]).tobytes())
+    del rows
+    os.replace(packed, target)
+
+
+def _manifest(plan: Plan, order: list, failed: dict[int, str], keep: list[int]) -> dict:
+    """What the decoded file holds: its classes, notes, skipped files and each row's split, file and label."""
     # Classes with no usable training image after decoding are left out.
     kept = [order[i] for i in keep]
     names = sorted({e.label_name for s, e in kept if plan.auto_split or s == "train"})
     notes = list(plan.notes) + [f"Class folder '{n[:60]}' has no usable images and was left out."
                                 for n in plan.folders if n not in names]
     label_of = {n: i for i, n in enumerate(names)}
-    manifest = {"version": PIXELS_VERSION, "key": plan.key, "classes": names, "notes": notes,
-                "skipped": [[s.path, s.reason] for s in plan.skipped]
-                + [[order[i][1].rel, reason] for i, reason in sorted(failed.items())],
-                "rows": [[s, e.rel, label_of.get(e.label_name, -1)] for s, e in kept]}
-    return manifest, prints[keep]
+    return {"version": PIXELS_VERSION, "key": plan.key, "classes": names, "notes": notes,
+            "skipped": [[s.path, s.reason] for s in plan.skipped]
+            + [[order[i][1].rel, reason] for i, reason in sorted(failed.items())],
+            "rows": [[s, e.rel, label_of.get(e.label_name, -1)] for s, e in kept]}
 
 
 def _open_cached(plan: Plan) -> tuple[np.ndarray, dict] | None:

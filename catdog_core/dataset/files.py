@@ -182,29 +182,38 @@ def examine(path: Path) -> tuple[bool, str]:
     global _reads
     with known_files_lock:
         _reads += 1
-    if st.st_size > MAX_FILE_BYTES:
-        result = (False, f"over the {MAX_FILE_BYTES // 2**20} MB limit for one image")
-    elif st.st_size == 0:
-        result = (False, "empty file")
-    else:
-        try:
-            with open(path, "rb") as f:
-                raw = f.read(MAX_FILE_BYTES + 1)
-        except OSError as exc:
-            return False, f"unreadable ({exc.strerror or exc})"
-        actual = describe_format(raw[:1024])
-        if actual not in EXT_FORMAT.values():  # text, PDF, HEIC...: none of the formats read here
-            result = (False, "not an image (unrecognised content)")
-        elif actual != EXT_FORMAT[ext]:
-            result = (False, f"{actual} data named {ext}")
-        else:
-            result = (True, hashlib.sha1(raw).hexdigest()[:24])
+    try:
+        result = _verdict(path, ext, st.st_size)
+    except OSError as exc:  # not remembered: read again next time
+        return False, f"unreadable ({exc.strerror or exc})"
+    _remember(memo_key, st, result)
+    return result
+
+
+def _verdict(path: Path, ext: str, size: int) -> tuple[bool, str]:
+    """Whether the file's bytes are the image its name says, with their digest or why not;
+    OSError when it cannot be read."""
+    if size > MAX_FILE_BYTES:
+        return False, f"over the {MAX_FILE_BYTES // 2**20} MB limit for one image"
+    if size == 0:
+        return False, "empty file"
+    with open(path, "rb") as f:
+        raw = f.read(MAX_FILE_BYTES + 1)
+    actual = describe_format(raw[:1024])
+    if actual not in EXT_FORMAT.values():  # text, PDF, HEIC...: none of the formats read here
+        return False, "not an image (unrecognised content)"
+    if actual != EXT_FORMAT[ext]:
+        return False, f"{actual} data named {ext}"
+    return True, hashlib.sha1(raw).hexdigest()[:24]
+
+
+def _remember(memo_key: str, st: os.stat_result, result: tuple[bool, str]) -> None:
+    """Keep what reading a file found, by its stat(), dropping the oldest beyond KNOWN_FILES."""
     with known_files_lock:
         known_files[memo_key] = (stat_key(st), result[1], result[0])
         known_files.move_to_end(memo_key)
         while len(known_files) > KNOWN_FILES:
             known_files.popitem(last=False)
-    return result
 
 
 def folders_signature(source: DataSource) -> str:

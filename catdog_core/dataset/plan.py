@@ -36,32 +36,55 @@ class Plan:
 
 def make_plan(source: DataSource, seed: int, progress: Progress | None, only_known: bool = False,
               scanned: tuple | None = None) -> Plan | None:
-    """scanned: scan(source.root), if made already (its lists are copied, never changed)."""
+    """Which file goes where, and the content key; None when `only_known` and a file has changed since
+    it was read. scanned: scan(source.root), if made already (its lists are copied, never changed)."""
     entries, skipped, notes, auto_split, folders = scanned or scan(source.root)
     skipped, notes = list(skipped), list(notes)
-    if only_known:  # the sidebar: no file may be read, only stat()ed and looked up
-        results = []
-        for entry in entries:
-            try:
-                st = os.stat(entry.path)
-            except OSError:
-                return None
-            known = known_files.get(str(entry.path))
-            if known is None or known[0] != stat_key(st):
-                return None
-            results.append((known[2], known[1]))
-    else:
-        results = [None] * len(entries)
-        if entries:
-            recall_examined(source.root)
-        before = reads()
-        with ThreadPoolExecutor(max_workers=4) as pool:  # reads wait on the disk; hashing frees the lock
-            for i, result in enumerate(pool.map(lambda e: examine(e.path), entries)):
-                results[i] = result
-                if progress and (i % 100 == 0 or i == len(entries) - 1):
-                    progress(i + 1, len(entries), "Checking the files")
-        if entries and reads() != before:  # a file was read and hashed: kept for the next process
-            keep_examined(source.root, entries)
+    results = _known_results(entries) if only_known else _examined_results(source.root, entries, progress)
+    if results is None:
+        return None
+    splits, digests = _assign_splits(entries, results, seed, skipped)
+    if auto_split:
+        at_least_one_validation_image(splits, seed, notes)
+    key = _content_key(seed, folders, splits, digests, skipped)
+    return Plan(source.root, auto_split, splits, skipped, notes, key, folders)
+
+
+def _known_results(entries: list[Entry]) -> list[tuple[bool, str]] | None:
+    """What reading each file found before, from stat() alone (the sidebar: no file may be read);
+    None when one is gone or not known as it is now."""
+    results = []
+    for entry in entries:
+        try:
+            st = os.stat(entry.path)
+        except OSError:
+            return None
+        known = known_files.get(str(entry.path))
+        if known is None or known[0] != stat_key(st):
+            return None
+        results.append((known[2], known[1]))
+    return results
+
+
+def _examined_results(root: Path, entries: list[Entry], progress: Progress | None) -> list[tuple[bool, str]]:
+    """Each file examined (read and hashed unless known), what was found kept for the next process."""
+    results: list = [None] * len(entries)
+    if entries:
+        recall_examined(root)
+    before = reads()
+    with ThreadPoolExecutor(max_workers=4) as pool:  # reads wait on the disk; hashing frees the lock
+        for i, result in enumerate(pool.map(lambda e: examine(e.path), entries)):
+            results[i] = result
+            if progress and (i % 100 == 0 or i == len(entries) - 1):
+                progress(i + 1, len(entries), "Checking the files")
+    if entries and reads() != before:  # a file was read and hashed: kept for the next process
+        keep_examined(root, entries)
+    return results
+
+
+def _assign_splits(entries: list[Entry], results: list[tuple[bool, str]], seed: int,
+                   skipped: list[SkippedFile]) -> tuple[dict[str, list[Entry]], dict[str, str]]:
+    """Each usable file in its split, and its digest; the others added to `skipped` with why."""
     splits: dict[str, list[Entry]] = {s: [] for s in SPLITS}
     digests: dict[str, str] = {}
     for entry, (usable, value) in zip(entries, results):
@@ -69,21 +92,28 @@ def make_plan(source: DataSource, seed: int, progress: Progress | None, only_kno
             skipped.append(SkippedFile(entry.rel, value))
             continue
         digests[entry.rel] = value
-        u = unit(seed, entry.rel)
-        if entry.part == "train":
-            splits["train"].append(entry)
-        elif entry.part == "validation":
-            splits["test" if u < TEST_SHARE else "validation"].append(entry)
-        else:
-            held = u < AUTO_HELD_OUT
-            splits["test" if u < AUTO_HELD_OUT * TEST_SHARE else "validation" if held else "train"].append(entry)
-    if auto_split:
-        at_least_one_validation_image(splits, seed, notes)
+        splits[_split_of(entry, seed)].append(entry)
+    return splits, digests
+
+
+def _split_of(entry: Entry, seed: int) -> str:
+    """A file's split, from its folder and the hash of its path and the seed alone."""
+    u = unit(seed, entry.rel)
+    if entry.part == "train":
+        return "train"
+    if entry.part == "validation":
+        return "test" if u < TEST_SHARE else "validation"
+    held = u < AUTO_HELD_OUT
+    return "test" if u < AUTO_HELD_OUT * TEST_SHARE else "validation" if held else "train"
+
+
+def _content_key(seed: int, folders: list[str], splits: dict[str, list[Entry]], digests: dict[str, str],
+                 skipped: list[SkippedFile]) -> str:
+    """A hash of every used file's bytes, class and split, the skipped files, the seed and the pixel path."""
     lines = [PIXELS_VERSION, str(config.IMG_SIZE), str(seed), "\t".join(folders)]
     lines += sorted(f"{s}\t{e.label_name}\t{e.rel}\t{digests[e.rel]}" for s, items in splits.items() for e in items)
     lines += sorted(f"skip\t{s.path}\t{s.reason}" for s in skipped)
-    key = hashlib.sha1("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()[:16]
-    return Plan(source.root, auto_split, splits, skipped, notes, key, folders)
+    return hashlib.sha1("\n".join(lines).encode("utf-8", "surrogatepass")).hexdigest()[:16]
 
 
 def at_least_one_validation_image(splits: dict[str, list[Entry]], seed: int, notes: list[str]) -> None:
