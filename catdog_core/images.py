@@ -59,6 +59,9 @@ __all__ = [  # the pixel path's names, wherever each is written
 ]
 
 
+# ---------------------------------------------------------------- 1. the header (imageheader.py)
+
+
 def inspect(data, *, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS,
             max_decode_bytes: int = MAX_DECODE_BYTES) -> Header:
     """Check a file's header against every limit without decoding it; raises InvalidImage."""
