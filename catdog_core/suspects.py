@@ -14,9 +14,9 @@ fit of the quick head, with its model building and graph tracing, takes longer t
 (benchmarks/bench_suspects.py). Out-of-fold accuracy there is 96.9 %, as the quick model's
 validation accuracy (96.8 %), so the answers are the quick model's, not a weaker stand-in's.
 
-Exclusions. The photos a user agrees are wrong are kept as a list beside the dataset, in
-CATDOG_HOME/exclusions/<dataset key>.json, never by deleting files; a job carries them in
-JobSpec.exclude and training leaves them out of the training split only.
+Exclusions. The photos a user agrees are wrong are kept as a list beside the dataset, never by
+deleting files (exclusions.py); a job carries them in JobSpec.exclude and training leaves them
+out of the training split only.
 """
 
 from __future__ import annotations
@@ -31,9 +31,17 @@ import numpy as np
 
 from . import config
 from .errors import InvalidSettings
+from .exclusions import (EXCLUSION_FILES, check_exclusions, exclusions_path, kept_rows, load_exclusions,
+                         save_exclusions)
 from .fileio import Recent, keep_newest, write_atomic
-from .jobspec import MAX_EXCLUDE
 from .progress import Progress
+
+__all__ = ["BATCH_SIZE", "DISK_RESULTS", "EPOCHS", "FOLDS", "KEPT", "LEARNING_RATE", "MEMORY_RESULTS", "METHOD",
+           "Suspect", "SuspectReport", "clear_memory", "find_suspects", "fit_softmax", "out_of_fold", "rank",
+           "report_from", "result_name", "softmax", "stratified_folds", "train_features",
+           # the list of photos left out of training (exclusions.py), as callers know it
+           "EXCLUSION_FILES", "check_exclusions", "exclusions_path", "kept_rows", "load_exclusions",
+           "save_exclusions"]
 
 FOLDS = 5
 EPOCHS = 10  # as the quick preset (jobs.QUICK): its epochs, batch size and learning rate
@@ -43,7 +51,6 @@ METHOD = f"oof-softmax-{FOLDS}fold-{EPOCHS}x{BATCH_SIZE}-{LEARNING_RATE}-v1"  # 
 KEPT = 100  # suspects kept per result, the most confident first
 DISK_RESULTS = 16  # result files kept on disk
 MEMORY_RESULTS = 8
-EXCLUSION_FILES = 512  # exclusion lists kept (one per dataset and session), the newest
 
 
 @dataclass(frozen=True)
@@ -118,10 +125,8 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = EPOCHS
     n, d = (variants.shape[1], variants.shape[2]) if variants is not None else x.shape
     w, b = np.zeros((d, classes), np.float32), np.zeros(classes, np.float32)
     onehot = np.eye(classes, dtype=np.float32)[y]
-    mw, vw, mb, vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
-    beta1, beta2, eps = 0.9, 0.999, 1e-7
+    adam = _Adam(w, b, learning_rate)
     rng = np.random.default_rng(seed)
-    t = 0
     rows = np.arange(n)
     for _ in range(epochs):
         order = rng.permutation(n)
@@ -130,17 +135,31 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, classes: int, epochs: int = EPOCHS
         for start in range(0, n, batch_size):
             idx = order[start:start + batch_size]
             xb = x[idx]
-            delta = (softmax(xb @ w + b) - onehot[idx]) / len(idx)
-            gw, gb = xb.T @ delta, delta.sum(axis=0)
-            t += 1
-            rate = learning_rate * np.sqrt(1 - beta2**t) / (1 - beta1**t)
-            mw += (1 - beta1) * (gw - mw)
-            vw += (1 - beta2) * (gw * gw - vw)
-            mb += (1 - beta1) * (gb - mb)
-            vb += (1 - beta2) * (gb * gb - vb)
-            w -= rate * mw / (np.sqrt(vw) + eps)
-            b -= rate * mb / (np.sqrt(vb) + eps)
+            delta = (softmax(xb @ w + b) - onehot[idx]) / len(idx)  # cross-entropy's gradient at the logits
+            adam.step(w, b, xb.T @ delta, delta.sum(axis=0))
     return w, b
+
+
+class _Adam:
+    """Adam's moments of a Dense layer's weights and bias, with Keras' defaults (beta 0.9 and
+    0.999, epsilon 1e-7); each step updates the arrays in place."""
+
+    BETA1, BETA2, EPS = 0.9, 0.999, 1e-7
+
+    def __init__(self, w: np.ndarray, b: np.ndarray, learning_rate: float):
+        self.mw, self.vw, self.mb, self.vb = np.zeros_like(w), np.zeros_like(w), np.zeros_like(b), np.zeros_like(b)
+        self.learning_rate, self.t = learning_rate, 0
+
+    def step(self, w: np.ndarray, b: np.ndarray, gw: np.ndarray, gb: np.ndarray) -> None:
+        beta1, beta2, eps = self.BETA1, self.BETA2, self.EPS
+        self.t += 1
+        rate = self.learning_rate * np.sqrt(1 - beta2**self.t) / (1 - beta1**self.t)
+        self.mw += (1 - beta1) * (gw - self.mw)
+        self.vw += (1 - beta2) * (gw * gw - self.vw)
+        self.mb += (1 - beta1) * (gb - self.mb)
+        self.vb += (1 - beta2) * (gb * gb - self.vb)
+        w -= rate * self.mw / (np.sqrt(self.vw) + eps)
+        b -= rate * self.mb / (np.sqrt(self.vb) + eps)
 
 
 def out_of_fold(features: np.ndarray, labels: np.ndarray, classes: int, folds: int = FOLDS,
@@ -196,8 +215,6 @@ def _result_path(name: str) -> Path:
 
 def result_name(dataset_key: str, weights: str) -> str:
     """The cache name of a report: the dataset's content, the base's weights (by bytes), the method."""
-    import hashlib
-
     from .features import weights_digest
 
     ident = f"{dataset_key}|{weights_digest(weights)}|{METHOD}|{config.IMG_SIZE}"
@@ -256,70 +273,3 @@ def train_features(data, weights: str, progress: Progress | None = None) -> np.n
 
 def clear_memory() -> None:
     _memory.clear()
-
-
-# ---------------------------------------------------------------- exclusions beside the dataset
-
-
-def exclusions_path(dataset_key: str, owner: str = "") -> Path:
-    """Where `owner`'s list for a dataset is kept: one file per session, so one student's ticks and
-    Clear never touch a classmate's list ("" is the command line's)."""
-    if not dataset_key or not all(c in "0123456789abcdef" for c in dataset_key):
-        raise InvalidSettings("This dataset has no content key yet; load it first.")
-    whose = f"-{hashlib.sha1(owner.encode('utf-8')).hexdigest()[:16]}" if owner else ""
-    return config.catdog_home() / "exclusions" / f"{dataset_key}{whose}.json"
-
-
-def check_exclusions(data, paths) -> tuple[str, ...]:
-    """The paths as a sorted tuple, each a photo of the dataset's training split, at most
-    MAX_EXCLUDE, and every class keeping a training photo; else InvalidSettings with a sentence."""
-    paths = tuple(sorted(set(str(p) for p in paths)))
-    if len(paths) > MAX_EXCLUDE:
-        raise InvalidSettings(f"At most {MAX_EXCLUDE} photos can be left out, not {len(paths)}.")
-    index = {f: i for i, f in enumerate(data.train.files)}
-    outside = [p for p in paths if p not in index]
-    if outside:
-        raise InvalidSettings(f"'{outside[0][:200]}' is not a photo of this dataset's training split; only "
-                              "training photos can be left out (validation and test stay as they are).")
-    left = np.ones(len(data.train), bool)
-    left[[index[p] for p in paths]] = False
-    for c, name in enumerate(data.class_names):
-        if not np.any(left & (data.train.labels == c)):
-            raise InvalidSettings(f"That would leave class '{name[:60]}' without training photos.")
-    return paths
-
-
-def kept_rows(data, exclude) -> np.ndarray | None:
-    """The indices of the training photos a job keeps, or None when it keeps them all."""
-    if not exclude:
-        return None
-    gone = set(check_exclusions(data, exclude))
-    return np.array([i for i, f in enumerate(data.train.files) if f not in gone], np.int64)
-
-
-def load_exclusions(data, owner: str = "") -> tuple[str, ...]:
-    """The photos `owner` left out of this dataset's training; () when none (or the list is unusable)."""
-    try:
-        path = exclusions_path(data.key, owner)
-        if path.stat().st_size > 1024**2:
-            return ()
-        values = json.loads(path.read_text(encoding="utf-8")).get("exclude", [])
-        return check_exclusions(data, values if isinstance(values, list) else [])
-    except (OSError, ValueError, AttributeError, InvalidSettings):
-        return ()
-
-
-def save_exclusions(data, paths, owner: str = "") -> tuple[str, ...]:
-    """Keep `owner`'s list (checked) beside the dataset, written atomically; returns what was kept."""
-    paths = check_exclusions(data, paths)
-    path = exclusions_path(data.key, owner)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps({"dataset_key": data.key, "exclude": list(paths)}, indent=1)
-                 .encode("utf-8", "surrogatepass"))
-    try:
-        files = sorted(path.parent.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in files[EXCLUSION_FILES:]:
-            old.unlink(missing_ok=True)
-    except OSError:
-        pass
-    return paths
