@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from catdog_core import dataset, jobs, models, training
+from catdog_core import checkpoint, dataset, heads, jobs, models, training
 from catdog_core.jobs import JobSpec
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
 from catdog_core.errors import InvalidSettings
@@ -303,7 +303,7 @@ def test_a_kept_compiled_head_trains_exactly_like_a_fresh_one(data, monkeypatch)
     """A worker's later quick jobs reuse a compiled head (no new trace of fit's step): same seed,
     same history and model as the first job, whatever another seed trained on it between, and
     the earlier job's model is left as it was."""
-    pool = training._HeadPool()
+    pool = heads.HeadPool()
     monkeypatch.setattr(training, "_heads", pool)
     taken = []
     real_take = pool.take
@@ -335,7 +335,7 @@ def test_warming_up_leaves_the_quick_heads_training_step_compiled(data, monkeypa
     import keras
     from dataclasses import replace
 
-    monkeypatch.setattr(training, "_heads", training._HeadPool())
+    monkeypatch.setattr(training, "_heads", heads.HeadPool())
     copies = []
     real_clone = keras.models.clone_model
     monkeypatch.setattr(keras.models, "clone_model", lambda *a, **k: copies.append(1) or real_clone(*a, **k))
@@ -354,8 +354,8 @@ def test_a_checkpoint_gives_back_every_weight_of_the_learner(tmp_path):
     rng = np.random.default_rng(3)
     learner.set_weights([rng.normal(size=w.shape).astype(w.dtype) for w in learner.get_weights()])
     result = training.TrainResult("baseline", learner, ("cats", "dogs"), NO_AUGMENTATION, 3, [])
-    training._write_checkpoint(folder, learner, result, "frozen")
-    training._write_checkpoint(folder, learner, result, "frozen")  # replaced, not appended
+    checkpoint.write_checkpoint(folder, learner, result, "frozen")
+    checkpoint.write_checkpoint(folder, learner, result, "frozen")  # replaced, not appended
     assert sorted(p.name for p in folder.iterdir()) == ["checkpoint.json", training.CHECKPOINT_WEIGHTS]
     other = models.build("baseline", 2).model
     other.set_weights(training.read_checkpoint_weights(folder))
