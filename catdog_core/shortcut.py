@@ -122,52 +122,81 @@ def run_shortcut(data, stamp: Stamp, weights: str | None = None,
                  progress: Progress | None = None) -> ShortcutResult:
     """Train the quick head on training photos with the stamp planted, and one without (the control);
     measure both three ways on the validation split."""
-    from . import features, novelty, suspects
+    from . import novelty, suspects
 
     stamp = stamp.check(tuple(data.class_names))
     started = time.perf_counter()
-    extract = novelty.base_extractor(weights)
-    train_x = features.cached_features(extract, data.key, "train", data.train.images, progress)
-    val_x = features.cached_features(extract, data.key, "validation", data.validation.images, progress)
     target = list(data.class_names).index(stamp.target)
     y, vy = np.asarray(data.train.labels, int), np.asarray(data.validation.labels, int)
-    rng = np.random.default_rng(stamp.seed)
-    own = np.flatnonzero(y == target)
-    chosen = np.sort(rng.choice(own, size=int(round(stamp.share * len(own))), replace=False))
-    others = np.flatnonzero(vy != target)
+    f = _stamped_features(data, stamp, target, novelty.base_extractor(weights), progress)
+    classes = len(data.class_names)
+    w, b = suspects.fit_softmax(f.planted, y, classes, seed=stamp.seed)
+    w0, b0 = suspects.fit_softmax(f.train_x, y, classes, seed=stamp.seed)
+    mine = vy == target
+    planted = _three(w, b, f, vy, mine)
+    return ShortcutResult(asdict(stamp), tuple(data.class_names), int(len(f.chosen)), planted["clean"],
+                          planted["others_stamped"], planted["target_clean"], _three(w0, b0, f, vy, mine),
+                          {"clean": int(len(vy)), "others_stamped": int(len(f.others)), "target_clean": int(mine.sum())},
+                          _example(data, f, w, b, vy), time.perf_counter() - started)
+
+
+@dataclass(frozen=True)
+class _Planted:
+    """The features a stamp's lesson learns and is measured on, with the photos that carry the square."""
+    chosen: np.ndarray  # rows of the stamped class's training photos that carry it
+    others: np.ndarray  # rows of the other classes' validation photos
+    train_x: np.ndarray  # the training photos as they are
+    planted: np.ndarray  # the same, the chosen ones stamped
+    val_x: np.ndarray  # the validation photos as they are
+    others_x: np.ndarray  # the other classes' validation photos, stamped
+
+
+def _stamped_features(data, stamp: Stamp, target: int, extract, progress: Progress | None) -> _Planted:
+    """The base's features of the photos as they are and stamped; the stamped ones kept in the
+    features cache, by the stamp and the photos it went on."""
+    from . import features
+
+    train_x = features.cached_features(extract, data.key, "train", data.train.images, progress)
+    val_x = features.cached_features(extract, data.key, "validation", data.validation.images, progress)
+    chosen = _chosen(np.asarray(data.train.labels, int), target, stamp)
+    others = np.flatnonzero(np.asarray(data.validation.labels, int) != target)
     ident = f"{data.key}|{extract.key}|{sorted(asdict(stamp).items())}|{chosen.tobytes().hex()}"
     name = hashlib.sha1(ident.encode()).hexdigest()[:20]
     planted = train_x.copy()
-    if len(chosen):  # kept in the features cache, by the stamp and the photos it went on
+    if len(chosen):
         planted[chosen] = features.cached_features(extract, data.key, f"stamped-{name}-train",
                                                    stamped(data.train.images[chosen], stamp), progress,
                                                    "Computing MobileNetV2 features (stamped train)")
     others_x = features.cached_features(extract, data.key, f"stamped-{name}-others",
                                         stamped(data.validation.images[others], stamp), progress,
                                         "Computing MobileNetV2 features (stamped validation)")
-    classes = len(data.class_names)
-    w, b = suspects.fit_softmax(planted, y, classes, seed=stamp.seed)
-    w0, b0 = suspects.fit_softmax(train_x, y, classes, seed=stamp.seed)
-    mine = vy == target
+    return _Planted(chosen, others, train_x, planted, val_x, others_x)
 
-    def three(w_, b_) -> dict:
-        return {"clean": _accuracy(w_, b_, val_x, vy), "others_stamped": _accuracy(w_, b_, others_x, vy[others]),
-                "target_clean": _accuracy(w_, b_, val_x[mine], vy[mine])}
 
-    planted_three = three(w, b)
-    example = {}
-    if len(others):
-        i = int(others[0])
-        with_stamp, as_is = (others_x[:1] @ w + b)[0], (val_x[i:i + 1] @ w + b)[0]
-        example = {"index": i, "file": data.validation.files[i], "true": data.class_names[vy[i]],
-                   "with_stamp": data.class_names[int(with_stamp.argmax())],
-                   "with_stamp_probability": float(_softmax(with_stamp).max()),
-                   "as_is": data.class_names[int(as_is.argmax())],
-                   "as_is_probability": float(_softmax(as_is).max())}
-    return ShortcutResult(asdict(stamp), tuple(data.class_names), int(len(chosen)), planted_three["clean"],
-                          planted_three["others_stamped"], planted_three["target_clean"], three(w0, b0),
-                          {"clean": int(len(vy)), "others_stamped": int(len(others)), "target_clean": int(mine.sum())},
-                          example, time.perf_counter() - started)
+def _chosen(y: np.ndarray, target: int, stamp: Stamp) -> np.ndarray:
+    """The training photos of the stamped class that get the square: the stamp's share, drawn by its seed."""
+    rng = np.random.default_rng(stamp.seed)
+    own = np.flatnonzero(y == target)
+    return np.sort(rng.choice(own, size=int(round(stamp.share * len(own))), replace=False))
+
+
+def _three(w, b, f: _Planted, vy: np.ndarray, mine: np.ndarray) -> dict:
+    """A head's three validation accuracies: clean, the other classes stamped, the stamped class clean."""
+    return {"clean": _accuracy(w, b, f.val_x, vy), "others_stamped": _accuracy(w, b, f.others_x, vy[f.others]),
+            "target_clean": _accuracy(w, b, f.val_x[mine], vy[mine])}
+
+
+def _example(data, f: _Planted, w, b, vy: np.ndarray) -> dict:
+    """The first other-class validation photo: the head's answer with the stamp and as it is."""
+    if not len(f.others):
+        return {}
+    i = int(f.others[0])
+    with_stamp, as_is = (f.others_x[:1] @ w + b)[0], (f.val_x[i:i + 1] @ w + b)[0]
+    return {"index": i, "file": data.validation.files[i], "true": data.class_names[vy[i]],
+            "with_stamp": data.class_names[int(with_stamp.argmax())],
+            "with_stamp_probability": float(_softmax(with_stamp).max()),
+            "as_is": data.class_names[int(as_is.argmax())],
+            "as_is_probability": float(_softmax(as_is).max())}
 
 
 def _softmax(z: np.ndarray) -> np.ndarray:

@@ -83,21 +83,32 @@ def apply(picture: np.ndarray, change: Change) -> np.ndarray:
     if max(height, width) > MAX_SIDE:
         raise InvalidChange(f"A what-if photo is at most {MAX_SIDE} pixels a side.")
     if change.rotation or change.zoom != 1.0:
-        pad = max(height, width)  # edge pixels around the photo, so a turn shows no black corners
-        padded = Image.fromarray(np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
-        turned = padded.rotate(change.rotation, resample=Image.BILINEAR) if change.rotation else padded
-        crop_h, crop_w = height / change.zoom, width / change.zoom
-        cy, cx = pad + height / 2, pad + width / 2
-        box = (cx - crop_w / 2, cy - crop_h / 2, cx + crop_w / 2, cy + crop_h / 2)
-        image = np.asarray(turned.resize((width, height), Image.BILINEAR, box=box))
+        image = _turned_and_zoomed(image, change)
+    out = _toned(image, change)
+    if change.patch is not None:
+        top, left, bottom, right = patch_box(height, width, change.patch, change.patch_size)
+        out[top:bottom, left:right] = GREY
+    return out
+
+
+def _turned_and_zoomed(image: np.ndarray, change: Change) -> np.ndarray:
+    """The photo turned about its centre, then its centre 1/zoom enlarged back to the photo's size."""
+    height, width = image.shape[:2]
+    pad = max(height, width)  # edge pixels around the photo, so a turn shows no black corners
+    padded = Image.fromarray(np.pad(image, ((pad, pad), (pad, pad), (0, 0)), mode="edge"))
+    turned = padded.rotate(change.rotation, resample=Image.BILINEAR) if change.rotation else padded
+    crop_h, crop_w = height / change.zoom, width / change.zoom
+    cy, cx = pad + height / 2, pad + width / 2
+    box = (cx - crop_w / 2, cy - crop_h / 2, cx + crop_w / 2, cy + crop_h / 2)
+    return np.asarray(turned.resize((width, height), Image.BILINEAR, box=box))
+
+
+def _toned(image: np.ndarray, change: Change) -> np.ndarray:
+    """A uint8 copy of the photo with its contrast, then its brightness, changed."""
     out = image.astype(np.float32)
     if change.contrast != 1.0:
         mean = out.mean(axis=(0, 1), keepdims=True)
         out = mean + (out - mean) * change.contrast
     if change.brightness:
         out = out + change.brightness * 255.0
-    out = np.clip(np.rint(out), 0, 255).astype(np.uint8)
-    if change.patch is not None:
-        top, left, bottom, right = patch_box(height, width, change.patch, change.patch_size)
-        out[top:bottom, left:right] = GREY
-    return out
+    return np.clip(np.rint(out), 0, 255).astype(np.uint8)
