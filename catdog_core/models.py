@@ -10,16 +10,18 @@ keeps brightness and contrast working on the 0..255 range they are defined for.
 
 from __future__ import annotations
 
-import os
-import threading
-import weakref
-from collections import OrderedDict
 from dataclasses import dataclass
+
 from . import config
 from .augment import AugmentSettings, build_layers
-from .errors import InvalidSettings, WeightsUnavailable
+from .errors import InvalidSettings
+from .mobilenet import BASE_NAME, base_source, load_base, share_base_as, shared_base
 
-BASE_NAME = "mobilenet_v2"
+# The base's names are mobilenet's, named here too so a recipe's callers need one import.
+__all__ = ["BASE_NAME", "RECIPES", "SMALL_CNN", "SUMMARY_COLUMNS", "TRANSFER_HEAD", "BuiltModel", "Recipe",
+           "TransferParts", "base_source", "build", "build_features", "compile_model", "get_recipe",
+           "head_on_shared_base", "load_base", "logits_layer", "make_layers", "preprocess_layer", "recipe_summary",
+           "share_base_as", "shared_base", "small_cnn", "summary_text", "transfer", "with_probabilities"]
 
 
 @dataclass(frozen=True)
@@ -150,47 +152,6 @@ def transfer(num_classes: int, base) -> TransferParts:
     return TransferParts(preprocess_layer(), base, pool, dropout, logits_layer(num_classes))
 
 
-_shared: "OrderedDict[str, object]" = OrderedDict()  # weights' content key -> a frozen base models share
-_shared_lock = threading.Lock()
-SHARED_KEYS = 3  # a base is 9 MB of weights and its graph; one base may go by two keys (share_base_as)
-
-
-def shared_base(weights: str | None = None):
-    """One frozen MobileNetV2 per weights file and process, reused by every model built to keep it
-    frozen (a worker's tenth quick training does not rebuild and reload it: ~1 s saved each time).
-    Never for fine-tuning, which changes the base's weights."""
-    from .features import weights_digest
-
-    weights = weights or config.base_weights_setting()
-    key = weights_digest(weights) if os.path.isfile(weights) else weights
-    with _shared_lock:
-        if key not in _shared:
-            _shared[key] = load_base(weights)
-            _sources[_shared[key]] = key
-            while len(_shared) > SHARED_KEYS:
-                _shared.popitem(last=False)
-        _shared.move_to_end(key)
-        return _shared[key]
-
-
-_sources: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()  # a shared base -> its weights' digest
-
-
-def base_source(base) -> str | None:
-    """The digest of the weights file a shared, frozen base was loaded from (None for any other model):
-    its weights are exactly that file's, so the run store can know them without saving them again."""
-    return _sources.get(base)
-
-
-def share_base_as(key: str, base) -> None:
-    """Let shared_base answer `key` (the digest of a weights file holding exactly this base's
-    weights, such as a saved run's) with this base, so loading that run builds no second one."""
-    with _shared_lock:
-        _shared[key] = base
-        while len(_shared) > SHARED_KEYS:
-            _shared.popitem(last=False)
-
-
 def head_on_shared_base(model):
     """(base, logits layer) when `model` is this code's transfer recipe on a shared frozen base
     (built with share_base), else None. Such a model is preprocess -> base -> GlobalMaxPooling2D ->
@@ -209,34 +170,6 @@ def head_on_shared_base(model):
     return base, dense
 
 
-def load_base(weights: str | None = None, pretrained: bool = True):
-    """Frozen MobileNetV2 without its top, from ImageNet or the local h5 file."""
-    import keras
-
-    if not pretrained:  # only for showing the architecture: no file, no download
-        base = keras.applications.MobileNetV2(input_shape=config.IMG_SIZE + (3,), include_top=False,
-                                              weights=None, name=BASE_NAME)
-        base.trainable = False
-        return base
-    weights = weights or config.base_weights_setting()
-    if weights != "imagenet" and not os.path.isfile(weights):
-        raise WeightsUnavailable(
-            f"The MobileNetV2 weights file {weights} does not exist; fix {config.ENV_BASE_WEIGHTS} "
-            "or unset it to download the ImageNet weights."
-        )
-    try:
-        base = keras.applications.MobileNetV2(input_shape=config.IMG_SIZE + (3,), include_top=False,
-                                              weights=weights, name=BASE_NAME)
-    except Exception as exc:
-        where = "downloading the ImageNet weights" if weights == "imagenet" else f"reading {weights}"
-        raise WeightsUnavailable(
-            f"Could not load the MobileNetV2 base ({where} failed: {str(exc).splitlines()[0][:160]}). "
-            f"Set {config.ENV_BASE_WEIGHTS} to a local mobilenet_v2 no-top .h5 weights file."
-        ) from None
-    base.trainable = False
-    return base
-
-
 def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = None,
           weights: str | None = None, pretrained: bool = True,
           learning_rate: float | None = None, share_base: bool = False) -> BuiltModel:
@@ -245,8 +178,6 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
     share_base: use this process's shared frozen MobileNetV2 (see shared_base); only for
     models that keep it frozen.
     """
-    import keras
-
     recipe = get_recipe(name)
     if num_classes < 2:
         raise InvalidSettings("A classifier needs at least 2 classes.")
@@ -255,33 +186,44 @@ def build(name: str, num_classes: int = 2, settings: AugmentSettings | None = No
     augmentation = None
     if recipe.uses_augmentation and not settings.is_identity:
         augmentation = build_layers(settings)
-    built = BuiltModel(recipe, None, augmentation=augmentation)
-
     parts = None
     if recipe.frozen_base:
         base = shared_base(weights) if share_base and pretrained else load_base(weights, pretrained)
         forward = parts = transfer(num_classes, base)
     else:
         forward = small_cnn(recipe, num_classes)
+    model, inference = _model_and_inference(recipe.name, forward, augmentation, learning_rate)
+    built = BuiltModel(recipe, model, inference, augmentation)
+    if parts is not None:
+        built.features, built.head = _features_and_head(parts, learning_rate)
+    return built
+
+
+def _model_and_inference(name: str, forward, augmentation, learning_rate: float) -> tuple:
+    """(the compiled model that trains, the same layers without the random ones) of one recipe."""
+    import keras
 
     # The post's model first, so each shared layer's first output is the one in its graph.
     inputs = keras.Input(config.IMG_SIZE + (3,), name="image")
-    built.model = keras.Model(inputs, forward(augmentation(inputs) if augmentation else inputs), name=recipe.name)
-    compile_model(built.model, learning_rate)
+    model = keras.Model(inputs, forward(augmentation(inputs) if augmentation else inputs), name=name)
+    compile_model(model, learning_rate)
     if augmentation is None:
-        built.inference = built.model
-    else:
-        clean = keras.Input(config.IMG_SIZE + (3,), name="image")
-        built.inference = keras.Model(clean, forward(clean), name=recipe.name)
-    if parts is not None:
-        # The same layer objects, regrouped so training can cache base outputs.
-        raw = keras.Input(config.IMG_SIZE + (3,), name="raw")
-        built.features = keras.Model(raw, parts.pool(parts.base(parts.preprocess(raw), training=False)),
-                                     name="features")
-        pooled = keras.Input((parts.base.output_shape[-1],), name="pooled")
-        built.head = keras.Model(pooled, parts.logits(parts.dropout(pooled)), name="head")
-        compile_model(built.head, learning_rate)
-    return built
+        return model, model
+    clean = keras.Input(config.IMG_SIZE + (3,), name="image")
+    return model, keras.Model(clean, forward(clean), name=name)
+
+
+def _features_and_head(parts: TransferParts, learning_rate: float) -> tuple:
+    """(raw pixels -> pooled base features, compiled pooled features -> logits): model 4's layer
+    objects regrouped, so training can cache the frozen base's outputs."""
+    import keras
+
+    raw = keras.Input(config.IMG_SIZE + (3,), name="raw")
+    features = keras.Model(raw, parts.pool(parts.base(parts.preprocess(raw), training=False)), name="features")
+    pooled = keras.Input((parts.base.output_shape[-1],), name="pooled")
+    head = keras.Model(pooled, parts.logits(parts.dropout(pooled)), name="head")
+    compile_model(head, learning_rate)
+    return features, head
 
 
 def with_probabilities(model):
