@@ -1,5 +1,5 @@
 """The frozen MobileNetV2 that the transfer recipe trains on: fast forward
-passes, and its outputs cached on disk by content.
+passes, and (in featurecache) its outputs cached on disk by content.
 
 On this project's 2-core CPUs, TensorFlow Lite with its XNNPACK kernels runs
 MobileNetV2 about 2.5x faster than TensorFlow does (same float32 values to
@@ -29,11 +29,15 @@ from typing import Callable
 import numpy as np
 
 from . import config
-from .fileio import keep_newest, write_atomic
-from .progress import Progress
+from .featurecache import FEATURE_CHUNK, cached_features, clear_memory
+from .fileio import write_atomic
 
-FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
-DISK_FEATURES = 32  # cached feature files kept on disk
+# The cache of a dataset's features is featurecache's, named here too: callers ask features for both.
+__all__ = ["FEATURE_CHUNK", "FeatureExtractor", "base_key", "cache_dir", "cached_features", "cached_runner",
+           "clear_memory", "converted_marker", "ensure_converted", "is_converted", "library_versions",
+           "release_runners", "structure", "tflite_bytes", "tflite_interpreter_class", "tflite_path",
+           "tflite_runner", "weights_digest"]
+
 _convert_lock = threading.Lock()
 _digest_memo: dict[tuple, str] = {}
 
@@ -267,68 +271,3 @@ class FeatureExtractor:
         if self._tflite is None:
             return np.asarray(self._tf_fn(np.asarray(images, dtype=np.float32)))
         return self._tflite(images)
-
-
-# ---------------------------------------------------------------- features of a dataset, cached
-
-
-_memory: "OrderedDict[str, np.ndarray]" = OrderedDict()
-_memory_lock = threading.Lock()
-MEMORY_FEATURES = 12  # feature arrays kept in memory per process (a split of the post's data: 10 MB)
-
-
-def clear_memory() -> None:
-    with _memory_lock:
-        _memory.clear()
-
-
-def _features_path(name: str) -> Path:
-    return cache_dir() / "features" / f"{name}.npy"
-
-
-def _prune_disk(keep: int = DISK_FEATURES) -> None:
-    keep_newest(cache_dir() / "features", "*.npy", keep)
-
-
-def cached_features(extractor: FeatureExtractor, dataset_key: str, split: str, images: np.ndarray,
-                    progress: Progress | None = None, message: str | None = None) -> np.ndarray:
-    """The base's pooled features of one split, computed once per machine.
-
-    Looked up in memory, then on disk (CATDOG_HOME/cache/features), then computed in chunks
-    (progress(done, total, message) after each: "Computing MobileNetV2 features (split)" unless
-    given) and written to both.
-    """
-    name = f"{extractor.key}-{dataset_key}-{split}"
-    with _memory_lock:
-        hit = _memory.get(name)
-        if hit is not None:
-            _memory.move_to_end(name)
-            return hit
-    path = _features_path(name)
-    try:
-        hit = np.load(path)
-        if hit.shape[0] != len(images) or hit.dtype != np.float32:
-            hit = None
-        else:
-            os.utime(path)
-    except (OSError, ValueError):
-        hit = None
-    if hit is None:
-        out = []
-        for start in range(0, len(images), FEATURE_CHUNK):
-            out.append(extractor(images[start:start + FEATURE_CHUNK]))
-            if progress:
-                progress(min(start + FEATURE_CHUNK, len(images)), len(images),
-                         message or f"Computing MobileNetV2 features ({split})")
-        hit = np.concatenate(out).astype(np.float32) if out else np.zeros((0, 0), np.float32)
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(path, lambda f: np.save(f, hit))
-            _prune_disk()
-        except OSError:
-            pass  # a read-only or full disk only costs the next run this forward pass
-    with _memory_lock:
-        _memory[name] = hit
-        while len(_memory) > MEMORY_FEATURES:
-            _memory.popitem(last=False)
-    return hit
