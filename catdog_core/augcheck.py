@@ -15,238 +15,41 @@ The heads are suspects.fit_softmax: the quick head in numpy, ~0.1 s each.
 
 A sweep repeats the "with" side for 4-6 values of one setting; "without" is measured once.
 Every answer is kept on disk (small JSON, at most KEEP_RESULTS), so asking again is instant.
+This module measures; an answer and its cache are augresult's, the augmented features augbank's.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
-import math
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import numpy as np
 
 from . import config
-from .features import FEATURE_CHUNK as CHUNK  # the base's batch, as for every other feature pass
-from .augment import MAX_SWEEP, SWEEP_SETTINGS, AugmentSettings, sweep_values  # noqa: F401
+from .augment import MAX_SWEEP, SWEEP_SETTINGS, AugmentSettings, sweep_values
+from .augbank import CHUNK, KEEP_VARIANT_FILES, variant_features
+from .augresult import KEEP_RESULTS, VERSION, CheckResult, cached_result, result_key, spread, store_result, verdict
 from .errors import InvalidSettings
 from .jobspec import BOUNDS
-from .progress import Progress, phases, say
+from .progress import phases, say
+
+# One answer and its cache are augresult's, the augmented features augbank's, named here too: callers
+# ask augcheck for all of it.
+__all__ = ["CHUNK", "KEEP_RESULTS", "KEEP_VARIANT_FILES", "MAX_SEEDS", "MAX_SWEEP", "MAX_VARIANTS", "SEEDS",
+           "SWEEP_SETTINGS", "VARIANTS", "VERSION", "CheckResult", "cached_result", "check", "check_many",
+           "check_settings", "known", "result_key", "run_check_job", "spread", "sweep_values", "variant_features",
+           "verdict"]
 
 VARIANTS = 4  # augmented copies of each training photo (K)
 SEEDS = 3  # heads trained on each side (S)
 MAX_VARIANTS, MAX_SEEDS = int(BOUNDS["augcheck_variants"].high), int(BOUNDS["augcheck_seeds"].high)
-VERSION = "2"  # part of every cache key (2: flip and rotation as augment_batch draws them)
-KEEP_RESULTS = 500
-KEEP_VARIANT_FILES = 12  # augmented feature files (the post's data: ~20 MB each, float16)
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """One "does it help?" answer: validation accuracy of each seed's head, with and without."""
-
-    settings: dict
-    with_accuracies: tuple[float, ...]
-    without_accuracies: tuple[float, ...]
-    photos: int  # training photos
-    variants: int  # augmented copies of each
-    count: int  # validation photos measured on
-    seconds: float  # to compute it (when it was computed)
-    cached: bool = False
-
-    @property
-    def seeds(self) -> int:
-        return len(self.with_accuracies)
-
-    @property
-    def with_mean(self) -> float:
-        return float(np.mean(self.with_accuracies))
-
-    @property
-    def without_mean(self) -> float:
-        return float(np.mean(self.without_accuracies))
-
-    @property
-    def with_spread(self) -> float:
-        return spread(self.with_accuracies)
-
-    @property
-    def without_spread(self) -> float:
-        return spread(self.without_accuracies)
-
-    @property
-    def difference(self) -> float:
-        """with - without, in accuracy (0.009 is 0.9 points)."""
-        return self.with_mean - self.without_mean
-
-    @property
-    def margin(self) -> float:
-        """What a difference must exceed to count: twice the standard error of the difference of
-        the two means over the seeds, and never less than one validation photo."""
-        error = math.sqrt(self.with_spread ** 2 / self.seeds + self.without_spread ** 2 / len(self.without_accuracies))
-        return max(2 * error, 1.0 / max(1, self.count))
-
-    @property
-    def verdict(self) -> str:
-        return verdict(self)
-
-    def to_dict(self) -> dict:
-        values = asdict(self)
-        values.pop("cached")
-        return values
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "CheckResult":
-        return cls(dict(values["settings"]), tuple(float(v) for v in values["with_accuracies"]),
-                   tuple(float(v) for v in values["without_accuracies"]), int(values["photos"]),
-                   int(values["variants"]), int(values["count"]), float(values["seconds"]))
-
-    def summary(self) -> dict:
-        """The figures the command line's --json carries."""
-        return {"with_mean": round(self.with_mean, 4), "with_spread": round(self.with_spread, 4),
-                "without_mean": round(self.without_mean, 4), "without_spread": round(self.without_spread, 4),
-                "difference": round(self.difference, 4), "margin": round(self.margin, 4),
-                "verdict": self.verdict, "seconds": round(self.seconds, 2), "photos": self.photos,
-                "variants": self.variants, "seeds": self.seeds, "validation": self.count, "cached": self.cached}
-
-
-def spread(values: Sequence[float]) -> float:
-    """The seeds' sample standard deviation (0 for one seed)."""
-    return float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-
-
-def _pct(value: float) -> str:
-    return f"{value * 100:.1f}"
-
-
-def verdict(result: CheckResult) -> str:
-    """One sentence that takes the spread into account."""
-    both = (f"{_pct(result.with_mean)} ± {_pct(result.with_spread)} % with, "
-            f"{_pct(result.without_mean)} ± {_pct(result.without_spread)} % without")
-    points = f"{abs(result.difference) * 100:.1f} ± {result.margin * 100:.1f} points"
-    if abs(result.difference) <= result.margin:
-        return f"No measurable difference: {both}."
-    if result.difference > 0:
-        return f"Helps by {points}: {both}."
-    return f"Hurts by {points}: {both}."
 
 
 def check_settings(variants: int, seeds: int) -> None:
     BOUNDS["augcheck_variants"].check(variants)
     BOUNDS["augcheck_seeds"].check(seeds)
-
-
-# ---------------------------------------------------------------- caches
-
-
-def _folder() -> Path:
-    return config.cache_home() / "augment-check"
-
-
-def _digest(*parts) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:32]
-
-
-def result_key(dataset_key: str, base_key: str, settings: AugmentSettings, variants: int, seeds: int) -> str:
-    return _digest(VERSION, "result", dataset_key, base_key, settings.to_dict(), variants, seeds)
-
-
-def cached_result(key: str) -> CheckResult | None:
-    path = _folder() / f"{key}.json"
-    try:
-        if path.stat().st_size > 64 * 1024:
-            return None
-        found = CheckResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-    from dataclasses import replace
-
-    return replace(found, cached=True)
-
-
-def _prune(pattern: str, keep: int) -> None:
-    from .fileio import keep_newest
-
-    keep_newest(_folder(), pattern, keep)
-
-
-def _store(key: str, result: CheckResult) -> None:
-    from .fileio import write_atomic
-
-    try:
-        _folder().mkdir(parents=True, exist_ok=True)
-        write_atomic(_folder() / f"{key}.json", json.dumps(result.to_dict()).encode())
-        _prune("*.json", KEEP_RESULTS)
-    except OSError:
-        pass
-
-
-class _Augmented:
-    """K augmented copies of every image, made a chunk at a time on demand: row r is copy r // N of
-    image r % N. Each chunk's draws are seeded from the settings' seed and the chunk's place, so the
-    copies are the same whatever order the chunks are asked in."""
-
-    def __init__(self, images: np.ndarray, settings: AugmentSettings, variants: int):
-        self.images, self.settings, self.variants = images, settings, variants
-
-    def __len__(self) -> int:
-        return len(self.images) * self.variants
-
-    def __getitem__(self, part: slice) -> np.ndarray:
-        from .augment import augment_batch
-
-        rows = np.arange(len(self))[part]
-        if not len(rows):
-            return np.zeros((0,) + self.images.shape[1:], np.uint8)
-        seed = int(hashlib.sha256(f"{self.settings.seed}-{rows[0]}".encode()).hexdigest()[:7], 16)
-        return augment_batch(self.images[rows % len(self.images)], self.settings, seed)
-
-
-def variant_features(extract, dataset, settings: AugmentSettings, variants: int,
-                     progress: Progress | None = None, stop: threading.Event | None = None) -> np.ndarray | None:
-    """(K, N, 1280) features of K augmented copies of every training photo; on disk by content
-    (float16: the head cannot tell), computed through the base in chunks. None when stopped."""
-    from .fileio import write_atomic
-
-    images = dataset.train.images
-    n = len(images)
-    path = _folder() / f"{_digest(VERSION, 'variants', dataset.key, extract.key, settings.to_dict(), variants)}.npy"
-    try:
-        kept = np.load(path)
-        if kept.shape[:2] == (variants, n):
-            path.touch()
-            return kept.astype(np.float32)
-    except (OSError, ValueError):
-        pass
-    source = _Augmented(images, settings, variants)
-    out = []
-    starts = range(0, len(source), CHUNK)
-    # The next chunk is augmented (TensorFlow's affine kernel) while the base (TFLite) runs on this one.
-    with ThreadPoolExecutor(1) as ahead:
-        coming = ahead.submit(source.__getitem__, slice(0, CHUNK))
-        for start in starts:
-            batch = coming.result()
-            if start + CHUNK < len(source):
-                coming = ahead.submit(source.__getitem__, slice(start + CHUNK, start + 2 * CHUNK))
-            if stop is not None and stop.is_set():
-                coming.cancel()
-                return None
-            out.append(extract(batch))
-            if progress:
-                progress(min(start + CHUNK, len(source)), len(source), f"Augmenting {n} photos x{variants}")
-    found = np.concatenate(out).astype(np.float32).reshape(variants, n, -1)
-    try:
-        _folder().mkdir(parents=True, exist_ok=True)
-        write_atomic(path, lambda f: np.save(f, found.astype(np.float16)))
-        _prune("*.npy", KEEP_VARIANT_FILES)
-    except OSError:
-        pass
-    return found
 
 
 # ---------------------------------------------------------------- the measurement
@@ -291,6 +94,53 @@ def _checked_data(dataset) -> None:
         raise InvalidSettings("Checking augmentation needs training and validation photos.")
 
 
+@dataclass
+class _Sweep:
+    """What one check_many's measurements share: the base and the heads without augmentation, each
+    made when the first answer not on disk needs it."""
+
+    dataset: object
+    variants: int
+    seeds: int
+    weights: str
+    on_phase: Callable[[str, int, int], None]
+    stop: threading.Event
+    count: int  # settings asked about (the progress label names "i of count")
+    base: _Base | None = None
+    without: tuple | None = None
+
+    def measure(self, i: int, settings: AugmentSettings) -> CheckResult | None:
+        """The i-th settings' answer, measured now; None when stopped while augmenting."""
+        started = time.perf_counter()
+        if self.base is None:
+            self.base = _Base(self.dataset, self.weights, self.on_phase)
+        train_y, val_y = self.dataset.train.labels, self.dataset.validation.labels
+        if self.without is None:
+            self.on_phase("Training the heads without augmentation", 0, self.seeds)
+            self.without = _heads(self.base.plain["train"], train_y, self.base.plain["validation"], val_y,
+                                  len(self.dataset.class_names), self.seeds)
+        with_ = self.without  # a sweep's 0: no random layer, the photos as they are
+        if not settings.is_identity:
+            with_ = self._with(i, settings)
+            if with_ is None:
+                return None
+        return CheckResult(settings.to_dict(), with_, self.without, len(train_y), self.variants, len(val_y),
+                           time.perf_counter() - started)
+
+    def _with(self, i: int, settings: AugmentSettings) -> tuple | None:
+        """Each seed's head trained on the augmented copies' features; None when stopped."""
+        label = f"Augmenting {len(self.dataset.train)} photos x{self.variants}"
+        if self.count > 1:
+            label += f" ({i + 1} of {self.count})"
+        bank = variant_features(self.base.extract, self.dataset, settings, self.variants,
+                                say(phases(self.on_phase), label), self.stop)
+        if bank is None:
+            return None
+        self.on_phase("Training the heads with augmentation", 0, self.seeds)
+        return _heads(None, self.dataset.train.labels, self.base.plain["validation"], self.dataset.validation.labels,
+                      len(self.dataset.class_names), self.seeds, variants=bank)
+
+
 def check_many(dataset, settings_list: Sequence[AugmentSettings], *, variants: int = VARIANTS, seeds: int = SEEDS,
                weights: str | None = None, on_result: Callable[[int, CheckResult], None] | None = None,
                on_phase: Callable[[str, int, int], None] | None = None,
@@ -301,38 +151,21 @@ def check_many(dataset, settings_list: Sequence[AugmentSettings], *, variants: i
 
     check_settings(variants, seeds)
     _checked_data(dataset)
-    stop = stop or threading.Event()
-    on_phase = on_phase or (lambda message, done=0, total=0: None)
     weights = weights or config.base_weights_setting()
     base_id = features.weights_digest(weights)
-    classes = len(dataset.class_names)
-    train_y, val_y = dataset.train.labels, dataset.validation.labels
-    base, without, results = None, None, []
+    sweep = _Sweep(dataset, variants, seeds, weights, on_phase or (lambda message, done=0, total=0: None),
+                   stop or threading.Event(), len(settings_list))
+    results = []
     for i, settings in enumerate(settings_list):
-        if stop.is_set():
+        if sweep.stop.is_set():
             break
         key = result_key(dataset.key, base_id, settings, variants, seeds)
         result = cached_result(key)
         if result is None:
-            started = time.perf_counter()
-            if base is None:
-                base = _Base(dataset, weights, on_phase)
-            if without is None:
-                on_phase("Training the heads without augmentation", 0, seeds)
-                without = _heads(base.plain["train"], train_y, base.plain["validation"], val_y, classes, seeds)
-            with_ = without  # a sweep's 0: no random layer, the photos as they are
-            if not settings.is_identity:
-                label = f"Augmenting {len(dataset.train)} photos x{variants}"
-                if len(settings_list) > 1:
-                    label += f" ({i + 1} of {len(settings_list)})"
-                bank = variant_features(base.extract, dataset, settings, variants, say(phases(on_phase), label), stop)
-                if bank is None:
-                    break
-                on_phase("Training the heads with augmentation", 0, seeds)
-                with_ = _heads(None, train_y, base.plain["validation"], val_y, classes, seeds, variants=bank)
-            result = CheckResult(settings.to_dict(), with_, without, len(train_y), variants, len(val_y),
-                                 time.perf_counter() - started)
-            _store(key, result)
+            result = sweep.measure(i, settings)
+            if result is None:
+                break
+            store_result(key, result)
         results.append(result)
         if on_result is not None:
             on_result(i, result)
