@@ -107,7 +107,7 @@ def frozen_base_forward(model, weights: str | None = None):
     it never writes another model's weights under this key), or a base that gives other logits than
     the model's own (a fine-tuned run, other weights). Checked once per model on two probe images;
     a base not converted yet is asked about again on the next call."""
-    from . import config, features
+    from . import config
 
     weights = weights or config.base_weights_setting()
     with _compiled_lock:
@@ -116,33 +116,49 @@ def frozen_base_forward(model, weights: str | None = None):
             return known[weights]
     if not any(layer.name == BASE_NAME for layer in model.layers):
         forward = None
-    elif features.tflite_interpreter_class() is None or not features.is_converted(weights):
-        return None  # asked again next time: the warm-up may be converting the base right now
     else:
-        try:
-            converted = features.tflite_path(features.converted_marker(weights).read_text().strip())
-            runner = features.cached_runner(converted)
-            head = model.get_layer("logits")
-        except (OSError, ValueError, RuntimeError):
-            return None
-
-        def through_tflite(batch: np.ndarray) -> np.ndarray:
-            kernel, bias = (np.asarray(w, np.float64) for w in head.get_weights())  # the head as it is now
-            return np.asarray(runner(batch), np.float64) @ kernel + bias
-
-        size = tuple(model.input_shape[1:3])
-        rng = np.random.default_rng(0)
-        probes = np.stack([rng.uniform(0, 255, (*size, 3)),
-                           np.broadcast_to(np.linspace(0, 255, size[1])[None, :, None], (*size, 3))])
-        try:
-            ours = np.concatenate([logits(model, probe[None]) for probe in probes])  # the traced shape
-            same = np.allclose(through_tflite(probes), ours, rtol=0, atol=PROBE_TOLERANCE)
-        except (ValueError, RuntimeError):
-            same = False
-        forward = through_tflite if same else None
+        candidate = _through_tflite(model, weights)
+        if candidate is None:
+            return None  # asked again next time: the warm-up may be converting the base right now
+        forward = candidate if _agrees_on_probes(model, candidate) else None
     with _compiled_lock:
         _frozen.setdefault(model, {})[weights] = forward
     return forward
+
+
+def _through_tflite(model, weights: str):
+    """The base's converted TFLite copy, then the model's own Dense in numpy; None when the base is
+    not converted on this machine yet, there is no TFLite, or its files cannot be read."""
+    from . import features
+
+    if features.tflite_interpreter_class() is None or not features.is_converted(weights):
+        return None
+    try:
+        converted = features.tflite_path(features.converted_marker(weights).read_text().strip())
+        runner = features.cached_runner(converted)
+        head = model.get_layer("logits")
+    except (OSError, ValueError, RuntimeError):
+        return None
+
+    def through_tflite(batch: np.ndarray) -> np.ndarray:
+        kernel, bias = (np.asarray(w, np.float64) for w in head.get_weights())  # the head as it is now
+        return np.asarray(runner(batch), np.float64) @ kernel + bias
+
+    return through_tflite
+
+
+def _agrees_on_probes(model, forward) -> bool:
+    """Whether `forward` gives the model's own logits, within PROBE_TOLERANCE, on two probe images
+    (noise and a ramp): a fine-tuned run or other weights are far off."""
+    size = tuple(model.input_shape[1:3])
+    rng = np.random.default_rng(0)
+    probes = np.stack([rng.uniform(0, 255, (*size, 3)),
+                       np.broadcast_to(np.linspace(0, 255, size[1])[None, :, None], (*size, 3))])
+    try:
+        ours = np.concatenate([logits(model, probe[None]) for probe in probes])  # the traced shape
+        return np.allclose(forward(probes), ours, rtol=0, atol=PROBE_TOLERANCE)
+    except (ValueError, RuntimeError):
+        return False
 
 
 def classify_batch(model, images: np.ndarray, class_names) -> list[Prediction]:
