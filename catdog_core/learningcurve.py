@@ -11,6 +11,8 @@ MIN_STEPS optimizer steps, as every small run), and is measured on the whole val
 - 'baseline' (the post's small CNN) trains on raw pixels, so it runs only up to BASELINE_MAX photos,
   for BASELINE_STEPS optimizer steps or more (see there).
 
+This module plans a curve, caches its points and runs it as a job; curvefit.py trains one point.
+
 Every finished point is cached on disk by the dataset's content key, the base weights' bytes, the
 recipe, the settings, the size and the seed (a small JSON file each, at most KEEP_POINTS), so the
 same request again answers at once, without TensorFlow.
@@ -20,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -29,9 +30,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from . import config
+from . import config, curvefit
+from .curvefit import PointSettings
 from .errors import InvalidSettings
-from .progress import Progress, phases, say
+from .progress import phases, say
 
 # What a curve job is (sizes, recipes, the small CNN's limits, curve_spec) lives with the other job
 # specs, so the pages can submit one without importing this training module.
@@ -42,7 +44,6 @@ from .jobspec import (CURVE_BASELINE_EPOCHS as BASELINE_EPOCHS, CURVE_BASELINE_M
 MAX_SIZES = 12
 KEEP_POINTS = 2000  # cached point files kept on disk
 VERSION = "2"  # part of every cache key: a change to how points are made is a new key
-PREDICT_CHUNK = 128
 
 
 @dataclass(frozen=True)
@@ -138,76 +139,15 @@ def _store(key: str, point: CurvePoint) -> None:
         pass  # a read-only or full disk only costs the next request this training
 
 
-# ---------------------------------------------------------------- training one point
+# ---------------------------------------------------------------- the curve
 
 
-def _accuracy(predict, inputs: Callable[[slice], np.ndarray], labels: np.ndarray) -> float:
-    right = 0
-    for start in range(0, len(labels), PREDICT_CHUNK):
-        part = slice(start, start + PREDICT_CHUNK)
-        logits = np.asarray(predict(inputs(part)))
-        right += int(np.sum(np.argmax(logits, axis=-1) == labels[part]))
-    return right / max(1, len(labels))
-
-
-def _rounds(inputs: np.ndarray, labels: np.ndarray, batch_size: int, seed: int, rounds: int):
-    """`rounds` epochs of shuffled batches as one tf.data pipeline gathering rows from in-memory
-    arrays: epoch e in the order default_rng((seed, e)) gives, as training.train shuffles, so the
-    point of the whole split is the quick training itself."""
-    import tensorflow as tf
-
-    orders = np.stack([np.random.default_rng((seed, e)).permutation(len(labels)) for e in range(rounds)])
-    x, y = tf.constant(inputs), tf.constant(labels)
-    return (tf.data.Dataset.from_tensor_slices(orders)
-            .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(batch_size))
-            .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)))
-            .prefetch(2))
-
-
-def _train_point(recipe: str, inputs: np.ndarray, labels: np.ndarray, classes: int, epochs: int,
-                 learning_rate: float | None, seed: int, weights: str, min_steps: int, val_inputs,
-                 val_labels: np.ndarray, stop: threading.Event,
-                 progress: Progress | None = None) -> tuple[float, int] | None:
-    """Train one model on the subset; (validation accuracy, optimizer steps), or None when stopped."""
-    import keras
-
-    from .augment import NO_AUGMENTATION
-    from .models import build, compile_model, shared_base
-    from .training import epochs_for_steps
-
-    batch_size = config.BATCH_SIZE
-    rounds = epochs_for_steps(epochs, len(labels), batch_size, min_steps)
-    transfer = recipe == "transfer"
-    if transfer:
-        shared_base(weights)  # made before seeding, as training.train does, so a point repeats exactly
-    keras.utils.set_random_seed(seed)
-    built = build(recipe, classes, NO_AUGMENTATION, weights=weights, learning_rate=learning_rate,
-                  share_base=transfer)
-    rate = learning_rate or built.recipe.learning_rate
-
-    # Every round's shuffled batches in one tf.data pipeline and one long epoch, run a round per
-    # call: a tiny subset trains its 100 steps in a second, not 100 epochs of Keras' overhead.
-    learner = built.head if transfer else built.model
-    per_round = math.ceil(len(labels) / batch_size)
-    total = rounds * per_round
-
-    class Stopper(keras.callbacks.Callback):
-        calls = 0
-
-        def on_train_batch_end(self, batch, logs=None):  # once a round (steps_per_execution)
-            Stopper.calls += 1
-            if progress:  # the observer hears of a stop here
-                progress(min(Stopper.calls * per_round, total), total, "Training")
-            if stop.is_set():
-                self.model.stop_training = True
-
-    compile_model(learner, rate, steps_per_execution=per_round)
-    learner.fit(_rounds(inputs, labels, batch_size, seed, rounds), epochs=1, steps_per_epoch=total,
-                verbose=0, shuffle=False, callbacks=[Stopper()])
-    predict = learner.predict_on_batch
-    if stop.is_set():
-        return None
-    return _accuracy(predict, val_inputs, val_labels), total
+@dataclass(frozen=True)
+class _CurvePlan:
+    """A curve's request, checked: the sizes it trains, how each point trains, each size's cache key."""
+    sizes: list[int]
+    settings: PointSettings
+    keys: dict[int, str]
 
 
 def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZES, *,
@@ -220,17 +160,50 @@ def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZ
     ones at once). Defaults: for the transfer head the quick preset's epochs, learning rate and
     MIN_STEPS; for the small CNN BASELINE_EPOCHS and BASELINE_STEPS at its recipe's learning rate.
     A set `stop` ends it after the current point's training; the finished points are returned."""
-    from . import features
-    from .jobspec import MIN_STEPS, QUICK
-    from .metrics import interval
-
     stop = stop or threading.Event()
     on_phase = on_phase or (lambda message, done=0, total=0: None)
+    plan = _plan(dataset, recipe, sizes, epochs, learning_rate, seed, weights, min_steps)
+    points: list[CurvePoint] = []
+    prepared = None  # the transfer head's features, made when the first point is not cached
+    for i, size in enumerate(plan.sizes):
+        if stop.is_set():
+            break
+        point = cached_point(plan.keys[size])
+        if point is None:
+            if prepared is None:
+                prepared = curvefit.prepared_features(dataset, recipe, plan.settings.weights, on_phase)
+            message = f"Training on {size} photos ({i + 1} of {len(plan.sizes)})"
+            point = _trained_point(dataset, plan.settings, prepared, size, message, on_phase, stop)
+            if point is None:
+                break
+            _store(plan.keys[size], point)
+        points.append(point)
+        if on_point is not None:
+            on_point(point)
+    return points
+
+
+def _plan(dataset, recipe: str, sizes: Sequence[int], epochs: int | None, learning_rate: float | None,
+          seed: int, weights: str | None, min_steps: int | None) -> _CurvePlan:
+    """The request with its defaults filled in, checked against the dataset, and each size's cache key."""
+    from . import features
+    from .jobspec import MIN_STEPS, QUICK
+
     transfer = recipe == "transfer"
     epochs = (QUICK.epochs if transfer else BASELINE_EPOCHS) if epochs is None else int(epochs)
     if learning_rate is None and transfer:
         learning_rate = QUICK.learning_rate
     min_steps = (MIN_STEPS if transfer else BASELINE_STEPS) if min_steps is None else int(min_steps)
+    plan = _checked_sizes(dataset, recipe, sizes)
+    weights = weights or config.base_weights_setting()
+    weights_id = features.weights_digest(weights) if recipe == "transfer" else ""
+    keys = {n: point_key(dataset.key, weights_id, recipe, n, seed, epochs, learning_rate, min_steps) for n in plan}
+    settings = PointSettings(recipe, len(dataset.class_names), epochs, learning_rate, min_steps, seed, weights)
+    return _CurvePlan(plan, settings, keys)
+
+
+def _checked_sizes(dataset, recipe: str, sizes: Sequence[int]) -> list[int]:
+    """The sizes a curve of this dataset trains (planned_sizes), or InvalidSettings with a sentence."""
     if len(list(sizes)) > MAX_SIZES:
         raise InvalidSettings(f"A learning curve takes at most {MAX_SIZES} sizes.")
     classes = len(dataset.class_names)
@@ -238,71 +211,43 @@ def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZ
         raise InvalidSettings("A learning curve needs at least 2 classes.")
     if len(dataset.validation) == 0:
         raise InvalidSettings("The validation split is empty: a learning curve is measured on it.")
-    train_labels = dataset.train.labels
-    plan = planned_sizes(train_labels, classes, recipe, sizes)
+    plan = planned_sizes(dataset.train.labels, classes, recipe, sizes)
     if not plan:
         raise InvalidSettings("None of the sizes fits this training split: a subset takes the same number of "
                               "photos of every class, at least one each" + (
                                   f", and the small CNN trains on at most {BASELINE_MAX} photos"
                                   if recipe == "baseline" else "") + ".")
-    weights = weights or config.base_weights_setting()
-    weights_id = features.weights_digest(weights) if recipe == "transfer" else ""
-    keys = {n: point_key(dataset.key, weights_id, recipe, n, seed, epochs, learning_rate, min_steps) for n in plan}
+    return plan
 
-    points: list[CurvePoint] = []
-    prepared = None
+
+def _trained_point(dataset, settings: PointSettings, prepared: tuple, size: int, message: str, on_phase,
+                   stop: threading.Event) -> CurvePoint | None:
+    """Train and measure the point of one size (None when stopped), its progress told as `message`."""
+    from .metrics import interval
+
+    on_phase(message, 0, 0)
+    started = time.perf_counter()
+    idx = balanced_subset(dataset.train.labels, size, settings.classes, settings.seed)
+    inputs, val_inputs = _point_inputs(dataset, settings.recipe, prepared, idx)
     val_labels = dataset.validation.labels
-    for i, size in enumerate(plan):
-        if stop.is_set():
-            break
-        point = cached_point(keys[size])
-        if point is None:
-            if prepared is None:
-                prepared = _prepare(dataset, recipe, weights, on_phase)
-            message = f"Training on {size} photos ({i + 1} of {len(plan)})"
-            on_phase(message, 0, 0)
-            started = time.perf_counter()
-            idx = balanced_subset(train_labels, size, classes, seed)
-            if recipe == "transfer":
-                train_x, val_x = prepared
-                inputs = train_x[idx]
-                val_inputs = lambda part: val_x[part]  # noqa: E731
-            else:  # at most BASELINE_MAX photos: 60 MB as float32
-                inputs = dataset.train.images[idx].astype("float32")
-                val_images = dataset.validation.images
-                val_inputs = lambda part: val_images[part].astype("float32")  # noqa: E731
-            done = _train_point(recipe, inputs, train_labels[idx], classes, epochs, learning_rate, seed, weights,
-                                min_steps, val_inputs, val_labels, stop, say(phases(on_phase), message))
-            if done is None:
-                break
-            accuracy, steps = done
-            low, high = interval(accuracy, len(val_labels))
-            point = CurvePoint(recipe, size, accuracy, low, high, len(val_labels),
-                               time.perf_counter() - started, steps, classes=classes)
-            _store(keys[size], point)
-        points.append(point)
-        if on_point is not None:
-            on_point(point)
-    return points
+    done = curvefit.train_point(settings, inputs, dataset.train.labels[idx], val_inputs, val_labels, stop,
+                                say(phases(on_phase), message))
+    if done is None:
+        return None
+    accuracy, steps = done
+    low, high = interval(accuracy, len(val_labels))
+    return CurvePoint(settings.recipe, size, accuracy, low, high, len(val_labels), time.perf_counter() - started,
+                      steps, classes=settings.classes)
 
 
-def _prepare(dataset, recipe: str, weights: str, on_phase) -> tuple:
-    """For the transfer head: the cached MobileNetV2 features of the training and validation splits
-    (nothing for the small CNN, which trains on the pixels)."""
-    if recipe != "transfer":
-        return ()
-    from . import features
-    from .augment import NO_AUGMENTATION
-    from .models import build
-
-    on_phase("Building MobileNetV2", 0, 0)
-    built = build("transfer", max(2, len(dataset.class_names)), NO_AUGMENTATION, weights=weights, share_base=True)
-    extract = features.FeatureExtractor(built.features, weights)
-    out = []
-    for split in ("train", "validation"):
-        out.append(features.cached_features(extract, dataset.key, split, dataset.split(split).images,
-                                            phases(on_phase)))
-    return out[0], out[1]
+def _point_inputs(dataset, recipe: str, prepared: tuple, idx: np.ndarray) -> tuple:
+    """(the subset's training inputs, val_inputs(part) of the validation split): cached features
+    for the transfer head, pixels as float32 for the small CNN."""
+    if recipe == "transfer":
+        train_x, val_x = prepared
+        return train_x[idx], lambda part: val_x[part]
+    val_images = dataset.validation.images  # at most BASELINE_MAX photos: 60 MB as float32
+    return dataset.train.images[idx].astype("float32"), lambda part: val_images[part].astype("float32")
 
 
 def summary(points: Sequence[CurvePoint]) -> str:
@@ -312,7 +257,6 @@ def summary(points: Sequence[CurvePoint]) -> str:
     first, last = points[0], points[-1]
     return (f"{first.recipe}: {first.accuracy:.1%} with {first.size} photos, {last.accuracy:.1%} with "
             f"{last.size} photos (95 % interval {last.low:.0%}-{last.high:.0%}, {last.count} validation photos)")
-
 
 
 # ---------------------------------------------------------------- as a job of the queue

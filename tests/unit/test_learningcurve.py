@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 
-from catdog_core import charts, dataset, jobs, learningcurve, runs
+from catdog_core import charts, curvefit, dataset, jobs, learningcurve, runs
 from catdog_core.jobs import DONE, JobSpec
 
 from conftest import button, make_dataset, open_page, wait_for
@@ -53,8 +53,8 @@ def test_points_in_order_with_intervals_then_from_the_cache(tmp_path, shared_wei
     def no_training(*args, **kwargs):
         raise AssertionError("trained although every point is cached")
 
-    monkeypatch.setattr(learningcurve, "_train_point", no_training)
-    monkeypatch.setattr(learningcurve, "_prepare", no_training)
+    monkeypatch.setattr(curvefit, "train_point", no_training)
+    monkeypatch.setattr(curvefit, "prepared_features", no_training)
     again = learningcurve.learning_curve(data, "transfer", SIZES)
     assert all(p.cached for p in again)
     assert [(p.size, p.accuracy, p.low, p.high) for p in again] == [(p.size, p.accuracy, p.low, p.high)
