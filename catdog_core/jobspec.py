@@ -1,67 +1,30 @@
 """A training job as data: what to train, on what, with which settings, and where a running one
 is (BatchReport). JSON-able, so the queue, a worker, a Ray task, the command line and a saved run
-all carry the same records."""
+all carry the same records. The bounds of its numbers are jobbounds'."""
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field, fields, replace
 
 from . import config
 from .augment import NO_AUGMENTATION, AugmentSettings
+from .jobbounds import (BASE_LAYERS, BOUNDS, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, SMALL_DATA_IMAGES, Bound,
+                        epochs_for_steps)
+
+# The bounds are jobbounds', named here too: a job's callers ask jobspec for all of it.
+__all__ = ["AUGCHECK_KIND", "AUGCHECK_VARIANTS", "BASE_LAYERS", "BOUNDS", "CURVE_BASELINE_EPOCHS",
+           "CURVE_BASELINE_MAX", "CURVE_BASELINE_STEPS", "CURVE_KIND", "CURVE_RECIPES", "CURVE_SIZES", "DONE",
+           "FAILED", "FINE_TUNE_AT", "MAX_EPOCHS", "MAX_EXCLUDE", "MIN_STEPS", "QUEUED", "QUICK", "REPRODUCE_LABEL",
+           "RUNNING", "SHORTCUT_KIND", "SMALL_DATA_IMAGES", "STAMP_FIELDS", "STOPPED", "VARIANTS", "BatchReport",
+           "Bound", "JobSpec", "QuickPreset", "augcheck_spec", "check_spec", "curve_spec", "epochs_for_steps",
+           "planned_epochs", "post_specs", "quick_spec", "resolved", "shortcut_spec", "stamp_items"]
 
 # A job's states, as the queue stores them (below the jobs package, so the kinds of job can read them).
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
-MAX_EPOCHS = 200
-FINE_TUNE_AT = 100  # as in TensorFlow's transfer-learning tutorial: the top ~55 of 154 layers train
-MIN_STEPS = 100  # optimizer steps every run takes at least, whatever the size of its data
 MAX_EXCLUDE = 500  # training photos a job may leave out (suspected wrong labels)
 # Augmented variants of each training photo whose frozen-base features an augmented transfer run
 # computes once (its first VARIANTS epochs) and draws from after that; see training._VariantBank.
 VARIANTS = 8
-
-
-BASE_LAYERS = 154  # MobileNetV2's layers without its top: fine-tuning starts at one of 0-153
-
-
-@dataclass(frozen=True)
-class Bound:
-    """The values one setting of a job may take: the one place each bound is written (BOUNDS). The
-    trainer, the command line, a saved run's check and the Training page's widgets all read it."""
-
-    what: str  # as a sentence starts: "Epochs"
-    low: float
-    high: float
-    whole: bool = True
-
-    def holds(self, value) -> bool:
-        if isinstance(value, bool):
-            return False
-        kinds = (int,) if self.whole else (int, float)
-        return isinstance(value, kinds) and math.isfinite(value) and self.low <= value <= self.high
-
-    def check(self, value):
-        """The value, or InvalidSettings with the sentence every caller shows."""
-        if not self.holds(value):
-            from .errors import InvalidSettings
-
-            kind = "a whole number" if self.whole else "a number"
-            raise InvalidSettings(f"{self.what} must be {kind} from {self.low:g} to {self.high:g}, not {value!r}.")
-        return value
-
-
-BOUNDS = {  # a JobSpec field's bounds
-    "epochs": Bound("Epochs", 1, MAX_EPOCHS),
-    "fine_tune_epochs": Bound("Fine-tune epochs", 0, MAX_EPOCHS),
-    "fine_tune_at": Bound("The layer fine-tuning starts from", 0, BASE_LAYERS - 1),
-    "variants": Bound("Variants", 0, MAX_EPOCHS),
-    "min_steps": Bound("Minimum steps", 0, 100_000),
-    "learning_rate": Bound("The learning rate", 1e-9, 10.0, whole=False),
-    "seed": Bound("The seed", 0, 2**31 - 1),
-    # An augmentation check's own counts (catdog_core.augcheck): copies of each photo, heads per side.
-    "augcheck_variants": Bound("Variants", 1, 8),
-    "augcheck_seeds": Bound("Seeds", 2, 10),
-}
 
 
 def check_spec(spec: "JobSpec") -> "JobSpec":
@@ -84,7 +47,6 @@ class QuickPreset:
 
 
 QUICK = QuickPreset()
-
 
 
 @dataclass(frozen=True)
@@ -268,18 +230,6 @@ def resolved(spec: JobSpec) -> JobSpec:
     check_spec(spec)
     return replace(spec, data=spec.data if spec.data is not None else config.data_dir_setting(),
                    weights=spec.weights or config.base_weights_setting())
-
-
-SMALL_DATA_IMAGES = 1000  # training splits smaller than this get at least MIN_STEPS steps
-
-
-def epochs_for_steps(epochs: int, train_images: int, batch_size: int, min_steps: int = MIN_STEPS) -> int:
-    """The epochs a run takes: those asked for, or, on a small training split, more when they
-    make fewer than `min_steps` steps. The post's 2000 images always train the epochs asked for."""
-    steps = max(1, math.ceil(train_images / batch_size))
-    if train_images >= SMALL_DATA_IMAGES:
-        return epochs
-    return min(MAX_EPOCHS, max(epochs, math.ceil(min_steps / steps)))
 
 
 def planned_epochs(spec: JobSpec, train_images: int, batch_size: int = config.BATCH_SIZE) -> int:
