@@ -13,8 +13,8 @@ parameters than any recipe here, before Keras builds anything. A folder that
 fails is skipped with one sentence in the runs table, never a crash.
 
 Laid out by job: record (the Run and the files), save (atomic writing), checks (reading
-untrusted folders), listing (finding runs), loading (vetting and loading a model), manage
-(rename, delete, import).
+untrusted folders; fields, each JSON field's check), listing (finding runs), loading (vetting
+and loading a model), manage (rename, delete, import).
 """
 
 from .checks import read_json, read_run  # noqa: F401

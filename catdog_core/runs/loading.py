@@ -154,47 +154,68 @@ def load_model(run: Run):
 
     Kept in a small least-recently-used cache keyed by the file (path, size, mtime).
     """
-    import keras
-
-    files = [run.model_path] + ([run.path / BASE_FILE] if run.model_format == FROZEN_BASE else [])
-    try:
-        key = tuple((str(path), st.st_size, st.st_mtime_ns, st.st_ino) for path, st in
-                    ((path, path.stat()) for path in files))
-    except OSError as exc:
-        raise CatdogError(f"The model of run {run.run_id} could not be read ({exc.strerror or exc}).") from None
+    key = _files_key(run)
     with _models_lock:
         if key in _models:
             _models.move_to_end(key)
             return _models[key]
-        try:
-            if run.model_format == FROZEN_BASE:
-                head = check_head_files(run)
-            else:
-                check_model_file(run.model_path, len(run.class_names))
-        except CatdogError as exc:
-            raise CatdogError(f"The model of run {run.run_id} was refused: {exc}.") from None
-        try:
-            if run.model_format == FROZEN_BASE:
-                model = _frozen_base_model(run, *head)
-            else:
-                model = keras.models.load_model(run.model_path, safe_mode=True, compile=False)
-        except Exception as exc:
-            raise CatdogError(f"The model of run {run.run_id} could not be loaded "
-                              f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}).") from None
-        if int(model.output_shape[-1]) != len(run.class_names):
-            raise CatdogError(f"The model of run {run.run_id} answers {model.output_shape[-1]} classes but the "
-                              f"run names {len(run.class_names)}.")
-        from ..predict import warm_up
-
-        try:
-            warm_up(model)  # the compiled graph is traced now, not on the first photo a student sends
-        except Exception as exc:
-            raise CatdogError(f"The model of run {run.run_id} could not run on an image "
-                              f"({str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__}).") from None
+        model = _loaded(run, _vetted(run))
+        _check_it_runs(run, model)
         _models[key] = model
         while len(_models) > LOADED_MODELS:
             _models.popitem(last=False)
         return model
+
+
+def _files_key(run: Run) -> tuple:
+    """The run's model files by path, size, time and inode: a rewritten file is another key."""
+    files = [run.model_path] + ([run.path / BASE_FILE] if run.model_format == FROZEN_BASE else [])
+    try:
+        return tuple((str(path), st.st_size, st.st_mtime_ns, st.st_ino) for path, st in
+                     ((path, path.stat()) for path in files))
+    except OSError as exc:
+        raise CatdogError(f"The model of run {run.run_id} could not be read ({exc.strerror or exc}).") from None
+
+
+def _vetted(run: Run):
+    """The run's files checked before anything loads them; a frozen-base run's (kernel, bias), else None."""
+    try:
+        if run.model_format == FROZEN_BASE:
+            return check_head_files(run)
+        check_model_file(run.model_path, len(run.class_names))
+        return None
+    except CatdogError as exc:
+        raise CatdogError(f"The model of run {run.run_id} was refused: {exc}.") from None
+
+
+def _loaded(run: Run, head):
+    """The run's inference model: rebuilt on its base with `head`'s weights, or its .keras file in safe mode."""
+    import keras
+
+    try:
+        if run.model_format == FROZEN_BASE:
+            return _frozen_base_model(run, *head)
+        return keras.models.load_model(run.model_path, safe_mode=True, compile=False)
+    except Exception as exc:
+        raise CatdogError(f"The model of run {run.run_id} could not be loaded ({_first_line(exc)}).") from None
+
+
+def _check_it_runs(run: Run, model) -> None:
+    """The model answers the run's classes and runs on an image (its graph traced now, not on the
+    first photo a student sends)."""
+    if int(model.output_shape[-1]) != len(run.class_names):
+        raise CatdogError(f"The model of run {run.run_id} answers {model.output_shape[-1]} classes but the "
+                          f"run names {len(run.class_names)}.")
+    from ..predict import warm_up
+
+    try:
+        warm_up(model)
+    except Exception as exc:
+        raise CatdogError(f"The model of run {run.run_id} could not run on an image ({_first_line(exc)}).") from None
+
+
+def _first_line(exc: Exception) -> str:
+    return str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
 
 
 def forget_models(folder: Path) -> None:

@@ -40,42 +40,11 @@ def save_run(result, dataset_description: dict, extra: dict | None = None, base:
     `base` is the runs folder (default CATDOG_HOME/runs); a Ray task writes into a folder of its own.
     """
     base = Path(base) if base is not None else runs_dir()
-    try:
-        base.mkdir(parents=True, exist_ok=True)
-        run_id = new_id(result.recipe)
-        tmp = base / f".incomplete-{run_id}-{owner_tag()}"
-        tmp.mkdir()
-    except OSError as exc:
-        raise CatdogError(f"Cannot write runs to {base} ({exc.strerror or exc}); "
-                          f"set {config.ENV_HOME} to a writable folder.") from None
+    run_id, tmp = _incomplete_folder(base, result.recipe)
     try:
         model_entry = write_model(result, tmp)
-        history = [h.to_dict() for h in result.history]
-        write_json(tmp / HISTORY_FILE, history)
-        meta = {
-            "run_id": run_id,
-            "recipe": result.recipe,
-            "class_names": list(result.class_names),
-            "epochs": result.epochs_done,
-            "epochs_requested": result.epochs_requested,
-            "stopped": result.stopped,
-            "fine_tune_from_epoch": result.fine_tune_from_epoch,
-            "test_accuracy": result.test_accuracy,
-            "test_loss": result.test_loss,
-            "test_count": getattr(result, "test_count", None),
-            "seconds": result.seconds,
-            "setup_seconds": result.setup_seconds,
-            "cached_features": result.cached,
-            "engine": result.engine,
-            "notes": list(getattr(result, "notes", [])),
-            "output": "logits",  # the saved model returns logits; softmax gives probabilities
-            # microseconds: runs saved within one second must still list newest first
-            "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
-            "settings": result.settings.to_dict(),
-            "dataset": dataset_description,
-            "extra": extra or {},
-            "spec": spec or {},
-        }
+        write_json(tmp / HISTORY_FILE, [h.to_dict() for h in result.history])
+        meta = _meta(result, run_id, dataset_description, extra, spec)
         if model_entry is not None:
             meta["model"] = model_entry
         write_json(tmp / META_FILE, meta)
@@ -88,6 +57,47 @@ def save_run(result, dataset_description: dict, extra: dict | None = None, base:
                               "earlier runs are untouched.") from None
         raise
     return read_run(base / run_id)
+
+
+def _incomplete_folder(base: Path, recipe: str) -> tuple[str, Path]:
+    """(a new run's id, the folder it is written in before it is renamed into place)."""
+    try:
+        base.mkdir(parents=True, exist_ok=True)
+        run_id = new_id(recipe)
+        tmp = base / f".incomplete-{run_id}-{owner_tag()}"
+        tmp.mkdir()
+    except OSError as exc:
+        raise CatdogError(f"Cannot write runs to {base} ({exc.strerror or exc}); "
+                          f"set {config.ENV_HOME} to a writable folder.") from None
+    return run_id, tmp
+
+
+def _meta(result, run_id: str, dataset_description: dict, extra: dict | None, spec: dict | None) -> dict:
+    """The run's META_FILE: what was trained, on what, how it did and how long it took."""
+    return {
+        "run_id": run_id,
+        "recipe": result.recipe,
+        "class_names": list(result.class_names),
+        "epochs": result.epochs_done,
+        "epochs_requested": result.epochs_requested,
+        "stopped": result.stopped,
+        "fine_tune_from_epoch": result.fine_tune_from_epoch,
+        "test_accuracy": result.test_accuracy,
+        "test_loss": result.test_loss,
+        "test_count": getattr(result, "test_count", None),
+        "seconds": result.seconds,
+        "setup_seconds": result.setup_seconds,
+        "cached_features": result.cached,
+        "engine": result.engine,
+        "notes": list(getattr(result, "notes", [])),
+        "output": "logits",  # the saved model returns logits; softmax gives probabilities
+        # microseconds: runs saved within one second must still list newest first
+        "created": datetime.now(timezone.utc).isoformat(timespec="microseconds"),
+        "settings": result.settings.to_dict(),
+        "dataset": dataset_description,
+        "extra": extra or {},
+        "spec": spec or {},
+    }
 
 
 def _synced(path: Path) -> None:
