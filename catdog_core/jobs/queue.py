@@ -6,6 +6,9 @@ claim queued jobs, write their progress (phase, batches, one row per finished
 epoch) and finish them. The queue survives a server restart; a job whose
 worker died is found by its worker's lock file, and its finished epochs are
 saved from the checkpoint written after each of them.
+
+This module owns what is done to jobs (submit, claim, stop, finish, forget); the file's
+tables live in `store`, and a job as read back, with its time left, in `state`.
 """
 
 from __future__ import annotations
@@ -16,127 +19,19 @@ import os
 import sqlite3
 import time
 from contextlib import closing
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import config
 from ..owners import TERMINAL, Actor, Budget, check_budget, job_epochs
-from ..words import count
-from ..jobspec import DONE, FAILED, QUEUED, RUNNING, STOPPED, BatchReport, JobSpec  # noqa: F401
+from ..jobspec import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec
+from .state import Estimate, JobState, estimate_left
+from .store import connect, job_states
+
+__all__ = ["DONE", "FAILED", "FINISHED", "KEEP_FINISHED", "QUEUED", "RUNNING", "STOPPED", "Estimate", "JobState",
+           "Queue", "estimate_left"]  # the states and shapes callers import from here, with the queue
 
 FINISHED = (DONE, STOPPED, FAILED)
 KEEP_FINISHED = 500  # finished jobs remembered; older ones are forgotten (their runs stay)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS jobs (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    spec TEXT NOT NULL,
-    owner TEXT NOT NULL DEFAULT '',
-    grp TEXT NOT NULL DEFAULT '',
-    dedupe TEXT NOT NULL DEFAULT '',
-    state TEXT NOT NULL,
-    submitted REAL NOT NULL,
-    started REAL,
-    finished REAL,
-    stop_requested INTEGER NOT NULL DEFAULT 0,
-    worker TEXT NOT NULL DEFAULT '',
-    phase TEXT NOT NULL DEFAULT 'Waiting in the queue',
-    phase_done INTEGER NOT NULL DEFAULT 0,
-    phase_total INTEGER NOT NULL DEFAULT 0,
-    progress TEXT NOT NULL DEFAULT '{}',
-    run_id TEXT,
-    test_accuracy REAL,
-    error TEXT
-);
-CREATE INDEX IF NOT EXISTS jobs_state ON jobs (state, id);
-CREATE TABLE IF NOT EXISTS epochs (
-    job_id INTEGER NOT NULL,
-    epoch INTEGER NOT NULL,
-    report TEXT NOT NULL,
-    PRIMARY KEY (job_id, epoch)
-);
-CREATE TABLE IF NOT EXISTS workers (
-    slot TEXT PRIMARY KEY,
-    pid INTEGER NOT NULL,
-    host TEXT NOT NULL,
-    started REAL NOT NULL,
-    seen REAL NOT NULL,
-    shutdown INTEGER NOT NULL DEFAULT 0
-);
-"""
-
-
-@dataclass(frozen=True)
-class Estimate:
-    seconds: float  # until the end of the job, or of the current stage when `whole` is False
-    whole: bool  # False while frozen epochs run and fine-tune epochs (not yet timed) follow
-
-
-def estimate_left(history: list[dict], stage: str, epoch: int, step: int, steps: int, epoch_seconds: float,
-                  epochs_total: int, fine_tune_epochs: int) -> Estimate | None:
-    """Seconds left, computed per stage: a fine-tune epoch runs the whole MobileNetV2 and costs
-    many frozen ones, so frozen epochs never predict it. Within the running epoch the estimate
-    follows the batches, so it counts down smoothly instead of jumping at each epoch's end."""
-    if not steps or step <= 0:
-        return None
-    timed = [h["seconds"] for h in history if h.get("stage") == stage]
-    per_step = epoch_seconds / step
-    per_epoch = sum(timed) / len(timed) if timed else per_step * steps
-    this_epoch = max(per_epoch - epoch_seconds, 0.0) if timed else per_step * (steps - step)
-    stage_end = epochs_total - fine_tune_epochs if stage == "frozen" else epochs_total
-    seconds = this_epoch + max(stage_end - epoch, 0) * per_epoch
-    return Estimate(max(seconds, 0.0), whole=not (stage == "frozen" and fine_tune_epochs > 0))
-
-
-@dataclass
-class JobState:
-    job_id: int
-    spec: JobSpec
-    state: str = QUEUED
-    phase: str = "Waiting in the queue"
-    phase_done: int = 0
-    phase_total: int = 0
-    batch: BatchReport | None = None  # the last batch of a running job
-    history: list[dict] = field(default_factory=list)
-    run_id: str | None = None
-    test_accuracy: float | None = None
-    error: str | None = None
-    submitted: float = field(default_factory=time.time)
-    started: float | None = None
-    finished: float | None = None
-    queue_position: int = 0  # 0 when running or finished
-    owner: str = ""
-    group: str = ""
-    stop_requested: bool = False
-    worker: str = ""
-
-    @property
-    def active(self) -> bool:
-        return self.state in (QUEUED, RUNNING)
-
-    @property
-    def title(self) -> str:
-        spec = self.spec
-        return spec.label or f"{spec.recipe}, {count(spec.epochs + spec.fine_tune_epochs, 'epoch')}"
-
-    def eta(self, now: float | None = None) -> Estimate | None:
-        """Time left, stage by stage; None while nothing has been timed yet. The one figure every
-        view shows (job panel, queue, command line): computed from the last batch report and
-        counted down by the time since that report, so views drawn at different moments agree."""
-        batch = self.batch
-        if self.state != RUNNING or batch is None or not batch.steps:
-            return None
-        estimate = estimate_left(self.history, batch.stage, batch.epoch, batch.step, batch.steps, batch.seconds,
-                                 self.epochs_total, self.spec.fine_tune_epochs)
-        if estimate is None or not batch.at:
-            return estimate
-        since = max((time.time() if now is None else now) - batch.at, 0.0)
-        return Estimate(max(estimate.seconds - since, 0.0), estimate.whole)
-
-    @property
-    def epochs_total(self) -> int:
-        """Epochs planned in all: the batches say (a small dataset gets more), else the spec."""
-        return (self.batch.epochs if self.batch is not None else 0) or self.spec.epochs + self.spec.fine_tune_epochs
 
 
 def _epochs(spec: JobSpec) -> int:
@@ -157,43 +52,12 @@ class Queue:
 
     # ---- plumbing
     def _db(self) -> sqlite3.Connection:
-        if not self._ready:
-            self.home.mkdir(parents=True, exist_ok=True)
-        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
-        db.row_factory = sqlite3.Row
-        db.execute("PRAGMA busy_timeout = 30000")
-        if not self._ready:
-            db.execute("PRAGMA journal_mode = WAL")  # readers never wait for the worker's writes
-            db.executescript(_SCHEMA)
-            self._ready = True
+        db = connect(self.path, create=not self._ready)  # the tables, once per Queue
+        self._ready = True
         return db
 
     def exists(self) -> bool:
         return self.path.is_file()
-
-    def _state(self, row: sqlite3.Row, history: list[dict], position: int) -> JobState:
-        progress = json.loads(row["progress"] or "{}")
-        return JobState(
-            job_id=row["id"], spec=JobSpec.from_dict(json.loads(row["spec"])), state=row["state"],
-            phase=row["phase"], phase_done=row["phase_done"], phase_total=row["phase_total"],
-            history=history, run_id=row["run_id"], test_accuracy=row["test_accuracy"], error=row["error"],
-            submitted=row["submitted"], started=row["started"], finished=row["finished"],
-            queue_position=position, owner=row["owner"], group=row["grp"],
-            stop_requested=bool(row["stop_requested"]), worker=row["worker"],
-            batch=BatchReport.from_dict(progress) if progress else None,
-        )
-
-    def _load(self, db: sqlite3.Connection, rows: list[sqlite3.Row]) -> list[JobState]:
-        if not rows:
-            return []
-        ids = [r["id"] for r in rows]
-        history: dict[int, list[dict]] = {i: [] for i in ids}
-        marks = ",".join("?" * len(ids))
-        for e in db.execute(f"SELECT job_id, report FROM epochs WHERE job_id IN ({marks}) ORDER BY job_id, epoch", ids):
-            history[e["job_id"]].append(json.loads(e["report"]))
-        queued = [r["id"] for r in db.execute("SELECT id FROM jobs WHERE state = ? ORDER BY id", (QUEUED,))]
-        position = {job_id: i for i, job_id in enumerate(queued, start=1)}
-        return [self._state(r, history[r["id"]], position.get(r["id"], 0)) for r in rows]
 
     # ---- what pages and the command line call
     def submit(self, spec: JobSpec, owner: str = "", group: str = "", budget: Budget | None = None) -> int:
@@ -241,7 +105,7 @@ class Queue:
             return None
         with closing(self._db()) as db:
             rows = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchall()
-            found = self._load(db, rows)
+            found = job_states(db, rows)
         return found[0] if found else None
 
     def jobs(self, limit: int = 200, active_only: bool = False) -> list[JobState]:
@@ -254,7 +118,7 @@ class Queue:
                                   (RUNNING, QUEUED, RUNNING)).fetchall()
             else:
                 rows = db.execute("SELECT * FROM jobs ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-            return self._load(db, rows)
+            return job_states(db, rows)
 
     def active(self) -> list[JobState]:
         return self.jobs(active_only=True)
@@ -266,7 +130,7 @@ class Queue:
         if not group or not self.exists():
             return []
         with closing(self._db()) as db:
-            return self._load(db, db.execute("SELECT * FROM jobs WHERE grp = ? ORDER BY id", (group,)).fetchall())
+            return job_states(db, db.execute("SELECT * FROM jobs WHERE grp = ? ORDER BY id", (group,)).fetchall())
 
     def stop(self, job_id: int, actor: Actor = TERMINAL) -> None:
         """A queued job is cancelled; a running one stops after its current batch. Refused
@@ -319,7 +183,7 @@ class Queue:
             db.execute("UPDATE jobs SET state = ?, started = ?, worker = ?, phase = 'Starting' WHERE id = ?",
                        (RUNNING, time.time(), worker, row["id"]))
             db.execute("COMMIT")
-            return self._load(db, db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchall())[0]
+            return job_states(db, db.execute("SELECT * FROM jobs WHERE id = ?", (row["id"],)).fetchall())[0]
 
     def update(self, job_id: int, *, phase: str | None = None, done: int = 0, total: int = 0,
                progress: dict | None = None) -> bool:
@@ -357,7 +221,7 @@ class Queue:
 
     def running_on(self, worker_prefix: str) -> list[JobState]:
         with closing(self._db()) as db:
-            return self._load(db, db.execute("SELECT * FROM jobs WHERE state = ? AND worker LIKE ?",
+            return job_states(db, db.execute("SELECT * FROM jobs WHERE state = ? AND worker LIKE ?",
                                              (RUNNING, worker_prefix + "%")).fetchall())
 
     # ---- the workers' own table
