@@ -9,7 +9,7 @@ lists workers).
 import argparse
 import sys
 
-from .worker import main
+from .loop import main
 
 if __name__ == "__main__":
     p = argparse.ArgumentParser(prog="python -m catdog_core.jobs", description="train queued jobs")
