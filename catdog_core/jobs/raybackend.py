@@ -14,22 +14,24 @@ uploaded class zips are sent along with the task. Caches (decoded images, the
 converted MobileNetV2, features) live in CATDOG_RAY_HOME on each node
 (default: this server's CATDOG_HOME, or its CATDOG_CACHE where one is set:
 right for one machine or a shared disk).
+
+This module is the dispatcher's side; what runs on a node is raytask's.
 """
 
 from __future__ import annotations
 
-import io
 import os
-import tempfile
 import threading
 import time
-import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import config
 from ..words import count
 from ..errors import CatdogError
-from .queue import DONE, FAILED, STOPPED, JobState, Queue
+from .queue import DONE, FAILED, STOPPED, Queue
+from .raytask import progress_actor, train_task
+from .state import JobState
 
 POLL_SECONDS = 0.3
 STOP_WAIT_SECONDS = 120.0
@@ -60,98 +62,6 @@ def _connect():
                  runtime_env={"py_modules": [package], "env_vars": env,
                               "excludes": ["__pycache__", "*.pyc"]})
     return ray
-
-
-def _progress_actor(ray):
-    @ray.remote(num_cpus=0)
-    class Progress:
-        """What a task reports, held until the dispatcher takes it; and the stop flag."""
-
-        def __init__(self):
-            self.events, self.stop = [], False
-
-        def push(self, events):
-            self.events.extend(events)
-
-        def take(self):
-            out, self.events = self.events, []
-            return out
-
-        def request_stop(self):
-            self.stop = True
-
-        def should_stop(self):
-            return self.stop
-
-    return Progress
-
-
-class _ActorObserver:
-    """training.Observer inside a Ray task: batches events to the actor every 0.25 s and
-    checks the stop flag as often."""
-
-    def __init__(self, ray, actor, stop: threading.Event):
-        self.ray, self.actor, self.stop = ray, actor, stop
-        self.pending: list = []
-        self.last = 0.0
-
-    def _flush(self, force: bool = False):
-        now = time.monotonic()
-        if not force and now - self.last < 0.25:
-            return
-        self.last = now
-        if self.pending:
-            self.actor.push.remote(self.pending)
-            self.pending = []
-        if self.ray.get(self.actor.should_stop.remote()):
-            self.stop.set()
-
-    def on_phase(self, message, done=0, total=0):
-        self.pending.append(("phase", message, done, total))
-        self._flush(force=not total)
-
-    def on_plan(self, r):
-        self.pending.append(("plan", r.to_dict()))
-        self._flush(force=True)
-
-    def on_batch(self, r):
-        self.pending.append(("batch", r.to_dict()))
-        self._flush()
-
-    def on_epoch(self, r):
-        self.pending.append(("epoch", r.to_dict()))
-        self._flush(force=True)
-
-
-def train_task(spec_dict: dict, actor, upload: tuple[str, bytes] | None, extra: dict) -> dict:
-    """One job, on whichever node Ray chose: train, then hand the run folder back as a zip."""
-    import ray
-
-    from .run import run_job
-    from ..jobspec import JobSpec
-
-    spec = JobSpec.from_dict(spec_dict)
-    if upload is not None:  # the class zip a student uploaded to the server
-        name, data = upload
-        target = config.catdog_home() / "uploads" / name
-        if not target.is_file():
-            from ..fileio import write_atomic
-
-            target.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(target, data)
-        spec = JobSpec.from_dict({**spec_dict, "data": str(target)})
-    stop = threading.Event()
-    observer = _ActorObserver(ray, actor, stop)
-    with tempfile.TemporaryDirectory() as tmp:
-        run = run_job(spec, observer, stop, extra=extra, runs_root=Path(tmp))
-        observer._flush(force=True)
-        if run is None:
-            return {"run": None}
-        packed = io.BytesIO()
-        with zipfile.ZipFile(packed, "w", zipfile.ZIP_STORED) as archive:
-            for path in sorted(run.path.iterdir()):
-                archive.write(path, path.name)
-        return {"run": run.run_id, "zip": packed.getvalue()}
 
 
 def _upload_of(spec) -> tuple[str, bytes] | None:
@@ -185,82 +95,130 @@ def _apply(queue: Queue, job_id: int, events: list) -> None:
         queue.update(job_id, progress=plan)
 
 
-def dispatch(queue: Queue, me: str, stopping: threading.Event, idle: float) -> int:
-    """The dispatcher's loop: claim, send, stream, collect. Returns the worker's exit code."""
+def _cluster_error(exc: Exception) -> str:
+    """What a task raised, as the job's one sentence."""
+    cause = getattr(exc, "cause", None) or exc
+    text = str(cause).strip().splitlines()[-1][:300] if str(cause).strip() else type(cause).__name__
+    return text if isinstance(cause, CatdogError) else f"Training failed on the cluster ({type(cause).__name__}: {text})."
+
+
+def _finish_returned(queue: Queue, job_id: int, out: dict) -> None:
+    """A task's answer recorded: nothing saved, a run folder refused, or the run now in CATDOG_HOME."""
     from .. import runs
 
+    if out.get("run") is None:
+        queue.finish(job_id, STOPPED, "Stopped before the first epoch finished: nothing was saved")
+        return
     try:
-        ray = _connect()
+        run = runs.import_run(out["zip"], out["run"])
     except CatdogError as exc:
-        job = queue.claim(me)
-        while job is not None:  # say why on every waiting job instead of leaving them queued forever
-            queue.finish(job.job_id, FAILED, "Failed", error=str(exc))
-            job = queue.claim(me)
-        return 2
-    Progress = _progress_actor(ray)
-    task = ray.remote(train_task)
-    resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
-    capacity = max(1, gpus or int(resources.get("CPU", 1)))
-    running: dict[int, tuple] = {}
-    last_work = time.monotonic()
-    stop_sent: set[int] = set()
+        queue.finish(job_id, FAILED, "Failed", error=str(exc))
+        return
+    state, phase = (STOPPED, f"Stopped after {count(run.epochs, 'epoch')}") if run.stopped else (DONE, "Finished")
+    queue.finish(job_id, state, phase, run.run_id, run.test_accuracy)
 
-    def collect(job_id: int, ref, actor, job: JobState, wait: float = 0.0) -> bool:
-        ready, _ = ray.wait([ref], timeout=wait)
-        _apply(queue, job_id, ray.get(actor.take.remote()))
+
+@dataclass
+class _Sent:
+    """A job sent to the cluster: its task's result, its progress actor, the job as claimed."""
+    ref: object
+    actor: object
+    job: JobState
+
+
+class _Dispatcher:
+    """The jobs on the cluster: sends queued ones while it has room, streams their reports into
+    the queue, passes Stop on, and records each task's end."""
+
+    def __init__(self, queue: Queue, me: str, ray):
+        self.queue, self.me, self.ray = queue, me, ray
+        self.progress = progress_actor(ray)
+        self.task = ray.remote(train_task)
+        resources = ray.cluster_resources()
+        self.gpus = int(resources.get("GPU", 0))
+        self.capacity = max(1, self.gpus or int(resources.get("CPU", 1)))  # one job per GPU, else per CPU
+        self.running: dict[int, _Sent] = {}
+        self.stop_sent: set[int] = set()
+
+    def send_waiting(self) -> None:
+        while len(self.running) < self.capacity:
+            job = self.queue.claim(self.me)
+            if job is None:
+                break
+            self._send(job)
+
+    def _send(self, job: JobState) -> None:
+        actor = self.progress.remote()
+        if job.stop_requested:
+            actor.request_stop.remote()
+        options = {"num_gpus": 1} if self.gpus else {"num_cpus": 1}
+        extra = {"label": job.spec.label, "owner": job.owner, "job": job.job_id, "backend": "ray"}
+        ref = self.task.options(**options).remote(job.spec.to_dict(), actor, _upload_of(job.spec), extra)
+        self.queue.update(job.job_id, phase="Sent to the Ray cluster")
+        self.running[job.job_id] = _Sent(ref, actor, job)
+
+    def collect_ended(self) -> bool:
+        """Pass on the stops asked for, stream reports, record the tasks that ended; whether any did."""
+        ended = False
+        for job_id, sent in list(self.running.items()):
+            current = self.queue.get(job_id)
+            if current is not None and current.stop_requested and job_id not in self.stop_sent:
+                sent.actor.request_stop.remote()
+                self.stop_sent.add(job_id)
+            if self._collect(job_id):
+                self.running.pop(job_id)
+                ended = True
+        return ended
+
+    def stop_all(self) -> None:
+        """Every running job asked to stop, and collected as it ends (for up to STOP_WAIT_SECONDS)."""
+        for sent in self.running.values():
+            sent.actor.request_stop.remote()
+        deadline = time.monotonic() + STOP_WAIT_SECONDS
+        while self.running and time.monotonic() < deadline:
+            for job_id in list(self.running):
+                if self._collect(job_id, wait=0.5):
+                    self.running.pop(job_id)
+
+    def _collect(self, job_id: int, wait: float = 0.0) -> bool:
+        """The job's reports written into the queue; if its task ended, how it ended too (True)."""
+        sent = self.running[job_id]
+        ready, _ = self.ray.wait([sent.ref], timeout=wait)
+        _apply(self.queue, job_id, self.ray.get(sent.actor.take.remote()))
         if not ready:
             return False
         try:
-            out = ray.get(ref)
+            out = self.ray.get(sent.ref)
         except Exception as exc:  # the task raised: its message, in one sentence
-            cause = getattr(exc, "cause", None) or exc
-            text = str(cause).strip().splitlines()[-1][:300] if str(cause).strip() else type(cause).__name__
-            queue.finish(job_id, FAILED, "Failed", error=text if isinstance(cause, CatdogError)
-                         else f"Training failed on the cluster ({type(cause).__name__}: {text}).")
+            self.queue.finish(job_id, FAILED, "Failed", error=_cluster_error(exc))
             return True
-        if out.get("run") is None:
-            queue.finish(job_id, STOPPED, "Stopped before the first epoch finished: nothing was saved")
-            return True
-        try:
-            run = runs.import_run(out["zip"], out["run"])
-        except CatdogError as exc:
-            queue.finish(job_id, FAILED, "Failed", error=str(exc))
-            return True
-        state, phase = (STOPPED, f"Stopped after {count(run.epochs, 'epoch')}") if run.stopped else (DONE, "Finished")
-        queue.finish(job_id, state, phase, run.run_id, run.test_accuracy)
+        _finish_returned(self.queue, job_id, out)
         return True
 
-    while True:
-        if stopping.is_set() or queue.worker_seen("ray"):
-            for job_id, (ref, actor, job) in running.items():
-                actor.request_stop.remote()
-            deadline = time.monotonic() + STOP_WAIT_SECONDS
-            while running and time.monotonic() < deadline:
-                for job_id, item in list(running.items()):
-                    if collect(job_id, *item, wait=0.5):
-                        running.pop(job_id)
-            return 0
-        while len(running) < capacity:
-            job = queue.claim(me)
-            if job is None:
-                break
-            actor = Progress.remote()
-            if job.stop_requested:
-                actor.request_stop.remote()
-            options = {"num_gpus": 1} if gpus else {"num_cpus": 1}
-            extra = {"label": job.spec.label, "owner": job.owner, "job": job.job_id, "backend": "ray"}
-            ref = task.options(**options).remote(job.spec.to_dict(), actor, _upload_of(job.spec), extra)
-            queue.update(job.job_id, phase="Sent to the Ray cluster")
-            running[job.job_id] = (ref, actor, job)
-        for job_id, (ref, actor, job) in list(running.items()):
-            current = queue.get(job_id)
-            if current is not None and current.stop_requested and job_id not in stop_sent:
-                actor.request_stop.remote()
-                stop_sent.add(job_id)
-            if collect(job_id, ref, actor, job):
-                running.pop(job_id)
-                last_work = time.monotonic()
-        if not running and time.monotonic() - last_work > idle:
+
+def _fail_waiting(queue: Queue, me: str, error: str) -> None:
+    """Say why on every waiting job instead of leaving them queued forever."""
+    job = queue.claim(me)
+    while job is not None:
+        queue.finish(job.job_id, FAILED, "Failed", error=error)
+        job = queue.claim(me)
+
+
+def dispatch(queue: Queue, me: str, stopping: threading.Event, idle: float) -> int:
+    """The dispatcher's loop: claim, send, stream, collect. Returns the worker's exit code."""
+    try:
+        ray = _connect()
+    except CatdogError as exc:
+        _fail_waiting(queue, me, str(exc))
+        return 2
+    cluster = _Dispatcher(queue, me, ray)
+    last_work = time.monotonic()
+    while not (stopping.is_set() or queue.worker_seen("ray")):
+        cluster.send_waiting()
+        if cluster.collect_ended():
+            last_work = time.monotonic()
+        if not cluster.running and time.monotonic() - last_work > idle:
             return 0
         stopping.wait(POLL_SECONDS)
+    cluster.stop_all()
+    return 0
