@@ -8,6 +8,7 @@
     jobs    submit a training job, which one this session follows, stop one
     jobpanel   one job's live panel (progress, time left, how it ended, curves, Stop)
     queueview  the queue of every job, with Stop and Stop all
+    heatmap, photocard, photogrid  Classify's parts: where it looked, one photo's card, many photos
     frame   the page frame: password, menu, sidebar status (page_setup)
     classroom  under `catdog classroom`: the pass (who a browser is), whether a camera can work
     table   tables a projector can read (show_table)
