@@ -135,4 +135,3 @@ def title_and_notes(fig: go.Figure, title: str, notes: Sequence[str], sizes: Tex
                            font=dict(size=sizes.note, color="#555"))
         top += int(1.3 * sizes.note * line_count(text)) + 10
     return top
-

@@ -126,4 +126,3 @@ def model(recipe: str, settings: AugmentSettings, num_classes: int = 2, weights:
 def recipe_settings(spec: JobSpec) -> AugmentSettings:
     """What the recipe puts in front of the model: the spec's augmentation, none for model 1."""
     return spec.settings if get_recipe(spec.recipe).uses_augmentation else NO_AUGMENTATION
-

@@ -143,4 +143,3 @@ def write_html(fig, path) -> None:
 
     html = fig.to_html(include_plotlyjs=True, full_html=True, post_script=HOVER_SCRIPT)
     write_atomic(Path(path), html.encode("utf-8"))
-

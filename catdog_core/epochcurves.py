@@ -33,6 +33,7 @@ def smoothing_window(epochs: int) -> int:
 
 
 def _finite(values) -> list[float]:
+    """The values that are numbers: no gaps (None), no NaN or infinity."""
     return [float(v) for v in values if v is not None and math.isfinite(v)]
 
 
@@ -55,7 +56,6 @@ def _loss_axis(values: Sequence[float], openings: Sequence[Sequence[float]] = ()
     return "linear", [min(0.0, low), (top * 1.06 if top > 0 else 1.0)], None
 
 
-
 def _epoch_step(epochs: int, sizes: TextSizes, width: int) -> int | None:
     """A tick every 1, 2 or 5 epochs when the labels fit side by side in `width`; None: plotly's choice
     (its own steps are round numbers too once a run is long)."""
@@ -64,8 +64,6 @@ def _epoch_step(epochs: int, sizes: TextSizes, width: int) -> int | None:
         if epochs and epochs / step * label_px <= width:
             return step
     return None
-
-
 
 
 # A run's two lines: (role, prefix of its history key, dash, marker symbol, marker size).

@@ -140,7 +140,6 @@ def grad_cam(model, image_160: np.ndarray, class_index: int | None = None) -> np
     return np.clip(heat / top, 0.0, 1.0).astype(np.float32)
 
 
-
 def colorize(heatmap: np.ndarray) -> np.ndarray:
     """(H, W) values in 0..1 -> (H, W, 3) uint8 on the blue-yellow-red ramp."""
     h = np.clip(np.asarray(heatmap, np.float32), 0.0, 1.0)
@@ -169,5 +168,3 @@ def overlay(image: np.ndarray, heatmap: np.ndarray, alpha: float = ALPHA) -> np.
     out = image.astype(np.uint8, copy=True)
     out[..., :3] = np.clip(blended.round(), 0, 255).astype(np.uint8)
     return out
-
-
