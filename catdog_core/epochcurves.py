@@ -100,7 +100,7 @@ def _curve_lines(name: str, history: Sequence[dict], metric: str, colour: str, s
 
 def _draw_line(fig: go.Figure, line: CurveLine, value: str, window: int, large: bool) -> None:
     """A line with a marker an epoch; a long run's every epoch faint, under the average around each."""
-    if len(line.epochs) > SMOOTH_AFTER:
+    if len(line.values) > SMOOTH_AFTER:
         fig.add_scatter(x=line.epochs, y=line.values, mode="lines", opacity=0.3,
                         **dict(line.legend, showlegend=False),
                         line=dict(color=line.colour, width=1.5, dash=line.dash),
