@@ -34,6 +34,121 @@ def png(picture) -> bytes:
     return out.getvalue()
 
 
+def dataset_photo():
+    """(picture, name) of the validation photo picked by number, or (None, "") without one."""
+    loaded = ui.load_data()
+    if loaded is None:
+        return None, ""
+    part = loaded.split("validation")
+    if not len(part):
+        st.info("The validation split is empty.")
+        return None, ""
+    if "wi_index" not in st.session_state:
+        st.session_state["wi_index"] = dataset.clear_example(part)
+    st.session_state["wi_index"] = min(st.session_state["wi_index"], len(part) - 1)
+    st.number_input(f"Validation photo (0 to {len(part) - 1})", 0, len(part) - 1, key="wi_index")
+    index = st.session_state["wi_index"]
+    return part.images[index], f"{loaded.class_names[part.labels[index]]} · {part.files[index].rsplit('/', 1)[-1]}"
+
+
+def uploaded_photo():
+    """(picture, name) of the student's own photo as the model sees it, or (None, "") without one."""
+    upload = ui.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP or GIF)", key="wi_upload")
+    if upload is None:
+        return None, ""
+    picture, name = None, ""
+    with ui.refusal(f"{images.safe_display_name(upload.name)}: "):
+        _, picture = ui.service.picture(upload.getvalue())
+        name = images.safe_display_name(upload.name)
+    return picture, name
+
+
+def pick_photo():
+    """The photo to change (None without one), from the dataset or an upload, shown as it is."""
+    st.subheader("Photo")
+    source = st.radio("Take a photo from", ["the dataset", "my upload"], horizontal=True, key="wi_source")
+    picture, name = dataset_photo() if source == "the dataset" else uploaded_photo()
+    if picture is not None:
+        st.image(picture, caption=ui.plain(f"as it is: {name}"), width="stretch")
+    return picture
+
+
+def change_controls() -> None:
+    """The sliders of the change (their values live in the session, under SLIDERS' keys)."""
+    st.subheader("Change it")
+    # Formats that read as what they are: "150°", not "150.00".
+    st.slider("Turn (degrees)", -180.0, 180.0, step=5.0, key="wi_rotation", format="%+.0f°")
+    st.slider("Zoom into the centre", 1.0, 3.0, step=0.1, key="wi_zoom", format="%.1f×")
+    st.slider("Brightness", -1.0, 1.0, step=0.05, key="wi_brightness", format="%+.2f")
+    st.slider("Contrast", 0.0, 3.0, step=0.1, key="wi_contrast", format="%.1f×")
+    st.toggle("Grey patch", key="wi_patch_on")
+    if st.session_state["wi_patch_on"]:
+        st.select_slider("Patch row", list(range(1, whatif.GRID + 1)), key="wi_patch_row")
+        st.select_slider("Patch column", list(range(1, whatif.GRID + 1)), key="wi_patch_col")
+        st.slider("Patch size (share of the side)", 0.1, 0.6, step=0.05, key="wi_patch_size")
+    st.button("Back to the photo as it is", on_click=_reset, icon=":material/restart_alt:", wrap=True)
+
+
+def chosen_change() -> whatif.Change:
+    """The change the sliders say (rounded, so that a setting seen before is answered from memory)."""
+    state = st.session_state
+    return whatif.Change(rotation=float(state["wi_rotation"]), zoom=float(state["wi_zoom"]),
+                         brightness=round(float(state["wi_brightness"]), 4),
+                         contrast=round(float(state["wi_contrast"]), 4),
+                         patch=(int(state["wi_patch_row"]) - 1, int(state["wi_patch_col"]) - 1)
+                         if state["wi_patch_on"] else None, patch_size=round(float(state["wi_patch_size"]), 4))
+
+
+@st.fragment
+def play(run_id: str, picture) -> None:
+    """The sliders and the answer: a slider reruns only this part of the page, not the photo
+    picker, the run picker or the sidebar, so the bars follow the hand."""
+    controls, result = st.columns([1, 1.3], gap="medium")
+    with controls:
+        change_controls()
+    if picture is None:
+        return
+    change = chosen_change()
+    changed = whatif.apply(picture, change)
+    with result:
+        st.subheader("What the model says")
+        with ui.refusal() as said:
+            before, _ = answer(run_id, picture)
+            after, seconds = answer(run_id, changed)
+        if said.error:
+            return
+        show_answer(before, after, seconds, changed, change)
+        occlusion_map(run_id, changed)
+
+
+def show_answer(before, after, seconds: float, changed, change: whatif.Change) -> None:
+    """The changed photo, the top class's probability and how far it moved, the bars."""
+    st.image(changed, caption=ui.plain(change.describe()), width="stretch")
+    top = after.label
+    moved = round(100 * (after.probabilities[top] - before.probabilities.get(top, 0.0)), 1)
+    # A change that rounds to nothing is grey and unsigned: "↓ -0.0 %" in red said the photo got worse.
+    said = f"{moved:+.1f} %" if moved else "±0.0 %"
+    st.metric(ui.plain(top), f"{after.probabilities[top]:.1%}",
+              delta=None if change.is_identity else f"{said} from the photo as it is",
+              delta_color="normal" if moved else "off", delta_arrow="auto" if moved else "off")
+    st.plotly_chart(charts.probabilities(after.probabilities, large=ui.presenter()), config=charts.NO_TOOLBAR,
+                    key="wi_probabilities")
+    st.caption(f"Answered in {seconds * 1000:.0f} ms by the model service (the same resize as every photo); "
+               "a setting seen before is answered from memory.")
+
+
+def occlusion_map(run_id: str, changed) -> None:
+    """On request, where covering the changed photo lowers its answer the most."""
+    if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion",
+                 wrap=True):  # its whole question, on two lines in a narrow column
+        with ui.refusal() as said, st.spinner("Sliding a grey patch over the photo…"):
+            shown = ui.service.explain_photo(run_id, png(changed), "occlusion")
+        if not said.error:
+            st.image(shown.looked, width="stretch",
+                     caption=ui.plain(f"red: covering this part lowers {shown.class_name} the most "
+                                      f"({shown.probability:.0%} for the whole photo)"))
+
+
 st.title("What if…")
 st.markdown("A model's answer is only as steady as the photo. Turn it, zoom in, make it darker or flatter, or "
             "cover a part with a grey patch, and watch the probabilities move. A good model shrugs off a small "
@@ -53,90 +168,8 @@ with ui.refusal(stop=True), st.spinner("Loading the model…"):  # the first ans
     ui.service.open_model(run.run_id)
 
 pick, rest = st.columns([1, 2.3], gap="medium")
-picture, name = None, ""
 with pick:
-    st.subheader("Photo")
-    source = st.radio("Take a photo from", ["the dataset", "my upload"], horizontal=True, key="wi_source")
-    if source == "the dataset":
-        loaded = ui.load_data()
-        if loaded is not None:
-            part = loaded.split("validation")
-            if len(part):
-                if "wi_index" not in st.session_state:
-                    st.session_state["wi_index"] = dataset.clear_example(part)
-                st.session_state["wi_index"] = min(st.session_state["wi_index"], len(part) - 1)
-                st.number_input(f"Validation photo (0 to {len(part) - 1})", 0, len(part) - 1, key="wi_index")
-                index = st.session_state["wi_index"]
-                picture = part.images[index]
-                name = f"{loaded.class_names[part.labels[index]]} · {part.files[index].rsplit('/', 1)[-1]}"
-            else:
-                st.info("The validation split is empty.")
-    else:
-        upload = ui.file_uploader("Upload a photo (JPEG, PNG, WebP, BMP or GIF)", key="wi_upload")
-        if upload is not None:
-            with ui.refusal(f"{images.safe_display_name(upload.name)}: "):
-                _, picture = ui.service.picture(upload.getvalue())
-                name = images.safe_display_name(upload.name)
-    if picture is not None:
-        st.image(picture, caption=ui.plain(f"as it is: {name}"), width="stretch")
-
-
-@st.fragment
-def play(run_id: str, picture) -> None:
-    """The sliders and the answer: a slider reruns only this part of the page, not the photo
-    picker, the run picker or the sidebar, so the bars follow the hand."""
-    controls, result = st.columns([1, 1.3], gap="medium")
-    with controls:
-        st.subheader("Change it")
-        # Formats that read as what they are: "150°", not "150.00".
-        st.slider("Turn (degrees)", -180.0, 180.0, step=5.0, key="wi_rotation", format="%+.0f°")
-        st.slider("Zoom into the centre", 1.0, 3.0, step=0.1, key="wi_zoom", format="%.1f×")
-        st.slider("Brightness", -1.0, 1.0, step=0.05, key="wi_brightness", format="%+.2f")
-        st.slider("Contrast", 0.0, 3.0, step=0.1, key="wi_contrast", format="%.1f×")
-        st.toggle("Grey patch", key="wi_patch_on")
-        if st.session_state["wi_patch_on"]:
-            st.select_slider("Patch row", list(range(1, whatif.GRID + 1)), key="wi_patch_row")
-            st.select_slider("Patch column", list(range(1, whatif.GRID + 1)), key="wi_patch_col")
-            st.slider("Patch size (share of the side)", 0.1, 0.6, step=0.05, key="wi_patch_size")
-        st.button("Back to the photo as it is", on_click=_reset, icon=":material/restart_alt:", wrap=True)
-    if picture is None:
-        return
-    state = st.session_state
-    change = whatif.Change(rotation=float(state["wi_rotation"]), zoom=float(state["wi_zoom"]),
-                           brightness=round(float(state["wi_brightness"]), 4),
-                           contrast=round(float(state["wi_contrast"]), 4),
-                           patch=(int(state["wi_patch_row"]) - 1, int(state["wi_patch_col"]) - 1)
-                           if state["wi_patch_on"] else None, patch_size=round(float(state["wi_patch_size"]), 4))
-    changed = whatif.apply(picture, change)
-    with result:
-        st.subheader("What the model says")
-        with ui.refusal() as said:
-            before, _ = answer(run_id, picture)
-            after, seconds = answer(run_id, changed)
-        if said.error:
-            return
-        st.image(changed, caption=ui.plain(change.describe()), width="stretch")
-        top = after.label
-        moved = round(100 * (after.probabilities[top] - before.probabilities.get(top, 0.0)), 1)
-        # A change that rounds to nothing is grey and unsigned: "↓ -0.0 %" in red said the photo got worse.
-        said = f"{moved:+.1f} %" if moved else "±0.0 %"
-        st.metric(ui.plain(top), f"{after.probabilities[top]:.1%}",
-                  delta=None if change.is_identity else f"{said} from the photo as it is",
-                  delta_color="normal" if moved else "off", delta_arrow="auto" if moved else "off")
-        st.plotly_chart(charts.probabilities(after.probabilities, large=ui.presenter()), config=charts.NO_TOOLBAR,
-                        key="wi_probabilities")
-        st.caption(f"Answered in {seconds * 1000:.0f} ms by the model service (the same resize as every photo); "
-                   "a setting seen before is answered from memory.")
-        if st.button("Where does covering it hurt? (occlusion map)", icon=":material/grid_on:", key="wi_occlusion",
-                     wrap=True):  # its whole question, on two lines in a narrow column
-            with ui.refusal() as said, st.spinner("Sliding a grey patch over the photo…"):
-                shown = ui.service.explain_photo(run_id, png(changed), "occlusion")
-            if not said.error:
-                st.image(shown.looked, width="stretch",
-                         caption=ui.plain(f"red: covering this part lowers {shown.class_name} the most "
-                                          f"({shown.probability:.0%} for the whole photo)"))
-
-
+    picture = pick_photo()
 with rest:
     play(run.run_id, picture)
 

@@ -128,25 +128,36 @@ def section(settings: AugmentSettings) -> None:
         st.info("The check measures on the dataset: open it on the Dataset page first.")
         return
     store = st.session_state.setdefault(JOBS_KEY, {})
-    asked = _asked(settings, source)
     if settings.is_identity:
         st.info("These settings change nothing: turn on a flip or move a slider first.")
     else:
-        answer = augcheck.known(loaded.key, settings)
-        job = _job(store, asked)
-        asked_here = _answers(job) if job is not None and not job.active else []
-        if asked_here:  # this session's own question: as its job answered it (measured, or kept)
-            _show_answer(asked_here[-1])
-        elif answer is not None and (job is None or not job.active):
-            _show_answer({**answer.summary(), "cached": True})
-        elif job is not None:
-            st.fragment(_check_live, run_every=PANEL_SECONDS if job.active else None)(asked)
-        if answer is None and (job is None or not job.active):
-            if st.button("Does it help?", icon=":material/science:", key="aug_check", type="primary"):
-                _submit(store, asked, jobs.augcheck_spec(settings, source))
-            st.caption("It runs in the training queue (under half a minute on a 2-core laptop once the photos' "
-                       "features are cached; students share it).")
+        _check(settings, source, loaded.key, store)
+    _sweep(settings, source, store)
+    with st.expander("Show the code", icon=":material/code:"):
+        st.code(codegen.augment_check(settings), language="python", wrap_lines=True)
 
+
+def _check(settings: AugmentSettings, source, data_key, store: dict) -> None:
+    """The check's answer (this session's, or one kept on disk), its live job, or its button."""
+    asked = _asked(settings, source)
+    answer = augcheck.known(data_key, settings)
+    job = _job(store, asked)
+    asked_here = _answers(job) if job is not None and not job.active else []
+    if asked_here:  # this session's own question: as its job answered it (measured, or kept)
+        _show_answer(asked_here[-1])
+    elif answer is not None and (job is None or not job.active):
+        _show_answer({**answer.summary(), "cached": True})
+    elif job is not None:
+        st.fragment(_check_live, run_every=PANEL_SECONDS if job.active else None)(asked)
+    if answer is None and (job is None or not job.active):
+        if st.button("Does it help?", icon=":material/science:", key="aug_check", type="primary"):
+            _submit(store, asked, jobs.augcheck_spec(settings, source))
+        st.caption("It runs in the training queue (under half a minute on a 2-core laptop once the photos' "
+                   "features are cached; students share it).")
+
+
+def _sweep(settings: AugmentSettings, source, store: dict) -> None:
+    """The sweep of one setting: which values, Sweep (or Stop the sweep), and its live answer."""
     st.markdown("**A sweep of one setting**: the same check at several values, to see where augmentation "
                 "stops helping and starts hurting.")
     left, right = st.columns([1, 2])
@@ -168,8 +179,6 @@ def section(settings: AugmentSettings) -> None:
             _submit(store, asked_sweep, spec)
     if sweep_job is not None:
         st.fragment(_sweep_live, run_every=PANEL_SECONDS if sweep_job.active else None)(asked_sweep, setting, current)
-    with st.expander("Show the code", icon=":material/code:"):
-        st.code(codegen.augment_check(settings), language="python", wrap_lines=True)
 
 
 GAP_KEY = "_gap_jobs"  # {what was asked (JSON): the ids of model 1's and model 2's jobs}
