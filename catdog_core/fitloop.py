@@ -31,15 +31,16 @@ class Stage:
 
 
 @dataclass(frozen=True)
-class Listeners:
-    """Who follows a run's stages: its result, the observer, the stop event and the checkpoint folder."""
+class Run:
+    """The run a stage belongs to: the result it fills, the observer it tells, the stop it obeys,
+    the folder its checkpoint goes to."""
     result: TrainResult
     observer: Observer
     stop: threading.Event
     checkpoint: Path | None = None
 
 
-def fit(stage: Stage, run: Listeners) -> None:
+def fit(stage: Stage, run: Run) -> None:
     """Train one stage; its finished epochs go to run.result.history, and a stop marks it stopped."""
     steps = len(stage.batches)
     reporter = _reporter(stage, run, steps)
@@ -54,7 +55,7 @@ def fit(stage: Stage, run: Listeners) -> None:
                       steps_per_epoch=per_epoch)
 
 
-def _reporter(stage: Stage, run: Listeners, steps: int):
+def _reporter(stage: Stage, run: Run, steps: int):
     """The keras.callbacks.Callback that feeds the observer and stops fit cleanly."""
     import keras
 
@@ -65,7 +66,7 @@ def _reporter(stage: Stage, run: Listeners, steps: int):
 class _Reporting:
     """The methods of _reporter's callback, mixed into keras.callbacks.Callback when Keras is loaded."""
 
-    def __init__(self, stage: Stage, run: Listeners, steps: int):
+    def __init__(self, stage: Stage, run: Run, steps: int):
         super().__init__()
         self.stage, self.run, self.steps = stage, run, steps
         self.snapshot = self._weights()

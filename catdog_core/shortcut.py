@@ -134,9 +134,9 @@ def run_shortcut(data, stamp: Stamp, weights: str | None = None,
     w0, b0 = suspects.fit_softmax(f.train_x, y, classes, seed=stamp.seed)
     mine = vy == target
     planted = _three(w, b, f, vy, mine)
+    counts = {"clean": int(len(vy)), "others_stamped": int(len(f.others)), "target_clean": int(mine.sum())}
     return ShortcutResult(asdict(stamp), tuple(data.class_names), int(len(f.chosen)), planted["clean"],
-                          planted["others_stamped"], planted["target_clean"], _three(w0, b0, f, vy, mine),
-                          {"clean": int(len(vy)), "others_stamped": int(len(f.others)), "target_clean": int(mine.sum())},
+                          planted["others_stamped"], planted["target_clean"], _three(w0, b0, f, vy, mine), counts,
                           _example(data, f, w, b, vy), time.perf_counter() - started)
 
 

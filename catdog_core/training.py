@@ -1,12 +1,10 @@
-"""Training one model: `train(spec, dataset)`, where Keras' own `fit` runs the loop
-(jobs.run_job loads the data, calls it and saves the run; catdog_core.train wraps it for a
-notebook).
+"""Training one model: `train(spec, dataset)`, where Keras' own `fit` runs the loop (jobs.run_job
+loads the data, calls it and saves the run; catdog_core.train wraps it for a notebook).
 
-Here a run is planned and its steps run; the parts have their own modules: what it reports
-(trainresult), the batches fit sees (batches), each stage's fit with the callback that reports
-and stops it, keeping the last finished epoch (fitloop), the compiled heads kept per process
-(heads), the base's features and unfreezing (frozenbase), the checkpoint after every epoch
-(checkpoint). Seeded runs repeat exactly.
+Here a run is planned and its steps run; its parts have their own modules: trainresult (what it
+reports), batches (what fit sees), fitloop (a stage's fit, its callback, a clean stop), heads (the
+compiled heads a process keeps), frozenbase (the base's features, unfreezing), checkpoint (written
+after every epoch). Seeded runs repeat exactly.
 
 Two paths give the same model:
 - plain: the whole Keras model trains on raw images, as in the post;
@@ -35,22 +33,25 @@ import numpy as np
 from . import config
 from .augment import NO_AUGMENTATION, AugmentSettings
 from .batches import FeatureBatches, VariantBank, feature_steps, shuffled_batches
-from .checkpoint import CHECKPOINT_WEIGHTS, read_checkpoint_weights  # noqa: F401
+from .checkpoint import CHECKPOINT_WEIGHTS, read_checkpoint_weights
 from .dataset import Dataset
 from .errors import InvalidSettings
 from .exclusions import kept_rows
-from .fitloop import Listeners, Stage, fit
+from .fitloop import Run, Stage, fit
 from .frozenbase import extractor, split_features, unfreeze
 from .heads import HeadPool, copy_state, head_logits
 from .words import count
-from .jobspec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec,  # noqa: F401
+from .jobspec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec,
                       check_spec, epochs_for_steps)
 from .models import build, get_recipe, shared_base
-from .trainresult import EpochReport, Observer, TrainResult  # noqa: F401
+from .trainresult import EpochReport, Observer, TrainResult
+
+__all__ = ["CHECKPOINT_WEIGHTS", "MAX_EPOCHS", "SMALL_DATA_IMAGES", "SMALL_DATA_SECONDS", "VARIANTS", "BatchReport",
+           "EpochReport", "JobSpec", "Observer", "TrainResult", "epochs_for_steps", "read_checkpoint_weights",
+           "train", "unfreeze", "warm_cache"]
 
 SMALL_DATA_SECONDS = 60.0  # the most the extra epochs of a small dataset may add
-
-_heads = HeadPool()
+_heads = HeadPool()  # this process's compiled heads, lent to one job at a time
 
 
 def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
@@ -256,7 +257,7 @@ class _Training:
                                 range(done + 1, done + spec.fine_tune_epochs + 1), self.total))
 
     def _fit(self, result: TrainResult, stage: Stage) -> None:
-        fit(stage, Listeners(result, self.observer, self.stop, self.checkpoint))
+        fit(stage, Run(result, self.observer, self.stop, self.checkpoint))
 
     def measure_test(self, result: TrainResult) -> None:
         if self.test_x is None or not result.history:
