@@ -31,9 +31,10 @@ def main() -> None:
     os.environ["CATDOG_HOME"] = scratch("bench-augcheck-")
     os.environ["CATDOG_BASE_WEIGHTS"] = args.weights
 
-    from catdog_core import augcheck, dataset, features
+    from catdog_core.lessons import augcheck
+    from catdog_core import dataset, features
     from catdog_core.augment import AugmentSettings
-    from catdog_core.augcheck import _Base, _heads, variant_features
+    from catdog_core.lessons.augcheck import _Base, _heads, variant_features
 
     print(f"bench_augcheck: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
     data = dataset.load_dataset(args.data)

@@ -24,7 +24,7 @@ PARAMS = {"epochs", "learning_rate", "fine_tune_epochs", "fine_tune_at", "min_st
 ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 PROGRESS_SUFFIXES = ("Report", "Point", "State", "Status", "Estimate")
 # Where a job's progress is made and carried (a progress module, once there is one, too).
-PROGRESS_HOMES = ("catdog_core/jobs/", "catdog_core/training.py", "catdog_core/learningcurve.py",
+PROGRESS_HOMES = ("catdog_core/jobs/", "catdog_core/training/", "catdog_core/lessons/learningcurve.py",
                   "catdog_core/progress.py")
 
 

@@ -31,7 +31,8 @@ def main() -> int:
     scratch_dir = Path(scratch("bench-curve-"))
     os.environ.update(CATDOG_HOME=str(scratch_dir), CATDOG_CACHE=str(scratch_dir / "cache"), CATDOG_BASE_WEIGHTS=args.weights,
                       KERAS_HOME=str(scratch_dir / "keras"), TF_CPP_MIN_LOG_LEVEL="2")
-    from catdog_core import dataset, jobs, learningcurve, training
+    from catdog_core import dataset, jobs, training
+    from catdog_core.lessons import learningcurve
 
     sizes = [int(n) for n in args.sizes.split(",")]
     started = time.perf_counter()

@@ -41,7 +41,8 @@ def main() -> None:
     os.environ["CATDOG_HOME"] = scratch("bench-novelty-")
     os.environ["CATDOG_BASE_WEIGHTS"] = args.weights
 
-    from catdog_core import calibration, dataset, features, images, novelty, suspects
+    from catdog_core import calibration, dataset, features, images, novelty
+    from catdog_core.lessons import suspects
     from catdog_core.metrics import softmax
     from test_novelty import skimage_photos
 
@@ -115,7 +116,8 @@ def main() -> None:
     print(f"  {checked.before.sentence()}")
 
     # The shortcut lesson against one quick training (cached features, as the quick preset), same run.
-    from catdog_core import shortcut, training
+    from catdog_core.lessons import shortcut
+    from catdog_core import training
     from catdog_core.jobs import quick_spec
 
     started = time.perf_counter()

@@ -30,7 +30,8 @@ def main() -> None:
     os.environ["CATDOG_HOME"] = args.home or scratch("bench-suspects-")
     os.environ["CATDOG_BASE_WEIGHTS"] = args.weights
 
-    from catdog_core import dataset, jobs, suspects, training
+    from catdog_core import dataset, jobs, training
+    from catdog_core.lessons import suspects
 
     print(f"bench_suspects: {os.cpu_count()} CPUs, {time.strftime('%Y-%m-%d %H:%M')}")
     data = dataset.load_dataset(args.data)

@@ -16,7 +16,7 @@ __version__ = "0.2.0"
 __all__ = ["load_dataset", "train"]
 
 # JobSpec fields that are not a notebook's to set: the dataset is an argument, and learning
-# curves are jobs of the queue (catdog_core.learningcurve), not one trained model.
+# curves are jobs of the queue (catdog_core.lessons.learningcurve), not one trained model.
 _NOT_SETTINGS = ("recipe", "data", "kind", "sizes")
 
 

@@ -47,7 +47,7 @@ BOUNDS = {  # a JobSpec field's bounds
     "min_steps": Bound("Minimum steps", 0, 100_000),
     "learning_rate": Bound("The learning rate", 1e-9, 10.0, whole=False),
     "seed": Bound("The seed", 0, 2**31 - 1),
-    # An augmentation check's own counts (catdog_core.augcheck): copies of each photo, heads per side.
+    # An augmentation check's own counts (catdog_core.lessons.augcheck): copies of each photo, heads per side.
     "augcheck_variants": Bound("Variants", 1, 8),
     "augcheck_seeds": Bound("Seeds", 2, 10),
 }

@@ -66,7 +66,7 @@ class JobSpec:
     weights: str | None = None  # MobileNetV2 weights; None: $CATDOG_BASE_WEIGHTS or ImageNet
     min_steps: int = MIN_STEPS  # optimizer steps a small dataset still gets (more epochs)
     exclude: tuple[str, ...] = ()  # training photos left out (paths relative to the dataset), see suspects
-    kind: str = "train"  # "train": one model, saved as a run; "learning_curve": see learningcurve.py
+    kind: str = "train"  # "train": one model, saved as a run; "learning_curve": see lessons/learningcurve.py
     sizes: tuple[int, ...] = ()  # a learning curve's training-set sizes (photos)
     variants: int = VARIANTS  # augmented variants per photo made and kept (0: a new one every epoch)
     sweep_setting: str = ""  # an augmentation check's swept setting ("" : one check of `settings`)
@@ -154,7 +154,7 @@ def _exclude_list(values) -> tuple[str, ...]:
     return tuple(values)
 
 
-CURVE_KIND = "learning_curve"  # JobSpec.kind of a learning curve (catdog_core.learningcurve runs it)
+CURVE_KIND = "learning_curve"  # JobSpec.kind of a learning curve (catdog_core.lessons.learningcurve runs it)
 CURVE_SIZES = (20, 50, 100, 200, 500, 1000, 2000)  # photos; the post's training split has 2000
 CURVE_RECIPES = ("transfer", "baseline")
 CURVE_BASELINE_MAX = 200  # the small CNN trains on raw pixels: above this a point takes minutes on 2 CPU cores
@@ -177,7 +177,7 @@ def curve_spec(recipe: str = "transfer", data: str | None = None, sizes=CURVE_SI
                    sizes=tuple(int(n) for n in sizes))
 
 
-AUGCHECK_KIND = "augment_check"  # JobSpec.kind of "does this augmentation help?" (catdog_core.augcheck)
+AUGCHECK_KIND = "augment_check"  # JobSpec.kind of "does this augmentation help?" (catdog_core.lessons.augcheck)
 AUGCHECK_VARIANTS = 4  # augmented copies of each training photo it makes
 
 
@@ -195,7 +195,7 @@ def augcheck_spec(settings: AugmentSettings, data: str | None = None, sweep_sett
                    sweep_values=_sweep_list(sweep_setting, list(sweep_values)))
 
 
-SHORTCUT_KIND = "shortcut"  # JobSpec.kind of "plant a shortcut" (catdog_core.shortcut runs it)
+SHORTCUT_KIND = "shortcut"  # JobSpec.kind of "plant a shortcut" (catdog_core.lessons.shortcut runs it)
 
 
 def shortcut_spec(stamp, data: str | None = None) -> "JobSpec":

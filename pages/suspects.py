@@ -6,7 +6,8 @@ from dataclasses import replace
 
 import streamlit as st
 
-from catdog_core import jobs, runs, suspects
+from catdog_core import jobs, runs
+from catdog_core.lessons import suspects
 from catdog_core.errors import CatdogError
 from catdog_core.words import count
 import ui

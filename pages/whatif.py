@@ -6,7 +6,8 @@ import time
 import streamlit as st
 from PIL import Image
 
-from catdog_core import charts, dataset, images, runs, whatif
+from catdog_core import charts, dataset, images, runs
+from catdog_core.lessons import whatif
 import ui
 
 ui.page_setup()

@@ -1,5 +1,5 @@
 """The Augmentation page's "Does it help?" and its sweep of one setting: each a job of the queue
-(catdog_core.augcheck runs it in the worker); an answer kept on disk is shown at once, without a job."""
+(catdog_core.lessons.augcheck runs it in the worker); an answer kept on disk is shown at once, without a job."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import json
 
 import streamlit as st
 
-from catdog_core import augcheck, charts, codegen, jobs, jobspec
+from catdog_core.lessons import augcheck
+from catdog_core import charts, codegen, jobs, jobspec
 from catdog_core.augment import AugmentSettings
 
 from .data import cached_data

@@ -1,4 +1,4 @@
-"""Label check's "Plant a shortcut" (catdog_core.shortcut): a coloured square on one class's training
+"""Label check's "Plant a shortcut" (catdog_core.lessons.shortcut): a coloured square on one class's training
 photos, the quick head trained on them, and three accuracies that show what it learned."""
 
 from __future__ import annotations
@@ -6,7 +6,8 @@ from __future__ import annotations
 import inspect
 import streamlit as st
 
-from catdog_core import jobs, shortcut
+from catdog_core import jobs
+from catdog_core.lessons import shortcut
 
 from . import augcheck as augcheck_ui
 from .jobs import PANEL_SECONDS

@@ -11,7 +11,8 @@ from .progress import Bar, pct
 
 def cmd_augment_check(args) -> int:
     """Does augmentation help the transfer head? With --sweep, at each of --values."""
-    from .. import augcheck, dataset
+    from ..lessons import augcheck
+    from .. import dataset
 
     plan = _plan(args)
     bar = Bar()
@@ -38,7 +39,7 @@ def cmd_augment_check(args) -> int:
 
 def _plan(args) -> list:
     """The settings to measure, checked before the dataset is decoded: one, or one per --values."""
-    from .. import augcheck
+    from ..lessons import augcheck
     from ..augment import AugmentSettings
     from ..errors import InvalidSettings
 

@@ -87,9 +87,9 @@ def measure_saved(run, spec) -> None:
 
 
 def _run_shortcut(spec, observer, stop: threading.Event, report) -> tuple[str, str]:
-    """A planted shortcut (kind shortcut, catdog_core.shortcut): its answer is the job's one record."""
+    """A planted shortcut (kind shortcut, catdog_core.lessons.shortcut): its answer is the job's one record."""
     from .. import dataset as datasets
-    from ..shortcut import Stamp, run_shortcut
+    from ..lessons.shortcut import Stamp, run_shortcut
 
     observer.on_phase("Loading the dataset")
     data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
@@ -105,9 +105,9 @@ def _answer(queue: Queue, job: JobState, observer: _DbObserver, stop: threading.
     """A job of answers (a learning curve, an augmentation check, a shortcut): each point is an
     epoch row of the queue."""
     if job.spec.kind == CURVE_KIND:
-        from ..learningcurve import run_curve_job as run_points
+        from ..lessons.learningcurve import run_curve_job as run_points
     elif job.spec.kind == AUGCHECK_KIND:
-        from ..augcheck import run_check_job as run_points
+        from ..lessons.augcheck import run_check_job as run_points
     else:
         run_points = _run_shortcut
     state, phase = run_points(job.spec, observer, stop,

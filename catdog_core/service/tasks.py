@@ -259,7 +259,7 @@ def embedding_map(run_id: str, data: str | None, method: str):
 def suspects(data: str | None, progress=None):
     """The dataset's suspicious labels (suspects.SuspectReport): out-of-fold answers over its training
     split from cached MobileNetV2 features, kept by dataset content, weights and method."""
-    from .. import suspects as found
+    from ..lessons import suspects as found
 
     loaded = dataset.load_dataset(data, progress=progress, allow_download=False)
     return found.find_suspects(loaded, progress=progress)

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from catdog_core import dataset, images, runs, sources, uploads, zips
+from catdog_core import dataset, images, runs, sources, uploads
+from catdog_core.sources import zips
 from catdog_core.errors import CatdogError, InvalidDataset, InvalidImage
 
 from support import hostile

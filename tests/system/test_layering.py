@@ -75,7 +75,7 @@ def test_the_web_pages_and_ui_import_no_tensorflow():
     assert {"catdog_core.service", "catdog_core.dataset", "catdog_core.runs"} <= modules
     # Modules whose work is training or running models belong to workers and the model service; the
     # web tier asks for that work (jobs.curve_spec, the service's client), it never imports them.
-    assert not modules & {"catdog_core.training", "catdog_core.learningcurve", "catdog_core.features"}, modules
+    assert not modules & {"catdog_core.training", "catdog_core.lessons.learningcurve", "catdog_core.features"}, modules
     code = ("import importlib, sys\nimport ui\n"
             f"for name in {sorted(modules)!r}:\n    importlib.import_module(name)\n"
             "print(sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'keras')))")

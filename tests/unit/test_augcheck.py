@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from catdog_core import augcheck, dataset, jobs
+from catdog_core.lessons import augcheck
+from catdog_core import dataset, jobs
 from catdog_core.augment import AugmentSettings
 from catdog_core.errors import InvalidSettings
 from conftest import button, open_page, subprocess_env, wait_for

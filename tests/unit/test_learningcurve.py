@@ -1,4 +1,4 @@
-"""How much data is enough? catdog_core.learningcurve: balanced subsets, points with their intervals,
+"""How much data is enough? catdog_core.lessons.learningcurve: balanced subsets, points with their intervals,
 the cache of points, the job through the queue and its section on the Training page."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ import json
 import numpy as np
 import pytest
 
-from catdog_core import charts, curvefit, dataset, jobs, learningcurve, runs
+from catdog_core import charts, dataset, jobs, runs
+from catdog_core.lessons import curvefit, learningcurve
 from catdog_core.jobs import DONE, JobSpec
 
 from conftest import button, make_dataset, open_page, wait_for

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from catdog_core import features, progress, suspects
+from catdog_core import features, progress
+from catdog_core.lessons import suspects
 
 
 class _Extractor:

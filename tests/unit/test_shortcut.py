@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from catdog_core import dataset, jobs, shortcut
+from catdog_core import dataset, jobs
+from catdog_core.lessons import shortcut
 from catdog_core.errors import InvalidSettings
 from conftest import button, draw_image, open_page, texts, wait_for
 

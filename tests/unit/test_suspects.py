@@ -10,7 +10,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from catdog_core import dataset, jobs, jobspec, suspects, training
+from catdog_core import dataset, jobs, jobspec, training
+from catdog_core.lessons import suspects
 from catdog_core.augment import NO_AUGMENTATION
 from catdog_core.errors import InvalidSettings
 from conftest import button, open_page, session_job_id, texts, wait_for

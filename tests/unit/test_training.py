@@ -9,7 +9,8 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from catdog_core import checkpoint, dataset, heads, jobs, models, training
+from catdog_core.training import checkpoint, heads
+from catdog_core import dataset, jobs, models, training
 from catdog_core.jobs import JobSpec
 from catdog_core.augment import NO_AUGMENTATION, AugmentSettings
 from catdog_core.errors import InvalidSettings

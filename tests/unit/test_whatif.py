@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from catdog_core import runs, whatif
+from catdog_core import runs
+from catdog_core.lessons import whatif
 from conftest import open_page, texts
 
 
