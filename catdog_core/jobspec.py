@@ -8,20 +8,23 @@ from dataclasses import asdict, dataclass, field, fields, replace
 
 from . import config
 from .augment import NO_AUGMENTATION, AugmentSettings
+from .progress import BatchReport
 from .jobbounds import (BASE_LAYERS, BOUNDS, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, SMALL_DATA_IMAGES, Bound,
                         epochs_for_steps)
 
 # The bounds are jobbounds', named here too: a job's callers ask jobspec for all of it.
 __all__ = ["AUGCHECK_KIND", "AUGCHECK_VARIANTS", "BASE_LAYERS", "BOUNDS", "CURVE_BASELINE_EPOCHS",
            "CURVE_BASELINE_MAX", "CURVE_BASELINE_STEPS", "CURVE_KIND", "CURVE_RECIPES", "CURVE_SIZES", "DONE",
-           "FAILED", "FINE_TUNE_AT", "MAX_EPOCHS", "MAX_EXCLUDE", "MIN_STEPS", "QUEUED", "QUICK", "REPRODUCE_LABEL",
+           "FAILED", "FINE_TUNE_AT", "MAX_EPOCHS", "MAX_EXCLUDE", "MAX_SIZES", "MIN_STEPS", "QUEUED", "QUICK",
+           "REPRODUCE_LABEL",
            "RUNNING", "SHORTCUT_KIND", "SMALL_DATA_IMAGES", "STAMP_FIELDS", "STOPPED", "VARIANTS", "BatchReport",
-           "Bound", "JobSpec", "QuickPreset", "augcheck_spec", "check_spec", "curve_spec", "epochs_for_steps",
+           "Bound", "JobSpec", "QuickPreset", "augcheck_spec", "check_spec", "curve_spec", "epochs_for_steps", "sizes_list",
            "planned_epochs", "post_specs", "quick_spec", "resolved", "shortcut_spec", "stamp_items"]
 
 # A job's states, as the queue stores them (below the jobs package, so the kinds of job can read them).
 QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 MAX_EXCLUDE = 500  # training photos a job may leave out (suspected wrong labels)
+MAX_SIZES = 12  # sizes one learning curve trains
 # Augmented variants of each training photo whose frozen-base features an augmented transfer run
 # computes once (its first VARIANTS epochs) and draws from after that; see training._VariantBank.
 VARIANTS = 8
@@ -93,7 +96,7 @@ class JobSpec:
         values = {k: v for k, v in dict(values).items() if k in known}
         values["settings"] = AugmentSettings.from_dict(values.get("settings") or {})
         values["exclude"] = _exclude_list(values.get("exclude") or ())
-        values["sizes"] = _sizes_list(values.get("sizes") or ())
+        values["sizes"] = sizes_list(values.get("sizes") or ())
         values["sweep_values"] = _sweep_list(values.get("sweep_setting", ""), values.get("sweep_values") or ())
         values["stamp"] = stamp_items(values.get("stamp") or {})
         return cls(**values)
@@ -134,13 +137,14 @@ def stamp_items(values) -> tuple:
     return tuple(sorted(values.items()))
 
 
-def _sizes_list(values) -> tuple[int, ...]:
-    """JobSpec.sizes from JSON (a list): a tuple of at most 12 whole numbers of photos."""
+def sizes_list(values) -> tuple[int, ...]:
+    """A learning curve's sizes (JobSpec.sizes from JSON, or a notebook's list): a tuple of at most
+    MAX_SIZES whole numbers of photos."""
     from .errors import InvalidSettings
 
-    if not isinstance(values, (list, tuple)) or len(values) > 12 or \
+    if not isinstance(values, (list, tuple)) or len(values) > MAX_SIZES or \
             not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**7 for v in values):
-        raise InvalidSettings("A learning curve's sizes must be a list of at most 12 whole numbers of photos.")
+        raise InvalidSettings(f"A learning curve's sizes must be a list of at most {MAX_SIZES} whole numbers of photos.")
     return tuple(values)
 
 
@@ -237,30 +241,3 @@ def planned_epochs(spec: JobSpec, train_images: int, batch_size: int = config.BA
     exclusions), fine-tuning included: what its progress counts towards from the start."""
     kept = max(0, train_images - len(spec.exclude))
     return epochs_for_steps(spec.epochs, kept, batch_size, spec.min_steps) + spec.fine_tune_epochs
-
-
-@dataclass(frozen=True)
-class BatchReport:
-    """Where a running job is: the one progress record, from the training callback to the queue
-    (or Ray's progress actor) to the pages and the command line."""
-
-    epoch: int  # 1-based
-    step: int  # 1-based within the epoch
-    steps: int
-    loss: float
-    accuracy: float
-    epochs: int = 0  # epochs planned in all (more than asked on a small dataset)
-    stage: str = "train"
-    seconds: float = 0.0  # since this epoch began
-    at: float = 0.0  # wall-clock time of the report (time.time()); 0 when not known
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "BatchReport | None":
-        """The record stored by to_dict, or None for anything else (a queue written by an older version)."""
-        try:
-            return cls(**values)
-        except TypeError:
-            return None

@@ -24,7 +24,7 @@ import hashlib
 import json
 import threading
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -38,37 +38,13 @@ from ..progress import phases, say
 
 # What a curve job is (sizes, recipes, the small CNN's limits, curve_spec) lives with the other job
 # specs, so the pages can submit one without importing this training module.
+from ..progress import CurvePoint
 from ..jobspec import (CURVE_BASELINE_EPOCHS as BASELINE_EPOCHS, CURVE_BASELINE_MAX as BASELINE_MAX,
                        CURVE_BASELINE_STEPS as BASELINE_STEPS, CURVE_KIND as KIND, CURVE_RECIPES as RECIPES,
-                       CURVE_SIZES as SIZES, curve_spec)
+                       CURVE_SIZES as SIZES, MAX_SIZES, curve_spec, sizes_list)
 
-MAX_SIZES = 12
 KEEP_POINTS = 2000  # cached point files kept on disk
 VERSION = "2"  # part of every cache key: a change to how points are made is a new key
-
-
-@dataclass(frozen=True)
-class CurvePoint:
-    recipe: str
-    size: int  # photos the model trained on (size asked for, rounded down to a multiple of the classes)
-    accuracy: float  # on the whole validation split
-    low: float  # its 95 % (Wilson) interval
-    high: float
-    count: int  # validation photos
-    seconds: float  # to train and measure this point (when it was computed)
-    steps: int = 0  # optimizer steps it trained
-    cached: bool = False  # read from the cache now, not trained
-    classes: int = 0  # of the dataset (0: not recorded): a guess is right 1 / classes of the time
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict) -> "CurvePoint | None":
-        try:
-            return cls(**{k: values[k] for k in cls.__dataclass_fields__ if k in values})
-        except TypeError:
-            return None
 
 
 def planned_sizes(train_labels: np.ndarray, classes: int, recipe: str, sizes: Sequence[int]) -> list[int]:
@@ -205,20 +181,22 @@ def _plan(dataset, recipe: str, sizes: Sequence[int], epochs: int | None, learni
 
 def _checked_sizes(dataset, recipe: str, sizes: Sequence[int]) -> list[int]:
     """The sizes a curve of this dataset trains (planned_sizes), or InvalidSettings with a sentence."""
-    if len(list(sizes)) > MAX_SIZES:
-        raise InvalidSettings(f"A learning curve takes at most {MAX_SIZES} sizes.")
-    classes = len(dataset.class_names)
-    if classes < 2:
-        raise InvalidSettings("A learning curve needs at least 2 classes.")
-    if len(dataset.validation) == 0:
-        raise InvalidSettings("The validation split is empty: a learning curve is measured on it.")
-    plan = planned_sizes(dataset.train.labels, classes, recipe, sizes)
+    _check_curve_data(dataset)
+    plan = planned_sizes(dataset.train.labels, len(dataset.class_names), recipe, sizes_list(list(sizes)))
     if not plan:
         raise InvalidSettings("None of the sizes fits this training split: a subset takes the same number of "
                               "photos of every class, at least one each" + (
                                   f", and the small CNN trains on at most {BASELINE_MAX} photos"
                                   if recipe == "baseline" else "") + ".")
     return plan
+
+
+def _check_curve_data(dataset) -> None:
+    """A curve needs two classes to tell apart and validation photos to measure on."""
+    if len(dataset.class_names) < 2:
+        raise InvalidSettings("A learning curve needs at least 2 classes.")
+    if len(dataset.validation) == 0:
+        raise InvalidSettings("The validation split is empty: a learning curve is measured on it.")
 
 
 def _trained_point(dataset, settings: PointSettings, prepared: tuple, size: int, message: str, on_phase,

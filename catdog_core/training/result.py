@@ -1,41 +1,14 @@
-"""What one training run reports as it goes and gives back: an EpochReport after every finished
-epoch, the Observer that hears them (and each batch's jobspec.BatchReport), and the TrainResult."""
+"""What one training run gives back: the TrainResult (its EpochReports and the Observer that hears
+them as it goes are progress's, named here too)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from ..augment import AugmentSettings
-from ..jobspec import BatchReport
+from ..progress import BatchReport, EpochReport, Observer
 
-
-@dataclass(frozen=True)
-class EpochReport:
-    epoch: int
-    epochs: int
-    loss: float
-    accuracy: float
-    val_loss: float
-    val_accuracy: float
-    seconds: float
-    stage: str = "train"  # "frozen" / "fine-tune" for the transfer recipe
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-
-class Observer:
-    """Override what you need; every method is called from the training thread."""
-
-    def on_phase(self, message: str, done: int = 0, total: int = 0) -> None: ...
-
-    def on_plan(self, report: BatchReport) -> None:
-        """Before the model is built: the epochs planned (report.epochs) and the steps of one, as a
-        report of step 0 (no batch has run, so its loss and accuracy are NaN)."""
-
-    def on_batch(self, report: BatchReport) -> None: ...
-
-    def on_epoch(self, report: EpochReport) -> None: ...
+__all__ = ["BatchReport", "EpochReport", "Observer", "TrainResult"]
 
 
 @dataclass
