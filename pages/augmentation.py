@@ -7,7 +7,6 @@ import streamlit as st
 
 from catdog_core import augment, charts, codegen, dataset, images, models
 from catdog_core.augment import AugmentSettings
-from catdog_core.service import get_service
 import ui
 from ui import augcheck
 
@@ -22,7 +21,7 @@ def copies_figure(image_key: str, settings: dict, _image):
     image's content key (the dataset's key and the photo's place in it, or an upload's digest) and
     the settings: hashing the pixels, and copying nine images out of a data cache, on every run were
     a sixth of the web server's time under a class."""
-    copies = get_service().preview(_image, settings, 9)
+    copies = ui.shared_service().preview(_image, settings, 9)
     return charts.picture_sheet(copies) if len(copies) else None
 
 

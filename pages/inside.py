@@ -6,7 +6,6 @@ import html
 import streamlit as st
 
 from catdog_core import augment, charts, embedding, runs
-from catdog_core.service import get_service
 import ui
 
 ui.page_setup()
@@ -16,7 +15,7 @@ ui.page_setup()
 def map_figure(run_id: str, dataset_key: str, source: str | None, method: str):
     """The embedding map of a run on a dataset (keyed by its content), built once per server by the
     model service."""
-    return get_service().embedding_map(run_id, source, method)
+    return ui.shared_service().embedding_map(run_id, source, method)
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)

@@ -5,7 +5,6 @@ import streamlit as st
 
 from catdog_core import augment, charts, codegen, export, jobs, models, runs
 from catdog_core.words import count
-from catdog_core.service import get_service
 import ui
 from ui import datacurve
 
@@ -24,7 +23,7 @@ FINE_TUNE_TEXT = (
 @st.cache_data(max_entries=32, show_spinner=False)
 def recipe_summary(name: str, num_classes: int, settings: dict | None) -> str:
     """Keras' summary of a recipe, built by the model service once per recipe and settings."""
-    return get_service().recipe_summary(name, num_classes, settings)
+    return ui.shared_service().recipe_summary(name, num_classes, settings)
 
 
 def saved_runs_table(shown: list, with_classes: bool) -> None:
@@ -49,7 +48,7 @@ def export_section(exportable) -> None:
     who = ui.owner()  # the callable runs on a thread of its own, outside this session's script
     # Made when clicked, by the model service: a frozen-base run keeps no .keras file of its own,
     # and 9 MB read on every run of this page cost every script run of every tab.
-    row.download_button("Download .keras", lambda: get_service().keras_file(export_id, owner=who),
+    row.download_button("Download .keras", lambda: ui.shared_service().keras_file(export_id, owner=who),
                       file_name=f"{export_id}.keras", mime="application/octet-stream", icon=":material/download:",
                       width="content", help="The Keras model as one .keras file, written when you click (a few "
                                             "seconds); it takes raw 0..255 RGB images of 160x160 pixels.")

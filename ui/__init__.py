@@ -2,7 +2,7 @@
 
     state   the session's keys and readers (owner, dataset source, settings, presenter mode)
     text    names from users shown as text (plain); a refusal shown as its sentence (refusal)
-    model   the model service, asked on behalf of this session (service)
+    model   the model service, asked on behalf of this session (service) or shared by all (shared_service)
     data    the dataset with its progress bar, its problems, the uploader
     runs    which saved runs a session sees first (the run picker)
     jobs    submit a training job, which one this session follows, stop one
@@ -31,7 +31,7 @@ from .jobs import (PANEL_SECONDS, QUEUE_SECONDS, curves_figure, duration_text, l
                    session_job, started_on, submit, submit_group)
 from .jobpanel import job_panel  # noqa: F401
 from .queueview import queue_view  # noqa: F401
-from .model import service  # noqa: F401
+from .model import service, shared as shared_service  # noqa: F401
 from .runs import VALIDATION_NOTE, dataset_tag, default_run, fine_tune_marker, run_picker, session_runs  # noqa: F401
 from .state import (AUTH_KEY, GROUP_KEY, NEW_RUNS_KEY, OWNER_KEY, PRESENTER_KEY,  # noqa: F401
                     ROLE_KEY, SETTINGS_KEY, SOURCE_KEY, actor, budget, current_settings, data_source, is_teacher,

@@ -8,9 +8,9 @@ import numpy as np
 import streamlit as st
 
 from catdog_core import evaluate, images, predict
-from catdog_core.service import get_service
 from catdog_core.words import count
 
+from .model import shared
 from .photocard import NONE_OF_THE_ABOVE, show_prediction
 from .state import presenter
 from .text import plain, refusal
@@ -24,7 +24,7 @@ def quick_answer(run_id: str, created: str, data: bytes):
     """(prediction, square thumbnail, the dataset photo it is or None, whether it is unlike the training
     photos) of one photo, asked of the model service once per run and photo content: rerunning a page of
     forty photos (to open one) asks nothing again."""
-    answer = get_service().classify(run_id, data, False)
+    answer = shared().classify(run_id, data, False)
     unlike = answer.novelty is not None and bool(answer.novelty.out_of_distribution)
     return answer.prediction, images.square_thumbnail(answer.picture, THUMB), answer.seen, unlike
 

@@ -12,4 +12,4 @@ embeddings, exports) whose answers are numbers, arrays, dataclasses and figures.
 `process` is the loop that serves requests in the child.
 """
 
-from .client import ModelService, ServiceBusy, ServiceUnavailable, get_service, shutdown_service  # noqa: F401
+from .client import ModelService, ServiceBusy, ServiceUnavailable, get_service  # noqa: F401

@@ -71,7 +71,7 @@ def _answer(name: str, args, kwargs) -> tuple:
     from . import tasks
     from ..errors import CatdogError
 
-    task = getattr(tasks, name, None) if name in tasks.REQUESTS else None
+    task = tasks.REQUESTS.get(name)
     try:
         if task is None:
             raise CatdogError(f"The model service has no request called {name!r}.")

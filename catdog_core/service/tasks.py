@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -20,9 +21,13 @@ from ..errors import CatdogError
 from .answers import Answer, CheckAnswer, Explanation, LayerView, Miss, ModelInfo, PreparedData
 
 MAX_MISS_MAPS = 12  # Grad-CAM overlays for a labelled check: the misses a page shows
-REQUESTS = ("picture", "pictures", "preview", "recipe_summary", "prepare_dataset", "import_zip", "open_model",
-            "classify", "classify_frame", "check_labelled", "explain_photo", "activations", "evaluate",
-            "embedding_map", "tflite_zip", "keras_file", "suspects", "ping")  # the only names a request may call
+REQUESTS: dict[str, Callable] = {}  # name -> task: the only names a request may call (each @request below)
+
+
+def request(task: Callable) -> Callable:
+    """Register a task as a request the service answers, under its own name."""
+    REQUESTS[task.__name__] = task
+    return task
 
 
 def _model(run_id: str):
@@ -53,11 +58,13 @@ def _novelty(run, model_inputs: list[np.ndarray]) -> list["novelty.Verdict | Non
 # ---------------------------------------------------------------- pictures
 
 
+@request
 def picture(data: bytes) -> tuple[np.ndarray, np.ndarray]:
     """Untrusted bytes -> (display copy, 160x160 model input), or InvalidImage."""
     return images.load_for_model(data)
 
 
+@request
 def pictures(items: list[bytes]) -> list[np.ndarray | str]:
     """Model-sized copies of several photos (thumbnails); a refused photo gives its sentence."""
     out: list[np.ndarray | str] = []
@@ -69,10 +76,12 @@ def pictures(items: list[bytes]) -> list[np.ndarray | str]:
     return out
 
 
+@request
 def preview(image: np.ndarray, settings: dict, n: int) -> np.ndarray:
     return augment.preview(np.asarray(image, np.uint8), AugmentSettings.from_dict(settings), n)
 
 
+@request
 def recipe_summary(name: str, num_classes: int, settings: dict | None) -> str:
     from .. import models
 
@@ -83,12 +92,14 @@ def recipe_summary(name: str, num_classes: int, settings: dict | None) -> str:
 # ---------------------------------------------------------------- datasets
 
 
+@request
 def prepare_dataset(data: str | None, allow_download: bool, progress=None) -> PreparedData:
     """Find, unpack, check and decode a dataset into the disk cache (once per machine)."""
     loaded = dataset.load_dataset(data, progress=progress, allow_download=allow_download)
     return PreparedData(loaded.source, loaded.key, loaded.auto_split, dataset.signature_of(loaded))
 
 
+@request
 def import_zip(data: bytes, name: str, from_photos: bool = False, uploader: str = "", progress=None) -> Path:
     from .. import uploads
 
@@ -98,6 +109,7 @@ def import_zip(data: bytes, name: str, from_photos: bool = False, uploader: str 
 # ---------------------------------------------------------------- models
 
 
+@request
 def open_model(run_id: str) -> ModelInfo:
     """Load a run's model and trace its graphs now, so the first photo is answered at once."""
     run, model = _model(run_id)
@@ -107,6 +119,7 @@ def open_model(run_id: str) -> ModelInfo:
     return ModelInfo(run.run_id, tuple(run.class_names), explains)
 
 
+@request
 def classify(run_id: str, data: bytes, heatmap: bool) -> Answer:
     run, model = _model(run_id)
     shown, model_input = images.load_for_model(data)
@@ -121,6 +134,7 @@ _explained: "OrderedDict[tuple, tuple]" = OrderedDict()  # (model file, photo di
 EXPLAINED_KEPT = 64  # 160x160 float32 heatmaps: 6.5 MB; a page rerun redraws a batch without recomputing
 
 
+@request
 def explain_photo(run_id: str, data: bytes, view: str = "occlusion") -> Explanation:
     """One photo's heatmap for the class the model predicts, one of explain.VIEWS, painted over the photo.
 
@@ -163,6 +177,7 @@ def _explain_anew(run, model, model_input: np.ndarray, view: str) -> tuple[np.nd
     return found.heatmap, numbers
 
 
+@request
 def classify_frame(run_id: str, frame: np.ndarray) -> predict.Prediction:
     """One video frame (any size, RGB uint8) through the pixel path's resize and the model, with
     whether it is unlike the training photos when their reference is kept already (a frame never
@@ -182,6 +197,7 @@ def classify_frame(run_id: str, frame: np.ndarray) -> predict.Prediction:
     return prediction
 
 
+@request
 def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -> CheckAnswer:
     run, model = _model(run_id)
     result = evaluation.check_labelled(model, run.class_names, items)
@@ -200,6 +216,7 @@ def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -
                        tuple(c.name for c, seen in zip(result.checked, trained_on) if seen), right_unseen, unlike)
 
 
+@request
 def activations(run_id: str, image: np.ndarray, settings: dict | None) -> tuple[np.ndarray, list[LayerView]]:
     """(the photo as the model sees it, augmented when settings are given; each convolution's maps)."""
     _, model = _model(run_id)
@@ -215,6 +232,7 @@ _evaluations: "OrderedDict[tuple, object]" = OrderedDict()  # (model file, datas
 EVALUATIONS_KEPT = 16
 
 
+@request
 def evaluate(run_id: str, data: str | None, split: str = "test", progress=None):
     """A run on a split, computed once per model file and dataset content: a class opening the
     Evaluate page together waits for one evaluation, not thirty."""
@@ -239,6 +257,7 @@ _maps: "OrderedDict[tuple, object]" = OrderedDict()  # (model file, dataset key,
 MAPS_KEPT = 4
 
 
+@request
 def embedding_map(run_id: str, data: str | None, method: str):
     """(plotly figure, seconds) of the run's embedding map on the dataset, built once per model file
     and dataset content."""
@@ -256,6 +275,7 @@ def embedding_map(run_id: str, data: str | None, method: str):
     return _maps[key]
 
 
+@request
 def suspects(data: str | None, progress=None):
     """The dataset's suspicious labels (suspects.SuspectReport): out-of-fold answers over its training
     split from cached MobileNetV2 features, kept by dataset content, weights and method."""
@@ -265,18 +285,21 @@ def suspects(data: str | None, progress=None):
     return found.find_suspects(loaded, progress=progress)
 
 
+@request
 def tflite_zip(run_id: str) -> bytes:
     from .. import export
 
     return export.tflite_zip(runs.find_run(run_id))
 
 
+@request
 def keras_file(run_id: str) -> bytes:
     from .. import export
 
     return export.keras_bytes(runs.find_run(run_id))
 
 
+@request
 def ping() -> int:
     """The service's process id (tests and the benchmark use it)."""
     import os

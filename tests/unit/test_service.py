@@ -239,3 +239,23 @@ def test_the_lanes_lock_goes_to_its_waiters_in_the_order_they_came():
     assert order == list(range(6)) and not lock.locked()
     with pytest.raises(RuntimeError):
         lock.release()
+
+
+def test_the_requests_are_registered_once_and_the_client_asks_each_of_them():
+    """A task is a request because @request registers it; the client has a method asking each by name
+    (no other list of names), the process refuses any other name, and a session's requests are the
+    client's methods that take an owner."""
+    import ast
+    import inspect
+
+    from catdog_core.service import ModelService, client, process, tasks
+    from ui import model
+
+    asked = {node.args[1].value for node in ast.walk(ast.parse(inspect.getsource(client)))
+             if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "_call"
+             and isinstance(node.args[1], ast.Constant)} | {"ping"}
+    assert asked == set(tasks.REQUESTS) and all(tasks.REQUESTS[name].__name__ == name for name in asked)
+    assert process._answer("shutil.rmtree", ("/",), {})[0] == "error"  # a module's name is no request
+    assert process._answer("_model", ("x",), {})[0] == "error"  # nor a task's helper
+    assert "classify" in model._OWNED and "classify_frame" not in model._OWNED and "ping" not in model._OWNED
+    assert all("owner" in inspect.signature(getattr(ModelService, name)).parameters for name in model._OWNED)
