@@ -63,9 +63,9 @@ def progress(job: jobs.JobState, what: str) -> None:
     if job.state == jobs.QUEUED:
         st.caption(f"{what}: waiting in the queue at position {job.queue_position}.")
     elif job.state == jobs.RUNNING:
-        if job.phase_total:
-            st.progress(min(job.phase_done / job.phase_total, 1.0),
-                        text=f"{what}: {plain(job.phase)} · {job.phase_done:,} of {job.phase_total:,}")
+        now = job.now()
+        if now.total:
+            st.progress(now.fraction, text=f"{what}: {plain(now.phase)} · {now.done:,} of {now.total:,}")
         else:
             st.caption(f"{what}: {plain(job.phase)}…")
     elif job.state == jobs.FAILED:

@@ -84,9 +84,9 @@ def _live(ids: tuple[int, ...]) -> None:
             st.caption(f"{what}: waiting in the queue at position {job.queue_position}.")
         elif job.state == jobs.RUNNING:
             text = f"{what}: {plain(job.phase)} · {count(done, 'point')} so far"
-            if job.phase_total:
-                st.progress(min(job.phase_done / job.phase_total, 1.0),
-                            text=f"{text} · step {job.phase_done:,} of {job.phase_total:,}")
+            now = job.now()
+            if now.total:
+                st.progress(now.fraction, text=f"{text} · step {now.done:,} of {now.total:,}")
             else:
                 st.caption(text + ".")
         elif job.state == jobs.FAILED:

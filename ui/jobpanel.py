@@ -98,16 +98,14 @@ def _epochs_planned(job: jobs.JobState) -> int:
 
 def _running_view(job: jobs.JobState, total: int) -> None:
     """A running job's progress bar (this batch, or the phase before training) and its three figures."""
-    batch = job.batch
-    if job.phase == "Training" and batch is not None and batch.step:  # step 0: only the plan so far
-        st.progress(batch.step / batch.steps,
-                    text=f"Epoch {batch.epoch} of {total}: batch {batch.step} of {batch.steps}"
-                         f" · loss {batch.loss:.3f} · accuracy {batch.accuracy:.1%}")
-    elif job.phase_total:
-        st.progress(min(job.phase_done / job.phase_total, 1.0),
-                    text=f"{job.phase}: {job.phase_done:,} of {job.phase_total:,}")
+    now = job.now()
+    batch = now.batch
+    if batch is not None:
+        text = (f"Epoch {batch.epoch} of {total}: batch {batch.step} of {batch.steps}"
+                f" · loss {batch.loss:.3f} · accuracy {batch.accuracy:.1%}")
     else:
-        st.progress(0.0, text=f"{job.phase}…")
+        text = f"{now.phase}: {now.done:,} of {now.total:,}" if now.total else f"{now.phase}…"
+    st.progress(now.fraction, text=text)
     cols = st.columns(3)
     cols[0].metric("Epochs finished", f"{len(job.history)} of {total}")
     estimate = job.eta()

@@ -91,11 +91,10 @@ def _show_epochs(job, shown: _Shown, bar: Bar) -> None:
 
 
 def _show_running(job, bar: Bar) -> None:
-    batch = job.batch
-    if job.phase == "Training" and batch is not None and batch.step:  # step 0: only the plan
-        bar(batch.step, batch.steps, f"epoch {batch.epoch}  loss {batch.loss:.3f}  acc {batch.accuracy:.3f}")
-    else:
-        bar(job.phase_done, job.phase_total, job.phase)
+    now = job.now()
+    batch = now.batch
+    bar(now.done, now.total, now.phase if batch is None else
+        f"epoch {batch.epoch}  loss {batch.loss:.3f}  acc {batch.accuracy:.3f}")
 
 
 def ended(job, bar: Bar):

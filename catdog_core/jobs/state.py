@@ -32,6 +32,21 @@ def estimate_left(history: list[dict], stage: str, epoch: int, step: int, steps:
     return Estimate(max(seconds, 0.0), whole=not (stage == "frozen" and fine_tune_epochs > 0))
 
 
+@dataclass(frozen=True)
+class Now:
+    """What a running job is doing, as every view shows it (the job panel, the command line): the
+    batch of an epoch while training, else the phase before it; done of total (total 0: no count)."""
+
+    done: int
+    total: int
+    phase: str
+    batch: BatchReport | None = None  # set while batches train
+
+    @property
+    def fraction(self) -> float:
+        return min(self.done / self.total, 1.0) if self.total else 0.0
+
+
 @dataclass
 class JobState:
     job_id: int
@@ -62,6 +77,13 @@ class JobState:
     def title(self) -> str:
         spec = self.spec
         return spec.label or f"{spec.recipe}, {count(spec.epochs + spec.fine_tune_epochs, 'epoch')}"
+
+    def now(self) -> Now:
+        """Where this job is: its batch (step 0 is only the plan: the phase before it still shows)."""
+        batch = self.batch
+        if self.phase == "Training" and batch is not None and batch.step:
+            return Now(batch.step, batch.steps, self.phase, batch)
+        return Now(self.phase_done, self.phase_total, self.phase)
 
     def eta(self, now: float | None = None) -> Estimate | None:
         """Time left, stage by stage; None while nothing has been timed yet. The one figure every

@@ -36,3 +36,18 @@ def test_library_steps_report_done_total_and_their_words(fresh_cache):
     suspects.out_of_fold(rng.normal(size=(40, 4)), np.arange(40) % 2, 2, folds=4,
                          progress=lambda done, total, message: heard.append((done, total, message)))
     assert heard == [(k, 4, "Training a head per fold") for k in range(1, 5)]
+
+
+def test_where_a_job_is_reads_the_same_for_every_view():
+    """JobState.now(): the batch while batches train (step 0 is only the plan: the phase before it
+    shows), else the phase with its count; the job panel and the command line both draw it."""
+    from catdog_core.jobs import BatchReport, JobSpec, JobState
+
+    job = JobState(1, JobSpec("transfer", 10), state="running", phase="Decoding photos", phase_done=30, phase_total=120)
+    assert (job.now().done, job.now().total, job.now().batch, job.now().fraction) == (30, 120, None, 0.25)
+    plan = BatchReport(epoch=1, step=0, steps=63, loss=float("nan"), accuracy=float("nan"), epochs=10)
+    job = JobState(1, JobSpec("transfer", 10), state="running", phase="Training", batch=plan)
+    assert job.now().batch is None and job.now().total == 0 and job.now().fraction == 0.0
+    batch = BatchReport(epoch=2, step=21, steps=63, loss=0.3, accuracy=0.9, epochs=10)
+    job = JobState(1, JobSpec("transfer", 10), state="running", phase="Training", batch=batch, phase_done=5, phase_total=9)
+    assert job.now().batch is batch and (job.now().done, job.now().total) == (21, 63)
