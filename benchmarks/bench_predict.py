@@ -6,6 +6,10 @@ TensorFlow graph (before the TFLite engine), and the large one also with the ful
 used before JPEGs were scaled by their DCT. Prints latency percentiles, the process's
 peak memory, and its memory after the first call vs after the 50 calls.
 
+The floor, same run, for each photo: TensorFlow's JPEG decode at the DCT scale the app uses
+(images.dct_ratio), the resize to 160x160 and one pass of the converted base on TFLite, called
+directly (no checks, no head, no answer): what classifying that photo cannot take less than.
+
     python benchmarks/bench_predict.py [--data PATH_TO_cats_and_dogs_filtered] [--n 50]
 """
 
@@ -32,6 +36,25 @@ def jpeg_bytes(image, size, noise: float = 0.0) -> bytes:
     out = io.BytesIO()
     Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8)).save(out, "JPEG", quality=92)
     return out.getvalue()
+
+
+def floor_ms(data: bytes, tflite_file, n: int) -> list[float]:
+    """Decode at the app's DCT scale + resize + one TFLite forward pass, called directly, n times."""
+    import tensorflow as tf
+    from PIL import Image
+
+    from catdog_core import features, images
+
+    width, height = Image.open(io.BytesIO(data)).size
+    ratio = images.dct_ratio(width, height)
+    run = features.tflite_runner(tflite_file)
+    samples = []
+    for _ in range(n + 1):
+        t = time.perf_counter()
+        pixels = tf.image.resize(tf.io.decode_jpeg(data, channels=3, ratio=ratio), (160, 160))
+        run(pixels.numpy()[None])
+        samples.append((time.perf_counter() - t) * 1000)
+    return samples[1:]  # the first call allocates the interpreter's tensors
 
 
 def main() -> None:
@@ -78,6 +101,18 @@ def main() -> None:
             samples.append((time.perf_counter() - t) * 1000)
         print(f"{name:24} {len(data) / 1e6:5.2f} MB   {percentiles(samples)}")
     images.DCT_SCALING, predict.FAST_ENGINE = True, True
+    import numpy as np
+
+    tflite_file = features.tflite_path(features.converted_marker(weights).read_text().strip())
+    for name, data in inputs.items():
+        floor = floor_ms(data, tflite_file, args.n)
+        ours = []
+        for _ in range(args.n):
+            t = time.perf_counter()
+            predict.classify_bytes(model, data, classes)
+            ours.append((time.perf_counter() - t) * 1000)
+        print(f"{'floor: ' + name:32} {percentiles(floor)}   classify p50 / floor p50: "
+              f"{np.median(ours) / np.median(floor):.2f}x (classify again beside it: p50 {np.median(ours):.1f} ms)")
     after = rss_mb()
     print(f"memory: after first call {after_first:.0f} MB, after {2 * args.n} calls {after:.0f} MB "
           f"(growth {after - after_first:+.0f} MB), peak {peak_rss_mb():.0f} MB")
