@@ -62,7 +62,7 @@ def free_port() -> int:
 
 
 def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> None:
-    """Until `streamlit run` answers /_stcore/health with ok; SystemExit if it dies or takes longer."""
+    """Until `streamlit run` answers /_stcore/health with ok; RuntimeError if it dies or takes longer."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         try:
@@ -74,7 +74,17 @@ def wait_healthy(url: str, process: subprocess.Popen, seconds: float = 60) -> No
         if process.poll() is not None:
             break
         time.sleep(0.3)
-    raise SystemExit(f"streamlit did not start at {url}")
+    raise RuntimeError(f"streamlit did not start at {url}")
+
+
+def stop_process(process: subprocess.Popen, seconds: float = 10) -> None:
+    """SIGTERM, then SIGKILL if it has not ended within `seconds`."""
+    process.terminate()
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(seconds)
 
 
 def peak_rss_mb() -> float:

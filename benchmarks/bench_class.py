@@ -457,13 +457,23 @@ def pick(rng: random.Random, uploaded: bool) -> tuple[str, str | None]:
     return ("class set", None) if not uploaded else ("", None)
 
 
+class Lesson:
+    """One student's own seeded actions (pick) until the class ends; a class set once uploaded is used."""
+
+    def __init__(self, i: int, until: float):
+        self.rng, self.until, self.uploaded = random.Random(1000 + i), until, False
+
+    def __iter__(self):
+        while time.time() < self.until:
+            action, what = pick(self.rng, self.uploaded)
+            if action:
+                yield action, what
+
+
 async def protocol_student(i: int, tab: Student, until: float, photos: list[bytes], tally: Tally, args) -> None:
-    rng = random.Random(1000 + i)
-    uploaded = False
-    while time.time() < until:
-        action, what = pick(rng, uploaded)
-        if not action:
-            continue
+    lesson = Lesson(i, until)
+    rng = lesson.rng
+    for action, what in lesson:
         before_exc, before_lost = len(tab.exceptions), tab.lost_ends
         try:
             if what is not None and action.startswith("page"):
@@ -477,7 +487,7 @@ async def protocol_student(i: int, tab: Student, until: float, photos: list[byte
                 tally.refused[PROTOCOL] += tab.alerts > 0
             else:
                 took = await upload_set(tab, class_zip(i, photos), f"set{i}.zip")
-                uploaded = True
+                lesson.uploaded = True
         except asyncio.TimeoutError:
             tally.errors.append(f"{tab.name}: a page gave no answer in {bs.RUN_TIMEOUT:.0f} s ({action})")
             continue
@@ -499,12 +509,9 @@ async def browser_student(i: int, tab: BrowserStudent, until: float, photos: lis
                           args) -> None:
     from playwright.async_api import Error as PlaywrightError
 
-    rng = random.Random(1000 + i)
-    uploaded = False
-    while time.time() < until:
-        action, what = pick(rng, uploaded)
-        if not action:
-            continue
+    lesson = Lesson(i, until)
+    rng = lesson.rng
+    for action, what in lesson:
         try:
             if what is not None and action.startswith("page"):
                 took = await tab.visit(what)
@@ -517,7 +524,7 @@ async def browser_student(i: int, tab: BrowserStudent, until: float, photos: lis
                 tally.refused[CHROMIUM_TAB] += await tab.refused()
             else:
                 took = await tab.upload_set(class_zip(i, photos), f"set{i}.zip")
-                uploaded = True
+                lesson.uploaded = True
             problems = await tab.problems()
         except PlaywrightError as exc:  # its TimeoutError included: a run that never ended
             gave_up = "Timeout" in type(exc).__name__ or "Timeout" in str(exc)[:80]

@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import bench_server as bs  # noqa: E402  (the helpers the server benchmarks share)
-from _common import CHROMIUM, CHROMIUM_ARGS, scratch, wait_healthy  # noqa: E402
+from _common import CHROMIUM, CHROMIUM_ARGS, scratch, stop_process, wait_healthy  # noqa: E402
 
 
 
@@ -131,11 +131,7 @@ def app_row(app: Path, data: str, weights: str, home_seconds: float) -> dict:
             browser.close()
         return {"home": home_ready, "app": quick}
     finally:
-        server.terminate()
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop_process(server, 15)
         stop_workers(app, env)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
+import weakref
 from collections import OrderedDict
 from pathlib import Path
 from typing import BinaryIO, Callable
@@ -91,3 +92,27 @@ class Recent:
     def clear(self) -> None:
         with self._lock:
             self._items.clear()
+
+
+class PerModel:
+    """One value per live model, made once: held weakly by the model, so it goes when the model does
+    (a value must not hold its model, or the model would never go). Safe across threads."""
+
+    def __init__(self):
+        self._values: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+        self._lock = threading.Lock()
+
+    def __contains__(self, model) -> bool:
+        with self._lock:
+            return model in self._values
+
+    def get(self, model, make: Callable):
+        """The model's value, made by make(model) the first time (outside the lock: it may trace)."""
+        with self._lock:
+            value = self._values.get(model)
+        if value is None:
+            value = make(model)
+            with self._lock:
+                value = self._values.setdefault(model, value)
+        return value
+

@@ -10,7 +10,7 @@ import numpy as np
 
 from .images import load_for_model, resize_for_model
 from .metrics import softmax
-from .fileio import Recent
+from .fileio import PerModel, Recent
 from .models import BASE_NAME, base_source, head_on_shared_base, preprocess_layer
 
 
@@ -25,20 +25,20 @@ class Prediction:
         return {"label": self.label, "confidence": self.confidence, "probabilities": self.probabilities}
 
 
-_compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_compiled_lock = threading.Lock()
+_compiled = PerModel()  # model -> its one compiled forward pass
+_frozen_lock = threading.Lock()
 
 
 def _inference_fn(model):
     """The model as one compiled graph: ~10x faster than an eager call for one image. A head on a
     shared frozen base is answered by that base's one graph and its own Dense (nothing traced per run:
     tracing MobileNetV2 is seconds, and a class opening a dozen runs waited behind each trace)."""
+    return _compiled.get(model, _compiled_forward)
+
+
+def _compiled_forward(model):
     import tensorflow as tf
 
-    with _compiled_lock:
-        fn = _compiled.get(model)
-        if fn is not None:
-            return fn
     shared = head_on_shared_base(model)
     if shared is not None:
         base, dense = shared
@@ -46,12 +46,9 @@ def _inference_fn(model):
         def fn(x):
             kernel, bias = head_weights(dense)
             return pool_maps(base_maps(base, x)) @ kernel + bias
-    else:
-        # The graph holds the model weakly: the cache's key (the model) would never die if its value held it.
-        held = weakref.ref(model)
-        fn = tf.function(lambda x: held()(x, training=False), reduce_retracing=True)
-    with _compiled_lock:
-        return _compiled.setdefault(model, fn)
+        return fn
+    held = weakref.ref(model)  # the graph holds the model weakly (see PerModel)
+    return tf.function(lambda x: held()(x, training=False), reduce_retracing=True)
 
 
 _base_graphs = Recent(4)  # a shared base's weights digest -> its traced graph: raw pixels -> last feature maps
@@ -110,7 +107,7 @@ def frozen_base_forward(model, weights: str | None = None):
     from . import config
 
     weights = weights or config.base_weights_setting()
-    with _compiled_lock:
+    with _frozen_lock:
         known = _frozen.get(model, {})
         if weights in known:
             return known[weights]
@@ -121,7 +118,7 @@ def frozen_base_forward(model, weights: str | None = None):
         if candidate is None:
             return None  # asked again next time: the warm-up may be converting the base right now
         forward = candidate if _agrees_on_probes(model, candidate) else None
-    with _compiled_lock:
+    with _frozen_lock:
         _frozen.setdefault(model, {})[weights] = forward
     return forward
 

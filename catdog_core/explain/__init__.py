@@ -19,12 +19,11 @@ dropout are skipped: both are the identity when the model classifies.
 
 from __future__ import annotations
 
-import threading
-import weakref
 
 import numpy as np
 
 from ..errors import CatdogError
+from ..fileio import PerModel
 from .inputs import check_class, model_sized
 from .featuremaps import (SILENT_TILE, TILE_TOP, Activation, activations, channel_grid, conv_layers,
                           silent_filters)
@@ -51,8 +50,7 @@ VIEWS = {"gradcam": "Grad-CAM (coarse, 5x5)", "occlusion": "Occlusion (slower, s
 # Blue (ignored) -> yellow -> red (what drove the score): readable on photos and for most colour-blind eyes.
 _RAMP = np.array([[0.0, 30, 60, 200], [0.5, 250, 220, 40], [1.0, 220, 20, 20]])
 
-_compiled: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
-_compiled_lock = threading.Lock()
+_compiled = PerModel()  # model -> its one Grad-CAM graph
 
 
 def supports(model) -> bool:
@@ -62,39 +60,36 @@ def supports(model) -> bool:
 
 def _cam_fn(model):
     """One compiled graph per model: 5x5 class activation map and the class explained."""
-    import tensorflow as tf
-
     if not supports(model):
         raise CatdogError(UNSUPPORTED)
-    with _compiled_lock:
-        fn = _compiled.get(model)
-        if fn is not None:
-            return fn
-        shared = head_on_shared_base(model)
-        if shared is not None:
-            _compiled[model] = fn = _shared_base_cam(*shared)
-            return fn
-        preprocess = model.get_layer("preprocess")
-        base = model.get_layer(BASE_NAME)
-        pool = model.get_layer("pool")
-        dense = model.get_layer("logits")
+    return _compiled.get(model, _compiled_cam)
 
-        @tf.function(reduce_retracing=True)
-        def cam(x, class_index):
-            fmap = base(preprocess(x), training=False)
-            with tf.GradientTape() as tape:
-                tape.watch(fmap)
-                logits = dense(pool(fmap))
-                predicted = tf.argmax(logits[0], output_type=tf.int32)
-                chosen = tf.where(class_index < 0, predicted, class_index)  # -1 means "the predicted class"
-                score = tf.gather(logits[0], chosen)
-            grads = tape.gradient(score, fmap)
-            weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # one weight per feature channel
-            return tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[0], chosen
 
-        # The graph holds the model's layers, never the model: the cache's key would never die.
-        _compiled[model] = cam
-        return cam
+def _compiled_cam(model):
+    import tensorflow as tf
+
+    shared = head_on_shared_base(model)
+    if shared is not None:
+        return _shared_base_cam(*shared)
+    preprocess = model.get_layer("preprocess")
+    base = model.get_layer(BASE_NAME)
+    pool = model.get_layer("pool")
+    dense = model.get_layer("logits")
+
+    @tf.function(reduce_retracing=True)
+    def cam(x, class_index):  # holds the model's layers, never the model (see PerModel)
+        fmap = base(preprocess(x), training=False)
+        with tf.GradientTape() as tape:
+            tape.watch(fmap)
+            logits = dense(pool(fmap))
+            predicted = tf.argmax(logits[0], output_type=tf.int32)
+            chosen = tf.where(class_index < 0, predicted, class_index)  # -1 means "the predicted class"
+            score = tf.gather(logits[0], chosen)
+        grads = tape.gradient(score, fmap)
+        weights = tf.reduce_mean(grads, axis=(1, 2), keepdims=True)  # one weight per feature channel
+        return tf.nn.relu(tf.reduce_sum(weights * fmap, axis=-1))[0], chosen
+
+    return cam
 
 
 def _shared_base_cam(base, dense):

@@ -8,11 +8,9 @@ import contextlib
 import os
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
-from _common import free_port  # noqa: F401  (conftest put benchmarks/ on the path)
+from _common import free_port, stop_process, wait_healthy  # conftest put benchmarks/ on the path
 from bench_door import ClassServer  # the benchmarks' classroom server, shared
 from conftest import REPO
 
@@ -64,25 +62,13 @@ def streamlit_server(tmp_path: Path, **settings: str):
     url = ServerURL(f"http://127.0.0.1:{port}")
     url.pid = process.pid
     try:
-        deadline = time.time() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
-                    if response.read() == b"ok":
-                        break
-            except OSError:
-                pass
-            if process.poll() is not None or time.time() > deadline:
-                raise AssertionError("streamlit did not start:\n" + log_path.read_text())
-            time.sleep(0.3)
+        try:
+            wait_healthy(url, process)
+        except RuntimeError:
+            raise AssertionError("streamlit did not start:\n" + log_path.read_text()) from None
         yield url
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        stop_process(process)
         log.close()
 
 
