@@ -18,6 +18,7 @@ from .. import augment, dataset, explain, images, novelty, predict, runs
 from .. import evaluate as evaluation
 from ..augment import AugmentSettings
 from ..errors import CatdogError
+from .beside import seen_in_dataset, unlike_training
 from .answers import Answer, CheckAnswer, Explanation, LayerView, Miss, ModelInfo, PreparedData
 
 MAX_MISS_MAPS = 12  # Grad-CAM overlays for a labelled check: the misses a page shows
@@ -33,26 +34,6 @@ def request(task: Callable) -> Callable:
 def _model(run_id: str):
     run = runs.find_run(run_id)
     return run, runs.load_model(run)
-
-
-def _seen(run, model_inputs: list[np.ndarray]) -> list[dataset.SeenPhoto | None]:
-    """Which of these photos are photos of the run's own dataset (its fingerprints, dataset.py); a
-    training photo the run was trained without (Label check) does not count."""
-    if not model_inputs:
-        return []
-    found = dataset.seen_photos(run.dataset_key, np.stack(model_inputs))
-    left_out = set(run.excluded)
-    return [None if s is not None and s.split == "train" and s.file in left_out else s for s in found]
-
-
-def _novelty(run, model_inputs: list[np.ndarray]) -> list["novelty.Verdict | None"]:
-    """How unlike the run's training photos each photo is (novelty.py); Nones when the run's data is not
-    known here any more (a deleted folder) or the base cannot be built. Never fails the answer."""
-    try:
-        found = novelty.judge(run, np.stack(model_inputs)) if model_inputs else None
-    except (CatdogError, OSError, ValueError):
-        found = None
-    return found if found is not None else [None] * len(model_inputs)
 
 
 # ---------------------------------------------------------------- pictures
@@ -127,7 +108,7 @@ def classify(run_id: str, data: bytes, heatmap: bool) -> Answer:
     looked = None
     if heatmap and explain.supports(model):
         looked = explain.overlay(shown, explain.grad_cam(model, model_input))
-    return Answer(shown, prediction, looked, _seen(run, [model_input])[0], _novelty(run, [model_input])[0])
+    return Answer(shown, prediction, looked, seen_in_dataset(run, [model_input])[0], unlike_training(run, [model_input])[0])
 
 
 _explained: "OrderedDict[tuple, tuple]" = OrderedDict()  # (model file, photo digest, view) -> (heatmap, numbers)
@@ -208,8 +189,8 @@ def check_labelled(run_id: str, items: list[tuple[str, bytes]], heatmap: bool) -
             looked = explain.overlay(miss.picture, explain.grad_cam(model, miss.model_input))
         misses.append(Miss(miss.name, miss.true_label, miss.prediction, miss.picture, looked))
     inputs = [c.model_input for c in result.checked]
-    trained_on = [s is not None and s.split == "train" for s in _seen(run, inputs)]
-    unlike = tuple(c.name for c, v in zip(result.checked, _novelty(run, inputs)) if v is not None and v.out_of_distribution)
+    trained_on = [s is not None and s.split == "train" for s in seen_in_dataset(run, inputs)]
+    unlike = tuple(c.name for c, v in zip(result.checked, unlike_training(run, inputs)) if v is not None and v.out_of_distribution)
     right_unseen = sum(c.prediction.label == c.true_label for c, seen in zip(result.checked, trained_on) if not seen)
     return CheckAnswer(result.class_names, result.right, result.total, result.confusion, misses,
                        len(result.misses), result.unlabelled, result.refused,
