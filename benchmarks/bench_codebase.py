@@ -23,9 +23,10 @@ PARAMS = {"epochs", "learning_rate", "fine_tune_epochs", "fine_tune_at", "min_st
           "variants"}
 ORDER = (ast.Lt, ast.LtE, ast.Gt, ast.GtE)
 PROGRESS_SUFFIXES = ("Report", "Point", "State", "Status", "Estimate")
-# Where a job's progress is made and carried (a progress module, once there is one, too).
-PROGRESS_HOMES = ("catdog_core/jobs/", "catdog_core/training/", "catdog_core/lessons/learningcurve.py",
-                  "catdog_core/progress.py")
+# Where a job's progress is made and carried (a progress module, once there is one, too), in the
+# flat layout of before and the packages of now, so that --vs counts both alike.
+PROGRESS_HOMES = ("catdog_core/jobs/", "catdog_core/jobspec.py", "catdog_core/training",
+                  "catdog_core/learningcurve.py", "catdog_core/lessons/learningcurve.py", "catdog_core/progress.py")
 
 
 @dataclass
@@ -171,7 +172,8 @@ def progress_shapes(repo: Path) -> Figure:
                 if {"done", "total"} <= set(names):
                     signatures.add("callback (" + ", ".join(names) + ")")
     details = sorted(classes) + sorted(signatures)
-    return Figure("shapes of progress records", str(len(details)),
+    modules = sorted({c.rsplit("(", 1)[1].rstrip(")") for c in classes})
+    return Figure("shapes of progress records", f"{len(details)}, the records in {len(modules)} modules",
                   "classes named *" + ", *".join(PROGRESS_SUFFIXES) + " in " + ", ".join(PROGRESS_HOMES)
                   + ", plus each distinct "
                   "parameter list of a function or lambda taking `done` and `total` (a progress callback)", details)
