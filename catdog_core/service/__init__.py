@@ -13,4 +13,4 @@ dataclasses of `answers` and figures (`beside`: what an answer carries beside it
 `process` is the loop that serves requests in the child.
 """
 
-from .client import ModelService, ServiceBusy, ServiceUnavailable, get_service  # noqa: F401
+from .client import ModelService, ServiceBusy, ServiceUnavailable, get_service, shutdown_service  # noqa: F401

@@ -31,7 +31,7 @@ from ..errors import CatdogError
 from ..fileio import Recent
 from .lane import FairLock, Lane, ServiceBusy, ServiceUnavailable
 
-__all__ = ["FairLock", "ModelService", "ServiceBusy", "ServiceUnavailable", "get_service"]
+__all__ = ["FairLock", "ModelService", "ServiceBusy", "ServiceUnavailable", "get_service", "shutdown_service"]
 
 MAX_REQUEST_BYTES = 256 * 1024**2  # photos, zips and frames a request may carry
 MAX_PER_OWNER = 2  # requests one session may have in flight (queued or running) at once
@@ -231,3 +231,12 @@ def get_service() -> ModelService:
         if _service is None:
             _service = ModelService()
         return _service
+
+
+def shutdown_service() -> None:
+    """Close this process's service lanes (the class server does when it stops)."""
+    global _service
+    with _service_lock:
+        if _service is not None:
+            _service.close()
+            _service = None
