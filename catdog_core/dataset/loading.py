@@ -178,7 +178,8 @@ def cached_dataset(data=None, seed: int = config.SEED) -> Dataset | None:
     file only every FULL_LOOK_SECONDS or when a folder changed (3,000 stat calls for the post's
     data: under a class, walking them on every run took a third of the server's time).
     """
-    memo = (str(data) if data is not None else config.data_dir_setting() or "", seed)
+    # The configured source, or the post's data where Keras keeps downloads (that place is part of the key).
+    memo = (str(data) if data is not None else config.data_dir_setting() or f"keras:{config.keras_home()}", seed)
     known = _looked.get(memo)
     if known is None:  # the first look at a source: this run waits for it
         with _looking:
