@@ -11,13 +11,8 @@ import pytest
 
 from catdog_core import board, runs
 from catdog_core.jobs import JobSpec
+from support.pages import data  # noqa: F401  (the synthetic dataset, configured)
 from conftest import button, open_page, texts
-
-
-@pytest.fixture
-def data(monkeypatch, synthetic_data):
-    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
-    return synthetic_data
 
 
 def trained_by(trained_transfer, owner: str, val: float, **spec):

@@ -14,15 +14,10 @@ import pytest
 
 from catdog_core import jobs, runs
 from catdog_core.augment import NO_AUGMENTATION
+from support.pages import data  # noqa: F401  (the synthetic dataset, configured)
 from conftest import as_read, button, jpeg_bytes, open_page, photo_bytes, session_job_id, texts
 from support.queue import idle_queue  # noqa: F401  (the fixture stops every job after each test)
 from support.pictures import zip_of_classes
-
-
-@pytest.fixture
-def data(monkeypatch, synthetic_data):
-    monkeypatch.setenv("CATDOG_DATA_DIR", str(synthetic_data))
-    return synthetic_data
 
 
 def saved(trained_transfer, **extra):
