@@ -5,6 +5,7 @@ all carry the same records. The bounds of its numbers are jobbounds'."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field, fields, replace
+from numbers import Integral
 
 from . import config
 from .augment import NO_AUGMENTATION, AugmentSettings
@@ -143,9 +144,9 @@ def sizes_list(values) -> tuple[int, ...]:
     from .errors import InvalidSettings
 
     if not isinstance(values, (list, tuple)) or len(values) > MAX_SIZES or \
-            not all(isinstance(v, int) and not isinstance(v, bool) and 0 < v <= 10**7 for v in values):
+            not all(isinstance(v, Integral) and not isinstance(v, bool) and 0 < v <= 10**7 for v in values):
         raise InvalidSettings(f"A learning curve's sizes must be a list of at most {MAX_SIZES} whole numbers of photos.")
-    return tuple(values)
+    return tuple(int(v) for v in values)  # a notebook's numpy integers as well
 
 
 def _exclude_list(values) -> tuple[str, ...]:
