@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import functools
 import ipaddress
-import os
 from urllib.parse import urlsplit
 
 import streamlit as st
@@ -19,7 +18,7 @@ PASS_KEY = "_pass"  # the pass cookie this session's owner and role were read fr
 
 def served() -> bool:
     """Whether this server is `catdog classroom`'s (the door in front, passes instead of the form)."""
-    return os.environ.get(classroom.ENV_CLASSROOM) == "1"
+    return config.settings().classroom
 
 
 @functools.lru_cache(maxsize=4)

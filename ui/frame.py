@@ -54,9 +54,8 @@ def menu_pages() -> list:
     return made
 
 
-def _secret_setting(variable: str, secret: str) -> str | None:
-    """The environment variable, else that key of Streamlit's secrets; None when neither is set."""
-    chosen = os.environ.get(variable)
+def _secret_setting(chosen: str | None, secret: str) -> str | None:
+    """The environment's setting, else that key of Streamlit's secrets; None when neither is set."""
     if not chosen:
         try:
             chosen = st.secrets.get(secret)
@@ -66,12 +65,12 @@ def _secret_setting(variable: str, secret: str) -> str | None:
 
 
 def class_password() -> str | None:
-    return _secret_setting("CATDOG_CLASS_PASSWORD", "class_password")
+    return _secret_setting(config.settings().class_password, "class_password")
 
 
 def _teacher_password() -> str | None:
     """The teacher's own password in a class; None: no one in the class is the teacher."""
-    return _secret_setting("CATDOG_TEACHER_PASSWORD", "teacher_password")
+    return _secret_setting(config.settings().teacher_password, "teacher_password")
 
 
 def _matches(given: str, password: str | None) -> bool:

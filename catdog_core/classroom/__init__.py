@@ -35,6 +35,4 @@ __all__ = [
     "ENV_CLASSROOM", "ENV_CLASS_PASSWORD", "ENV_TEACHER_PASSWORD",
 ]
 
-ENV_CLASSROOM = "CATDOG_CLASSROOM"  # set by `catdog classroom` for its server: passes, not the in-app form
-ENV_CLASS_PASSWORD = "CATDOG_CLASS_PASSWORD"
-ENV_TEACHER_PASSWORD = "CATDOG_TEACHER_PASSWORD"
+from ..config import ENV_CLASS_PASSWORD, ENV_CLASSROOM, ENV_TEACHER_PASSWORD  # noqa: E402  (settings live in config)

@@ -58,7 +58,7 @@ def add_parser(add) -> None:
 
 
 def _passwords(args) -> tuple[str, str]:
-    password = args.password or os.environ.get(classroom.ENV_CLASS_PASSWORD) or classroom.class_password()
+    password = args.password or config.settings().class_password or classroom.class_password()
     teacher = args.teacher_password or classroom.teacher_password()
     for name, value in (("class", password), ("teacher", teacher)):
         if not value.isprintable() or not 1 <= len(value) <= 200:

@@ -170,6 +170,6 @@ def left_running_note(home: Path | None = None) -> str | None:
         return None
     active = Queue(home).active()
     busy = f" ({count(len(active), 'job')} in the queue)" if active else ""
-    env = "" if os.environ.get(config.ENV_HOME) is None else f"{config.ENV_HOME}={shlex.quote(str(home))} "
+    env = "" if not config.settings().home_given else f"{config.ENV_HOME}={shlex.quote(str(home))} "
     return (f"catdog: the training worker keeps running{busy}: jobs outlive the web server. "
             f"To stop it: {env}catdog worker --stop (or {env}python -m catdog_core worker --stop)")
