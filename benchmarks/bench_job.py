@@ -38,7 +38,7 @@ class Phases(Observer):
     def __init__(self):
         self.start = time.perf_counter()
         self.marks = []
-    def on_phase(self, message, done=0, total=0):
+    def progress(self, done, total, message=""):
         if not self.marks or self.marks[-1][1] != message:
             self.marks.append((time.perf_counter() - self.start, message))
     def on_epoch(self, report):

@@ -11,6 +11,8 @@ imports Streamlit. The command line is `python -m catdog_core` (catdog_core.cli)
 
 from __future__ import annotations
 
+from .progress import Observer
+
 __version__ = "0.2.0"
 
 __all__ = ["load_dataset", "train"]
@@ -20,21 +22,16 @@ __all__ = ["load_dataset", "train"]
 _NOT_SETTINGS = ("recipe", "data", "kind", "sizes")
 
 
-class _Printer:
+class _Printer(Observer):
     """What a notebook cell shows while it works: each new phase once, then one line per epoch."""
 
     def __init__(self, quiet: bool = False):
         self.quiet, self.last = quiet, ""
 
-    def __call__(self, done: int, total: int, message: str) -> None:  # a dataset's progress
-        self.on_phase(message, done, total)
-
-    def on_phase(self, message: str, done: int = 0, total: int = 0) -> None:
+    def progress(self, done: int, total: int, message: str = "") -> None:
         if not self.quiet and message != self.last:
             self.last = message
             print(message + (f" ({total})" if total else ""), flush=True)
-
-    def on_batch(self, report) -> None: ...
 
     def on_epoch(self, report) -> None:
         if not self.quiet:
@@ -50,7 +47,7 @@ def load_dataset(path=None, *, quiet: bool = False):
     of class subfolders, split automatically. Decoded once per machine, cached by content."""
     from .dataset import load_dataset as load
 
-    return load(path, progress=_Printer(quiet))
+    return load(path, progress=_Printer(quiet).progress)
 
 
 def train(recipe: str, data=None, *, epochs: int = 20, quiet: bool = False, **options):

@@ -9,7 +9,7 @@ from numbers import Integral
 
 from . import config
 from .augment import NO_AUGMENTATION, AugmentSettings
-from .progress import BatchReport
+from .progress import DONE, FAILED, QUEUED, RUNNING, STOPPED, BatchReport  # a job's states live with its progress
 from .jobbounds import (BASE_LAYERS, BOUNDS, FINE_TUNE_AT, MAX_EPOCHS, MIN_STEPS, SMALL_DATA_IMAGES, Bound,
                         epochs_for_steps)
 
@@ -22,8 +22,6 @@ __all__ = ["AUGCHECK_KIND", "AUGCHECK_VARIANTS", "BASE_LAYERS", "BOUNDS", "CURVE
            "Bound", "JobSpec", "QuickPreset", "augcheck_spec", "check_spec", "curve_spec", "epochs_for_steps", "sizes_list",
            "planned_epochs", "post_specs", "quick_spec", "resolved", "shortcut_spec", "stamp_items"]
 
-# A job's states, as the queue stores them (below the jobs package, so the kinds of job can read them).
-QUEUED, RUNNING, DONE, STOPPED, FAILED = "queued", "running", "done", "stopped", "failed"
 MAX_EXCLUDE = 500  # training photos a job may leave out (suspected wrong labels)
 MAX_SIZES = 12  # sizes one learning curve trains
 # Augmented variants of each training photo whose frozen-base features an augmented transfer run

@@ -34,7 +34,8 @@ def _title(recipe: str) -> str:
 
 
 def _points(job: jobs.JobState) -> list[dict]:
-    return [h for h in job.history if "size" in h and "accuracy" in h]
+    """The curve's points so far, as the chart takes them."""
+    return [p.to_dict() for p in job.points]
 
 
 def section() -> None:

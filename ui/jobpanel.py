@@ -117,7 +117,8 @@ def _running_view(job: jobs.JobState, total: int) -> None:
         cols[1].metric("Frozen stage left", duration_text(estimate.seconds),
                        help="Fine-tune epochs run the whole MobileNetV2 and take much longer; "
                             "their time shows once the first of them starts.")
-    last = job.history[-1]["val_accuracy"] if job.history else None
+    epochs = job.epochs
+    last = epochs[-1].val_accuracy if epochs else None
     cols[2].metric("Validation accuracy", f"{last:.1%}" if last is not None else "–")
 
 

@@ -19,7 +19,7 @@ def cmd_augment_check(args) -> int:
     data = dataset.load_dataset(args.data, progress=bar)
     started = time.perf_counter()
     found = augcheck.check_many(data, plan, variants=args.variants, seeds=args.seeds,
-                                on_phase=lambda m, d=0, t=0: bar(d, t, m))
+                                progress=bar)
     seconds = time.perf_counter() - started
     bar.line(f"{'setting':<32} {'with':>15} {'without':>15}  verdict")
     for settings_, result in zip(plan, found):

@@ -8,18 +8,15 @@ import gc
 import os
 import shutil
 import threading
-import time
 from pathlib import Path
 
 from ..words import count
 from ..errors import CatdogError
-from ..progress import phases
 from .queue import DONE, FAILED, STOPPED, Queue
-from .state import JobState
+from ..progress import JobState, Observer, Phase, Throttle
 from ..jobspec import AUGCHECK_KIND, CURVE_KIND, SHORTCUT_KIND
 from .slots import lock_file, slot_alive, try_lock
 
-WRITE_EVERY = 0.25  # seconds between progress writes (epochs are always written at once)
 ANSWER_KINDS = (CURVE_KIND, AUGCHECK_KIND, SHORTCUT_KIND)  # jobs whose records are answers, not a run
 
 
@@ -27,33 +24,29 @@ def checkpoint_dir(home: Path, job_id: int) -> Path:
     return home / "jobs" / str(job_id)
 
 
-class _DbObserver:
-    """training.Observer writing to the queue: phases and batches at most every WRITE_EVERY s,
-    every finished epoch at once; a stop asked for in the queue sets the stop event."""
+class _DbObserver(Observer):
+    """training.Observer writing to the queue, throttled (progress.Throttle): every finished
+    epoch at once; a stop asked for in the queue sets the stop event."""
 
     def __init__(self, queue: Queue, job_id: int, stop: threading.Event):
         self.queue, self.job_id, self.stop = queue, job_id, stop
-        self.last = 0.0
-        self.progress: dict = {}
+        self.throttle = Throttle()
+        self.batch: dict = {}
 
-    def _write(self, force: bool = False, **phase) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < WRITE_EVERY:
-            return
-        self.last = now
-        if self.queue.update(self.job_id, progress=self.progress, **phase):
+    def _write(self, force: bool = False, count: tuple[int, int] | None = None, **phase) -> None:
+        if self.throttle.due(force, count) and self.queue.update(self.job_id, progress=self.batch, **phase):
             self.stop.set()
 
-    def on_phase(self, message, done=0, total=0):
-        self._write(force=not total or done in (0, total), phase=message, done=done, total=total)
+    def progress(self, done, total, message=""):
+        self._write(count=(done, total), phase=message, done=done, total=total)
 
     def on_plan(self, r):
-        self.progress = r.to_dict()  # the epochs planned; the phase stays what it is
+        self.batch = r.to_dict()  # the epochs planned; the phase stays what it is
         self._write(force=True)
 
     def on_batch(self, r):
-        self.progress = r.to_dict()
-        self._write(force=r.step == r.steps, phase="Training")
+        self.batch = r.to_dict()
+        self._write(force=r.step == r.steps, phase=Phase.TRAINING)
 
     def on_epoch(self, r):
         self.queue.add_epoch(self.job_id, r.to_dict())
@@ -91,12 +84,12 @@ def _run_shortcut(spec, observer, stop: threading.Event, report) -> tuple[str, s
     from .. import dataset as datasets
     from ..lessons.shortcut import Stamp, run_shortcut
 
-    observer.on_phase("Loading the dataset")
-    data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
+    observer.phase(Phase.LOADING)
+    data = datasets.load_dataset(spec.data, progress=observer.progress)
     if stop.is_set():
         return STOPPED, "Stopped before it began"
     result = run_shortcut(data, Stamp(**dict(spec.stamp)), weights=spec.weights,
-                          progress=phases(observer.on_phase))
+                          progress=observer.progress)
     report(1, result.to_dict())
     return DONE, result.sentence()
 
@@ -137,9 +130,9 @@ def run_one(queue: Queue, job: JobState, stop: threading.Event) -> None:
         else:
             _train(queue, job, observer, stop, ckpt)
     except CatdogError as exc:
-        queue.finish(job.job_id, FAILED, "Failed", error=str(exc))
+        queue.finish(job.job_id, FAILED, Phase.FAILED, error=str(exc))
     except Exception as exc:  # one job's failure never takes the worker down
-        queue.finish(job.job_id, FAILED, "Failed",
+        queue.finish(job.job_id, FAILED, Phase.FAILED,
                      error=f"Training failed unexpectedly ({type(exc).__name__}: {str(exc)[:200]}).")
     finally:
         shutil.rmtree(ckpt, ignore_errors=True)
@@ -178,7 +171,7 @@ def train_here(queue: Queue, job_id: int) -> threading.Thread | None:
 def _finish_salvaged(queue: Queue, job: JobState, run, reason: str) -> None:
     """A dead worker's job, finished with what its checkpoint gave (or failed, saying so)."""
     if run is None:
-        queue.finish(job.job_id, FAILED, "Failed",
+        queue.finish(job.job_id, FAILED, Phase.FAILED,
                      error="The training worker stopped (it was killed or crashed) before an epoch finished"
                            f"{reason}; nothing was saved.")
     else:

@@ -23,8 +23,8 @@ from pathlib import Path
 
 from .. import config
 from ..owners import TERMINAL, Actor, Budget, check_budget, job_epochs
-from ..jobspec import DONE, FAILED, QUEUED, RUNNING, STOPPED, JobSpec
-from .state import Estimate, JobState, estimate_left
+from ..jobspec import JobSpec
+from ..progress import DONE, FAILED, QUEUED, RUNNING, STOPPED, Estimate, JobState, estimate_left
 from .store import connect, job_states
 
 __all__ = ["DONE", "FAILED", "FINISHED", "KEEP_FINISHED", "QUEUED", "RUNNING", "STOPPED", "Estimate", "JobState",

@@ -31,7 +31,7 @@ from ..words import count
 from ..errors import CatdogError
 from .queue import DONE, FAILED, STOPPED, Queue
 from .raytask import progress_actor, train_task
-from .state import JobState
+from ..progress import JobState, Phase
 
 POLL_SECONDS = 0.3
 STOP_WAIT_SECONDS = 120.0
@@ -53,11 +53,9 @@ def _connect():
         package = str(Path(__file__).resolve().parents[1])
         env = {"CATDOG_HOME": config.ray_home_setting() or str(config.catdog_home()),
                "TF_CPP_MIN_LOG_LEVEL": "2"}
-        if not config.ray_home_setting() and os.environ.get(config.ENV_CACHE):
-            env[config.ENV_CACHE] = os.environ[config.ENV_CACHE]  # this machine's cache, not a second one
-        for name in ("CATDOG_BASE_WEIGHTS", "KERAS_HOME"):
-            if os.environ.get(name):
-                env[name] = os.environ[name]
+        if not config.ray_home_setting():  # this machine's cache, not a second one
+            env.update(config.variables_set(config.ENV_CACHE))
+        env.update(config.variables_set(config.ENV_BASE_WEIGHTS, "KERAS_HOME"))
         ray.init(address=address, namespace="catdog", log_to_driver=False, logging_level="ERROR",
                  runtime_env={"py_modules": [package], "env_vars": env,
                               "excludes": ["__pycache__", "*.pyc"]})
@@ -90,7 +88,7 @@ def _apply(queue: Queue, job_id: int, events: list) -> None:
         elif kind == "epoch":
             queue.add_epoch(job_id, event[1])
     if progress is not None:
-        queue.update(job_id, phase="Training", progress=progress)
+        queue.update(job_id, phase=Phase.TRAINING, progress=progress)
     elif plan is not None:
         queue.update(job_id, progress=plan)
 
@@ -112,7 +110,7 @@ def _finish_returned(queue: Queue, job_id: int, out: dict) -> None:
     try:
         run = runs.import_run(out["zip"], out["run"])
     except CatdogError as exc:
-        queue.finish(job_id, FAILED, "Failed", error=str(exc))
+        queue.finish(job_id, FAILED, Phase.FAILED, error=str(exc))
         return
     state, phase = (STOPPED, f"Stopped after {count(run.epochs, 'epoch')}") if run.stopped else (DONE, "Finished")
     queue.finish(job_id, state, phase, run.run_id, run.test_accuracy)
@@ -190,7 +188,7 @@ class _Dispatcher:
         try:
             out = self.ray.get(sent.ref)
         except Exception as exc:  # the task raised: its message, in one sentence
-            self.queue.finish(job_id, FAILED, "Failed", error=_cluster_error(exc))
+            self.queue.finish(job_id, FAILED, Phase.FAILED, error=_cluster_error(exc))
             return True
         _finish_returned(self.queue, job_id, out)
         return True
@@ -200,7 +198,7 @@ def _fail_waiting(queue: Queue, me: str, error: str) -> None:
     """Say why on every waiting job instead of leaving them queued forever."""
     job = queue.claim(me)
     while job is not None:
-        queue.finish(job.job_id, FAILED, "Failed", error=error)
+        queue.finish(job.job_id, FAILED, Phase.FAILED, error=error)
         job = queue.claim(me)
 
 

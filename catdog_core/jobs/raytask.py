@@ -7,13 +7,12 @@ from __future__ import annotations
 import io
 import tempfile
 import threading
-import time
 import zipfile
 from pathlib import Path
 
 from .. import config
+from ..progress import Observer, Throttle
 
-FLUSH_SECONDS = 0.25  # a task's reports reach the actor (and its stop flag is read) this often
 
 
 def progress_actor(ray):
@@ -41,29 +40,27 @@ def progress_actor(ray):
     return Progress
 
 
-class _ActorObserver:
+class _ActorObserver(Observer):
     """training.Observer inside a Ray task: batches events to the actor every 0.25 s and
     checks the stop flag as often."""
 
     def __init__(self, ray, actor, stop: threading.Event):
         self.ray, self.actor, self.stop = ray, actor, stop
         self.pending: list = []
-        self.last = 0.0
+        self.throttle = Throttle()
 
-    def flush(self, force: bool = False):
-        now = time.monotonic()
-        if not force and now - self.last < FLUSH_SECONDS:
+    def flush(self, force: bool = False, count: tuple[int, int] | None = None):
+        if not self.throttle.due(force, count):
             return
-        self.last = now
         if self.pending:
             self.actor.push.remote(self.pending)
             self.pending = []
         if self.ray.get(self.actor.should_stop.remote()):
             self.stop.set()
 
-    def on_phase(self, message, done=0, total=0):
+    def progress(self, done, total, message=""):
         self.pending.append(("phase", message, done, total))
-        self.flush(force=not total)
+        self.flush(count=(done, total))
 
     def on_plan(self, r):
         self.pending.append(("plan", r.to_dict()))

@@ -13,7 +13,7 @@ from .. import config, features
 from ..errors import CatdogError
 from ..models import build, get_recipe
 from ..jobspec import JobSpec
-from ..progress import phases
+from ..progress import Phase
 
 CONVERT_SECONDS = 300  # the base's conversion in its own process (a few seconds on 2 cores)
 
@@ -56,7 +56,7 @@ def _load_beside_conversion(spec: JobSpec, observer):
 
     converting = _convert_beside_decoding(spec)
     try:
-        data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
+        data = datasets.load_dataset(spec.data, progress=observer.progress)
     except BaseException:  # a refused dataset, Ctrl-C: no conversion is waited for
         _joined(converting, wait=False)
         raise
@@ -97,12 +97,12 @@ def run_job(spec: JobSpec, observer=None, stop: threading.Event | None = None,
     if spec.kind != "train":  # a learning curve runs on the local worker (worker.run_one), not here
         raise CatdogError(f"A {spec.kind.replace('_', ' ')} job runs on the local worker (CATDOG_BACKEND=local).")
     observer = observer or Observer()
-    observer.on_phase("Loading the dataset")
+    observer.phase(Phase.LOADING)
     data = _load_beside_conversion(spec, observer)
     result = train(spec, data, observer=observer, stop=stop, checkpoint=checkpoint)
     if not result.epochs_done:
         return None
-    observer.on_phase("Saving the run")
+    observer.phase(Phase.SAVING)
     run = runs.save_run(result, data.describe(), _run_extra(spec, result, data, extra), base=runs_root,
                         spec=spec.to_dict())
     if runs_root is None:  # saved into CATDOG_HOME, where Evaluate reads it

@@ -7,7 +7,7 @@ import sqlite3
 from pathlib import Path
 
 from ..jobspec import QUEUED, BatchReport, JobSpec
-from .state import JobState
+from ..progress import JobState
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -7,13 +7,11 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 from .. import config
 from ..fileio import Recent, write_atomic
-from ..progress import phases
-from .claimed import WRITE_EVERY
+from ..progress import Observer, Throttle
 
 
 def warming_wanted() -> bool:
@@ -76,31 +74,25 @@ def start_tensorflow() -> None:
         print(f"could not start TensorFlow ({type(exc).__name__}: {str(exc)[:200]})", file=sys.stderr, flush=True)
 
 
-class _WarmFile:
+class _WarmFile(Observer):
     """The warm-up's status file, and the observer its dataset and feature cache report to."""
 
     def __init__(self, path: Path):
         self.path = path
-        self.last = 0.0  # when it was last written (time.monotonic)
+        self.throttle = Throttle()
 
-    def write(self, state: str, phase: str = "", done: int = 0, total: int = 0, force: bool = True) -> None:
-        now = time.monotonic()
-        if not force and now - self.last < WRITE_EVERY:
-            return
-        self.last = now
+    def write(self, state: str, phase: str = "", count: tuple[int, int] = (0, 0)) -> None:
+        """The status now: its state, its phase, and that phase's (done, total)."""
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            write_atomic(self.path, json.dumps({"state": state, "phase": phase, "done": done, "total": total,
+            write_atomic(self.path, json.dumps({"state": state, "phase": phase, "done": count[0], "total": count[1],
                                                 "pid": os.getpid()}).encode())
         except OSError:
             pass  # the sidebar only misses a line; the warm-up goes on
 
-    def on_phase(self, message, done=0, total=0):
-        self.write("running", message, done, total, force=not total or done in (0, total))
-
-    def on_batch(self, report): ...
-
-    def on_epoch(self, report): ...
+    def progress(self, done, total, message=""):
+        if self.throttle.due(count=(done, total)):
+            self.write("running", message, (done, total))
 
 
 def _prepare_quick_job(status: _WarmFile) -> None:
@@ -110,7 +102,7 @@ def _prepare_quick_job(status: _WarmFile) -> None:
     from ..training import warm_cache
 
     status.write("running", "Checking the files")
-    data = datasets.load_dataset(None, allow_download=False, progress=phases(status.on_phase))
+    data = datasets.load_dataset(None, allow_download=False, progress=status.progress)
     warm_cache(data, status)
     from ..models import shared_base
     from ..runs.save import store_base

@@ -34,7 +34,7 @@ from .augresult import (KEEP_RESULTS, VERSION, CheckResult, cached_result, resul
                         verdict)
 from ..errors import InvalidSettings
 from ..jobspec import BOUNDS
-from ..progress import phases, say
+from ..progress import Phase, Progress, quiet, say
 
 # One answer and its cache are augresult's, the augmented features augbank's, named here too: callers
 # ask augcheck for all of it.
@@ -73,19 +73,19 @@ def _heads(train_x, train_y, val_x, val_y, classes: int, seeds: int, variants: n
 class _Base:
     """The frozen base and the plain features of the training and validation splits (cached)."""
 
-    def __init__(self, dataset, weights: str | None, on_phase):
+    def __init__(self, dataset, weights: str | None, progress: Progress):
         from .. import features
         from ..augment import NO_AUGMENTATION
         from ..models import build
 
-        on_phase("Building MobileNetV2", 0, 0)
+        progress(0, 0, Phase.BASE)
         weights = weights or config.base_weights_setting()
         built = build("transfer", max(2, len(dataset.class_names)), NO_AUGMENTATION, weights=weights, share_base=True)
         self.extract = features.FeatureExtractor(built.features, weights)
         self.plain = {}
         for split in ("train", "validation"):
             self.plain[split] = features.cached_features(self.extract, dataset.key, split, dataset.split(split).images,
-                                                         phases(on_phase))
+                                                         progress)
 
 
 def _checked_data(dataset) -> None:
@@ -104,7 +104,7 @@ class _Sweep:
     variants: int
     seeds: int
     weights: str
-    on_phase: Callable[[str, int, int], None]
+    progress: Progress
     stop: threading.Event
     count: int  # settings asked about (the progress label names "i of count")
     base: _Base | None = None
@@ -114,10 +114,10 @@ class _Sweep:
         """The i-th settings' answer, measured now; None when stopped while augmenting."""
         started = time.perf_counter()
         if self.base is None:
-            self.base = _Base(self.dataset, self.weights, self.on_phase)
+            self.base = _Base(self.dataset, self.weights, self.progress)
         train_y, val_y = self.dataset.train.labels, self.dataset.validation.labels
         if self.without is None:
-            self.on_phase("Training the heads without augmentation", 0, self.seeds)
+            self.progress(0, self.seeds, "Training the heads without augmentation")
             self.without = _heads(self.base.plain["train"], train_y, self.base.plain["validation"], val_y,
                                   len(self.dataset.class_names), self.seeds)
         with_ = self.without  # a sweep's 0: no random layer, the photos as they are
@@ -134,17 +134,17 @@ class _Sweep:
         if self.count > 1:
             label += f" ({i + 1} of {self.count})"
         bank = variant_features(self.base.extract, self.dataset, settings, self.variants,
-                                say(phases(self.on_phase), label), self.stop)
+                                say(self.progress, label), self.stop)
         if bank is None:
             return None
-        self.on_phase("Training the heads with augmentation", 0, self.seeds)
+        self.progress(0, self.seeds, "Training the heads with augmentation")
         return _heads(None, self.dataset.train.labels, self.base.plain["validation"], self.dataset.validation.labels,
                       len(self.dataset.class_names), self.seeds, variants=bank)
 
 
 def check_many(dataset, settings_list: Sequence[AugmentSettings], *, variants: int = VARIANTS, seeds: int = SEEDS,
                weights: str | None = None, on_result: Callable[[int, CheckResult], None] | None = None,
-               on_phase: Callable[[str, int, int], None] | None = None,
+               progress: Progress | None = None,
                stop: threading.Event | None = None) -> list[CheckResult]:
     """One CheckResult per settings, in order (cached ones at once), each reported to on_result(i, result)
     as it is ready. "Without" is measured once for all. A set `stop` ends it between steps."""
@@ -154,7 +154,7 @@ def check_many(dataset, settings_list: Sequence[AugmentSettings], *, variants: i
     _checked_data(dataset)
     weights = weights or config.base_weights_setting()
     base_id = features.weights_digest(weights)
-    sweep = _Sweep(dataset, variants, seeds, weights, on_phase or (lambda message, done=0, total=0: None),
+    sweep = _Sweep(dataset, variants, seeds, weights, progress or quiet,
                    stop or threading.Event(), len(settings_list))
     results = []
     for i, settings in enumerate(settings_list):
@@ -200,8 +200,8 @@ def run_check_job(spec, observer, stop: threading.Event, report: Callable[[int, 
     from .. import dataset as datasets
     from ..jobspec import DONE, STOPPED
 
-    observer.on_phase("Loading the dataset")
-    data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
+    observer.phase(Phase.LOADING)
+    data = datasets.load_dataset(spec.data, progress=observer.progress)
     plan = (sweep_values(spec.settings, spec.sweep_setting, spec.sweep_values) if spec.sweep_setting
             else [spec.settings])
 
@@ -210,7 +210,7 @@ def run_check_job(spec, observer, stop: threading.Event, report: Callable[[int, 
                        "value": getattr(plan[i], spec.sweep_setting) if spec.sweep_setting else None})
 
     found = check_many(data, plan, variants=spec.variants or VARIANTS, seeds=SEEDS, weights=spec.weights,
-                       on_result=on_result, on_phase=observer.on_phase, stop=stop)
+                       on_result=on_result, progress=observer.progress, stop=stop)
     if len(found) < len(plan):
         return STOPPED, f"Stopped after {len(found)} of {len(plan)}"
     return DONE, found[-1].verdict if len(plan) == 1 else f"Finished: {len(plan)} values measured"

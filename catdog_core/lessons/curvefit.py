@@ -15,7 +15,7 @@ import numpy as np
 from .. import config
 from ..training.batches import epoch_batches
 from ..jobspec import epochs_for_steps
-from ..progress import Progress, phases
+from ..progress import Phase, Progress
 
 PREDICT_CHUNK = 128
 
@@ -32,7 +32,7 @@ class PointSettings:
     weights: str
 
 
-def prepared_features(dataset, recipe: str, weights: str, on_phase) -> tuple:
+def prepared_features(dataset, recipe: str, weights: str, progress: Progress) -> tuple:
     """For the transfer head: the cached MobileNetV2 features of the training and validation splits
     (nothing for the small CNN, which trains on the pixels)."""
     if recipe != "transfer":
@@ -41,13 +41,13 @@ def prepared_features(dataset, recipe: str, weights: str, on_phase) -> tuple:
     from ..augment import NO_AUGMENTATION
     from ..models import build
 
-    on_phase("Building MobileNetV2", 0, 0)
+    progress(0, 0, Phase.BASE)
     built = build("transfer", max(2, len(dataset.class_names)), NO_AUGMENTATION, weights=weights, share_base=True)
     extract = features.FeatureExtractor(built.features, weights)
     out = []
     for split in ("train", "validation"):
         out.append(features.cached_features(extract, dataset.key, split, dataset.split(split).images,
-                                            phases(on_phase)))
+                                            progress))
     return out[0], out[1]
 
 
@@ -93,7 +93,7 @@ def _stopper(stop: threading.Event, progress: Progress | None, per_round: int, t
         def on_train_batch_end(self, batch, logs=None):
             Stopper.calls += 1
             if progress:  # the observer hears of a stop here
-                progress(min(Stopper.calls * per_round, total), total, "Training")
+                progress(min(Stopper.calls * per_round, total), total, Phase.TRAINING)
             if stop.is_set():
                 self.model.stop_training = True
 

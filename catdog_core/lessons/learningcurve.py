@@ -34,11 +34,10 @@ from .. import config
 from . import curvefit
 from .curvefit import PointSettings
 from ..errors import InvalidSettings
-from ..progress import phases, say
+from ..progress import CurvePoint, Phase, Progress, quiet, say
 
 # What a curve job is (sizes, recipes, the small CNN's limits, curve_spec) lives with the other job
 # specs, so the pages can submit one without importing this training module.
-from ..progress import CurvePoint
 from ..jobspec import (CURVE_BASELINE_EPOCHS as BASELINE_EPOCHS, CURVE_BASELINE_MAX as BASELINE_MAX,
                        CURVE_BASELINE_STEPS as BASELINE_STEPS, CURVE_KIND as KIND, CURVE_RECIPES as RECIPES,
                        CURVE_SIZES as SIZES, MAX_SIZES, curve_spec, sizes_list)
@@ -131,14 +130,14 @@ def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZ
                    epochs: int | None = None, learning_rate: float | None = None, seed: int = config.SEED,
                    weights: str | None = None, min_steps: int | None = None,
                    on_point: Callable[[CurvePoint], None] | None = None,
-                   on_phase: Callable[[str, int, int], None] | None = None,
+                   progress: Progress | None = None,
                    stop: threading.Event | None = None) -> list[CurvePoint]:
     """The curve's points, smallest size first, each reported to `on_point` as it finishes (cached
     ones at once). Defaults: for the transfer head the quick preset's epochs, learning rate and
     MIN_STEPS; for the small CNN BASELINE_EPOCHS and BASELINE_STEPS at its recipe's learning rate.
     A set `stop` ends it after the current point's training; the finished points are returned."""
     stop = stop or threading.Event()
-    on_phase = on_phase or (lambda message, done=0, total=0: None)
+    progress = progress or quiet
     plan = _plan(dataset, recipe, sizes, epochs, learning_rate, seed, weights, min_steps)
     points: list[CurvePoint] = []
     prepared = None  # the transfer head's features, made when the first point is not cached
@@ -148,9 +147,9 @@ def learning_curve(dataset, recipe: str = "transfer", sizes: Sequence[int] = SIZ
         point = cached_point(plan.keys[size])
         if point is None:
             if prepared is None:
-                prepared = curvefit.prepared_features(dataset, recipe, plan.settings.weights, on_phase)
+                prepared = curvefit.prepared_features(dataset, recipe, plan.settings.weights, progress)
             message = f"Training on {size} photos ({i + 1} of {len(plan.sizes)})"
-            point = _trained_point(dataset, plan.settings, prepared, size, message, on_phase, stop)
+            point = _trained_point(dataset, plan.settings, prepared, size, message, progress, stop)
             if point is None:
                 break
             _store(plan.keys[size], point)
@@ -199,18 +198,18 @@ def _check_curve_data(dataset) -> None:
         raise InvalidSettings("The validation split is empty: a learning curve is measured on it.")
 
 
-def _trained_point(dataset, settings: PointSettings, prepared: tuple, size: int, message: str, on_phase,
+def _trained_point(dataset, settings: PointSettings, prepared: tuple, size: int, message: str, progress: Progress,
                    stop: threading.Event) -> CurvePoint | None:
     """Train and measure the point of one size (None when stopped), its progress told as `message`."""
     from ..metrics import interval
 
-    on_phase(message, 0, 0)
+    progress(0, 0, message)
     started = time.perf_counter()
     idx = balanced_subset(dataset.train.labels, size, settings.classes, settings.seed)
     inputs, val_inputs = _point_inputs(dataset, settings.recipe, prepared, idx)
     val_labels = dataset.validation.labels
     done = curvefit.train_point(settings, inputs, dataset.train.labels[idx], val_inputs, val_labels, stop,
-                                say(phases(on_phase), message))
+                                say(progress, message))
     if done is None:
         return None
     accuracy, steps = done
@@ -248,8 +247,8 @@ def run_curve_job(spec, observer, stop: threading.Event, report: Callable[[int, 
     from ..jobspec import DONE, STOPPED
     from ..words import count
 
-    observer.on_phase("Loading the dataset")
-    data = datasets.load_dataset(spec.data, progress=phases(observer.on_phase))
+    observer.phase(Phase.LOADING)
+    data = datasets.load_dataset(spec.data, progress=observer.progress)
     points: list[CurvePoint] = []
 
     def on_point(point: CurvePoint) -> None:
@@ -258,7 +257,7 @@ def run_curve_job(spec, observer, stop: threading.Event, report: Callable[[int, 
 
     learning_curve(data, spec.recipe, spec.sizes or SIZES, epochs=spec.epochs, learning_rate=spec.learning_rate,
                    seed=spec.seed, weights=spec.weights, min_steps=spec.min_steps, on_point=on_point,
-                   on_phase=observer.on_phase, stop=stop)
+                   progress=observer.progress, stop=stop)
     planned = planned_sizes(data.train.labels, len(data.class_names), spec.recipe, spec.sizes or SIZES)
     if len(points) < len(planned):
         return STOPPED, f"Stopped after {count(len(points), 'point')} of {len(planned)}"

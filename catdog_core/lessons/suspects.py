@@ -34,7 +34,7 @@ from ..errors import InvalidSettings
 from ..exclusions import (EXCLUSION_FILES, check_exclusions, exclusions_path, kept_rows, load_exclusions,
                           save_exclusions)
 from ..fileio import Recent, keep_newest, write_atomic
-from ..progress import Progress
+from ..progress import Phase, Progress
 
 __all__ = ["BATCH_SIZE", "DISK_RESULTS", "EPOCHS", "FOLDS", "KEPT", "LEARNING_RATE", "MEMORY_RESULTS", "METHOD",
            "Suspect", "SuspectReport", "clear_memory", "find_suspects", "fit_softmax", "out_of_fold", "rank",
@@ -265,7 +265,7 @@ def train_features(data, weights: str, progress: Progress | None = None) -> np.n
     from ..models import build
 
     if progress:
-        progress(0, 0, "Building MobileNetV2")
+        progress(0, 0, Phase.BASE)
     built = build("transfer", max(2, len(data.class_names)), NO_AUGMENTATION, weights=weights, share_base=True)
     extract = features.FeatureExtractor(built.features, weights)
     return features.cached_features(extract, data.key, "train", data.train.images, progress)

@@ -41,10 +41,10 @@ from .fitloop import Run, Stage, fit
 from .frozenbase import extractor, split_features, unfreeze
 from .heads import HeadPool, copy_state, head_logits
 from ..words import count
-from ..jobspec import (MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, BatchReport, JobSpec, check_spec,
-                       epochs_for_steps)
+from ..jobspec import MAX_EPOCHS, SMALL_DATA_IMAGES, VARIANTS, JobSpec, check_spec, epochs_for_steps
 from ..models import build, get_recipe, shared_base
 from .result import EpochReport, Observer, TrainResult
+from ..progress import BatchReport, Phase
 
 __all__ = ["CHECKPOINT_WEIGHTS", "MAX_EPOCHS", "SMALL_DATA_IMAGES", "SMALL_DATA_SECONDS", "VARIANTS", "BatchReport",
            "EpochReport", "JobSpec", "Observer", "TrainResult", "epochs_for_steps", "read_checkpoint_weights",
@@ -73,7 +73,7 @@ def train(spec: JobSpec, dataset: Dataset, *, observer: Observer | None = None,
     result = run.build()
     run.prepare_inputs(result)
     result.setup_seconds = time.perf_counter() - run.started
-    run.observer.on_phase("Training")
+    run.observer.phase(Phase.TRAINING)
     batches = run.first_batches()
     try:
         run.first_stage(result, batches)
@@ -134,7 +134,7 @@ class _Training:
         import keras
 
         spec = self.spec
-        self.observer.on_phase("Building the model")
+        self.observer.phase(Phase.BUILDING)
         share_base = not spec.fine_tune_epochs and self.frozen
         if share_base:
             shared_base(self.weights)  # made (or found) before seeding, so a seeded run repeats exactly either way
@@ -185,13 +185,13 @@ class _Training:
             return
         built, dataset, observer = self.built, self.dataset, self.observer
         self.learner = built.head
-        extract = extractor(built, self.weights, observer.on_phase)
+        extract = extractor(built, self.weights, observer.progress)
         result.engine = extract.engine
-        self.val_x = split_features(extract, dataset, "validation", observer.on_phase)
+        self.val_x = split_features(extract, dataset, "validation", observer.progress)
         self.val = feature_steps(self.val_x, self.labels["validation"])
-        self.test_x = split_features(extract, dataset, "test", observer.on_phase) if len(dataset.test) else None
+        self.test_x = split_features(extract, dataset, "test", observer.progress) if len(dataset.test) else None
         if built.augmentation is None:
-            self.train_x = split_features(extract, dataset, "train", observer.on_phase)
+            self.train_x = split_features(extract, dataset, "train", observer.progress)
             if self.keep is not None:
                 self.train_x = self.train_x[self.keep]
         else:
@@ -246,7 +246,7 @@ class _Training:
         spec = self.spec
         if not spec.fine_tune_epochs or result.stopped or not result.history:
             return
-        self.observer.on_phase(f"Unfreezing MobileNetV2 from layer {spec.fine_tune_at} for fine-tuning")
+        self.observer.phase(f"Unfreezing MobileNetV2 from layer {spec.fine_tune_at} for fine-tuning")
         done = len(result.history)
         self.learner = self.built.model
         unfreeze(self.built, spec.fine_tune_at, self.learning_rate / 10)
@@ -262,7 +262,7 @@ class _Training:
     def measure_test(self, result: TrainResult) -> None:
         if self.test_x is None or not result.history:
             return
-        self.observer.on_phase("Measuring the test split")
+        self.observer.phase(Phase.TESTING)
         learner, labels = self.learner, self.labels["test"]
         if self.kept is not None and learner is self.kept[0]:  # features: validation traced these steps already
             test = learner.evaluate(feature_steps(self.test_x, labels), verbose=0, return_dict=True)
@@ -287,14 +287,14 @@ def warm_cache(dataset: Dataset, observer: Observer | None = None, weights: str 
 
     observer = observer or Observer()
     weights = weights or config.base_weights_setting()
-    observer.on_phase("Building MobileNetV2")
+    observer.phase(Phase.BASE)
     built = build("transfer", max(2, len(dataset.class_names)), NO_AUGMENTATION, weights=weights,
                   share_base=True)
-    extract = extractor(built, weights, observer.on_phase)
+    extract = extractor(built, weights, observer.progress)
     for split in ("validation", "test", "train"):
         if len(dataset.split(split)):
-            split_features(extract, dataset, split, observer.on_phase)
+            split_features(extract, dataset, split, observer.progress)
     if len(dataset.class_names) >= 2 and len(dataset.train):
-        observer.on_phase("Preparing the quick model's training step")
+        observer.phase("Preparing the quick model's training step")
         train(replace(quick_spec(), epochs=1, min_steps=0, weights=weights), dataset)
 

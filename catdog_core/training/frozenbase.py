@@ -9,19 +9,19 @@ import numpy as np
 from .. import features
 from ..errors import InvalidSettings
 from ..models import BASE_NAME, BuiltModel, compile_model
-from ..progress import phases
+from ..progress import Progress
 
 
-def extractor(built: BuiltModel, weights: str, on_phase) -> features.FeatureExtractor:
-    """The base of a built model as the fast runtime; on_phase hears when it is converted first."""
+def extractor(built: BuiltModel, weights: str, progress: Progress) -> features.FeatureExtractor:
+    """The base of a built model as the fast runtime; progress hears when it is converted first."""
     if not features.tflite_path(features.base_key(built.features, weights)).is_file():
-        on_phase("Preparing a fast MobileNetV2 (once per machine, a few seconds)")
+        progress(0, 0, "Preparing a fast MobileNetV2 (once per machine, a few seconds)")
     return features.FeatureExtractor(built.features, weights)
 
 
-def split_features(extract, data, split: str, on_phase) -> np.ndarray:
+def split_features(extract, data, split: str, progress: Progress) -> np.ndarray:
     """The base's pooled features of one split of a dataset, from (or into) the cache by content."""
-    return features.cached_features(extract, data.key, split, data.split(split).images, phases(on_phase))
+    return features.cached_features(extract, data.key, split, data.split(split).images, progress)
 
 
 def unfreeze(built: BuiltModel, from_layer: int, learning_rate: float) -> None:

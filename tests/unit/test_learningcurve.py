@@ -40,7 +40,7 @@ def test_points_in_order_with_intervals_then_from_the_cache(tmp_path, shared_wei
     data = dataset.load_dataset(make_dataset(tmp_path / "curve_data", seed=43))
     heard, phases = [], []
     points = learningcurve.learning_curve(data, "transfer", SIZES, on_point=heard.append,
-                                          on_phase=lambda m, d=0, t=0: phases.append(m))
+                                          progress=lambda d, t, m: phases.append(m))
     assert [p.size for p in points] == [4, 8, 16, 48] and heard == points  # each reported as it finished
     assert not any(p.cached for p in points)  # the first time, every point is trained
     trained = dict.fromkeys(m.split(" photos")[0] for m in phases if m.startswith("Training on "))

@@ -15,12 +15,18 @@ class _Extractor:
         return np.asarray(images, np.float32).reshape(len(images), -1)[:, :4]
 
 
-def test_phases_and_say_carry_the_one_shape():
+def test_an_observer_is_a_progress_and_say_fixes_its_words():
     heard = []
-    to_phase = progress.phases(lambda message, done, total: heard.append((message, done, total)))
-    to_phase(3, 10, "Decoding")
-    progress.say(to_phase, "Fixed words")(4, 10, "the step's own words")
-    assert heard == [("Decoding", 3, 10), ("Fixed words", 4, 10)]
+
+    class Heard(progress.Observer):
+        def progress(self, done, total, message=""):
+            heard.append((message, done, total))
+
+    observer = Heard()
+    observer.progress(3, 10, "Decoding")
+    progress.say(observer.progress, "Fixed words")(4, 10, "the step's own words")
+    observer.phase("Saving")
+    assert heard == [("Decoding", 3, 10), ("Fixed words", 4, 10), ("Saving", 0, 0)]
     assert progress.say(None, "nobody listens") is None
 
 
@@ -51,3 +57,29 @@ def test_where_a_job_is_reads_the_same_for_every_view():
     batch = BatchReport(epoch=2, step=21, steps=63, loss=0.3, accuracy=0.9, epochs=10)
     job = JobState(1, JobSpec("transfer", 10), state="running", phase="Training", batch=batch, phase_done=5, phase_total=9)
     assert job.now().batch is batch and (job.now().done, job.now().total) == (21, 63)
+
+
+def test_one_throttle_writes_edges_at_once_and_the_rest_every_quarter_second(monkeypatch):
+    """The queue's, Ray's and the warm-up's writers share progress.Throttle: a phase without a
+    count, its first and last step, and forced writes go at once; steps between wait WRITE_EVERY."""
+    clock = [100.0]
+    monkeypatch.setattr(progress.time, "monotonic", lambda: clock[0])
+    throttle = progress.Throttle()
+    assert throttle.due(count=(0, 10))  # a phase begins
+    assert not throttle.due(count=(3, 10))  # too soon
+    assert throttle.due(count=(10, 10)) and throttle.due(count=(0, 0)) and throttle.due(force=True)
+    clock[0] += progress.WRITE_EVERY
+    assert throttle.due(count=(4, 10)) and not throttle.due()
+
+
+def test_a_job_gives_its_records_back_typed():
+    """The queue stores each record as a dict; JobState hands a training job's back as
+    EpochReports and a learning curve's as CurvePoints, each kind ignoring the other's."""
+    from catdog_core.jobs import JobSpec, JobState
+
+    epoch = progress.EpochReport(1, 2, 0.5, 0.8, 0.4, 0.85, 1.5, "frozen").to_dict()
+    point = {**progress.CurvePoint("transfer", 40, 0.9, 0.8, 0.95, 1000, 2.0).to_dict(), "epoch": 1}
+    job = JobState(1, JobSpec("transfer", 2), history=[epoch, point])
+    assert [e.val_accuracy for e in job.epochs] == [0.85]
+    assert [(p.size, p.accuracy) for p in job.points] == [(40, 0.9)]
+    assert job.phase == progress.Phase.QUEUED == "Waiting in the queue"

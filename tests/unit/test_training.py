@@ -29,7 +29,7 @@ class Recorder(Observer):
         self.epochs: list[EpochReport] = []
         self.phases: list[str] = []
 
-    def on_phase(self, message, done=0, total=0):
+    def progress(self, done, total, message=""):
         self.phases.append(message)
 
     def on_batch(self, report):
@@ -213,7 +213,7 @@ def test_the_epochs_planned_are_said_before_the_model_is_built(tmp_path):
         def on_plan(self, report):
             events.append(("plan", report))
 
-        def on_phase(self, message, done=0, total=0):
+        def progress(self, done, total, message=""):
             events.append(("phase", message))
 
         def on_batch(self, report):
