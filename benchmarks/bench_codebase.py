@@ -173,7 +173,7 @@ def progress_shapes(repo: Path) -> Figure:
                     signatures.add("callback (" + ", ".join(names) + ")")
     details = sorted(classes) + sorted(signatures)
     modules = sorted({c.rsplit("(", 1)[1].rstrip(")") for c in classes})
-    return Figure("shapes of progress records", f"{len(details)}, the records in {len(modules)} modules",
+    return Figure("shapes of progress records", f"{len(details)}, the records in {len(modules)} module" + "s" * (len(modules) != 1),
                   "classes named *" + ", *".join(PROGRESS_SUFFIXES) + " in " + ", ".join(PROGRESS_HOMES)
                   + ", plus each distinct "
                   "parameter list of a function or lambda taking `done` and `total` (a progress callback)", details)
