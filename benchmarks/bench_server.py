@@ -574,20 +574,9 @@ class Server:
                 except OSError:
                     pass
                 self.proc.wait(5)
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            left = processes_of_home(self.home)
-            for pid in left:
-                try:
-                    os.kill(pid, sig)
-                except OSError:
-                    pass
-            deadline = time.time() + 10
-            while left and time.time() < deadline:
-                left = [pid for pid in left if Path(f"/proc/{pid}").exists()
-                        and "zombie" not in Path(f"/proc/{pid}/status").read_text(errors="replace").lower()]
-                time.sleep(0.2)
-            if not left:
-                break
+        from catdog_core.cli.classroom import end_all
+
+        end_all(lambda: processes_of_home(self.home))  # then whatever of this home still runs
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 

@@ -15,6 +15,7 @@ import threading
 import time
 import urllib.request
 from pathlib import Path
+from typing import Callable
 
 from .. import classroom, config
 from ..errors import CatdogError
@@ -242,14 +243,19 @@ def _stop_everything(server: subprocess.Popen, home: Path, stopper: _Stopper) ->
             server.kill()
             server.wait(10)
     worker.shutdown_workers(home, timeout=30)
+    end_all(lambda: started_processes(home))
+
+
+def end_all(find: Callable[[], list[int]], seconds: float = 10) -> None:
+    """SIGTERM to every process `find` lists, then SIGKILL to those still running `seconds` later."""
     for sig in (signal.SIGTERM, signal.SIGKILL):
-        left = started_processes(home)
+        left = find()
         for pid in left:
             try:
                 os.kill(pid, sig)
             except OSError:
                 pass
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + seconds
         while left and time.monotonic() < deadline:
             time.sleep(0.1)
             left = [pid for pid in left if _running(pid)]
