@@ -41,3 +41,27 @@ def test_recent_keeps_the_most_recently_used_and_drops_the_oldest():
     assert (kept.get("a"), kept.get("b"), kept.get("c")) == (1, None, 3)
     kept.clear()
     assert kept.get("a") is None
+
+
+def test_the_freed_heap_goes_back_once_per_quiet_spell_after_work():
+    from catdog_core.fileio import QuietTrim
+
+    quiet = QuietTrim(2.0, trim=lambda: None)
+    assert not quiet.due(100.0)  # no work yet: nothing to give back
+    quiet._last, quiet._pending = 100.0, True  # a page run at t=100 (busy() without its thread)
+    assert not quiet.due(101.5)  # still within the quiet time
+    assert quiet.due(102.0)
+    assert not quiet.due(110.0)  # once per quiet spell, not every look
+    quiet._last, quiet._pending = 120.0, True
+    assert quiet.due(125.0)
+
+
+def test_a_busy_process_is_trimmed_by_its_watcher_thread():
+    import threading
+
+    from catdog_core.fileio import QuietTrim
+
+    trimmed = threading.Event()
+    quiet = QuietTrim(0.1, trim=trimmed.set)
+    quiet.busy()
+    assert trimmed.wait(5)
