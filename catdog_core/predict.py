@@ -132,12 +132,18 @@ def _through_tflite(model, weights: str):
         return None
     try:
         converted = features.tflite_path(features.converted_marker(weights).read_text().strip())
-        runner = features.cached_runner(converted)
+        features.cached_runner(converted)
         head = model.get_layer("logits")
     except (OSError, ValueError, RuntimeError):
         return None
 
     def through_tflite(batch: np.ndarray) -> np.ndarray:
+        # The interpreter is asked for each time, never held here: a quiet model service lets it go
+        # (features.release_runners) and the next photo sets it up again.
+        try:
+            runner = features.cached_runner(converted)
+        except (OSError, ValueError, RuntimeError):  # its file pruned meanwhile: the model's own graph
+            return logits(model, batch)
         kernel, bias = (np.asarray(w, np.float64) for w in head.get_weights())  # the head as it is now
         return np.asarray(runner(batch), np.float64) @ kernel + bias
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from catdog_core import board, config, dataset, gathering, jobs, runs
+from catdog_core import board, config, dataset, fileio, gathering, jobs, runs
 
 from . import classroom
 from .data import cached_data
@@ -21,6 +21,9 @@ from .jobs import PANEL_SECONDS, duration_text, shown_owner
 from .state import (AUTH_KEY, PRESENTER_KEY, ROLE_KEY, SOURCE_KEY, STUDENT, TEACHER, UNREADABLE_NOTE, data_source,
                     owner, state_readable)
 from .text import plain
+
+QUIET_S = 2.0  # seconds without a page run after which the server gives its freed heap back (as the lanes do)
+_heap = fileio.QuietTrim(QUIET_S)
 
 PAGES = [  # (file, title, icon): the app's own menu, drawn by every page
     ("pages/home.py", "Home", ":material/home:"),
@@ -149,6 +152,7 @@ def _warm_progress() -> None:
 def page_setup() -> None:
     """Every page's first call: the class password (the pass, under `catdog classroom`), the app's
     own menu, the sidebar status. A session a forged message made unreadable ends here."""
+    _heap.busy()
     if not state_readable():
         st.markdown(UNREADABLE_NOTE)
         st.stop()

@@ -249,7 +249,7 @@ class FeatureExtractor:
         import tensorflow as tf
 
         self._tf_fn = tf.function(lambda x: features_model(x, training=False), reduce_retracing=True)
-        self._tflite = None
+        self._tflite: Path | None = None  # the converted file, its interpreter asked of cached_runner each call
         self.key = base_key(features_model, weights)
         if tflite_interpreter_class() is None:
             return
@@ -258,7 +258,8 @@ class FeatureExtractor:
             if convert:
                 ensure_converted(self.key, features_model, weights)
             if path.is_file():
-                self._tflite = cached_runner(path)
+                cached_runner(path)
+                self._tflite = path
         except Exception:  # a failed conversion or a damaged cache file: the TF path still works
             self._tflite = None
             path.unlink(missing_ok=True)
@@ -268,6 +269,9 @@ class FeatureExtractor:
         return "TFLite/XNNPACK" if self._tflite is not None else "TensorFlow"
 
     def __call__(self, images) -> np.ndarray:
-        if self._tflite is None:
-            return np.asarray(self._tf_fn(np.asarray(images, dtype=np.float32)))
-        return self._tflite(images)
+        if self._tflite is not None:
+            try:  # not held here: release_runners lets a quiet process's interpreter go
+                return cached_runner(self._tflite)(images)
+            except (OSError, ValueError, RuntimeError):  # its file pruned meanwhile
+                self._tflite = None
+        return np.asarray(self._tf_fn(np.asarray(images, dtype=np.float32)))

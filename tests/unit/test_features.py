@@ -88,12 +88,18 @@ def test_features_of_a_split_are_cached_on_disk_by_both_keys(base, shared_weight
     first = features.cached_features(extract, "datasetA", "validation", pixels)
     features.clear_memory()
     calls = []
-    original = extract._tflite
-    extract._tflite = lambda images: calls.append(1) or original(images)
-    again = features.cached_features(extract, "datasetA", "validation", pixels)
+
+    class Counting:  # the same extractor, its calls counted
+        key = extract.key
+
+        def __call__(self, images):
+            calls.append(1)
+            return extract(images)
+
+    again = features.cached_features(Counting(), "datasetA", "validation", pixels)
     assert not calls  # read from disk
     np.testing.assert_array_equal(first, again)
-    other = features.cached_features(extract, "datasetB", "validation", pixels[:3])
+    other = features.cached_features(Counting(), "datasetB", "validation", pixels[:3])
     assert calls and other.shape == (3, 1280)  # another dataset key: computed, never reused
 
 
@@ -134,3 +140,19 @@ def test_a_job_whose_data_is_refused_leaves_no_conversion_running(shared_weights
             return False
 
     assert [p for p in Path("/proc").glob("[0-9]*/cmdline") if converting(p)] == []
+
+
+def test_released_interpreters_are_not_held_by_an_extractor(base, shared_weights, pixels):
+    """features.release_runners (an idle worker's, a quiet model service's) frees the interpreter's
+    working memory even while an extractor made with it lives; the extractor sets one up again."""
+    import gc
+    import weakref
+
+    extract = features.FeatureExtractor(base, shared_weights, convert=True)
+    first = extract(pixels[:2])
+    runner = weakref.ref(features.cached_runner(features.tflite_path(extract.key)))
+    features.release_runners()
+    gc.collect()
+    assert runner() is None
+    np.testing.assert_array_equal(extract(pixels[:2]), first)
+    assert extract.engine == "TFLite/XNNPACK"

@@ -259,3 +259,42 @@ def test_the_requests_are_registered_once_and_the_client_asks_each_of_them():
     assert process._answer("_model", ("x",), {})[0] == "error"  # nor a task's helper
     assert "classify" in model._OWNED and "classify_frame" not in model._OWNED and "ping" not in model._OWNED
     assert all("owner" in inspect.signature(getattr(ModelService, name)).parameters for name in model._OWNED)
+
+
+class _Silent:
+    """A connection on which no request comes: what poll was asked to wait, in order."""
+
+    def __init__(self, answers=()):
+        self.waits, self.answers = [], list(answers)
+
+    def poll(self, timeout=None):
+        self.waits.append(timeout)
+        return self.answers.pop(0) if self.answers else False
+
+
+def test_a_quiet_lane_trims_its_heap_then_lets_go_of_what_it_can_remake(monkeypatch):
+    from catdog_core.service import process
+
+    done = []
+    monkeypatch.setattr(process, "trim_heap", lambda: done.append("trim"))
+    monkeypatch.setattr(process, "release_memory", lambda: done.append("release"))
+    conn = _Silent()
+    assert not process._next_request_within(conn, 300.0)  # the batch lane: quiet for its idle time, it exits
+    assert done == ["trim", "release"]
+    assert conn.waits == [process.QUIET_S, process.RELEASE_S - process.QUIET_S, 300.0 - process.RELEASE_S]
+    done.clear()
+    assert process._next_request_within(_Silent([False, True]), None)  # a request within RELEASE_S: kept
+    assert done == ["trim"]
+
+
+def test_releasing_a_lanes_memory_keeps_it_answering(saved_run):
+    """After release_memory (a quiet lane's) the same model still answers, the same way."""
+    from catdog_core import predict
+    from catdog_core.service import process
+
+    model = runs.load_model(saved_run)
+    photo = np.zeros((160, 160, 3), np.uint8)
+    before = predict.classify(model, photo, saved_run.class_names)
+    process.release_memory()
+    after = predict.classify(model, photo, saved_run.class_names)
+    assert after.label == before.label and abs(after.confidence - before.confidence) < 1e-6
