@@ -179,7 +179,13 @@ def flip_rotate(images: np.ndarray, matrices: np.ndarray) -> np.ndarray:
     global _warp
     if _warp is None:
         _warp = _compiled_warp()
-    return _warp(np.ascontiguousarray(images), np.asarray(matrices, np.float32)).numpy()
+    try:
+        return _warp(np.ascontiguousarray(images), np.asarray(matrices, np.float32)).numpy()
+    except Exception:  # a TensorFlow built without XLA's CPU compiler: the kernel itself, at its pace
+        import keras
+
+        return np.asarray(keras.ops.image.affine_transform(images, matrices, interpolation="bilinear",
+                                                           fill_mode="reflect"))
 
 
 def _compiled_warp():
