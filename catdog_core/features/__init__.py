@@ -209,6 +209,15 @@ def release_runners() -> None:
 RUN_BATCH = 8  # images per invoke: MobileNetV2@160 here takes ~1.45 ms an image at 8, ~1.7 at 32, ~2.1 at 128
 
 
+def _interpreter(path: str | os.PathLike):
+    Interpreter = tflite_interpreter_class()
+    if Interpreter is None:
+        raise ImportError("TensorFlow Lite is not installed")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
+        return Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
+
+
 def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
     """A .tflite file as a function: a float32 batch in, the model's output (a copy) out.
 
@@ -217,12 +226,7 @@ def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]
     stays in the core's cache. A smaller batch runs at its own size. Raises ImportError without
     TFLite, ValueError or RuntimeError for a file that is not a TFLite model.
     """
-    Interpreter = tflite_interpreter_class()
-    if Interpreter is None:
-        raise ImportError("TensorFlow Lite is not installed")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
+    interpreter = _interpreter(path)
     inp = interpreter.get_input_details()[0]["index"]
     outp = interpreter.get_output_details()[0]["index"]
     allocated = [None]
