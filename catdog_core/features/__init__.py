@@ -33,10 +33,10 @@ from .cache import FEATURE_CHUNK, cached_features, clear_memory
 from ..fileio import write_atomic
 
 # The cache of a dataset's features is features.cache's, named here too: callers ask features for both.
-__all__ = ["FEATURE_CHUNK", "FeatureExtractor", "base_key", "cache_dir", "cached_features", "cached_runner",
-           "clear_memory", "converted_marker", "ensure_converted", "is_converted", "library_versions",
-           "release_runners", "structure", "tflite_bytes", "tflite_interpreter_class", "tflite_path",
-           "tflite_runner", "weights_digest"]
+__all__ = ["FEATURE_CHUNK", "RUN_BATCH", "FeatureExtractor", "base_key", "cache_dir", "cached_features",
+           "cached_runner", "clear_memory", "converted_marker", "ensure_converted", "is_converted",
+           "library_versions", "release_runners", "structure", "tflite_bytes", "tflite_interpreter_class",
+           "tflite_path", "tflite_runner", "weights_digest"]
 
 _convert_lock = threading.Lock()
 _digest_memo: dict[tuple, str] = {}
@@ -200,40 +200,60 @@ def cached_runner(path: Path) -> Callable[[np.ndarray], np.ndarray]:
 
 
 def release_runners() -> None:
-    """Drop the interpreters kept by cached_runner (each holds a working memory of a few hundred
-    MB for a batch of FEATURE_CHUNK images); the next call sets one up again (~0.2 s)."""
+    """Drop the interpreters kept by cached_runner (each holds a working memory for RUN_BATCH
+    images, or the last smaller batch); the next call sets one up again (~0.2 s)."""
     with _convert_lock:
         _runners.clear()
 
 
-def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
-    """A .tflite file as a function: a float32 batch in, the model's output (a copy) out.
+RUN_BATCH = 8  # images per invoke: MobileNetV2@160 here takes ~1.45 ms an image at 8, ~1.7 at 32, ~2.1 at 128
 
-    The interpreter's input size follows the batch, so the last, shorter batch
-    of a split works too. Raises ImportError without TFLite, ValueError or
-    RuntimeError for a file that is not a TFLite model.
-    """
+
+def _interpreter(path: str | os.PathLike):
     Interpreter = tflite_interpreter_class()
     if Interpreter is None:
         raise ImportError("TensorFlow Lite is not installed")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-        interpreter = Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
+        return Interpreter(model_path=str(path), num_threads=os.cpu_count() or 2)
+
+
+def tflite_runner(path: str | os.PathLike) -> Callable[[np.ndarray], np.ndarray]:
+    """A .tflite file as a function: a float32 batch in, the model's output (a copy) out.
+
+    A batch of RUN_BATCH or more runs RUN_BATCH images at a time (the last few padded): each
+    image's output is the same bit for bit whatever the batch, and a small batch's working memory
+    stays in the core's cache. A smaller batch runs at its own size. Raises ImportError without
+    TFLite, ValueError or RuntimeError for a file that is not a TFLite model.
+    """
+    interpreter = _interpreter(path)
     inp = interpreter.get_input_details()[0]["index"]
     outp = interpreter.get_output_details()[0]["index"]
     allocated = [None]
     lock = threading.Lock()  # one interpreter runs one batch at a time
 
+    def invoke(part: np.ndarray) -> np.ndarray:
+        if allocated[0] != part.shape:
+            interpreter.resize_tensor_input(inp, part.shape)
+            interpreter.allocate_tensors()
+            allocated[0] = part.shape
+        interpreter.set_tensor(inp, part)
+        interpreter.invoke()
+        return interpreter.get_tensor(outp).copy()
+
     def run(images: np.ndarray) -> np.ndarray:
-        batch = np.ascontiguousarray(images, dtype=np.float32)
+        images = np.asarray(images)
+        n = len(images)
+        if n < RUN_BATCH:
+            with lock:
+                return invoke(np.ascontiguousarray(images, dtype=np.float32))
+        parts = []
         with lock:
-            if allocated[0] != batch.shape:
-                interpreter.resize_tensor_input(inp, batch.shape)
-                interpreter.allocate_tensors()
-                allocated[0] = batch.shape
-            interpreter.set_tensor(inp, batch)
-            interpreter.invoke()
-            return interpreter.get_tensor(outp).copy()
+            for start in range(0, n, RUN_BATCH):
+                part = np.zeros((RUN_BATCH, *images.shape[1:]), np.float32)
+                part[:min(RUN_BATCH, n - start)] = images[start:start + RUN_BATCH]
+                parts.append(invoke(part)[:n - start])
+        return np.concatenate(parts)
 
     return run
 

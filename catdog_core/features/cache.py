@@ -17,7 +17,7 @@ from .. import config
 from ..fileio import keep_newest, write_atomic
 from ..progress import Progress
 
-FEATURE_CHUNK = 128  # images per forward pass of the frozen base (larger is ~7 % faster on CPU)
+FEATURE_CHUNK = 128  # images per call of the frozen base and progress report (it runs RUN_BATCH at a time)
 DISK_FEATURES = 32  # cached feature files kept on disk
 MEMORY_FEATURES = 12  # feature arrays kept in memory per process (a split of the post's data: 10 MB)
 

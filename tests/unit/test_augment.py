@@ -141,6 +141,25 @@ def test_one_affine_pass_is_keras_flip_then_rotation(image, turns, flip):
     assert ours8.dtype == np.uint8 and np.abs(ours8 - keras_out).max() <= 1.01
 
 
+@pytest.mark.parametrize("count, size, rotation", [(7, 160, 0.2), (3, 160, 0.5), (2, 37, 0.5)])
+def test_flip_rotate_gives_the_kernels_pixels(count, size, rotation):
+    """augment_batch's compiled pass is keras.ops.image.affine_transform's bilinear, reflected
+    pass over the uint8 pixels, within one level, whatever the angle, flip, batch or size."""
+    import keras
+
+    rng = np.random.default_rng(size + count)
+    photos = np.stack([draw_image(i % 2, rng, size=size) for i in range(count)])
+    photos[:, :, :4] = 255  # bright edges: what the reflection reads must be the kernel's
+    flips = rng.random((2, count)) <= 0.5
+    matrices = augment.affine_matrices(rng.uniform(-rotation, rotation, count), flips[0], flips[1], size, size)
+    kernel = np.asarray(keras.ops.image.affine_transform(photos, matrices, interpolation="bilinear",
+                                                         fill_mode="reflect"))
+    ours = augment.flip_rotate(photos, matrices)
+    assert ours.dtype == np.uint8 and ours.shape == photos.shape
+    diff = np.abs(ours.astype(int) - kernel)
+    assert diff.max() <= 1 and (diff > 0).mean() < 1e-3
+
+
 def test_augment_batch_draws_as_the_layers_do(image):
     batch = np.repeat(image[None], 40, axis=0)
     both = augment.augment_batch(batch, AugmentSettings(flip="both", rotation=0.0), seed=3)

@@ -37,6 +37,19 @@ def test_converted_base_gives_the_features_tensorflow_gives(base, shared_weights
     np.testing.assert_allclose(extract(pixels[:2]), want[:2], atol=1e-3, rtol=1e-3)
 
 
+def test_a_large_batch_runs_in_small_ones_with_the_same_features(base, shared_weights, pixels):
+    """RUN_BATCH images at a time, the last ones padded: each photo's features are the same bit
+    for bit as at any other batch size (the quick path's cached features and the variant bank's
+    must be one set of numbers)."""
+    extract = features.FeatureExtractor(base, shared_weights, convert=True)
+    rows = np.concatenate([pixels] * 4)[:features.RUN_BATCH * 2 + 3]  # two full runs and a padded one
+    every = extract(rows)
+    assert every.shape == (len(rows), 1280)
+    for start, count in ((0, 1), (3, features.RUN_BATCH - 1), (0, features.RUN_BATCH), (5, len(rows) - 5)):
+        np.testing.assert_array_equal(extract(rows[start:start + count]), every[start:start + count])
+    np.testing.assert_array_equal(extract(rows.astype(np.uint8)), every)  # uint8 photos, as training passes
+
+
 def converted_file(base, weights):
     return features.tflite_path(features.base_key(base, weights))
 
