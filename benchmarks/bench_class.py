@@ -413,9 +413,11 @@ def memory(server, say: str = "") -> dict:
     return {kind: sum(bs.rss_mb(p) for p in pids) for kind, pids in procs.items()}
 
 
-async def teacher(server, out: dict) -> None:
+async def teacher(server, out: dict, settle: float) -> None:
     """Before the class: the teacher opens Home (the dataset decodes), trains the quick model and
-    opens every page once (its evaluation, map and model are ready); then memory is read."""
+    opens every page once (its evaluation, map and model are ready); then memory is read after the
+    same quiet as after the class (`settle` s: the model service's lanes let go of what they remake
+    quickly after 20 s without a request, so a shorter wait would count that as the class's)."""
     warm = a_tab(server, "teacher")
     warm.cookie = getattr(server, "teacher_pass", "")
     await warm.connect()
@@ -427,7 +429,7 @@ async def teacher(server, out: dict) -> None:
     for page in bs.PAGES:
         await warm.run_page(page)
     await warm.close()
-    await asyncio.sleep(5)
+    await asyncio.sleep(settle)
     out["before"] = memory(server, "before the class")
 
 
@@ -561,7 +563,7 @@ async def run_class(args) -> dict:
         if args.no_teacher:  # the students arrive together right after the server starts
             out["before"] = memory(server, "before the class")
         else:
-            await teacher(server, out)
+            await teacher(server, out, args.settle)
         bs.log(f"before the class: {out['before']}")
 
         browsers = min(args.browsers, args.students)
