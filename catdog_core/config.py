@@ -87,16 +87,18 @@ class Settings:
                    teacher_password=env.get(ENV_TEACHER_PASSWORD) or None)
 
 
-_read: list = [None, None]  # the variables' values last read, and their Settings
+_read: tuple = ((), None)  # the variables' values last read, and their Settings (replaced as one)
 
 
 def settings() -> Settings:
     """The settings now. Parsed again only when one of the variables changed since the last call
     (a test, or the command line setting one), so a call costs a dozen dictionary lookups."""
+    global _read
     values = tuple(os.environ.get(name) for name in NAMES)
-    if _read[0] != values:
-        _read[:] = [values, Settings.from_environment(os.environ)]
-    return _read[1]
+    read = _read
+    if read[0] != values:
+        read = _read = (values, Settings.from_environment(os.environ))
+    return read[1]
 
 
 def catdog_home() -> Path:

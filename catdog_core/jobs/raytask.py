@@ -14,7 +14,6 @@ from .. import config
 from ..progress import Observer, Throttle
 
 
-
 def progress_actor(ray):
     """The actor class a job's reports go through (defined here: `ray` is imported only when asked)."""
     @ray.remote(num_cpus=0)
